@@ -1,0 +1,1 @@
+"""Board-family profiles (TOML), shipped as package data (edgeprof.device_profiles)."""

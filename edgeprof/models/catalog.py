@@ -1,0 +1,92 @@
+"""The model catalog: deploy prototxts shipped in package `edgeprof.prototxts`, or a user's own file.
+
+`resolve` is the one door a model name comes in by. A name is looked up, never interpreted: a string
+that is neither a catalog name nor an existing .prototxt file is an UnknownModel, whatever characters
+it holds, so nothing downstream ever sees it.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .prototxt import PrototxtError, parse
+from .stats import analyze
+
+__all__ = ["ModelSource", "UnknownModel", "catalog_names", "resolve", "describe"]
+
+_PACKAGE = "edgeprof.prototxts"
+_SUFFIX = ".prototxt"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str
+    path: str  # where the text came from (a file inside the installed package for catalog models)
+    text: str
+    sha256: str  # of the text, UTF-8 encoded
+    catalog: bool
+
+
+class UnknownModel(LookupError):
+    """Neither a catalog name nor a path to an existing .prototxt file."""
+
+
+def catalog_names() -> list[str]:
+    return sorted(entry.name[:-len(_SUFFIX)] for entry in resources.files(_PACKAGE).iterdir()
+                  if entry.name.endswith(_SUFFIX) and entry.is_file())
+
+
+def _read(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise PrototxtError(path, line, column, "not UTF-8 text") from None
+
+
+def _source(name: str, path: str, data: bytes, catalog: bool) -> ModelSource:
+    text = _read(path, data)
+    return ModelSource(name, path, text, hashlib.sha256(text.encode("utf-8")).hexdigest(), catalog)
+
+
+def resolve(name_or_path: str) -> ModelSource:
+    """A catalog model by name, or the .prototxt file at a path. Raises UnknownModel otherwise, and
+    PrototxtError for a file that is not UTF-8 text."""
+    names = catalog_names()
+    if name_or_path in names:
+        entry = resources.files(_PACKAGE).joinpath(name_or_path + _SUFFIX)
+        return _source(name_or_path, str(entry), entry.read_bytes(), True)
+    path = Path(name_or_path)
+    if path.suffix == _SUFFIX and path.is_file():
+        return _source(path.stem, str(path), path.read_bytes(), False)
+    raise UnknownModel(_unknown_message(name_or_path, path, names))
+
+
+def _unknown_message(name_or_path: str, path: Path, names: list[str]) -> str:
+    parts = [f"unknown model {name_or_path!r}" + (" (no such file)" if path.suffix == _SUFFIX else "") + "."]
+    close = difflib.get_close_matches(name_or_path.lower(), names, n=3, cutoff=0.6)
+    if close:
+        parts.append(f"Did you mean {' or '.join(close)}?")
+    parts.append(f"Catalog models: {', '.join(names)}. A path to a {_SUFFIX} file also works.")
+    return " ".join(parts)
+
+
+def describe(source: ModelSource) -> dict:
+    """A JSON-ready summary of the model (see edgeprof.models.stats for what the figures count)."""
+    stats = analyze(parse(source.text, source.path))
+    return {
+        "name": source.name,
+        "path": source.path,
+        "catalog": source.catalog,
+        "sha256": source.sha256,
+        "input_shape": list(stats.input_shape) if stats.input_shape else None,
+        "params": stats.params,
+        "macs": stats.macs,
+        "layers": stats.layers,
+        "complete": stats.complete,
+        "unknown_layers": list(stats.unknown_layers),
+    }

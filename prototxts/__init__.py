@@ -1,0 +1,1 @@
+"""Deploy prototxts of the catalog models, shipped as package data (edgeprof.prototxts)."""

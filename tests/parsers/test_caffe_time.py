@@ -1,0 +1,301 @@
+"""edgeprof.parsers.caffe_time against real ``caffe time`` output (see logs/caffe_time/SOURCES.md)."""
+
+from pathlib import Path
+
+import pytest
+
+from edgeprof.parsers.caffe_time import CaffeTimeReport, LayerTime, parse
+
+LOGS = Path(__file__).parent / "logs" / "caffe_time"
+
+REPORT_KEYS = {"forward_ms", "backward_ms", "forward_backward_ms", "total_ms", "iterations", "layers", "error"}
+LAYER_KEYS = {"name", "forward_ms", "backward_ms"}
+
+UNKNOWN_LAYER_ERROR = (
+    "Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: ReLUX (known types: AbsVal, "
+    "Accuracy, ArgMax, BNLL, BatchNorm, BatchReindex, Bias, Clip, Concat, ContrastiveLoss, Convolution, "
+    "Crop, Data, Deconvolution, Dropout, DummyData, ELU, Eltwise, Embed, EuclideanLoss, Exp, Filter, "
+    "Flatten, HDF5Data, HDF5Output, HingeLoss, Im2col, ImageData, InfogainLoss, InnerProduct, Input, LRN, "
+    "LSTM, LSTMUnit, Log, MVN, MemoryData, MultinomialLogisticLoss, PReLU, Parameter, Pooling, Power, "
+    "Python, RNN, ReLU, Reduction, Reshape, SPP, Scale, Sigmoid, SigmoidCrossEntropyLoss, Silence, Slice, "
+    "Softmax, SoftmaxWithLoss, Split, Swish, TanH, Threshold, Tile, WindowData)"
+)
+
+# Our bullseye CPU run of a 224x224 net; the tab-expanded and prefix-stripped copies must read the same.
+SMALL224 = {
+    "forward_ms": 7.323,
+    "backward_ms": 6.1777,
+    "forward_backward_ms": 13.5,
+    "total_ms": 135.0,
+    "iterations": 10,
+    "error": None,
+    "layer_names": ["data", "conv1/3x3", "relu1", "pool1", "fc-out", "prob"],
+    "layers": {"data": (0.0009, 0.0008), "conv1/3x3": (2.2312, 2.6724), "fc-out": (2.6928, 3.4984), "prob": (0.007, 0.0017)},
+}
+
+# Per fixture: every top-level figure exactly as printed (None where the log lacks it), the layer
+# names in order when the log has a full per-layer block or the count otherwise, and some layer values.
+EXPECTED = {
+    "bullseye_cpu_small224.log": SMALL224,
+    "bullseye_cpu_small224_tabs_expanded.log": SMALL224,
+    "bullseye_cpu_small224_no_glog_prefix.log": SMALL224,
+    "bullseye_cpu_tiny_zero_ms.log": {
+        # caffe's CPU timer rounds the whole-run timers to integer ms: a real 0, not a missing figure.
+        "forward_ms": 0.101667,
+        "backward_ms": 0.0936667,
+        "forward_backward_ms": 0.0,
+        "total_ms": 0.0,
+        "iterations": 3,
+        "error": None,
+        "layer_names": ["data", "conv1/3x3", "relu1", "pool1", "fc-out", "prob"],
+        "layers": {"data": (0.000333333, 0.0), "conv1/3x3": (0.046, 0.0576667), "fc-out": (0.0283333, 0.0336667)},
+    },
+    "bullseye_cpu_iterations0_nan.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": 0.0,
+        "iterations": 0,
+        "error": None,
+        "layer_names": ["data", "conv1/3x3", "relu1", "pool1", "fc-out", "prob"],
+        "layers": {"data": (None, None), "prob": (None, None)},
+    },
+    "bullseye_cpu_argmax_no_backward.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 3,
+        "error": "Not Implemented Yet",
+        "layer_names": [],
+        "layers": {},
+    },
+    "bullseye_cpu_argmax_tail_without_f_line.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": "Check failure stack trace:",
+        "layer_names": [],
+        "layers": {},
+    },
+    "bullseye_cpu_unknown_layer.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": UNKNOWN_LAYER_ERROR,
+        "layer_names": [],
+        "layers": {},
+    },
+    "bullseye_cpu_bad_axis.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": "Check failed: axis_index < num_axes() (5 vs. 4) axis 5 out of range for 4-D Blob with shape 1 16 16 16 (4096)",
+        "layer_names": [],
+        "layers": {},
+    },
+    "jkjung_ssd_caffe_tx2_alexnet_gpu.log": {
+        "forward_ms": 12.9396,  # from the line that lost its leading 'I'
+        "backward_ms": 35.2972,
+        "forward_backward_ms": 48.4081,
+        "total_ms": 2420.4,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    "weiliu89_ssd_issue123_gpu_tail.log": {
+        "forward_ms": 26.6667,
+        "backward_ms": 14.2217,
+        "forward_backward_ms": 40.97,
+        "total_ms": 2048.5,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["mbox_priorbox", "mbox_conf_reshape", "mbox_conf_softmax", "mbox_conf_flatten"],
+        "layers": {"mbox_priorbox": (0.100224, 0.0019456), "mbox_conf_flatten": (0.00151168, 0.00131328)},
+    },
+    "weiliu89_ssd_issue33_priorbox_abort.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 50,
+        "error": "Not Implemented Yet",
+        "layer_names": [],
+        "layers": {},
+    },
+    "bvlc_issue7050_gpu_alexnet_tabs_lost.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["data", "conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2"],
+        # the copy ends in norm2's backward line with nothing after the glog prefix
+        "layers": {"data": (0.0018944, 0.0018848), "conv2": (0.291235, 0.515402), "norm2": (0.137219, None)},
+    },
+    "bvlc_issue6441_opencl_googlenet_no_prefix.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_count": 17,
+        "layers": {
+            "data": (0.061351, 0.0644588),
+            "conv1/7x7_s2": (1.35054, 92.5549),
+            "conv2/3x3": (2.3481, 25.2419),
+            "pool2/3x3_s2_pool2/3x3_s2_0_split": (0.0680945, 0.0657371),
+            "inception_3a/1x1": (0.313152, 5.66106),
+            "inception_3a/3x3": (0.977489, 6.35652),
+        },
+    },
+    "intel_clcaffe_issue63_quoted_sci_notation.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["input", "conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2"],
+        "layers": {"input": (3.68935e11, 0.0), "conv1": (0.478906, 0.0), "norm2": (0.352791, 0.0)},
+    },
+    "nvidia_caffe_issue386_tail_extra_lines.log": {
+        "forward_ms": 90.6376,
+        "backward_ms": 141.318,
+        "forward_backward_ms": 232.109,
+        "total_ms": 11605.5,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["pool6"],
+        "layers": {"pool6": (0.0209395, 0.0022912)},
+    },
+    "oaid_caffe_hrt_issue2_wrapped_iterations.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 50,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    "jetson_inference_issue84_iterations_excerpt.log": {
+        # no "Testing for" line survived: the highest iteration seen
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 50,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    "faceboxes_issue4_sigsegv_no_f_line.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": "SIGSEGV (@0x0) received by PID 7093 (TID 0x7f091bb86a40) from PID 0; stack trace:",
+        "layer_names": [],
+        "layers": {},
+    },
+}
+
+
+def read(name: str) -> str:
+    return (LOGS / name).read_text()
+
+
+def test_every_fixture_has_expectations_and_a_source():
+    fixtures = {p.name for p in LOGS.glob("*.log")}
+    assert fixtures == set(EXPECTED)
+    sources = read("SOURCES.md")
+    for name in fixtures:
+        assert f"`{name}`" in sources, name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_figures(name):
+    expected = EXPECTED[name]
+    report = parse(read(name))
+
+    assert isinstance(report, CaffeTimeReport)
+    for key in ("forward_ms", "backward_ms", "forward_backward_ms", "total_ms", "iterations", "error"):
+        assert getattr(report, key) == expected[key], key
+
+    names = [layer.name for layer in report.layers]
+    if "layer_names" in expected:
+        assert names == expected["layer_names"]
+    else:
+        assert len(names) == expected["layer_count"]
+    by_name = {layer.name: layer for layer in report.layers}
+    for layer_name, (forward, backward) in expected["layers"].items():
+        assert by_name[layer_name] == LayerTime(layer_name, forward, backward)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_to_dict_has_exactly_the_api_keys(name):
+    as_dict = parse(read(name)).to_dict()
+    assert set(as_dict) == REPORT_KEYS
+    assert all(set(layer) == LAYER_KEYS for layer in as_dict["layers"])
+    assert as_dict["layers"] == [
+        {"name": layer.name, "forward_ms": layer.forward_ms, "backward_ms": layer.backward_ms}
+        for layer in parse(read(name)).layers
+    ]
+
+
+def test_numbers_are_floats_and_iterations_an_int():
+    report = parse(read("bullseye_cpu_small224.log"))
+    assert type(report.total_ms) is float
+    assert type(report.iterations) is int
+    assert all(type(layer.forward_ms) is float for layer in report.layers)
+
+
+def test_copies_of_one_run_read_the_same():
+    original = parse(read("bullseye_cpu_small224.log")).to_dict()
+    assert parse(read("bullseye_cpu_small224_tabs_expanded.log")).to_dict() == original
+    assert parse(read("bullseye_cpu_small224_no_glog_prefix.log")).to_dict() == original
+
+
+def test_f_line_beats_later_fatal_signs():
+    lines = read("bullseye_cpu_argmax_no_backward.log").splitlines()
+    assert lines[-1].startswith("/bin/bash: line 1: ") and " Aborted " in lines[-1]
+    assert parse(read("bullseye_cpu_argmax_no_backward.log")).error == "Not Implemented Yet"
+    # only the shell's report left (a copy of the last line): the signal is the error
+    assert parse(lines[-1]).error == "Aborted"
+
+
+def test_first_f_line_is_the_error_when_runs_are_concatenated():
+    both = read("bullseye_cpu_unknown_layer.log") + read("bullseye_cpu_argmax_no_backward.log")
+    assert parse(both).error == UNKNOWN_LAYER_ERROR
+
+
+def test_signal_block_beats_shell_and_libc_lines():
+    lines = read("faceboxes_issue4_sigsegv_no_f_line.log").splitlines()
+    assert lines[-1] == "Aborted (core dumped)"
+    assert parse(lines[-1]).error == "Aborted (core dumped)"
+    assert parse("\n".join(lines[-2:])).error == (
+        "Error in `./build/tools/caffe': malloc(): memory corruption: 0x0000000002052d00"
+    )
+
+
+def test_empty_text():
+    assert parse("").to_dict() == {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "layers": [],
+        "error": None,
+    }
