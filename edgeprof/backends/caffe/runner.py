@@ -1,0 +1,96 @@
+"""Run `caffe time` on a board and turn its log into a Result.
+
+What the figure means: `caffe time` runs one forward and one backward pass as its own warm-up, then N
+iterations of forward + backward, timing each layer with a timer that synchronizes the GPU. edgeprof
+reports the "Average Forward pass" (span `caffe_forward`): the mean over N of the summed per-layer forward
+times. Caffe prints no per-iteration forward times, so median and percentiles are unknown (None), and the
+per-layer synchronization inflates GPU figures (FIELD.md 2): compare Caffe with Caffe, or read the PyTorch
+and TensorRT backends' compute latency for absolute numbers.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+from ...models import ModelSource, set_batch
+from ...parsers import caffe_time
+from ...result import Result
+from ...transport import CommandTimeout
+from .. import BackendUnavailable, Options
+
+DEFAULT_ITERATIONS = 50
+# Finds the first existing candidate; "~/" means the login user's home. Candidates arrive as arguments.
+_FIND_TOOL = r'''for c in "$@"; do
+  case "$c" in "~/"*) c="$HOME/${c#"~/"}";; esac
+  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && { echo "$p"; exit 0; }
+done
+exit 1'''
+
+
+def _safe_file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+
+
+class CaffeBackend:
+    name = "caffe"
+
+    def prepare(self, board) -> dict:
+        candidates = board.device.profile.caffe
+        found = board.run(["sh", "-c", _FIND_TOOL, "find-caffe", *candidates], timeout=30)
+        if not found.ok:
+            raise BackendUnavailable(
+                f"caffe not found on {board.device.name} (looked for {', '.join(candidates)}). Install it "
+                f"(Debian/Ubuntu: apt-get install caffe-cpu, or build BVLC/NVIDIA Caffe), or set "
+                f"caffe = \"/path/to/caffe\" in the device's inventory entry.")
+        path = found.stdout.strip()
+        version = board.run([path, "--version"], timeout=60)
+        return {"path": path, "version": version.stdout.strip().removeprefix("caffe version ") or None,
+                "gpu": bool(board.facts.get("gpu"))}
+
+    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
+        tool = board.backend_facts[self.name]
+        iterations = options.iterations or DEFAULT_ITERATIONS
+        result = board.new_result(model, self.name, batch)
+        result.span = "caffe_forward"
+        result.method = {
+            "timer": "caffe's per-layer timers (GPU: synchronizing CUDA events; CPU: wall clock)",
+            "warmup": "1 forward + 1 backward (caffe time's own)",
+            "statistic": "mean of per-iteration summed layer forward times; no percentiles available",
+            "iterations_policy": f"fixed ({iterations})",
+            "phase": "TEST",
+        }
+        result.settings = {"iterations": iterations, "gpu": tool["gpu"], "phase": "TEST"}
+        result.state["versions"] = {"caffe": tool["version"]}
+
+        rewritten = set_batch(model.text, batch, model.path)
+        result.prototxt_diff = "".join(difflib.unified_diff(
+            model.text.splitlines(keepends=True), rewritten.splitlines(keepends=True),
+            fromfile=model.path, tofile=f"{model.name} (batch {batch})"))
+        remote = f"{board.workdir}/{_safe_file_name(model.name)}-b{batch}.prototxt"
+        board.put_text(remote, rewritten)
+
+        argv = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]
+        if tool["gpu"]:
+            argv += ["-gpu", "0"]
+        try:
+            run = board.run(argv, env={"GLOG_logtostderr": "1"}, timeout=options.timeout_s, record_in=result)
+        except CommandTimeout as e:
+            return result.fail(f"{e}. Lower --iterations or raise the timeout.")
+        result.raw_log = run.stderr + run.stdout
+        report = caffe_time.parse(result.raw_log)
+        result.figures = report.to_dict()
+        result.iterations = report.iterations
+        if not run.ok or report.error:
+            return result.fail(self._failure(run.exit_status, report.error))
+        if report.forward_ms is None:
+            return result.fail("caffe time finished without an 'Average Forward pass' line; see the raw log "
+                               "(edgeprof results show ID)")
+        result.latency_ms["mean"] = report.forward_ms
+        result.throughput_ips = batch * 1000.0 / report.forward_ms if report.forward_ms > 0 else None
+        return result
+
+    @staticmethod
+    def _failure(status: int, error: str | None) -> str:
+        how = {134: "aborted (SIGABRT)", 137: "was killed (SIGKILL; out of memory?)",
+               139: "crashed (SIGSEGV)"}.get(status, f"exited with status {status}")
+        return f"caffe {how}: {error or 'no error message in the log'}"

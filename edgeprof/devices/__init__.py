@@ -1,0 +1,181 @@
+"""Devices: built-in board-family profiles, the user's inventory of boards, and the built-in `local`.
+
+A profile (device_profiles/<family>.toml, shipped as package edgeprof.device_profiles) holds what is true
+of every board of a family. An inventory entry names one board and the family it inherits:
+
+    [devices."tx2-lab"]
+    family = "tx2"
+    host = "tx2-lab"          # an address, or an alias from ~/.ssh/config (HostName, User, Port,
+    user = "nvidia"           #   IdentityFile and ProxyJump are honoured; keys given here win)
+    port = 22
+    key = "~/.ssh/id_ed25519"
+    known_hosts = "~/.ssh/known_hosts"
+    tags = ["site=lab2"]
+    caffe = "/home/nvidia/caffe/build/tools/caffe"   # any profile key may be overridden
+
+Inventories are read from ~/.config/edgeprof/devices/*.toml, then from the file named by --inventory or
+$EDGEPROF_INVENTORY (later entries override earlier ones of the same name).
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from ..transport import Transport
+
+LOCAL = "local"
+_PROFILE_KEYS = {"description", "kind", "max_power_mode", "clocks", "telemetry", "power_total", "caffe",
+                 "trtexec", "python"}
+_DEVICE_KEYS = {"family", "host", "user", "port", "key", "known_hosts", "proxy_jump", "tags"} | _PROFILE_KEYS
+
+
+class DeviceError(LookupError):
+    """An unknown device or family, or a malformed inventory; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    family: str
+    description: str
+    kind: str                       # "jetson" or "desktop"
+    clocks: str                     # default clocks policy: "max", "leave" or "lock"
+    telemetry: str
+    caffe: tuple[str, ...]          # candidate paths/commands, first found wins
+    trtexec: tuple[str, ...]
+    python: str
+    max_power_mode: str | None = None
+    power_total: str | None = None
+
+    @classmethod
+    def from_toml(cls, family: str, data: dict, where: str) -> "Profile":
+        unknown = set(data) - _PROFILE_KEYS
+        if unknown:
+            raise DeviceError(f"{where}: unknown profile keys {sorted(unknown)}; known: {sorted(_PROFILE_KEYS)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        try:
+            return cls(family=family, **values)
+        except TypeError as e:
+            raise DeviceError(f"{where}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    profile: Profile
+    host: str | None = None         # None for the local device
+    user: str | None = None
+    port: int | None = None
+    key: str | None = None
+    known_hosts: str | None = None
+    proxy_jump: str | None = None
+    tags: tuple[str, ...] = ()
+    defined_in: str = "built in"
+
+    @property
+    def is_local(self) -> bool:
+        return self.host is None
+
+    @property
+    def address(self) -> str:
+        if self.is_local:
+            return "this host"
+        return f"{self.user + '@' if self.user else ''}{self.host}{':' + str(self.port) if self.port else ''}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "family": self.profile.family, "address": self.address,
+                "tags": list(self.tags), "defined_in": self.defined_in}
+
+
+def builtin_profiles() -> dict[str, Profile]:
+    profiles = {}
+    for entry in resources.files("edgeprof.device_profiles").iterdir():
+        if entry.name.endswith(".toml"):
+            family = entry.name[:-len(".toml")]
+            data = tomllib.loads(entry.read_text())
+            profiles[family] = Profile.from_toml(family, data, str(entry))
+    return profiles
+
+
+def _local_device(profiles: dict[str, Profile]) -> Device:
+    return Device(name=LOCAL, profile=profiles["desktop"])
+
+
+def inventory_paths(inventory: str | os.PathLike | None = None) -> list[Path]:
+    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "edgeprof" / "devices"
+    paths = sorted(config.glob("*.toml")) if config.is_dir() else []
+    named = inventory or os.environ.get("EDGEPROF_INVENTORY")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise DeviceError(f"inventory file {path} does not exist (from "
+                              f"{'--inventory' if inventory else 'EDGEPROF_INVENTORY'})")
+        paths.append(path)
+    return paths
+
+
+def load_devices(inventory: str | os.PathLike | None = None) -> dict[str, Device]:
+    """Every device edgeprof knows: `local`, then the user's inventories in order."""
+    profiles = builtin_profiles()
+    devices = {LOCAL: _local_device(profiles)}
+    for path in inventory_paths(inventory):
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise DeviceError(f"{path}: not valid TOML: {e}") from None
+        for name, entry in data.get("devices", {}).items():
+            devices[name] = _device_from_entry(name, entry, profiles, f"{path} [devices.{name}]")
+    return devices
+
+
+def _device_from_entry(name: str, entry: dict, profiles: dict[str, Profile], where: str) -> Device:
+    if name == LOCAL:
+        raise DeviceError(f"{where}: the name 'local' is reserved for this host")
+    unknown = set(entry) - _DEVICE_KEYS
+    if unknown:
+        raise DeviceError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_DEVICE_KEYS)}")
+    family = entry.get("family")
+    if family not in profiles:
+        raise DeviceError(f"{where}: family {family!r} is not one of {', '.join(sorted(profiles))}")
+    if "host" not in entry:
+        raise DeviceError(f"{where}: needs `host` (an address or an alias from ~/.ssh/config)")
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in _PROFILE_KEYS}
+    # A single path given for a tool means "this one", not a list of characters.
+    for tool in ("caffe", "trtexec"):
+        if isinstance(overrides.get(tool), str):
+            overrides[tool] = (overrides[tool],)
+    return Device(
+        name=name, profile=replace(profiles[family], **overrides), host=entry["host"], user=entry.get("user"),
+        port=entry.get("port"), key=entry.get("key"), known_hosts=entry.get("known_hosts"),
+        proxy_jump=entry.get("proxy_jump"), tags=tuple(entry.get("tags", ())), defined_in=where)
+
+
+def get_device(name: str, inventory: str | os.PathLike | None = None) -> Device:
+    devices = load_devices(inventory)
+    if name in devices:
+        return devices[name]
+    close = difflib.get_close_matches(name, list(devices), n=3)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise DeviceError(f"unknown device {name!r}.{hint} Known: {', '.join(devices)}. Add boards in "
+                      f"~/.config/edgeprof/devices/*.toml or a file given with --inventory/EDGEPROF_INVENTORY.")
+
+
+def connect(device: Device, *, accept_new_host_key: bool = False, connect_timeout: float = 10.0) -> Transport:
+    """An open transport to the device: SSH for boards, the host itself for `local`."""
+    if device.is_local:
+        from ..transport.local import LocalTransport
+        return LocalTransport()
+    from ..transport.ssh import SSHTarget, SSHTransport
+    target = SSHTarget(
+        host=device.host, user=device.user, port=device.port,
+        key_filename=os.path.expanduser(device.key) if device.key else None,
+        known_hosts=device.known_hosts, proxy_jump=device.proxy_jump,
+        accept_new_host_key=accept_new_host_key, connect_timeout=connect_timeout)
+    return SSHTransport(device.name, target)
+
+
+__all__ = ["Device", "DeviceError", "LOCAL", "Profile", "builtin_profiles", "connect", "get_device",
+           "load_devices"]

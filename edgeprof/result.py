@@ -1,0 +1,68 @@
+"""One measurement: what was measured, how, under what state, and what came out.
+
+`Result.to_dict()` is the public JSON shape (`measure --json`, `results show --json`, exports). Keys are
+only ever added, never renamed. Every figure says its span (compute, host, caffe_forward, ...) and the
+method that produced it; a figure a tool does not provide is None, never a guess.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LATENCY_KEYS = ("median", "mean", "p90", "p99", "min", "max")
+
+
+def empty_latency() -> dict:
+    return {k: None for k in LATENCY_KEYS}
+
+
+@dataclass
+class Result:
+    device: str
+    model: str
+    backend: str
+    batch: int
+    run_id: str
+    status: str = "ok"                       # "ok" or "failed"
+    error: str | None = None
+    span: str | None = None                  # what latency_ms covers, e.g. "caffe_forward", "compute", "host"
+    latency_ms: dict = field(default_factory=empty_latency)
+    throughput_ips: float | None = None      # images per second
+    iterations: int | None = None
+    figures: dict = field(default_factory=dict)     # the backend's own figures, under its name in to_dict
+    method: dict = field(default_factory=dict)      # timer, warm-up, statistic, iterations policy
+    state: dict = field(default_factory=dict)       # clocks / power mode / versions during the run
+    device_facts: dict = field(default_factory=dict)
+    model_info: dict = field(default_factory=dict)  # path, sha256, input shape as run
+    settings: dict = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    wall_s: float | None = None
+    # Kept for `results show`, not for tables:
+    commands: list = field(default_factory=list)
+    raw_log: str = ""
+    prototxt_diff: str = ""
+    id: int | None = None
+
+    def fail(self, error: str) -> "Result":
+        self.status = "failed"
+        self.error = error
+        return self
+
+    def to_dict(self, full: bool = False) -> dict:
+        doc = {
+            "id": self.id, "run_id": self.run_id, "device": self.device, "model": self.model,
+            "backend": self.backend, "batch": self.batch, "status": self.status, "error": self.error,
+            "span": self.span, "latency_ms": dict(self.latency_ms), "throughput_ips": self.throughput_ips,
+            "iterations": self.iterations, self.backend: dict(self.figures), "method": self.method,
+            "state": self.state, "device_facts": self.device_facts, "model_info": self.model_info,
+            "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
+            "wall_s": self.wall_s,
+        }
+        if full:
+            doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Result":
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__ and k != "figures"}
+        return cls(**known, figures=doc.get(doc["backend"], {}))

@@ -1,0 +1,175 @@
+"""Measuring on one device: connect, probe, run every model x backend x batch, store each result at once.
+
+`measure()` is the library call behind `edgeprof measure`. What can be checked without the board (model
+names, prototxt syntax, batch sizes, backend names) is checked before connecting, so bad input costs nothing
+on the board. Once measuring, a failing item becomes a stored failed Result and the sweep goes on; only a
+lost connection ends it, and the items it could not run are stored as failed with the reason.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Mapping, Sequence
+
+from . import backends as backend_registry
+from .backends import BackendUnavailable, Options
+from .devices import Device, connect, get_device
+from .models import ModelSource, resolve, set_batch
+from .result import Result
+from .storage import ResultStore
+from .transport import CommandResult, Transport, TransportError, make_temp_dir, remove_tree
+
+# One round trip collects what every result records about the board. A constant script: nothing from
+# the user is ever pasted into it.
+_PROBE = r'''echo "hostname=$(hostname)"
+echo "arch=$(uname -m)"
+echo "kernel=$(uname -r)"
+[ -r /etc/os-release ] && . /etc/os-release && echo "os=$PRETTY_NAME"
+[ -r /etc/nv_tegra_release ] && echo "l4t=$(head -n 1 /etc/nv_tegra_release)"
+[ -r /proc/device-tree/model ] && echo "board_model=$(tr -d '\0' < /proc/device-tree/model)"
+echo "cpus=$(nproc 2>/dev/null)"
+echo "mem_total_kb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null)"
+echo "python3=$(python3 -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  echo "gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+elif [ -e /dev/nvhost-ctrl-gpu ]; then echo "gpu=integrated (Tegra)"; fi
+exit 0'''
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def probe(transport: Transport) -> dict:
+    result = transport.run(["sh", "-c", _PROBE], timeout=60)
+    facts = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and value.strip():
+            facts[key] = value.strip()
+    for key in ("cpus", "mem_total_kb"):
+        if facts.get(key, "").isdigit():
+            facts[key] = int(facts[key])
+    return facts
+
+
+@dataclass
+class Board:
+    """One device during one measure call: its open transport, probed facts and private work folder."""
+    device: Device
+    transport: Transport
+    run_id: str
+    facts: dict = field(default_factory=dict)
+    backend_facts: dict = field(default_factory=dict)
+    workdir: str = ""
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
+            record_in: Result | None = None) -> CommandResult:
+        result = self.transport.run(argv, env=env, timeout=timeout)
+        if record_in is not None:
+            record_in.commands.append(result.to_dict())
+        return result
+
+    def put_text(self, path: str, text: str) -> None:
+        self.transport.put_text(path, text)
+
+    def new_result(self, model: ModelSource, backend: str, batch: int) -> Result:
+        return Result(
+            device=self.device.name, model=model.name, backend=backend, batch=batch, run_id=self.run_id,
+            device_facts={"family": self.device.profile.family, **self.facts},
+            model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog},
+            state={"clocks": "not controlled by edgeprof"},
+            started_at=_now())
+
+
+class MeasureError(RuntimeError):
+    """Nothing was measured: bad input or an unreachable device. The message says what to fix."""
+
+
+def prepare_models(models: Iterable[str], batches: Sequence[int]) -> list[ModelSource]:
+    """Resolve names and check every prototxt can be set to every batch, before touching a board."""
+    if not batches or any(b < 1 for b in batches):
+        raise MeasureError(f"batch sizes must be positive integers, got {list(batches)}")
+    sources = []
+    for name in models:
+        source = resolve(name)
+        for batch in batches:
+            set_batch(source.text, batch, source.path)
+        sources.append(source)
+    return sources
+
+
+def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[str] = ("caffe",),
+            batches: Sequence[int] = (1,), options: Options = Options(), store: ResultStore | None = None,
+            inventory: str | None = None, accept_new_host_key: bool = False,
+            on_result: Callable[[Result], None] | None = None,
+            on_status: Callable[[str], None] | None = None) -> list[Result]:
+    """Measure every model x backend x batch on one device; every result is stored as soon as it exists.
+
+    Raises MeasureError (or UnknownModel, PrototxtError, DeviceError, TransportError) before measuring
+    anything when the input is bad or the device cannot be reached.
+    """
+    status = on_status or (lambda message: None)
+    for name in backends:
+        if name not in backend_registry.names():
+            raise MeasureError(f"unknown backend {name!r}; available: {', '.join(backend_registry.names())}")
+    sources = prepare_models(models, batches)
+    if isinstance(device, str):
+        device = get_device(device, inventory)
+    store = store or ResultStore()
+    results: list[Result] = []
+
+    def keep(result: Result) -> None:
+        result.finished_at = result.finished_at or _now()
+        store.add(result)
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    status(f"connecting to {device.name} ({device.address})")
+    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    board = Board(device, transport, run_id=uuid.uuid4().hex[:12])
+    try:
+        board.facts = probe(transport)
+        board.workdir = make_temp_dir(transport)
+        for backend_name in backends:
+            backend = backend_registry.get(backend_name)
+            status(f"{device.name}: looking for {backend_name}")
+            try:
+                board.backend_facts[backend_name] = backend.prepare(board)
+            except BackendUnavailable as e:
+                for source in sources:
+                    for batch in batches:
+                        keep(board.new_result(source, backend_name, batch).fail(str(e)))
+                continue
+            for source in sources:
+                for batch in batches:
+                    status(f"{device.name}: {backend_name} {source.name} batch {batch}")
+                    started = time.monotonic()
+                    try:
+                        result = backend.measure(board, source, batch, options)
+                    except TransportError as e:
+                        keep(board.new_result(source, backend_name, batch).fail(str(e)))
+                        raise
+                    result.wall_s = time.monotonic() - started
+                    keep(result)
+    except TransportError as e:
+        done = {(r.model, r.backend, r.batch) for r in results}
+        for backend_name in backends:
+            for source in sources:
+                for batch in batches:
+                    if (source.name, backend_name, batch) not in done:
+                        keep(board.new_result(source, backend_name, batch).fail(f"not run: {e}"))
+    finally:
+        try:
+            if board.workdir:
+                remove_tree(transport, board.workdir)
+        except TransportError:
+            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
+        transport.close()
+    return results
+
+
+__all__ = ["Board", "MeasureError", "measure", "prepare_models", "probe"]
