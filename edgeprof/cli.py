@@ -1,0 +1,244 @@
+"""`edgeprof` command line: a thin layer over the library (edgeprof.session, .storage, .parsers, ...).
+
+Exit status: 0 when every result is ok, 1 when some measurement failed, 2 for bad input or an unreachable
+device (nothing measured).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from . import backends as backend_registry
+from .backends import Options
+from .devices import DeviceError, builtin_profiles, load_devices
+from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
+from .parsers import caffe_time
+from .reporting import FORMATS, export, results_table
+from .session import MeasureError, measure
+from .storage import ResultStore
+from .transport import TransportError
+
+# Piped output gets a wide table instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True)
+_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError)
+
+
+def _fail(message: str, code: int = 2):
+    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    sys.exit(code)
+
+
+def _batches(_ctx, _param, value: str) -> list[int]:
+    try:
+        batches = [int(b) for b in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: a batch size or a comma-separated list, e.g. 1,8,32")
+    if any(b < 1 for b in batches):
+        raise click.BadParameter("batch sizes must be 1 or more")
+    return batches
+
+
+inventory_option = click.option("--inventory", envvar="EDGEPROF_INVENTORY", type=click.Path(dir_okay=False),
+                                help="Inventory TOML of your boards (also $EDGEPROF_INVENTORY).")
+db_option = click.option("--db", envvar="EDGEPROF_DB", type=click.Path(dir_okay=False),
+                         help="SQLite results file (default: ~/.local/share/edgeprof/results.sqlite).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgeprof")
+def main():
+    """Profile neural-network inference on Jetson boards and desktop GPUs."""
+
+
+@main.command()
+@inventory_option
+@json_option
+def devices(inventory, as_json):
+    """List the devices edgeprof knows: `local`, your inventory, and the built-in families."""
+    try:
+        known = load_devices(inventory)
+    except DeviceError as e:
+        _fail(str(e))
+    if as_json:
+        for d in known.values():
+            print(json.dumps(d.to_dict()))
+        return
+    table = Table("device", "family", "address", "tags", "defined in")
+    for d in known.values():
+        table.add_row(d.name, d.profile.family, d.address, ",".join(d.tags), d.defined_in)
+    console.print(table)
+    families = Table("family", "kind", "clocks", "max power mode", "description", title="families")
+    for p in sorted(builtin_profiles().values(), key=lambda p: p.family):
+        families.add_row(p.family, p.kind, p.clocks, p.max_power_mode or "-", p.description)
+    console.print(families)
+
+
+@main.command()
+@json_option
+def models(as_json):
+    """List the catalog models with input shape, parameters and multiply-accumulates."""
+    rows = [describe(resolve(name)) for name in catalog_names()]
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    table = Table("model", "input", "params", "MACs (batch 1)", "layers")
+    for row in rows:
+        table.add_row(row["name"], "x".join(map(str, row["input_shape"] or [])), f"{row['params']:,}",
+                      f"{row['macs'] / 1e9:.3f} G", str(row["layers"]))
+    console.print(table)
+    console.print("Any path to a deploy .prototxt works as a model too.")
+
+
+@main.command(name="measure")
+@click.argument("model_names", metavar="MODEL...", nargs=-1, required=True)
+@click.option("--device", "-d", required=True, help="Device name (see `edgeprof devices`), or `local`.")
+@click.option("--backend", "-b", "backend_names", default="caffe", show_default=True,
+              help=f"Comma-separated backends: {', '.join(backend_registry.names())}.")
+@click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
+              help="Batch size or comma-separated sweep, e.g. 1,8,32.")
+@click.option("--iterations", "-n", type=click.IntRange(min=1), help="Timed iterations (backend default if unset).")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
+@inventory_option
+@db_option
+@json_option
+def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, inventory, db,
+                    as_json):
+    """Measure MODEL(s) on a device; every result is stored as it completes."""
+    backends = [b.strip() for b in backend_names.split(",") if b.strip()]
+    store = ResultStore(db)
+    done = []
+    status_line = ["starting"]
+
+    def render():
+        return Group(f"[dim]{status_line[0]}[/]", results_table(done))
+
+    def on_status(message):
+        status_line[0] = message
+        if as_json:
+            errors.print(message, style="dim", highlight=False)
+
+    def on_result(result):
+        done.append(result)
+        if as_json:
+            print(json.dumps(result.to_dict()), flush=True)
+
+    try:
+        if as_json:
+            results = measure(device, model_names, backends=backends, batches=batches,
+                              options=Options(iterations=iterations), store=store, inventory=inventory,
+                              accept_new_host_key=accept_new_host_key, on_result=on_result, on_status=on_status)
+        else:
+            with Live(render(), console=console, refresh_per_second=4, get_renderable=render):
+                results = measure(device, model_names, backends=backends, batches=batches,
+                                  options=Options(iterations=iterations), store=store, inventory=inventory,
+                                  accept_new_host_key=accept_new_host_key, on_result=on_result,
+                                  on_status=on_status)
+    except _BAD_INPUT as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail(f"interrupted; {len(done)} finished result(s) are stored in {store.path}", 130)
+    finally:
+        store.close()
+    failed = [r for r in results if r.status != "ok"]
+    if failed and not as_json:
+        errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
+                     style="yellow", highlight=False)
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def parse():
+    """Parse a log you already have."""
+
+
+@parse.command("caffe-time")
+@click.argument("log", type=click.File("r"))
+@json_option
+def parse_caffe_time(log, as_json):
+    """Figures and failure of a `caffe time` log (use - for stdin)."""
+    report = caffe_time.parse(log.read())
+    if as_json:
+        print(json.dumps(report.to_dict()))
+        return
+    for key, value in report.to_dict().items():
+        if key != "layers":
+            console.print(f"{key:>20}: {value}", highlight=False)
+    table = Table("layer", "forward ms", "backward ms")
+    for layer in report.layers:
+        table.add_row(layer.name, str(layer.forward_ms), str(layer.backward_ms))
+    console.print(table)
+
+
+@main.group()
+def results():
+    """Read stored results back."""
+
+
+def _filters(f):
+    for option in (click.option("--device"), click.option("--model"), click.option("--backend"),
+                   click.option("--run", "run_id", help="Only this run id."),
+                   click.option("--limit", type=int, help="Newest N only.")):
+        f = option(f)
+    return f
+
+
+@results.command("list")
+@_filters
+@db_option
+@json_option
+def results_list(device, model, backend, run_id, limit, db, as_json):
+    """Stored results, newest first."""
+    with ResultStore(db) as store:
+        found = store.query(device=device, model=model, backend=backend, run_id=run_id, limit=limit)
+    if as_json:
+        for r in found:
+            print(json.dumps(r.to_dict()))
+    else:
+        console.print(results_table(found, title=str(store.path)))
+
+
+@results.command("show")
+@click.argument("result_id", type=int)
+@db_option
+@json_option
+def results_show(result_id, db, as_json):
+    """One result in full: figures, method, state, commands, prototxt diff and raw log."""
+    with ResultStore(db) as store:
+        result = store.get(result_id)
+    if result is None:
+        _fail(f"no result {result_id} in {store.path}; see `edgeprof results list`")
+    doc = result.to_dict(full=True)
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    console.print(results_table([result]))
+    for key in ("error", "method", "state", "settings", "device_facts", "model_info", "commands"):
+        console.print(f"[bold]{key}[/]: {json.dumps(doc[key], indent=2)}", highlight=False)
+    console.print("[bold]prototxt diff[/]:", highlight=False)
+    console.print(result.prototxt_diff or "(unchanged)", markup=False, highlight=False)
+    console.print("[bold]raw log[/]:", highlight=False)
+    console.print(result.raw_log, markup=False, highlight=False)
+
+
+@results.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--output", "-o", type=click.File("w"), default="-", help="File to write (default stdout).")
+@_filters
+@db_option
+def results_export(fmt, output, device, model, backend, run_id, limit, db):
+    """Export stored results as CSV, JSON or Markdown."""
+    with ResultStore(db) as store:
+        found = store.query(device=device, model=model, backend=backend, run_id=run_id, limit=limit)
+    output.write(export(found, fmt))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""The terminal table: one row per result, every latency labelled with its statistic and span."""
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..result import Result
+
+
+def headline(result: Result) -> tuple[float | None, str]:
+    """The latency a row shows and what it is: the median where the backend measured one, else the mean."""
+    for stat in ("median", "mean"):
+        value = result.latency_ms.get(stat)
+        if value is not None:
+            return value, f"{stat}, {result.span}"
+    return None, ""
+
+
+def results_table(results: list[Result], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("id", "right"), ("device", "left"), ("model", "left"), ("backend", "left"),
+                          ("batch", "right"), ("latency ms", "right"), ("statistic, span", "left"), ("img/s", "right"),
+                          ("iters", "right"), ("status", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for r in results:
+        latency, what = headline(r)
+        status = "[green]ok[/]" if r.status == "ok" else f"[red]failed[/]: {r.error}"
+        table.add_row(
+            str(r.id or ""), r.device, r.model, r.backend, str(r.batch),
+            f"{latency:.4g}" if latency is not None else "-", what,
+            f"{r.throughput_ips:.4g}" if r.throughput_ips is not None else "-",
+            str(r.iterations) if r.iterations is not None else "-", status)
+    return table
