@@ -44,7 +44,10 @@ _NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)"
 # glog prefix "I1123 18:36:11.468 25697 caffe.cpp:408] ". Everything before the "file:line] " is
 # optional because copies lose the leading letter ("0228 11:53:41..."), quote lines with "> ", and
 # newer glog can put the year in ("I20261123 ...", google/glog#530); forks differ in file:line only.
-_GLOG_PREFIX = re.compile(r"^[\s>]*(?P<severity>[IWEF](?=\d))?[^\]]*?[^\s\]]+:\d+\]\s?")
+_GLOG_PREFIX = re.compile(r"^[\s>]*(?P<severity>[IWEF](?=\d))?[^\]]*?(?P<source>[^\s\]]+:\d+)\]\s?")
+# A stack frame inside a layer ("@ 0x7f50e194499b  caffe::ArgMaxLayer<>::Backward_cpu()"): names the layer
+# type that failed when the F line's message ("Not Implemented Yet") does not.
+_LAYER_FRAME = re.compile(r"^@\s+0x[0-9a-f]+\s+(caffe::\w+Layer<[^>]*>::\w+)\(\)")
 
 _FORWARD = re.compile(rf"Average Forward pass:\s*({_NUM})\s*ms")
 _BACKWARD = re.compile(rf"Average Backward pass:\s*({_NUM})\s*ms")
@@ -110,6 +113,7 @@ def parse(text: str) -> CaffeTimeReport:
     declared_iterations = None
     last_iteration = None
     error_rank = len(_FALLBACKS)  # lower is better; an F line is -1
+    in_fatal_stack = False
 
     for raw in text.splitlines():
         prefix = _GLOG_PREFIX.match(raw)
@@ -117,8 +121,16 @@ def parse(text: str) -> CaffeTimeReport:
 
         if prefix and prefix.group("severity") == "F":
             if error_rank > -1:
-                report.error, error_rank = body, -1
+                report.error, error_rank = f"{body} (at {prefix.group('source')})", -1
+                in_fatal_stack = True
             continue
+        if in_fatal_stack:
+            # Only the stack printed right after the F line belongs to it (logs may hold several runs).
+            if frame := _LAYER_FRAME.match(body):
+                report.error = f"{report.error[:-1]}, in {frame.group(1)}())"
+                in_fatal_stack = False
+            elif not (body.startswith("@") or body.startswith("*** Check failure stack trace")):
+                in_fatal_stack = False
         # Shell and signal-handler lines carry no glog prefix; an INFO line that merely mentions
         # "Aborted" is not a failure.
         if not prefix:
