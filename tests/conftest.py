@@ -1,0 +1,47 @@
+"""Shared fixtures. Integration tests run against the test lab (tests/lab/lab up), found through
+$EDGEPROF_INVENTORY; when tests/run sets EDGEPROF_LAB_REQUIRED=1 a missing lab is an error, not a skip."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def lab_inventory() -> Path:
+    path = os.environ.get("EDGEPROF_INVENTORY")
+    if not path or not Path(path).is_file():
+        if os.environ.get("EDGEPROF_LAB_REQUIRED") == "1":
+            pytest.fail("the test lab is required but EDGEPROF_INVENTORY is not set: run tests/lab/lab up")
+        pytest.skip("test lab not up (tests/lab/lab up, then export EDGEPROF_INVENTORY=...)")
+    return Path(path)
+
+
+@pytest.fixture
+def edgeprof_cli(tmp_path, lab_inventory):
+    """Run the real `edgeprof` command in a subprocess with a private results DB and HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def run(*args, inventory=lab_inventory, timeout=600, check=None, env=None):
+        environment = {**os.environ, "HOME": str(home), "EDGEPROF_DB": str(tmp_path / "results.sqlite"),
+                       "EDGEPROF_INVENTORY": str(inventory), **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "edgeprof.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout, env=environment)
+        if check is not None:
+            assert proc.returncode == check, proc.stdout + proc.stderr
+        return proc
+
+    run.db = tmp_path / "results.sqlite"
+    run.home = home
+    return run
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

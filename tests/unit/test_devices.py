@@ -1,0 +1,72 @@
+"""Profiles and inventories: built-in families, user entries, ~/.ssh/config aliases, clear errors."""
+import pytest
+
+from edgeprof.devices import DeviceError, builtin_profiles, get_device, load_devices
+from edgeprof.transport.ssh import SSHTarget, resolve_ssh_config
+
+FAMILIES = {"tx2", "nano", "xavier", "xavier-nx", "orin-agx", "orin-nx", "orin-nano", "desktop"}
+
+
+def test_every_family_has_a_profile_with_its_facts():
+    profiles = builtin_profiles()
+    assert set(profiles) == FAMILIES
+    for family, profile in profiles.items():
+        assert profile.caffe and profile.trtexec and profile.telemetry
+        if family != "desktop":
+            assert profile.kind == "jetson" and profile.max_power_mode and profile.clocks == "max"
+    assert profiles["desktop"].clocks == "leave"
+
+
+def test_local_is_built_in(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("EDGEPROF_INVENTORY", raising=False)
+    local = get_device("local")
+    assert local.is_local and local.profile.family == "desktop"
+
+
+def test_inventory_entry_inherits_its_family_and_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "edgeprof" / "devices").mkdir(parents=True)
+    (tmp_path / "edgeprof" / "devices" / "lab.toml").write_text(
+        '[devices."tx2-lab"]\nfamily = "tx2"\nhost = "10.0.0.5"\nuser = "nvidia"\n'
+        'caffe = "/opt/caffe/bin/caffe"\ntags = ["site=lab2"]\n')
+    device = get_device("tx2-lab", None)
+    assert device.profile.max_power_mode == "MAXN"
+    assert device.profile.caffe == ("/opt/caffe/bin/caffe",)
+    assert device.address == "nvidia@10.0.0.5" and device.tags == ("site=lab2",)
+
+
+def test_unknown_device_suggests_close_names(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("EDGEPROF_INVENTORY", raising=False)
+    with pytest.raises(DeviceError, match="Did you mean local"):
+        get_device("locl")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('family = "tx3"\nhost = "h"', "family 'tx3' is not one of"),
+    ('family = "tx2"', "needs `host`"),
+    ('family = "tx2"\nhost = "h"\nhostname = "x"', "unknown keys \\['hostname'\\]"),
+])
+def test_bad_inventory_entries_say_what_is_wrong(tmp_path, entry, message):
+    inventory = tmp_path / "inv.toml"
+    inventory.write_text(f'[devices."b"]\n{entry}\n')
+    with pytest.raises(DeviceError, match=message):
+        load_devices(inventory)
+
+
+def test_missing_inventory_file_is_named(tmp_path):
+    with pytest.raises(DeviceError, match="does not exist"):
+        load_devices(tmp_path / "nope.toml")
+
+
+def test_ssh_config_alias_is_honoured(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("Host tx2\n  HostName 192.0.2.7\n  User nvidia\n  Port 2200\n"
+                      "  IdentityFile ~/.ssh/tx2_key\n  ProxyJump gate@jump.example:2022\n")
+    target = resolve_ssh_config(SSHTarget(host="tx2"), config)
+    assert (target.host, target.user, target.port, target.proxy_jump) == (
+        "192.0.2.7", "nvidia", 2200, "gate@jump.example:2022")
+    assert target.key_filename.endswith("/.ssh/tx2_key")
+    # What the inventory says wins over ~/.ssh/config.
+    assert resolve_ssh_config(SSHTarget(host="tx2", user="root"), config).user == "root"
