@@ -1,0 +1,329 @@
+"""Host side of the PyTorch backend: a Caffe deploy prototxt turned into a JSON-able description of the net.
+
+The board runner (board_runner.py, uploaded with this description as JSON) builds the nn.Module from it;
+the board has no edgeprof and no prototxt reader, so everything a layer needs is resolved here and the
+runner never guesses: Caffe's defaults are filled in, axes are made non-negative, the sizes that weight
+shapes depend on are written out (a Convolution's input channels, an InnerProduct's input features), and
+Pooling carries its output size as Caffe computes it (ceil rounding, and the rule that drops a last window
+starting in the padding), taken from edgeprof.models.stats, whose shape rules were checked against pycaffe.
+
+Shapes are those of the file as declared, its batch included. Channel counts and spatial sizes do not
+depend on the batch; the runner replaces the batch of every input.
+
+The description (format "edgeprof-netspec", version 1):
+
+    {"format": "edgeprof-netspec", "version": 1, "name": "AlexNet",
+     "inputs":  [{"name": "data", "shape": [10, 3, 227, 227]}],
+     "layers":  [{"name": "conv1", "type": "Convolution", "bottoms": ["data"], "tops": ["conv1"],
+                  "line": 12, "num_output": 96, ...}, ...],
+     "outputs": [{"name": "prob", "shape": [10, 1000]}]}
+
+`layers` is the TEST-phase net in file order (layers that include/exclude rules keep out of `caffe time
+-phase TEST` and pycaffe's caffe.TEST are dropped; Input layers are folded into `inputs`). `line` is the
+layer's line in the prototxt, for error messages on the board. `outputs` are the blobs no layer consumes,
+sorted by name as Caffe's Net orders them (pycaffe's net.outputs). The per-type fields are documented in
+_BUILDERS' functions below.
+"""
+from __future__ import annotations
+
+import math
+
+from edgeprof.models.prototxt import Message, PrototxtError, inputs, layers
+# Shared with the shape rules rather than re-implemented: the TEST-phase filter, the V1 type names, the
+# per-layer value readers with located errors, and Convolution's per-axis settings.
+from edgeprof.models.stats import _V1_TYPES, _in_test_net, _Layer, _spatial, analyze
+
+__all__ = ["FORMAT", "VERSION", "SUPPORTED_TYPES", "UnsupportedLayer", "netspec"]
+
+FORMAT = "edgeprof-netspec"
+VERSION = 1
+
+
+class UnsupportedLayer(PrototxtError):
+    """A layer Caffe accepts but the PyTorch backend cannot build: an unknown type, or an option of a known
+    one (a shared-weight Convolution over several bottoms...). str() is "PATH:LINE:COL: layer 'x' (Type): ..."."""
+
+
+def _unsupported(layer: _Layer, what: str, span=None) -> UnsupportedLayer:
+    where = span or layer.msg.span
+    return UnsupportedLayer(layer.msg.path, where.line, where.column,
+                            f"layer {layer.name!r} ({layer.type}): {what} is not supported by the PyTorch backend")
+
+
+def _number(layer: _Layer, block: Message, name: str, default: float) -> float:
+    found = block.scalar(name)
+    if found is None:
+        return float(default)
+    if found.kind != "number":
+        raise layer.error(f"{name} must be a number, found {found.text!r}", found.span)
+    return float(found.value)
+
+
+def _enum(layer: _Layer, block: Message, name: str, values: tuple[str, ...], default: str) -> str:
+    """An enum field, written as its name or (as the text format also allows) its number; `values` are
+    in caffe.proto's numbering."""
+    found = block.scalar(name)
+    if found is None:
+        return default
+    if found.kind == "identifier" and found.value in values:
+        return found.value
+    if found.kind == "number" and isinstance(found.value, int) and 0 <= found.value < len(values):
+        return values[found.value]
+    raise layer.error(f"{name} must be one of {', '.join(values)}, found {found.text!r}", found.span)
+
+
+def _convolution(layer: _Layer, tops):
+    """num_output, in_channels, kernel/stride/pad/dilation as [h, w], group, bias_term. Weight blob
+    [num_output, in_channels / group, kh, kw], then bias [num_output]."""
+    p = layer.param("convolution_param")
+    if len(layer.bottoms) > 1:
+        raise _unsupported(layer, "a convolution over several bottoms (shared weights)")
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
+    if axis != 1 or len(shape) != 4:
+        raise _unsupported(layer, f"convolution over axis {axis} of a {len(shape)}-axis blob (only 2-D "
+                                  f"convolution of N x C x H x W blobs is)")
+    return {
+        "num_output": layer.integer(p, "num_output"),
+        "in_channels": shape[1],
+        "kernel": _spatial(layer, p, "kernel_size", "kernel", 2, 0),
+        "stride": _spatial(layer, p, "stride", "stride", 2, 1),
+        "pad": _spatial(layer, p, "pad", "pad", 2, 0),
+        "dilation": _spatial(layer, p, "dilation", None, 2, 1),
+        "group": layer.integer(p, "group", 1),
+        "bias_term": layer.flag(p, "bias_term", True),
+    }
+
+
+def _pooling(layer: _Layer, tops):
+    """pool (MAX or AVE), kernel/stride/pad as [h, w], global_pooling, round_mode, and input_size and
+    output_size ([h, w]) as Caffe computes them. With global_pooling the kernel is the input size."""
+    p = layer.param("pooling_param")
+    if len(tops) > 1:
+        raise _unsupported(layer, "a second top (the MAX pooling mask)")
+    pool = _enum(layer, p, "pool", ("MAX", "AVE", "STOCHASTIC"), "MAX")
+    if pool == "STOCHASTIC":
+        raise _unsupported(layer, "STOCHASTIC pooling", p.scalar("pool").span)
+    size = list(layer.bottom()[2:])
+    global_pooling = layer.flag(p, "global_pooling", False)
+    pad_h = layer.integer(p, "pad_h", layer.integer(p, "pad", 0))
+    pad_w = layer.integer(p, "pad_w", layer.integer(p, "pad", 0))
+    stride_h = layer.integer(p, "stride_h", layer.integer(p, "stride", 1))
+    stride_w = layer.integer(p, "stride_w", layer.integer(p, "stride", 1))
+    if global_pooling:
+        if (pad_h, pad_w, stride_h, stride_w) != (0, 0, 1, 1):
+            raise layer.error("global_pooling allows only pad 0 and stride 1 (Caffe refuses others)")
+        kernel = size
+    elif p.scalar("kernel_h") is not None or p.scalar("kernel_w") is not None:
+        kernel = [layer.integer(p, "kernel_h"), layer.integer(p, "kernel_w")]
+    else:
+        kernel = [layer.integer(p, "kernel_size")] * 2
+    if pad_h >= kernel[0] or pad_w >= kernel[1]:
+        raise layer.error("pad must be smaller than the kernel (Caffe refuses others)")
+    return {
+        "pool": pool,
+        "kernel": kernel,
+        "stride": [stride_h, stride_w],
+        "pad": [pad_h, pad_w],
+        "global_pooling": global_pooling,
+        "round_mode": _enum(layer, p, "round_mode", ("CEIL", "FLOOR"), "CEIL"),
+        "input_size": size,
+        "output_size": list(tops[0][2:]),
+    }
+
+
+def _lrn(layer: _Layer, tops):
+    """local_size (odd), alpha, beta, k, norm_region (ACROSS_CHANNELS or WITHIN_CHANNEL)."""
+    p = layer.param("lrn_param")
+    size = layer.integer(p, "local_size", 5)
+    if size < 1 or size % 2 == 0:
+        raise layer.error(f"local_size must be odd (Caffe accepts only odd sizes), found {size}")
+    return {
+        "local_size": size,
+        "alpha": _number(layer, p, "alpha", 1.0),
+        "beta": _number(layer, p, "beta", 0.75),
+        "k": _number(layer, p, "k", 1.0),
+        "norm_region": _enum(layer, p, "norm_region", ("ACROSS_CHANNELS", "WITHIN_CHANNEL"), "ACROSS_CHANNELS"),
+    }
+
+
+def _inner_product(layer: _Layer, tops):
+    """num_output, in_features (the bottom flattened from axis), axis, bias_term, transpose. Weight blob
+    [num_output, in_features] ([in_features, num_output] with transpose), then bias [num_output]."""
+    p = layer.param("inner_product_param")
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
+    return {
+        "num_output": layer.integer(p, "num_output"),
+        "in_features": math.prod(shape[axis:]),
+        "axis": axis,
+        "bias_term": layer.flag(p, "bias_term", True),
+        "transpose": layer.flag(p, "transpose", False),
+    }
+
+
+def _relu(layer: _Layer, tops):
+    """negative_slope (0: plain ReLU)."""
+    return {"negative_slope": _number(layer, layer.param("relu_param"), "negative_slope", 0.0)}
+
+
+def _softmax(layer: _Layer, tops):
+    """axis."""
+    return {"axis": layer.axis(layer.integer(layer.param("softmax_param"), "axis", 1), len(layer.bottom()))}
+
+
+def _concat(layer: _Layer, tops):
+    """axis (concat_dim, its older spelling, is read too)."""
+    p = layer.param("concat_param")
+    return {"axis": layer.axis(layer.integer(p, "axis", layer.integer(p, "concat_dim", 1)), len(layer.bottom()))}
+
+
+def _eltwise(layer: _Layer, tops):
+    """operation (PROD, SUM or MAX) and coeff (one per bottom; SUM only, 1.0 each when not given)."""
+    p = layer.param("eltwise_param")
+    operation = _enum(layer, p, "operation", ("PROD", "SUM", "MAX"), "SUM")
+    coeff = p.scalars("coeff")
+    for c in coeff:
+        if c.kind != "number":
+            raise layer.error(f"coeff must be a number, found {c.text!r}", c.span)
+    if coeff and operation != "SUM":
+        raise layer.error("coeff is for operation SUM only (Caffe refuses it otherwise)", coeff[0].span)
+    if coeff and len(coeff) != len(layer.bottoms):
+        raise layer.error(f"{len(coeff)} coeff values for {len(layer.bottoms)} bottoms", coeff[0].span)
+    return {"operation": operation, "coeff": [float(c.value) for c in coeff] or [1.0] * len(layer.bottoms)}
+
+
+def _batch_norm(layer: _Layer, tops):
+    """channels (axis 1), eps, use_global_stats (true unless the file says false: Caffe's default in the
+    TEST phase). Blobs: mean x f, variance x f, and [f], the moving-average factor f the other two are
+    divided by (0 reads as 1/f = 0)."""
+    p = layer.param("batch_norm_param")
+    shape = layer.bottom()
+    return {
+        "channels": shape[1] if len(shape) > 1 else 1,
+        "eps": _number(layer, p, "eps", 1e-5),
+        "use_global_stats": layer.flag(p, "use_global_stats", True),
+    }
+
+
+def _scale(layer: _Layer, tops):
+    """axis, bias_term, and param_shape: the shape of the learned scale (one bottom) or of the second
+    bottom that is the scale (two bottoms), laid along the first bottom from axis. Blobs: scale (one
+    bottom only), then bias (with bias_term), both of param_shape."""
+    p = layer.param("scale_param")
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
+    if len(layer.bottoms) == 2:
+        param_shape = layer.bottoms[1]
+    else:
+        num_axes = layer.integer(p, "num_axes", 1)
+        param_shape = shape[axis:] if num_axes == -1 else shape[axis:axis + num_axes]
+    return {"axis": axis, "bias_term": layer.flag(p, "bias_term", False), "param_shape": list(param_shape)}
+
+
+def _flatten(layer: _Layer, tops):
+    """axis and end_axis (inclusive)."""
+    p = layer.param("flatten_param")
+    ndim = len(layer.bottom())
+    return {"axis": layer.axis(layer.integer(p, "axis", 1), ndim),
+            "end_axis": layer.axis(layer.integer(p, "end_axis", -1), ndim, "end_axis")}
+
+
+def _no_params(layer: _Layer, tops):
+    """Dropout (the identity in the TEST phase), Sigmoid, TanH, Split: nothing to fill in."""
+    return {}
+
+
+_BUILDERS = {
+    "Convolution": _convolution,
+    "Pooling": _pooling,
+    "LRN": _lrn,
+    "InnerProduct": _inner_product,
+    "ReLU": _relu,
+    "Softmax": _softmax,
+    "Concat": _concat,
+    "Eltwise": _eltwise,
+    "BatchNorm": _batch_norm,
+    "Scale": _scale,
+    "Flatten": _flatten,
+    "Dropout": _no_params,
+    "Sigmoid": _no_params,
+    "TanH": _no_params,
+    "Split": _no_params,
+}
+SUPPORTED_TYPES = tuple(sorted(_BUILDERS))
+
+# Bottom and top counts as Caffe's layers check them: (min bottoms, max bottoms, min tops, max tops),
+# None for no limit. Options past these that Caffe has and the backend lacks are refused by the builders.
+_ARITY = {
+    "Convolution": (1, None, 1, None),
+    "Pooling": (1, 1, 1, 2),
+    "Concat": (1, None, 1, 1),
+    "Eltwise": (2, None, 1, 1),
+    "Scale": (1, 2, 1, 1),
+    "Split": (1, 1, 1, None),
+}
+
+
+def _check_arity(layer: _Layer, bottoms: list[str], tops: list[str]) -> None:
+    low_b, high_b, low_t, high_t = _ARITY.get(layer.type, (1, 1, 1, 1))
+    for what, count, low, high in (("bottom", len(bottoms), low_b, high_b), ("top", len(tops), low_t, high_t)):
+        if count < low or (high is not None and count > high):
+            wanted = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+            raise layer.error(f"takes {wanted} {what} blob(s), found {count}")
+    if layer.type == "Convolution" and len(bottoms) != len(tops):
+        raise layer.error(f"needs as many tops as bottoms, found {len(bottoms)} bottoms and {len(tops)} tops")
+
+
+def netspec(msg: Message) -> dict:
+    """The description of the TEST-phase net `msg` (a parsed deploy prototxt) that board_runner.py builds.
+
+    Raises UnsupportedLayer for a layer the backend cannot build, and PrototxtError (located at the
+    layer) for a net Caffe itself would refuse: a bottom no earlier layer produces, a kernel larger than
+    its input, an even LRN size..."""
+    decls = inputs(msg)
+    if not decls:
+        raise msg.error("no input declaration: expected 'input:' with input_dim or input_shape, "
+                        "or an Input layer with input_param { shape { dim: ... } }")
+    # The shape pass refuses what Caffe's reshape would; its blob shapes are final, which is every
+    # blob's only shape here since the in-place layers among the supported ones keep the shape.
+    shapes = analyze(msg).blob_shapes
+    produced = {d.name for d in decls}
+    unconsumed = set(produced)
+    spec_layers = []
+    for layer_msg in layers(msg):
+        if not _in_test_net(layer_msg):
+            continue
+        type_ = str(layer_msg.get("type", ""))
+        type_ = _V1_TYPES.get(type_, type_)
+        if type_ == "Input":
+            continue
+        bottoms = [str(s.value) for s in layer_msg.scalars("bottom")]
+        tops = [str(s.value) for s in layer_msg.scalars("top")]
+        layer = _Layer(layer_msg, type_, [], len(tops))
+        build = _BUILDERS.get(type_)
+        if build is None:
+            type_field = layer_msg.scalar("type")
+            raise _unsupported(layer, f"layer type {type_!r} (supported: {', '.join(SUPPORTED_TYPES)})",
+                               type_field.span if type_field else None)
+        for bottom in bottoms:
+            if bottom not in produced:
+                raise layer.error(f"bottom {bottom!r} is not produced by an input or an earlier layer")
+        _check_arity(layer, bottoms, tops)
+        layer.bottoms = [shapes[b] for b in bottoms]
+        entry = {"name": layer.name, "type": type_, "bottoms": bottoms, "tops": tops, "line": layer_msg.span.line}
+        entry.update(build(layer, [shapes[t] for t in tops]))
+        spec_layers.append(entry)
+        produced.update(tops)
+        # Caffe's outputs: blobs produced and not consumed since (an in-place layer consumes and
+        # produces its blob).
+        unconsumed.difference_update(bottoms)
+        unconsumed.update(tops)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": str(msg.get("name", "")),
+        "inputs": [{"name": d.name, "shape": list(d.dims)} for d in decls],
+        "layers": spec_layers,
+        "outputs": [{"name": name, "shape": list(shapes[name])} for name in sorted(unconsumed)],
+    }
