@@ -18,6 +18,7 @@ from .backends import Options
 from .devices import DeviceError, builtin_profiles, load_devices
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
 from .parsers import caffe_time
+from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .session import MeasureError, measure
 from .storage import ResultStore
@@ -106,11 +107,20 @@ def models(as_json):
               help="Batch size or comma-separated sweep, e.g. 1,8,32.")
 @click.option("--iterations", "-n", type=click.IntRange(min=1), help="Timed iterations (backend default if unset).")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
+@click.option("--clocks", type=click.Choice(POLICIES),
+              help="max: max power mode + pinned clocks, restored afterwards (Jetson default); leave: record only "
+                   "(desktop default); lock: nvidia-smi -lgc, reset afterwards.")
+@click.option("--sudo-password-env", metavar="VAR",
+              help="Read the board's sudo password from this environment variable instead of asking.")
+@click.option("--lease", "lease_s", type=click.IntRange(min=5), default=180, show_default=True,
+              help="Seconds after which the board restores itself if this process stops renewing its lease.")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another edgeprof run on the same board to finish.")
 @inventory_option
 @db_option
 @json_option
-def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, inventory, db,
-                    as_json):
+def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, clocks,
+                    sudo_password_env, lease_s, wait_s, inventory, db, as_json):
     """Measure MODEL(s) on a device; every result is stored as it completes."""
     backends = [b.strip() for b in backend_names.split(",") if b.strip()]
     store = ResultStore(db)
@@ -122,25 +132,26 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
 
     def on_status(message):
         status_line[0] = message
-        if as_json:
-            errors.print(message, style="dim", highlight=False)
+        if as_json or message.startswith("notice:"):
+            errors.print(message, style="yellow" if message.startswith("notice:") else "dim", highlight=False)
 
     def on_result(result):
         done.append(result)
         if as_json:
             print(json.dumps(result.to_dict()), flush=True)
 
+    def run():
+        return measure(device, model_names, backends=backends, batches=batches, options=Options(iterations=iterations),
+                       store=store, inventory=inventory, accept_new_host_key=accept_new_host_key, clocks=clocks,
+                       sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, on_result=on_result,
+                       on_status=on_status)
+
     try:
         if as_json:
-            results = measure(device, model_names, backends=backends, batches=batches,
-                              options=Options(iterations=iterations), store=store, inventory=inventory,
-                              accept_new_host_key=accept_new_host_key, on_result=on_result, on_status=on_status)
+            results = run()
         else:
             with Live(render(), console=console, refresh_per_second=4, get_renderable=render):
-                results = measure(device, model_names, backends=backends, batches=batches,
-                                  options=Options(iterations=iterations), store=store, inventory=inventory,
-                                  accept_new_host_key=accept_new_host_key, on_result=on_result,
-                                  on_status=on_status)
+                results = run()
     except _BAD_INPUT as e:
         _fail(str(e))
     except KeyboardInterrupt:

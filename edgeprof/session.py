@@ -17,6 +17,7 @@ from . import backends as backend_registry
 from .backends import BackendUnavailable, Options
 from .devices import Device, connect, get_device
 from .models import ModelSource, resolve, set_batch
+from .power import POLICIES, power_session
 from .result import Result
 from .storage import ResultStore
 from .transport import CommandResult, Transport, TransportError, make_temp_dir, remove_tree
@@ -63,6 +64,7 @@ class Board:
     run_id: str
     facts: dict = field(default_factory=dict)
     backend_facts: dict = field(default_factory=dict)
+    power_state: dict | None = None   # what edgeprof.power recorded and applied; None until then
     workdir: str = ""
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
@@ -80,7 +82,8 @@ class Board:
             device=self.device.name, model=model.name, backend=backend, batch=batch, run_id=self.run_id,
             device_facts={"family": self.device.profile.family, **self.facts},
             model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog},
-            state={"clocks": "not controlled by edgeprof"},
+            state={k: v for k, v in (self.power_state or {}).items() if k != "original"}
+            | {"state_before": (self.power_state or {}).get("original")},
             started_at=_now())
 
 
@@ -103,18 +106,25 @@ def prepare_models(models: Iterable[str], batches: Sequence[int]) -> list[ModelS
 
 def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[str] = ("caffe",),
             batches: Sequence[int] = (1,), options: Options = Options(), store: ResultStore | None = None,
-            inventory: str | None = None, accept_new_host_key: bool = False,
+            inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
+            sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
             on_result: Callable[[Result], None] | None = None,
             on_status: Callable[[str], None] | None = None) -> list[Result]:
     """Measure every model x backend x batch on one device; every result is stored as soon as it exists.
 
-    Raises MeasureError (or UnknownModel, PrototxtError, DeviceError, TransportError) before measuring
-    anything when the input is bad or the device cannot be reached.
+    clocks: "max", "leave" or "lock" (default: the device family's policy, see edgeprof.power). The board is
+    held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
+    the end, or by the board itself lease_s seconds after this process died.
+
+    Raises MeasureError (or UnknownModel, PrototxtError, DeviceError, TransportError, SudoDenied, BoardBusy)
+    before measuring anything when the input is bad or the device cannot be reached or controlled.
     """
     status = on_status or (lambda message: None)
     for name in backends:
         if name not in backend_registry.names():
             raise MeasureError(f"unknown backend {name!r}; available: {', '.join(backend_registry.names())}")
+    if clocks is not None and clocks not in POLICIES:
+        raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
     sources = prepare_models(models, batches)
     if isinstance(device, str):
         device = get_device(device, inventory)
@@ -133,29 +143,15 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
     board = Board(device, transport, run_id=uuid.uuid4().hex[:12])
     try:
         board.facts = probe(transport)
-        board.workdir = make_temp_dir(transport)
-        for backend_name in backends:
-            backend = backend_registry.get(backend_name)
-            status(f"{device.name}: looking for {backend_name}")
-            try:
-                board.backend_facts[backend_name] = backend.prepare(board)
-            except BackendUnavailable as e:
-                for source in sources:
-                    for batch in batches:
-                        keep(board.new_result(source, backend_name, batch).fail(str(e)))
-                continue
-            for source in sources:
-                for batch in batches:
-                    status(f"{device.name}: {backend_name} {source.name} batch {batch}")
-                    started = time.monotonic()
-                    try:
-                        result = backend.measure(board, source, batch, options)
-                    except TransportError as e:
-                        keep(board.new_result(source, backend_name, batch).fail(str(e)))
-                        raise
-                    result.wall_s = time.monotonic() - started
-                    keep(result)
+        with power_session(device, transport, run_id=board.run_id, policy=clocks,
+                           sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
+                           status=status) as (power, recorded):
+            board.power_state = recorded
+            board.workdir = make_temp_dir(transport)
+            _sweep(board, power, backends, sources, batches, options, keep, status)
     except TransportError as e:
+        if board.power_state is None:
+            raise  # nothing started: a clear error, no results
         done = {(r.model, r.backend, r.batch) for r in results}
         for backend_name in backends:
             for source in sources:
@@ -170,6 +166,32 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
             pass  # the connection is gone; /tmp on the board is cleaned at its next boot
         transport.close()
     return results
+
+
+def _sweep(board: Board, power, backends, sources, batches, options, keep, status) -> None:
+    for backend_name in backends:
+        backend = backend_registry.get(backend_name)
+        status(f"{board.device.name}: looking for {backend_name}")
+        try:
+            board.backend_facts[backend_name] = backend.prepare(board)
+        except BackendUnavailable as e:
+            for source in sources:
+                for batch in batches:
+                    keep(board.new_result(source, backend_name, batch).fail(str(e)))
+            continue
+        for source in sources:
+            for batch in batches:
+                status(f"{board.device.name}: {backend_name} {source.name} batch {batch}")
+                started = time.monotonic()
+                clocks_start = power.snapshot()
+                try:
+                    result = backend.measure(board, source, batch, options)
+                except TransportError as e:
+                    keep(board.new_result(source, backend_name, batch).fail(str(e)))
+                    raise
+                result.state.update(clocks_start=clocks_start, clocks_end=power.snapshot())
+                result.wall_s = time.monotonic() - started
+                keep(result)
 
 
 __all__ = ["Board", "MeasureError", "measure", "prepare_models", "probe"]

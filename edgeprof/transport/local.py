@@ -16,18 +16,19 @@ class LocalTransport:
         self.name = name
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            timeout: float | None = None) -> CommandResult:
+            timeout: float | None = None, stdin: str | None = None) -> CommandResult:
         command = shell_command(argv, env)
         started = time.monotonic()
         try:
             # Own session so that a timeout or Ctrl-C can stop the command and everything it started.
             proc = subprocess.Popen([str(a) for a in argv], env={**os.environ, **(env or {})},
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
         except FileNotFoundError:
             return CommandResult(command, 127, "", f"{argv[0]}: command not found\n",
                                  time.monotonic() - started)
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.communicate()

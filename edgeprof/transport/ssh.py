@@ -170,13 +170,16 @@ class SSHTransport:
 
     # --- commands ------------------------------------------------------------------------------------
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            timeout: float | None = None) -> CommandResult:
+            timeout: float | None = None, stdin: str | None = None) -> CommandResult:
         command = shell_command(argv, env)
         wire = f"echo '{_PID_PREFIX}'$$; {command}; exit $?"
         started = time.monotonic()
         try:
             channel = self._client.get_transport().open_session()
             channel.exec_command(wire)
+            if stdin is not None:
+                channel.sendall(stdin.encode())
+            channel.shutdown_write()
         except (paramiko.SSHException, OSError, AttributeError) as e:
             raise TransportError(f"{self.name}: lost the SSH connection ({e or type(e).__name__})") from None
         out, err = bytearray(), bytearray()

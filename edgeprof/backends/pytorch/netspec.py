@@ -44,10 +44,10 @@ class UnsupportedLayer(PrototxtError):
     one (a shared-weight Convolution over several bottoms...). str() is "PATH:LINE:COL: layer 'x' (Type): ..."."""
 
 
-def _unsupported(layer: _Layer, what: str, span=None) -> UnsupportedLayer:
+def _unsupported(layer: _Layer, what: str, span=None, note: str = "") -> UnsupportedLayer:
     where = span or layer.msg.span
     return UnsupportedLayer(layer.msg.path, where.line, where.column,
-                            f"layer {layer.name!r} ({layer.type}): {what} is not supported by the PyTorch backend")
+                            f"layer {layer.name!r} ({layer.type}): {what} is not supported by the PyTorch backend{note}")
 
 
 def _number(layer: _Layer, block: Message, name: str, default: float) -> float:
@@ -207,9 +207,9 @@ def _batch_norm(layer: _Layer, tops):
 
 
 def _scale(layer: _Layer, tops):
-    """axis, bias_term, and param_shape: the shape of the learned scale (one bottom) or of the second
-    bottom that is the scale (two bottoms), laid along the first bottom from axis. Blobs: scale (one
-    bottom only), then bias (with bias_term), both of param_shape."""
+    """axis, ndim (the first bottom's axis count), bias_term, and param_shape: the shape of the learned
+    scale (one bottom) or of the second bottom that is the scale (two bottoms), laid along the first
+    bottom from axis. Blobs: scale (one bottom only), then bias (with bias_term), both of param_shape."""
     p = layer.param("scale_param")
     shape = layer.bottom()
     axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
@@ -218,7 +218,8 @@ def _scale(layer: _Layer, tops):
     else:
         num_axes = layer.integer(p, "num_axes", 1)
         param_shape = shape[axis:] if num_axes == -1 else shape[axis:axis + num_axes]
-    return {"axis": axis, "bias_term": layer.flag(p, "bias_term", False), "param_shape": list(param_shape)}
+    return {"axis": axis, "ndim": len(shape), "bias_term": layer.flag(p, "bias_term", False),
+            "param_shape": list(param_shape)}
 
 
 def _flatten(layer: _Layer, tops):
@@ -304,8 +305,8 @@ def netspec(msg: Message) -> dict:
         build = _BUILDERS.get(type_)
         if build is None:
             type_field = layer_msg.scalar("type")
-            raise _unsupported(layer, f"layer type {type_!r} (supported: {', '.join(SUPPORTED_TYPES)})",
-                               type_field.span if type_field else None)
+            raise _unsupported(layer, f"layer type {type_!r}", type_field.span if type_field else None,
+                               f" (it supports {', '.join(SUPPORTED_TYPES)})")
         for bottom in bottoms:
             if bottom not in produced:
                 raise layer.error(f"bottom {bottom!r} is not produced by an input or an earlier layer")

@@ -1,0 +1,135 @@
+"""Parse ``tegrastats`` output, one object per line.
+
+A line reads, with fields present or absent by board, release and privilege::
+
+    [11-23-2026 18:36:11 ]RAM 2344/7852MB (lfb 1154x4MB) SWAP 0/3926MB (cached 0MB)
+    CPU [1%@345,off,off,1%@345,0%@345,2%@345] EMC_FREQ 4%@1600 GR3D_FREQ 0%@624 APE 150
+    PLL@37.5C ... Tdiode@34.25C VDD_SYS_GPU 152/152 ... VDD_IN 3056/3056 ...
+
+Variants, all taken from real output (tests/parsers/logs/tegrastats/SOURCES.md):
+
+- a leading ``MM-DD-YYYY HH:MM:SS`` timestamp from JetPack 5 on; it is returned as printed;
+- ``SWAP`` absent when the board has no swap; TX1 and Nano print ``IRAM`` too (ignored);
+- CPUs ``N%@MHz`` or ``off`` (a core powered down: its entry is None);
+- ``EMC_FREQ N%`` and ``GR3D_FREQ N%`` without ``@MHz`` when the clock is not readable (non-root
+  on JetPack 4, some Orin releases), and no ``EMC_FREQ`` at all on some JetPack 6 lines;
+- GPU clock as ``@624`` (one GPC), ``@[305,305]`` (one figure per GPC, JetPack 6), or
+  ``GR3D_FREQ @[314,314,314]`` without a load (Thor, JetPack 7); ``gpu_freq_mhz`` is the first
+  GPC's. JetPack 5 prints a second ``GR3D2_FREQ`` field for the second GPC, which is ignored;
+- temperatures ``NAME@37.5C``; a sensor that is off reads ``-256C`` and is None; JetPack 7
+  appends the maximum seen (``cpu@45.812C/45.812C``), of which the current value is kept;
+- power rails ``NAME cur/avg`` in mW without unit (TX1, TX2, Nano, Xavier), ``NAME curmW/avgmW``
+  (JetPack 5 on), or ``NAME curmW/avgmW/maxmW`` (JetPack 7): ``cur`` and ``avg`` are kept. Rail
+  names differ per board and release (``VDD_SYS_GPU`` on TX2 R32, ``VDD_GPU`` on TX2 R28 and TX1,
+  ``POM_5V_IN`` on Nano, bare ``GPU``/``CPU``/``SYS5V`` on AGX Xavier R32.1, ``VDD_GPU_SOC`` on
+  AGX Orin, ``VDD_CPU_SOC_MSS`` on Thor); a name printed twice (Orin's ``NC`` channels) keeps
+  its first reading;
+- without root, TX2 lines lose ``APE``, the EMC/GR3D clocks, some sensors and every rail.
+
+A field the line does not have is None. Lines without a ``RAM used/totalMB`` figure (shell
+prompts, blank lines) are not tegrastats samples and are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+_TIMESTAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s")
+_RAM = re.compile(r"\bRAM (\d+)/(\d+)MB\b")
+_SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB\b")
+_CPUS = re.compile(r"\bCPU \[([^\]]*)\]")
+_CPU_ENTRY = re.compile(r"^(\d+)%(?:@(\d+))?$")
+_EMC = re.compile(r"\bEMC_FREQ (\d+)%(?:@(\d+))?")
+# "GR3D_FREQ 0%", "0%@624", "0%@[305,305]", "@[314,314,314]"; the first figure is GPC0's.
+_GR3D = re.compile(r"\bGR3D_FREQ (?:(\d+)%)?(?:@\[?(\d+)[\d,]*\]?)?")
+# "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
+# "1%@345" entries of the CPU list cannot match.
+_TEMP = re.compile(r"(?<![\w@])([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
+# "VDD_IN 3056/3056", "VDD_IN 5299mW/5299mW", "VDD_GPU 4925mW/4925mW/4925mW". The trailing
+# look-ahead keeps "RAM 2344/7852MB" and "IRAM 0/252kB(...)" out.
+_RAIL = re.compile(r"(?<!\S)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
+
+# tegrastats prints -256C for a thermal zone whose sensor is powered off.
+_SENSOR_OFF = -256.0
+
+
+@dataclass
+class CpuSample:
+    load_pct: int
+    freq_mhz: int | None
+
+
+@dataclass
+class RailReading:
+    cur: int
+    avg: int
+
+
+@dataclass
+class TegrastatsSample:
+    timestamp: str | None
+    ram_used_mb: int | None
+    ram_total_mb: int | None
+    swap_used_mb: int | None
+    cpus: list[CpuSample | None] | None
+    emc_load_pct: int | None
+    emc_freq_mhz: int | None
+    gpu_load_pct: int | None
+    gpu_freq_mhz: int | None
+    temps_c: dict[str, float | None] | None
+    rails_mw: dict[str, RailReading] | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def _cpu(entry: str) -> CpuSample | None:
+    """One entry of the CPU list: "12%@2035", "12%" (clock unreadable) or "off"."""
+    found = _CPU_ENTRY.match(entry.strip())
+    if not found:
+        return None
+    return CpuSample(int(found.group(1)), _int(found.group(2)))
+
+
+def parse_line(line: str) -> TegrastatsSample | None:
+    """Read one tegrastats line; None when the line is not a tegrastats sample."""
+    ram = _RAM.search(line)
+    if not ram:
+        return None
+    timestamp = _TIMESTAMP.match(line)
+    swap = _SWAP.search(line)
+    cpus = _CPUS.search(line)
+    emc = _EMC.search(line)
+    gr3d = _GR3D.search(line)
+
+    temps: dict[str, float | None] = {}
+    for name, value in _TEMP.findall(line):
+        reading = float(value)
+        temps.setdefault(name, None if reading == _SENSOR_OFF else reading)
+    rails: dict[str, RailReading] = {}
+    for name, cur, avg in _RAIL.findall(line):
+        rails.setdefault(name, RailReading(int(cur), int(avg)))
+
+    return TegrastatsSample(
+        timestamp=timestamp.group(1) if timestamp else None,
+        ram_used_mb=int(ram.group(1)),
+        ram_total_mb=int(ram.group(2)),
+        swap_used_mb=int(swap.group(1)) if swap else None,
+        cpus=[_cpu(entry) for entry in cpus.group(1).split(",")] if cpus else None,
+        emc_load_pct=_int(emc.group(1)) if emc else None,
+        emc_freq_mhz=_int(emc.group(2)) if emc else None,
+        gpu_load_pct=_int(gr3d.group(1)) if gr3d else None,
+        gpu_freq_mhz=_int(gr3d.group(2)) if gr3d else None,
+        temps_c=temps or None,
+        rails_mw=rails or None,
+    )
+
+
+def parse(text: str) -> list[TegrastatsSample]:
+    """One sample per tegrastats line of ``text``, in order."""
+    return [sample for line in text.splitlines() if (sample := parse_line(line)) is not None]

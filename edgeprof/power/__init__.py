@@ -1,0 +1,67 @@
+"""Power-mode and clock control: maximum performance during the run, the board's own state afterwards.
+
+A clocks policy per device (`--clocks` overrides the family default):
+- `max` (Jetson default): record nvpmodel mode and `jetson_clocks --show`, store the clocks on the board,
+  switch to the family's max-performance mode and pin clocks; restore both afterwards (jetson.py).
+- `leave` (desktop default): record what the clocks are, change nothing.
+- `lock` (desktops, only when asked): `nvidia-smi -lgc` to the maximum, `-rgc` afterwards (desktop.py).
+
+`power_session()` wraps it all in the board lease (lease.py): exclusive use of the board, and a guard on
+the board that restores it if this host process dies or the network drops.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Protocol
+
+from ..devices import Device
+from ..transport import Transport
+from ..transport.sudo import Sudo
+from .lease import BoardBusy, acquire
+
+POLICIES = ("max", "leave", "lock")
+
+
+class PowerControl(Protocol):
+    policy: str
+
+    def needs_root(self) -> bool: ...
+
+    def begin(self, lease) -> dict: ...      # record the state, apply the policy; returns what it recorded
+
+    def snapshot(self) -> dict: ...          # clock readings now (start/end of a measured window)
+
+
+def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -> PowerControl:
+    if policy not in POLICIES:
+        raise ValueError(f"unknown clocks policy {policy!r}; use one of {', '.join(POLICIES)}")
+    if device.profile.kind == "jetson":
+        from .jetson import JetsonPower
+        return JetsonPower(transport, sudo, device.profile, policy)
+    from .desktop import DesktopPower
+    return DesktopPower(transport, sudo, policy)
+
+
+@contextlib.contextmanager
+def power_session(device: Device, transport: Transport, *, run_id: str, policy: str | None = None,
+                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
+                  status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict]]:
+    """Hold the board for the duration of the block with the clocks policy applied; always restore."""
+    sudo = Sudo(transport, password_env=sudo_password_env)
+    control = control_for(device, transport, sudo, policy or device.profile.clocks)
+    if control.needs_root():
+        sudo.check()  # a denied sudo stops here, before anything on the board changed
+    lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=lease_s,
+                    wait_s=wait_s, status=status)
+    for notice in lease.notices:
+        status(f"notice: {notice}")
+    try:
+        lease.start_guard()
+        recorded = control.begin(lease)
+        recorded["notices"] = lease.notices
+        yield control, recorded
+    finally:
+        lease.release()
+
+
+__all__ = ["BoardBusy", "POLICIES", "PowerControl", "control_for", "power_session"]

@@ -1,0 +1,96 @@
+"""Jetson power mode (nvpmodel) and clocks (jetson_clocks), as users run them by hand, made a transaction."""
+from __future__ import annotations
+
+import re
+import time
+
+from ..devices import Profile
+from ..parsers import jetson_clocks, nvpmodel
+from ..transport import Transport, TransportError
+from ..transport.sudo import Sudo
+from .lease import LEASE_DIR
+
+# "< POWER_MODEL ID=0 NAME=MAXN >" in /etc/nvpmodel.conf; ids differ per board and release.
+_MODE_LINE = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=([^\s>]+)")
+_REBOOT_PROMPT = re.compile(r"reboot", re.IGNORECASE)
+SETTLE_S = 5.0
+
+
+class PowerModeError(TransportError):
+    pass
+
+
+def mode_ids(conf_text: str) -> dict[str, int]:
+    return {name: int(mode_id) for mode_id, name in _MODE_LINE.findall(conf_text)}
+
+
+class JetsonPower:
+    def __init__(self, transport: Transport, sudo: Sudo, profile: Profile, policy: str):
+        if policy == "lock":
+            raise PowerModeError("--clocks lock is for desktop GPUs (nvidia-smi -lgc); on a Jetson use max")
+        self.transport, self.sudo, self.profile, self.policy = transport, sudo, profile, policy
+
+    def needs_root(self) -> bool:
+        # jetson_clocks --show needs root too, so recording the clocks needs sudo even under `leave`.
+        return True
+
+    def _root(self, *argv: str, timeout: float = 60):
+        result = self.sudo.run(list(argv), timeout=timeout)
+        if not result.ok:
+            missing = result.exit_status == 127 or "command not found" in result.stderr
+            hint = (f" {argv[0]} is missing: is {self.transport.name} a Jetson? Use --clocks leave or fix the "
+                    f"device's family.") if missing else ""
+            raise PowerModeError(f"{self.transport.name}: `{' '.join(argv)}` failed (exit {result.exit_status}): "
+                                 f"{(result.stderr or result.stdout).strip()}.{hint}")
+        return result.stdout
+
+    def mode(self) -> dict:
+        return nvpmodel.parse(self._root("nvpmodel", "-q")).to_dict()
+
+    def snapshot(self) -> dict:
+        return jetson_clocks.parse(self._root("jetson_clocks", "--show")).to_dict()
+
+    def begin(self, lease) -> dict:
+        original = {"power_mode": self.mode(), "clocks": self.snapshot()}
+        recorded = {"clocks_policy": self.policy, "original": original}
+        if self.policy == "leave":
+            return {**recorded, "power_mode": original["power_mode"], "clocks_pinned": False}
+        target = self._max_mode_id()
+        clocks_file = f"{LEASE_DIR}/clocks.conf"
+        self._root("jetson_clocks", "--store", clocks_file)
+        # The mode first, then the clocks stored under the original mode.
+        lease.write_restore([["nvpmodel", "-m", str(original["power_mode"]["mode_id"])],
+                             ["jetson_clocks", "--restore", clocks_file]])
+        if target != original["power_mode"]["mode_id"]:
+            switched = self.sudo.run(["nvpmodel", "-m", str(target)], timeout=60)
+            if _REBOOT_PROMPT.search(switched.stdout + switched.stderr):
+                raise PowerModeError(
+                    f"{self.transport.name}: switching to {self.profile.max_power_mode} (id {target}) needs a reboot; "
+                    f"edgeprof does not reboot boards. Switch by hand and reboot, or run with --clocks leave.")
+            if not switched.ok:
+                raise PowerModeError(f"{self.transport.name}: nvpmodel -m {target} failed: "
+                                     f"{(switched.stderr or switched.stdout).strip()}")
+        self._root("jetson_clocks")
+        pinned = self._settle()
+        return {**recorded, "power_mode": self.mode(), "clocks_pinned": True, "pinned": pinned}
+
+    def _max_mode_id(self) -> int:
+        conf = self.transport.run(["cat", "/etc/nvpmodel.conf"], timeout=30)
+        ids = mode_ids(conf.stdout)
+        name = self.profile.max_power_mode
+        if name not in ids:
+            raise PowerModeError(
+                f"{self.transport.name}: no power mode named {name} in /etc/nvpmodel.conf (modes: "
+                f"{', '.join(f'{k}={v}' for k, v in ids.items()) or 'none found'}). Set max_power_mode in the "
+                f"device's inventory entry.")
+        return ids[name]
+
+    def _settle(self) -> dict:
+        """Wait until GPU and EMC run at their pinned maximum (DVFS takes a moment); return the readings."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            show = self.snapshot()
+            settled = all(show[unit] and show[unit]["cur_hz"] == show[unit]["max_hz"] for unit in ("gpu", "emc"))
+            if settled or time.monotonic() > deadline:
+                return {**show, "settled": settled}
+            time.sleep(0.2)
