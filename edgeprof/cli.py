@@ -26,7 +26,8 @@ from .transport import TransportError
 
 # Piped output gets a wide table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True)
+# soft_wrap: messages stay whole lines (greppable, copyable) whatever the terminal width.
+errors = Console(stderr=True, soft_wrap=True)
 _BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError)
 
 

@@ -145,9 +145,12 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
         board.facts = probe(transport)
         with power_session(device, transport, run_id=board.run_id, policy=clocks,
                            sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           status=status) as (power, recorded):
+                           status=status) as (power, recorded, lease):
             board.power_state = recorded
             board.workdir = make_temp_dir(transport)
+            # If this process dies, the board's guard stops what still runs from the work folder and removes it.
+            lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
+                                   ["rm", "-rf", "--", board.workdir]])
             _sweep(board, power, backends, sources, batches, options, keep, status)
     except TransportError as e:
         if board.power_state is None:

@@ -21,7 +21,7 @@ Variants, all taken from real output (tests/parsers/logs/tegrastats/SOURCES.md):
 - power rails ``NAME cur/avg`` in mW without unit (TX1, TX2, Nano, Xavier), ``NAME curmW/avgmW``
   (JetPack 5 on), or ``NAME curmW/avgmW/maxmW`` (JetPack 7): ``cur`` and ``avg`` are kept. Rail
   names differ per board and release (``VDD_SYS_GPU`` on TX2 R32, ``VDD_GPU`` on TX2 R28 and TX1,
-  ``POM_5V_IN`` on Nano, bare ``GPU``/``CPU``/``SYS5V`` on AGX Xavier R32.1, ``VDD_GPU_SOC`` on
+  ``POM_5V_IN`` on Nano, bare ``GPU``/``CPU``/``SYS5V`` on AGX Xavier (2019), ``VDD_GPU_SOC`` on
   AGX Orin, ``VDD_CPU_SOC_MSS`` on Thor); a name printed twice (Orin's ``NC`` channels) keeps
   its first reading;
 - without root, TX2 lines lose ``APE``, the EMC/GR3D clocks, some sensors and every rail.

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Protocol
 from ..devices import Device
 from ..transport import Transport
 from ..transport.sudo import Sudo
-from .lease import BoardBusy, acquire
+from .lease import BoardBusy, Lease, acquire
 
 POLICIES = ("max", "leave", "lock")
 
@@ -45,7 +45,7 @@ def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -
 @contextlib.contextmanager
 def power_session(device: Device, transport: Transport, *, run_id: str, policy: str | None = None,
                   sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
-                  status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict]]:
+                  status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict, Lease]]:
     """Hold the board for the duration of the block with the clocks policy applied; always restore."""
     sudo = Sudo(transport, password_env=sudo_password_env)
     control = control_for(device, transport, sudo, policy or device.profile.clocks)
@@ -59,7 +59,7 @@ def power_session(device: Device, transport: Transport, *, run_id: str, policy: 
         lease.start_guard()
         recorded = control.begin(lease)
         recorded["notices"] = lease.notices
-        yield control, recorded
+        yield control, recorded, lease
     finally:
         lease.release()
 

@@ -58,9 +58,15 @@ class JetsonPower:
         target = self._max_mode_id()
         clocks_file = f"{LEASE_DIR}/clocks.conf"
         self._root("jetson_clocks", "--store", clocks_file)
-        # The mode first, then the clocks stored under the original mode.
-        lease.write_restore([["nvpmodel", "-m", str(original["power_mode"]["mode_id"])],
-                             ["jetson_clocks", "--restore", clocks_file]])
+        # `jetson_clocks --restore` writes the CPU online flags before the frequencies, so a CPU the original
+        # mode keeps offline would go offline first and silently keep its pinned minimum (and use it when it
+        # comes back online). So: frequencies alone first, while the max mode has every CPU online; then the
+        # whole file (online flags); then the mode.
+        frequencies_file = f"{LEASE_DIR}/clocks-frequencies.conf"
+        lease.write_restore([["sh", "-c", 'grep -v "/online:" "$1" > "$2"', "split", clocks_file, frequencies_file],
+                             ["jetson_clocks", "--restore", frequencies_file],
+                             ["jetson_clocks", "--restore", clocks_file],
+                             ["nvpmodel", "-m", str(original["power_mode"]["mode_id"])]])
         if target != original["power_mode"]["mode_id"]:
             switched = self.sudo.run(["nvpmodel", "-m", str(target)], timeout=60)
             if _REBOOT_PROMPT.search(switched.stdout + switched.stderr):

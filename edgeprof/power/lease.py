@@ -11,9 +11,9 @@ guard (a reboot killed it). /var/tmp survives reboots; nvpmodel's mode does too,
 """
 from __future__ import annotations
 
+import os
 import shlex
 import socket
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,10 +73,21 @@ class Lease:
     notices: list[str] = field(default_factory=list)   # what the previous runs left behind, for the user
     _stop: threading.Event = field(default_factory=threading.Event)
     _renewer: threading.Thread | None = None
+    _stop_work: list = field(default_factory=list)
+    _restore: list = field(default_factory=list)
 
     def write_restore(self, commands: Sequence[Sequence[str]]) -> None:
         """Record how to undo what is about to change; the guard and release() both run it."""
-        script = "".join(shlex.join(argv) + "\n" for argv in commands)
+        self._restore = list(commands)
+        self._write()
+
+    def write_stop_work(self, commands: Sequence[Sequence[str]]) -> None:
+        """Record how to stop this run's processes; run before the restore, so no load outlives the lease."""
+        self._stop_work = list(commands)
+        self._write()
+
+    def _write(self) -> None:
+        script = "".join(shlex.join(argv) + "\n" for argv in self._stop_work + self._restore)
         self.transport.put_text(f"{LEASE_DIR}/restore.sh", script)
 
     def start_guard(self) -> None:

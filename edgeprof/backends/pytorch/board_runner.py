@@ -389,11 +389,9 @@ class BatchNorm(CaffeLayer):
         """Set the statistics to those of x (see the module docstring: random weights)."""
         axes = (0,) + tuple(range(2, x.dim()))
         mean = x.mean(axes)
-        # The mean square rather than the variance: a channel nearly constant over the image would
-        # otherwise be divided by its tiny spread, amplifying float rounding through the layers above.
-        square = (x * x).mean(axes)
+        var = ((x - mean.view((1, -1) + (1,) * (x.dim() - 2))) ** 2).mean(axes)
         self.mean_blob.copy_(mean * BN_FACTOR)
-        self.var_blob.copy_(square * BN_FACTOR)
+        self.var_blob.copy_(var * BN_FACTOR)
         self.factor_blob.fill_(BN_FACTOR)
         self.blobs_loaded()
 

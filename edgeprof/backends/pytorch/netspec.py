@@ -95,6 +95,18 @@ def _convolution(layer: _Layer, tops):
     }
 
 
+def _pooling_pair(layer: _Layer, p: Message, name: str, prefix: str, default: int | None) -> list[int]:
+    """Caffe's pooling setting: `name` for both axes, or `prefix`_h and `prefix`_w together (Caffe refuses
+    one of the pair alone, or the pair with `name`)."""
+    h, w = p.scalar(prefix + "_h"), p.scalar(prefix + "_w")
+    if h is None and w is None:
+        return [layer.integer(p, name, default)] * 2
+    if h is None or w is None or p.scalar(name) is not None:
+        raise layer.error(f"give {name}, or {prefix}_h and {prefix}_w together (Caffe refuses other combinations)",
+                          (h or w).span)
+    return [layer.integer(p, prefix + "_h"), layer.integer(p, prefix + "_w")]
+
+
 def _pooling(layer: _Layer, tops):
     """pool (MAX or AVE), kernel/stride/pad as [h, w], global_pooling, round_mode, and input_size and
     output_size ([h, w]) as Caffe computes them. With global_pooling the kernel is the input size."""
@@ -106,25 +118,23 @@ def _pooling(layer: _Layer, tops):
         raise _unsupported(layer, "STOCHASTIC pooling", p.scalar("pool").span)
     size = list(layer.bottom()[2:])
     global_pooling = layer.flag(p, "global_pooling", False)
-    pad_h = layer.integer(p, "pad_h", layer.integer(p, "pad", 0))
-    pad_w = layer.integer(p, "pad_w", layer.integer(p, "pad", 0))
-    stride_h = layer.integer(p, "stride_h", layer.integer(p, "stride", 1))
-    stride_w = layer.integer(p, "stride_w", layer.integer(p, "stride", 1))
+    pad = _pooling_pair(layer, p, "pad", "pad", 0)
+    stride = _pooling_pair(layer, p, "stride", "stride", 1)
     if global_pooling:
-        if (pad_h, pad_w, stride_h, stride_w) != (0, 0, 1, 1):
+        if any(p.scalar(f) is not None for f in ("kernel_size", "kernel_h", "kernel_w")):
+            raise layer.error("global_pooling takes its kernel from the input; a kernel size is refused by Caffe")
+        if pad != [0, 0] or stride != [1, 1]:
             raise layer.error("global_pooling allows only pad 0 and stride 1 (Caffe refuses others)")
         kernel = size
-    elif p.scalar("kernel_h") is not None or p.scalar("kernel_w") is not None:
-        kernel = [layer.integer(p, "kernel_h"), layer.integer(p, "kernel_w")]
     else:
-        kernel = [layer.integer(p, "kernel_size")] * 2
-    if pad_h >= kernel[0] or pad_w >= kernel[1]:
+        kernel = _pooling_pair(layer, p, "kernel_size", "kernel", None)
+    if pad[0] >= kernel[0] or pad[1] >= kernel[1]:
         raise layer.error("pad must be smaller than the kernel (Caffe refuses others)")
     return {
         "pool": pool,
         "kernel": kernel,
-        "stride": [stride_h, stride_w],
-        "pad": [pad_h, pad_w],
+        "stride": stride,
+        "pad": pad,
         "global_pooling": global_pooling,
         "round_mode": _enum(layer, p, "round_mode", ("CEIL", "FLOOR"), "CEIL"),
         "input_size": size,
@@ -313,7 +323,7 @@ def netspec(msg: Message) -> dict:
         _check_arity(layer, bottoms, tops)
         layer.bottoms = [shapes[b] for b in bottoms]
         entry = {"name": layer.name, "type": type_, "bottoms": bottoms, "tops": tops, "line": layer_msg.span.line}
-        entry.update(build(layer, [shapes[t] for t in tops]))
+        entry.update(build(layer, [shapes.get(t) for t in tops]))
         spec_layers.append(entry)
         produced.update(tops)
         # Caffe's outputs: blobs produced and not consumed since (an in-place layer consumes and

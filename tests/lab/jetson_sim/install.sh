@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install the simulated Jetson TX2 tools into a root filesystem, at the paths JetPack 4.6 uses on
+# a TX2, and give the board a freshly flashed state (mode 3, nothing pinned, no tegrastats left).
+#
+#   install.sh ROOTFS
+#
+# Called by the lab (tests/lab/lab) for the sim-tx2 board. Needs root (files owned by root, as on
+# a board). The tools need python3 in the root filesystem. See README.md.
+set -eu
+
+if [ "$#" -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: $0 ROOTFS" >&2
+    exit 2
+fi
+ROOTFS=$1
+SRC=$(cd "$(dirname "$0")" && pwd)
+STATE=$ROOTFS/var/lib/jetson-sim
+
+install -D -m 0755 "$SRC/nvpmodel" "$ROOTFS/usr/sbin/nvpmodel"
+install -D -m 0755 "$SRC/jetson_clocks" "$ROOTFS/usr/bin/jetson_clocks"
+install -D -m 0755 "$SRC/tegrastats" "$ROOTFS/usr/bin/tegrastats"
+install -D -m 0644 "$SRC/nvpmodel.conf" "$ROOTFS/etc/nvpmodel.conf"
+
+# The state is written by root only (nvpmodel -m, jetson_clocks) and read by everyone.
+install -d -m 0755 "$STATE"
+rm -f "$STATE/state.json" "$STATE/state.json.tmp" "$STATE/gpu_clock_override"
+# Every tegrastats instance, root or not, registers its pid here for `tegrastats --stop`: a
+# sticky world-writable folder, as /tmp.
+rm -rf "$STATE/tegrastats.d"
+install -d -m 1777 "$STATE/tegrastats.d"
