@@ -17,7 +17,7 @@ from . import backends as backend_registry
 from .backends import Options
 from .devices import DeviceError, builtin_profiles, load_devices
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
-from .parsers import caffe_time
+from .parsers import KINDS as PARSE_KINDS, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .session import MeasureError, measure
@@ -166,27 +166,32 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
     sys.exit(1 if failed else 0)
 
 
-@main.group()
-def parse():
-    """Parse a log you already have."""
-
-
-@parse.command("caffe-time")
+@main.command()
+@click.argument("kind", type=click.Choice(list(PARSE_KINDS)))
 @click.argument("log", type=click.File("r"))
+@click.option("--fields", help="nvidia-smi without a header line: the --query-gpu fields, comma-separated.")
 @json_option
-def parse_caffe_time(log, as_json):
-    """Figures and failure of a `caffe time` log (use - for stdin)."""
-    report = caffe_time.parse(log.read())
+def parse(kind, log, fields, as_json):
+    """Parse a log you already have: KIND is one of the tools edgeprof drives (use - for stdin)."""
+    options = {"fields": fields.split(",")} if fields else {}
+    if options and kind != "nvidia-smi":
+        raise click.BadParameter("--fields only applies to nvidia-smi", param_hint="--fields")
+    try:
+        parsed = parse_text(kind, log.read(), **options)
+    except ValueError as e:
+        _fail(f"{log.name}: {e}")
     if as_json:
-        print(json.dumps(report.to_dict()))
-        return
-    for key, value in report.to_dict().items():
-        if key != "layers":
-            console.print(f"{key:>20}: {value}", highlight=False)
-    table = Table("layer", "forward ms", "backward ms")
-    for layer in report.layers:
-        table.add_row(layer.name, str(layer.forward_ms), str(layer.backward_ms))
-    console.print(table)
+        print(json.dumps(parsed))
+    elif kind == "caffe-time":
+        for key, value in parsed.items():
+            if key != "layers":
+                console.print(f"{key:>20}: {value}", highlight=False)
+        table = Table("layer", "forward ms", "backward ms")
+        for layer in parsed["layers"]:
+            table.add_row(layer["name"], str(layer["forward_ms"]), str(layer["backward_ms"]))
+        console.print(table)
+    else:
+        console.print_json(json.dumps(parsed))
 
 
 @main.group()

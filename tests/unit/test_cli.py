@@ -36,3 +36,19 @@ def test_unknown_device_is_a_clear_error(tmp_path):
 def test_bad_batch_is_a_usage_error():
     proc = cli("measure", "--device", "local", "alexnet", "--batch", "1,x")
     assert proc.returncode == 2 and "comma-separated" in proc.stderr
+
+
+def test_parse_covers_every_tool_edgeprof_drives():
+    logs = LOGS.parent
+    nvpmodel = json.loads(cli("parse", "nvpmodel", logs / "nvpmodel" / "nano_r32_root_jetbot_issue49.txt",
+                              "--json").stdout)
+    assert set(nvpmodel) == {"mode_name", "mode_id"}
+    clocks = cli("parse", "jetson-clocks", next((logs / "jetson_clocks").glob("*.txt")), "--json")
+    assert set(json.loads(clocks.stdout)) == {"power_mode", "gpu", "emc", "cpus"}
+    rows = json.loads(cli("parse", "tegrastats", next((logs / "tegrastats").glob("*.txt")), "--json").stdout)
+    assert rows and "rails_mw" in rows[0]
+
+
+def test_parse_rejects_options_of_other_tools():
+    proc = cli("parse", "nvpmodel", "-", "--fields", "a,b")
+    assert proc.returncode == 2 and "--fields only applies to nvidia-smi" in proc.stderr
