@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from . import backends as backend_registry
-from .backends import Options
+from .backends import COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, Options
 from .devices import DeviceError, builtin_profiles, load_devices
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
 from .parsers import KINDS as PARSE_KINDS, parse_text
@@ -117,13 +117,33 @@ def models(as_json):
               help="Seconds after which the board restores itself if this process stops renewing its lease.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Seconds to wait for another edgeprof run on the same board to finish.")
+@click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
+              help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
+@click.option("--span", type=click.Choice(SPANS), default="compute", show_default=True,
+              help="PyTorch: compute (input already on the device) or host (copies in and out included).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="PyTorch.")
+@click.option("--channels-last", is_flag=True, help="PyTorch: NHWC memory format.")
+@click.option("--cuda-graph", is_flag=True, help="PyTorch: capture the forward once, time graph replays.")
+@click.option("--compile", "compile_mode", is_flag=False, flag_value="default", type=click.Choice(COMPILE_MODES),
+              help="PyTorch: torch.compile, optionally with a mode (--compile=max-autotune); compile time "
+                   "is reported apart.")
+@click.option("--threads", type=click.IntRange(min=1), help="PyTorch: CPU threads.")
+@click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
+              help="PyTorch: train-step times forward + loss + backward + SGD step.")
 @inventory_option
 @db_option
 @json_option
 def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, clocks,
-                    sudo_password_env, lease_s, wait_s, inventory, db, as_json):
-    """Measure MODEL(s) on a device; every result is stored as it completes."""
+                    sudo_password_env, lease_s, wait_s, processor, span, precision, channels_last, cuda_graph,
+                    compile_mode, threads, mode, inventory, db, as_json):
+    """Measure MODEL(s) on a device; every result is stored as it completes.
+
+    MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
+    torchvision:NAME or a TorchScript file."""
     backends = [b.strip() for b in backend_names.split(",") if b.strip()]
+    options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
+                      channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
+                      mode=mode)
     store = ResultStore(db)
     done = []
     status_line = ["starting"]
@@ -142,7 +162,7 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
             print(json.dumps(result.to_dict()), flush=True)
 
     def run():
-        return measure(device, model_names, backends=backends, batches=batches, options=Options(iterations=iterations),
+        return measure(device, model_names, backends=backends, batches=batches, options=options,
                        store=store, inventory=inventory, accept_new_host_key=accept_new_host_key, clocks=clocks,
                        sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, on_result=on_result,
                        on_status=on_status)
@@ -153,6 +173,8 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
         else:
             with Live(render(), console=console, refresh_per_second=4, get_renderable=render):
                 results = run()
+            if not console.is_terminal:
+                console.print()  # Live leaves its last frame without a line end when piped
     except _BAD_INPUT as e:
         _fail(str(e))
     except KeyboardInterrupt:

@@ -37,6 +37,9 @@ class Result:
     started_at: str | None = None
     finished_at: str | None = None
     wall_s: float | None = None
+    # The timed window on the board's clock (epoch seconds), as the backend reports it; telemetry is
+    # summarized over exactly this window. None when the backend cannot tell.
+    timed_window: dict | None = None
     # Kept for `results show`, not for tables:
     commands: list = field(default_factory=list)
     raw_log: str = ""
@@ -56,7 +59,7 @@ class Result:
             "iterations": self.iterations, self.backend: dict(self.figures), "method": self.method,
             "state": self.state, "device_facts": self.device_facts, "model_info": self.model_info,
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
-            "wall_s": self.wall_s,
+            "wall_s": self.wall_s, "timed_window": self.timed_window,
         }
         if full:
             doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)

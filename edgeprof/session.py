@@ -77,11 +77,18 @@ class Board:
     def put_text(self, path: str, text: str) -> None:
         self.transport.put_text(path, text)
 
+    def put_bytes(self, path: str, data: bytes) -> None:
+        self.transport.put_bytes(path, data)
+
+    def get_bytes(self, path: str) -> bytes:
+        return self.transport.get_bytes(path)
+
     def new_result(self, model: ModelSource, backend: str, batch: int) -> Result:
         return Result(
             device=self.device.name, model=model.name, backend=backend, batch=batch, run_id=self.run_id,
             device_facts={"family": self.device.profile.family, **self.facts},
-            model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog},
+            model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog,
+                        "kind": model.kind},
             state={k: v for k, v in (self.power_state or {}).items() if k != "original"}
             | {"state_before": (self.power_state or {}).get("original")},
             started_at=_now())
@@ -91,15 +98,25 @@ class MeasureError(RuntimeError):
     """Nothing was measured: bad input or an unreachable device. The message says what to fix."""
 
 
-def prepare_models(models: Iterable[str], batches: Sequence[int]) -> list[ModelSource]:
-    """Resolve names and check every prototxt can be set to every batch, before touching a board."""
+def prepare_models(models: Iterable[str], batches: Sequence[int],
+                   backends: Sequence[str] = ()) -> list[ModelSource]:
+    """Resolve names, check every prototxt can be set to every batch and every backend can run every
+    model's kind, before touching a board."""
     if not batches or any(b < 1 for b in batches):
         raise MeasureError(f"batch sizes must be positive integers, got {list(batches)}")
+    kinds = {name: backend_registry.get(name).model_kinds for name in backends}
     sources = []
     for name in models:
         source = resolve(name)
-        for batch in batches:
-            set_batch(source.text, batch, source.path)
+        if source.kind == "prototxt":
+            for batch in batches:
+                set_batch(source.text, batch, source.path)
+        refusing = [backend for backend, accepted in kinds.items() if source.kind not in accepted]
+        if refusing:
+            able = [backend for backend in backend_registry.names()
+                    if source.kind in backend_registry.get(backend).model_kinds]
+            raise MeasureError(f"{source.name} is a {source.kind} model, which {', '.join(refusing)} cannot "
+                               f"run; use --backend {','.join(able)}")
         sources.append(source)
     return sources
 
@@ -125,7 +142,7 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
             raise MeasureError(f"unknown backend {name!r}; available: {', '.join(backend_registry.names())}")
     if clocks is not None and clocks not in POLICIES:
         raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
-    sources = prepare_models(models, batches)
+    sources = prepare_models(models, batches, backends)
     if isinstance(device, str):
         device = get_device(device, inventory)
     store = store or ResultStore()

@@ -4,6 +4,7 @@ A backend is looked up by name and imported lazily, so the host never imports a 
 
     class Backend(Protocol):
         name: str
+        model_kinds: tuple[str, ...]                   # which edgeprof.models kinds it can run
         def prepare(self, board: Board) -> dict        # find the tool on the board, return its facts
         def measure(self, board: Board, model: ModelSource, batch: int, options: Options) -> Result
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 _REGISTRY = {
     "caffe": "edgeprof.backends.caffe.runner:CaffeBackend",
+    "pytorch": "edgeprof.backends.pytorch.runner:PyTorchBackend",
 }
 
 
@@ -30,14 +32,32 @@ class BackendUnavailable(RuntimeError):
     """The board lacks the backend's tool or package; the message says how to install it."""
 
 
+PROCESSORS = ("auto", "cpu", "gpu")
+SPANS = ("compute", "host")
+PRECISIONS = ("fp32", "fp16", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+MODES = ("inference", "train-step")
+
+
 @dataclass(frozen=True)
 class Options:
+    """How to measure. Backends apply what they have and record in each result's settings what they ran;
+    `caffe time` has none of the variants (fp32, its own timers, forward and backward always)."""
     iterations: int | None = None    # None: the backend's default policy
     timeout_s: float = 1800.0        # per measurement, on the board
+    processor: str = "auto"          # auto: the board's GPU when the framework sees one, else its CPU
+    span: str = "compute"            # compute: input already on the device; host: copies included
+    precision: str = "fp32"
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: str | None = None       # a torch.compile mode, None: eager
+    threads: int | None = None       # CPU threads (torch.set_num_threads)
+    mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
 
 
 class Backend(Protocol):
     name: str
+    model_kinds: tuple[str, ...]
 
     def prepare(self, board: "Board") -> dict: ...
 
@@ -55,4 +75,5 @@ def get(name: str) -> Backend:
     return getattr(importlib.import_module(module), cls)()
 
 
-__all__ = ["Backend", "BackendUnavailable", "Options", "get", "names"]
+__all__ = ["Backend", "BackendUnavailable", "COMPILE_MODES", "MODES", "Options", "PRECISIONS", "PROCESSORS",
+           "SPANS", "get", "names"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -101,7 +102,9 @@ def builtin_profiles() -> dict[str, Profile]:
 
 
 def _local_device(profiles: dict[str, Profile]) -> Device:
-    return Device(name=LOCAL, profile=profiles["desktop"])
+    # The host's Python backends run in edgeprof's own interpreter (its venv has torch), not the first
+    # python3 on PATH.
+    return Device(name=LOCAL, profile=replace(profiles["desktop"], python=sys.executable))
 
 
 def inventory_paths(inventory: str | os.PathLike | None = None) -> list[Path]:

@@ -1,13 +1,17 @@
-"""The model catalog: deploy prototxts shipped in package `edgeprof.prototxts`, or a user's own file.
+"""The model catalog: deploy prototxts shipped in package `edgeprof.prototxts`, or a user's own model.
 
 `resolve` is the one door a model name comes in by. A name is looked up, never interpreted: a string
-that is neither a catalog name nor an existing .prototxt file is an UnknownModel, whatever characters
-it holds, so nothing downstream ever sees it.
+that is not a catalog name, an existing .prototxt or TorchScript file, or `torchvision:NAME` with NAME
+an identifier is an UnknownModel, whatever characters it holds, so nothing downstream ever sees it.
+
+Model kinds: "prototxt" (every backend), "torchvision" and "torchscript" (the PyTorch backend only;
+`text` is empty for them). Whether torchvision has NAME is learnt on the board that builds it.
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +23,9 @@ __all__ = ["ModelSource", "UnknownModel", "catalog_names", "resolve", "describe"
 
 _PACKAGE = "edgeprof.prototxts"
 _SUFFIX = ".prototxt"
+TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+TORCHVISION_PREFIX = "torchvision:"
+KINDS = ("prototxt", "torchvision", "torchscript")
 
 
 @dataclass(frozen=True)
@@ -26,8 +33,9 @@ class ModelSource:
     name: str
     path: str  # where the text came from (a file inside the installed package for catalog models)
     text: str
-    sha256: str  # of the text, UTF-8 encoded
+    sha256: str  # of the text, UTF-8 encoded (of the file's bytes for TorchScript, of the name for torchvision)
     catalog: bool
+    kind: str = "prototxt"
 
 
 class UnknownModel(LookupError):
@@ -54,24 +62,36 @@ def _source(name: str, path: str, data: bytes, catalog: bool) -> ModelSource:
 
 
 def resolve(name_or_path: str) -> ModelSource:
-    """A catalog model by name, or the .prototxt file at a path. Raises UnknownModel otherwise, and
-    PrototxtError for a file that is not UTF-8 text."""
+    """A catalog model by name, the .prototxt or TorchScript file at a path, or `torchvision:NAME`.
+    Raises UnknownModel otherwise, and PrototxtError for a prototxt that is not UTF-8 text."""
     names = catalog_names()
     if name_or_path in names:
         entry = resources.files(_PACKAGE).joinpath(name_or_path + _SUFFIX)
         return _source(name_or_path, str(entry), entry.read_bytes(), True)
+    if name_or_path.startswith(TORCHVISION_PREFIX):
+        model = name_or_path[len(TORCHVISION_PREFIX):]
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", model):
+            raise UnknownModel(f"{name_or_path!r}: torchvision model names are lower-case identifiers, "
+                               f"e.g. torchvision:resnet50 or torchvision:mobilenet_v3_small")
+        return ModelSource(name_or_path, TORCHVISION_PREFIX + model, "",
+                           hashlib.sha256(name_or_path.encode()).hexdigest(), False, "torchvision")
     path = Path(name_or_path)
     if path.suffix == _SUFFIX and path.is_file():
         return _source(path.stem, str(path), path.read_bytes(), False)
+    if path.suffix in TORCHSCRIPT_SUFFIXES and path.is_file():
+        return ModelSource(path.stem, str(path), "", hashlib.sha256(path.read_bytes()).hexdigest(), False,
+                           "torchscript")
     raise UnknownModel(_unknown_message(name_or_path, path, names))
 
 
 def _unknown_message(name_or_path: str, path: Path, names: list[str]) -> str:
-    parts = [f"unknown model {name_or_path!r}" + (" (no such file)" if path.suffix == _SUFFIX else "") + "."]
+    is_file_name = path.suffix in (_SUFFIX, *TORCHSCRIPT_SUFFIXES)
+    parts = [f"unknown model {name_or_path!r}" + (" (no such file)" if is_file_name else "") + "."]
     close = difflib.get_close_matches(name_or_path.lower(), names, n=3, cutoff=0.6)
     if close:
         parts.append(f"Did you mean {' or '.join(close)}?")
-    parts.append(f"Catalog models: {', '.join(names)}. A path to a {_SUFFIX} file also works.")
+    parts.append(f"Catalog models: {', '.join(names)}. A path to a {_SUFFIX} file also works, and for the "
+                 f"PyTorch backend a TorchScript file ({', '.join(TORCHSCRIPT_SUFFIXES)}) or torchvision:NAME.")
     return " ".join(parts)
 
 

@@ -15,6 +15,12 @@ def headline(result: Result) -> tuple[float | None, str]:
     return None, ""
 
 
+def backend_label(result: Result) -> str:
+    """The backend and, where it ran a variant (fp16, CUDA graph...), which, and on what processor."""
+    details = [d for d in (result.figures.get("variant"), result.settings.get("processor")) if d]
+    return f"{result.backend} ({', '.join(details)})" if details else result.backend
+
+
 def results_table(results: list[Result], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left")
     for name, justify in (("id", "right"), ("device", "left"), ("model", "left"), ("backend", "left"),
@@ -25,7 +31,7 @@ def results_table(results: list[Result], title: str | None = None) -> Table:
         latency, what = headline(r)
         status = "[green]ok[/]" if r.status == "ok" else f"[red]failed[/]: {r.error}"
         table.add_row(
-            str(r.id or ""), r.device, r.model, r.backend, str(r.batch),
+            str(r.id or ""), r.device, r.model, backend_label(r), str(r.batch),
             f"{latency:.4g}" if latency is not None else "-", what,
             f"{r.throughput_ips:.4g}" if r.throughput_ips is not None else "-",
             str(r.iterations) if r.iterations is not None else "-", status)

@@ -42,14 +42,20 @@ class LocalTransport:
         return CommandResult(command, status, out.decode(errors="replace"), err.decode(errors="replace"),
                              time.monotonic() - started)
 
-    def put_text(self, path: str, text: str) -> None:
-        Path(path).write_text(text)
+    def put_bytes(self, path: str, data: bytes) -> None:
+        Path(path).write_bytes(data)
 
-    def get_text(self, path: str) -> str:
+    def get_bytes(self, path: str) -> bytes:
         try:
-            return Path(path).read_text(errors="replace")
+            return Path(path).read_bytes()
         except OSError as e:
             raise TransportError(f"local: cannot read {path}: {e.strerror}") from None
+
+    def put_text(self, path: str, text: str) -> None:
+        self.put_bytes(path, text.encode())
+
+    def get_text(self, path: str) -> str:
+        return self.get_bytes(path).decode(errors="replace")
 
     def close(self) -> None:
         pass

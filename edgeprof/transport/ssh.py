@@ -232,10 +232,19 @@ class SSHTransport:
             self._sftp = self._client.open_sftp()
         return self._sftp
 
+    def put_bytes(self, path: str, data: bytes) -> None:
+        with self.sftp.open(path, "wb") as f:
+            f.write(data)
+
+    def get_bytes(self, path: str) -> bytes:
+        try:
+            with self.sftp.open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise TransportError(f"{self.name}: cannot read {path}: {e.strerror or e}") from None
+
     def put_text(self, path: str, text: str) -> None:
-        with self.sftp.open(path, "w") as f:
-            f.write(text.encode())
+        self.put_bytes(path, text.encode())
 
     def get_text(self, path: str) -> str:
-        with self.sftp.open(path, "r") as f:
-            return f.read().decode(errors="replace")
+        return self.get_bytes(path).decode(errors="replace")

@@ -27,12 +27,20 @@ done
 exit 1'''
 
 
-def _safe_file_name(name: str) -> str:
+def safe_file_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+
+
+def prototxt_diff(model: ModelSource, rewritten: str, batch: int) -> str:
+    """What edgeprof changed in the user's prototxt (kept with the result for `results show`)."""
+    return "".join(difflib.unified_diff(
+        model.text.splitlines(keepends=True), rewritten.splitlines(keepends=True),
+        fromfile=model.path, tofile=f"{model.name} (batch {batch})"))
 
 
 class CaffeBackend:
     name = "caffe"
+    model_kinds = ("prototxt",)
 
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
@@ -63,10 +71,8 @@ class CaffeBackend:
         result.state["versions"] = {"caffe": tool["version"]}
 
         rewritten = set_batch(model.text, batch, model.path)
-        result.prototxt_diff = "".join(difflib.unified_diff(
-            model.text.splitlines(keepends=True), rewritten.splitlines(keepends=True),
-            fromfile=model.path, tofile=f"{model.name} (batch {batch})"))
-        remote = f"{board.workdir}/{_safe_file_name(model.name)}-b{batch}.prototxt"
+        result.prototxt_diff = prototxt_diff(model, rewritten, batch)
+        remote = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}.prototxt"
         board.put_text(remote, rewritten)
 
         argv = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]

@@ -1,0 +1,203 @@
+"""Host side of the PyTorch backend: find Python and torch on the board, upload the runner, map its JSON.
+
+The board runs board_runner.py (uploaded into edgeprof's private work folder, never installed) with the
+board's own Python and torch; it builds the net from the netspec JSON written here (or from torchvision,
+or loads a TorchScript file), times it and prints one JSON object. What each figure means (spans, timers,
+the stopping rule) is written in board_runner.py's docstring and copied into every result's `method`.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from ...models import ModelSource, parse, set_batch
+from ...result import Result
+from ...transport import CommandTimeout
+from .. import BackendUnavailable, Options
+from ..caffe.runner import prototxt_diff, safe_file_name
+from .netspec import UnsupportedLayer, netspec
+
+RUNNER_FILE = "board_runner.py"
+# What the board's Python and torch can do; a constant script (Python 3.6+), nothing from the user in it.
+_PROBE = r'''import json, platform, sys
+facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
+try:
+    import torch
+except Exception as e:
+    facts["torch_error"] = "%s: %s" % (type(e).__name__, e)
+else:
+    facts["torch"] = torch.__version__
+    facts["cuda"] = torch.version.cuda
+    facts["cuda_available"] = torch.cuda.is_available()
+    if facts["cuda_available"]:
+        facts["gpu_name"] = torch.cuda.get_device_name(0)
+        facts["bf16"] = bool(getattr(torch.cuda, "is_bf16_supported", lambda: False)())
+    facts["compile"] = hasattr(torch, "compile")
+    facts["cuda_graphs"] = hasattr(torch.cuda, "CUDAGraph")
+    try:
+        import torchvision
+        facts["torchvision"] = torchvision.__version__
+    except Exception:
+        facts["torchvision"] = None
+print(json.dumps(facts))
+'''
+_INSTALL_HINT = {
+    "jetson": "install NVIDIA's torch wheel for the board's JetPack (PyTorch for Jetson, "
+              "docs.nvidia.com/deeplearning/frameworks/install-pytorch-jetson-platform)",
+    "desktop": "pip install torch (for the Python edgeprof runs there)",
+}
+_EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}
+
+
+def runner_source() -> str:
+    return resources.files(__package__).joinpath(RUNNER_FILE).read_text()
+
+
+def runner_argv(python: str, runner: str, model_args: list[str], device: str, batch: int,
+                options: Options) -> list[str]:
+    """The board command for one measurement with `options` (see board_runner.py --help)."""
+    argv = [python, runner, *model_args, "--device", device, "--batch", str(batch), "--span", options.span,
+            "--json"]
+    # Variant flags only when asked for: the command in the result reads as what a person would type.
+    if options.precision != "fp32":
+        argv += ["--precision", options.precision]
+    if options.mode != "inference":
+        argv += ["--mode", options.mode]
+    if options.iterations is not None:
+        argv += ["--iterations", str(options.iterations)]
+    if options.channels_last:
+        argv.append("--channels-last")
+    if options.cuda_graph:
+        argv.append("--cuda-graph")
+    if options.compile is not None:
+        argv.append(f"--compile={options.compile}")
+    if options.threads is not None:
+        argv += ["--threads", str(options.threads)]
+    return argv
+
+
+class PyTorchBackend:
+    name = "pytorch"
+    model_kinds = ("prototxt", "torchvision", "torchscript")
+
+    def prepare(self, board) -> dict:
+        python = board.device.profile.python
+        found = board.run([python, "-c", _PROBE], timeout=180)
+        hint = _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"])
+        if found.exit_status == 127:
+            raise BackendUnavailable(
+                f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
+                f"python = \"/path/to/python3\" in the device's inventory entry")
+        try:
+            facts = json.loads(found.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
+                                     f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
+        if "torch_error" in facts:
+            raise BackendUnavailable(f"torch is not importable by {python} on {board.device.name} "
+                                     f"({facts['torch_error']}): {hint}")
+        facts["python"] = python
+        facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
+        board.put_text(facts["runner"], runner_source())
+        return facts
+
+    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
+        facts = board.backend_facts[self.name]
+        result = board.new_result(model, self.name, batch)
+        device = self._device(facts, options)
+        if device is None:
+            return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA "
+                               f"device (torch.version.cuda = {facts['cuda']})")
+        base = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}"
+        if model.kind == "prototxt":
+            rewritten = set_batch(model.text, batch, model.path)
+            result.prototxt_diff = prototxt_diff(model, rewritten, batch)
+            try:
+                spec = netspec(parse(rewritten, model.path))
+            except UnsupportedLayer as e:
+                return result.fail(str(e))
+            board.put_text(base + ".netspec.json", json.dumps(spec))
+            model_args = ["--spec", base + ".netspec.json"]
+        elif model.kind == "torchvision":
+            model_args = ["--torchvision", model.path.split(":", 1)[1]]
+        else:
+            with open(model.path, "rb") as f:
+                board.put_bytes(base + ".pt", f.read())
+            model_args = ["--torchscript", base + ".pt"]
+
+        argv = runner_argv(facts["python"], facts["runner"], model_args, device, batch, options)
+        result.settings = {"processor": device, "span": options.span, "precision": options.precision,
+                           "channels_last": options.channels_last, "cuda_graph": options.cuda_graph,
+                           "compile": options.compile, "mode": options.mode, "threads": options.threads,
+                           "iterations": options.iterations}
+        result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}
+        try:
+            run = board.run(argv, timeout=options.timeout_s, record_in=result)
+        except CommandTimeout as e:
+            return result.fail(f"{e}. Lower --batch or --iterations, or raise the timeout.")
+        result.raw_log = run.stderr + run.stdout
+        report = _last_json(run.stdout)
+        if report is None:
+            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
+            return result.fail(f"the PyTorch runner {how} without a result; last output: "
+                               f"{run.stderr.strip()[-500:] or '(none)'}")
+        if "error" in report:
+            return result.fail(self._failure(report, batch, board.device.name))
+        return self._fill(result, report)
+
+    @staticmethod
+    def _device(facts: dict, options: Options) -> str | None:
+        if options.processor == "cpu":
+            return "cpu"
+        if facts.get("cuda_available"):
+            return "cuda"
+        return None if options.processor == "gpu" else "cpu"
+
+    @staticmethod
+    def _failure(report: dict, batch: int, board: str) -> str:
+        message = f"{report['error']} ({report['kind']})"
+        if report["kind"] == "oom":
+            return f"out of memory at batch {batch} on {board}: {message}. Try a smaller --batch."
+        return message
+
+    @staticmethod
+    def _fill(result: Result, report: dict) -> Result:
+        settings = report["settings"]
+        result.span = report["span"]
+        result.latency_ms = dict(report["latency_ms"] or {})
+        result.throughput_ips = report["throughput_ips"]
+        result.iterations = report["iterations"]
+        result.timed_window = report["timed_window"]
+        result.settings.update(settings, processor=report["device"])
+        result.state["versions"].update(torch=report["torch_version"], cuda=report["cuda_version"],
+                                        cudnn=report["cudnn_version"], python_version=report["python_version"])
+        result.figures = {k: report.get(k) for k in (
+            "variant", "load_s", "calibration_s", "compile_s", "first_inference_ms", "ci95_ms", "ci_rel",
+            "stop_reason", "warmup_iterations", "memory", "device_name", "threads", "weights")}
+        if settings["iterations"] is None:
+            policy = (f"adaptive: at least {settings['min_iterations']} iterations and {settings['min_time_s']} s, "
+                      f"until the median's 95 % CI is within {settings['target_ci']:.0%} or "
+                      f"{settings['max_time_s']} s pass (stopped: {report['stop_reason']})")
+        else:
+            policy = f"fixed ({settings['iterations']})"
+        result.method = {
+            "timer": report["timer"],
+            "warmup": f"{report['warmup_iterations']} iterations (at least {settings['warmup']} and "
+                      f"{settings['warmup_s']} s)",
+            "statistic": "median and percentiles of per-iteration times; 95 % CI of the median from order "
+                         "statistics",
+            "iterations_policy": policy,
+            "first_inference": "reported apart (first_inference_ms), excluded from the statistics",
+        }
+        return result
+
+
+def _last_json(stdout: str) -> dict | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    return None
