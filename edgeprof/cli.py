@@ -14,7 +14,8 @@ from rich.live import Live
 from rich.table import Table
 
 from . import backends as backend_registry
-from .backends import COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, Options
+from .backends import BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, Options
+from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
 from .parsers import KINDS as PARSE_KINDS, parse_text
@@ -186,6 +187,39 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
         errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
                      style="yellow", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+@main.command(name="check")
+@click.argument("model")
+@click.option("--device", "-d", required=True, help="A device with both pycaffe and torch.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random weights and input.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=DEFAULT_TOLERANCE, show_default=True,
+              help="Largest relative error that passes.")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
+@inventory_option
+@json_option
+def check_command(model, device, batch, seed, tolerance, accept_new_host_key, inventory, as_json):
+    """Run MODEL in pycaffe and in edgeprof's PyTorch build with the same weights and input; compare outputs.
+
+    Exit status 0 when every output agrees within the tolerance, 1 when not."""
+    try:
+        report = check(device, model, batch=batch, seed=seed, tolerance=tolerance, inventory=inventory,
+                       accept_new_host_key=accept_new_host_key)
+    except (*_BAD_INPUT, BackendUnavailable) as e:
+        _fail(str(e))
+    if as_json:
+        print(json.dumps(report.to_dict()))
+    else:
+        table = Table("blob", "shape", "relative error", title=f"{report.model} on {report.device}: PyTorch "
+                      f"build vs pycaffe, batch {batch}, seed {seed}", title_justify="left")
+        for blob, error in report.errors.items():
+            table.add_row(blob, "x".join(map(str, report.shapes[blob])), f"{error:.2e}")
+        console.print(table)
+        verdict = "[green]agree[/]" if report.passed else "[red]differ[/]"
+        console.print(f"{verdict}: max relative error {report.max_error:.2e} (tolerance {tolerance:g}); "
+                      f"torch {report.versions['torch']}")
+    sys.exit(0 if report.passed else 1)
 
 
 @main.command()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def edgeprof_cli(tmp_path, lab_inventory):
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def board_entry(inventory: Path, name: str) -> dict:
+    """A lab board's inventory entry, to copy into a test's own inventory with changes."""
+    return tomllib.loads(inventory.read_text())["devices"][name]
+
+
+def write_inventory(path: Path, **devices) -> Path:
+    lines = []
+    for name, entry in devices.items():
+        lines.append(f'[devices."{name}"]')
+        lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -4,7 +4,7 @@ import json
 import subprocess
 import tomllib
 
-from ..conftest import json_lines
+from ..conftest import board_entry, json_lines, write_inventory
 
 # Caffe has no backward for ArgMax, and `caffe time` always runs backward: a real mid-run abort.
 ABORTING_NET = """name: "aborts"
@@ -12,19 +12,6 @@ layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim:
 layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 4 } }
 layer { name: "argmax" type: "ArgMax" bottom: "fc" top: "argmax" }
 """
-
-
-def board_entry(inventory, name):
-    return tomllib.loads(inventory.read_text())["devices"][name]
-
-
-def write_inventory(path, **devices):
-    lines = []
-    for name, entry in devices.items():
-        lines.append(f'[devices."{name}"]')
-        lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_unknown_model_suggests_close_names_and_touches_no_board(edgeprof_cli):

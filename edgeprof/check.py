@@ -1,0 +1,132 @@
+"""`edgeprof check`: is the PyTorch build of a prototxt the network Caffe runs? Same weights, same input,
+compare the outputs.
+
+On one board with both pycaffe and torch: the PyTorch runner builds the net with seeded random weights
+(BatchNorm statistics calibrated so deep nets keep unit-scale activations), saves those weights and the
+input, and dumps its outputs; pycaffe_forward.py loads the same weights and input into caffe.Net (TEST
+phase, CPU) and dumps Caffe's. The host compares them per blob: relative error = max |torch - caffe| /
+max |caffe|. The last InnerProduct's output is compared too, since a softmax can hide differences.
+Timing plays no part, so the board's clocks are not touched.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+
+from .backends import BackendUnavailable
+from .backends.pytorch.netspec import netspec
+from .backends.pytorch.runner import PyTorchBackend
+from .backends.tensors import read_tensors, relative_error
+from .devices import Device, connect, get_device
+from .models import parse, resolve, set_batch
+from .session import Board, MeasureError, probe
+from .transport import TransportError, make_temp_dir, remove_tree
+
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class CheckReport:
+    device: str
+    model: str
+    batch: int
+    seed: int
+    tolerance: float
+    errors: dict = field(default_factory=dict)        # blob -> relative error
+    shapes: dict = field(default_factory=dict)        # blob -> shape
+    versions: dict = field(default_factory=dict)
+    commands: list = field(default_factory=list)
+
+    @property
+    def max_error(self) -> float:
+        return max(self.errors.values())
+
+    @property
+    def passed(self) -> bool:
+        return self.max_error <= self.tolerance
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "model": self.model, "batch": self.batch, "seed": self.seed,
+                "tolerance": self.tolerance, "max_relative_error": self.max_error, "passed": self.passed,
+                "relative_errors": self.errors, "shapes": self.shapes, "versions": self.versions,
+                "method": "relative error = max |torch - caffe| / max |caffe| per blob; pycaffe TEST phase "
+                          "on the CPU; PyTorch build in float32 on the CPU; same seeded random weights "
+                          "and standard-normal input",
+                "commands": self.commands}
+
+
+def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
+          tolerance: float = DEFAULT_TOLERANCE, inventory: str | None = None,
+          accept_new_host_key: bool = False) -> CheckReport:
+    """Run `model` (a catalog name or deploy prototxt) in pycaffe and in edgeprof's PyTorch build on
+    `device` with identical weights and input; return the per-blob relative errors.
+
+    Raises MeasureError for a model that is not a prototxt, BackendUnavailable when the board lacks
+    torch or pycaffe, and what edgeprof.session.measure raises for bad models or unreachable boards."""
+    source = resolve(model)
+    if source.kind != "prototxt":
+        raise MeasureError(f"check compares against Caffe, so it needs a prototxt model; {model} is "
+                           f"{source.kind}")
+    deploy = set_batch(source.text, batch, source.path)
+    spec = netspec(parse(deploy, source.path))
+    inner_products = [layer["tops"][0] for layer in spec["layers"] if layer["type"] == "InnerProduct"]
+    extra = [b for b in inner_products[-1:] if b not in {o["name"] for o in spec["outputs"]}]
+    if isinstance(device, str):
+        device = get_device(device, inventory)
+    report = CheckReport(device.name, source.name, batch, seed, tolerance)
+
+    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    board = Board(device, transport, run_id="check")
+    try:
+        board.facts = probe(transport)
+        board.workdir = make_temp_dir(transport)
+        torch_facts = PyTorchBackend().prepare(board)
+        python = torch_facts["python"]
+        found = board.run([python, "-c", "import caffe, numpy; print(numpy.__version__)"], timeout=120)
+        if not found.ok:
+            raise BackendUnavailable(
+                f"pycaffe is not importable by {python} on {device.name} ({found.stderr.strip()[-300:]}): "
+                f"Debian/Ubuntu: apt-get install python3-caffe-cpu; a source build: make pycaffe and put "
+                f"caffe/python on that Python's path")
+        report.versions = {"torch": torch_facts["torch"], "numpy": found.stdout.strip(),
+                           "python": torch_facts["python_version"]}
+        work = board.workdir
+        board.put_text(f"{work}/deploy.prototxt", deploy)
+        board.put_text(f"{work}/net.json", json.dumps(spec))
+        board.put_text(f"{work}/pycaffe_forward.py",
+                       resources.files("edgeprof.backends.caffe").joinpath("pycaffe_forward.py").read_text())
+        steps = [
+            ([python, torch_facts["runner"], "--spec", f"{work}/net.json", "--device", "cpu", "--batch", str(batch),
+              "--iterations", "0", "--seed", str(seed), "--save-weights", f"{work}/weights.f32",
+              "--save-input", f"{work}/input.f32", "--dump-output", f"{work}/torch.f32", "--json"]
+             + (["--dump-blobs", ",".join(extra)] if extra else []), {}),
+            ([python, f"{work}/pycaffe_forward.py", f"{work}/deploy.prototxt", f"{work}/weights.f32",
+              f"{work}/input.f32", f"{work}/caffe.f32", *extra], {"GLOG_minloglevel": "2"}),
+        ]
+        for argv, env in steps:
+            run = board.run(argv, env=env, timeout=1800)
+            report.commands.append(run.to_dict())
+            if not run.ok:
+                raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {device.name} (status "
+                                   f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+        ours = read_tensors(board.get_bytes(f"{work}/torch.f32"))
+        theirs = read_tensors(board.get_bytes(f"{work}/caffe.f32"))
+    finally:
+        try:
+            if board.workdir:
+                remove_tree(transport, board.workdir)
+        except TransportError:
+            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
+        transport.close()
+    if list(ours) != list(theirs):
+        raise MeasureError(f"the two builds name different outputs: PyTorch {list(ours)}, Caffe {list(theirs)}")
+    for name, (shape, values) in ours.items():
+        if shape != theirs[name][0]:
+            raise MeasureError(f"blob {name!r}: PyTorch shape {shape}, Caffe shape {theirs[name][0]}")
+        report.shapes[name] = shape
+        report.errors[name] = relative_error(values, theirs[name][1])
+    return report
+
+
+__all__ = ["CheckReport", "DEFAULT_TOLERANCE", "check"]
