@@ -21,6 +21,7 @@ from .models import PrototxtError, UnknownModel, catalog_names, describe, resolv
 from .parsers import KINDS as PARSE_KINDS, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
+from .reporting.best import describe_fastest, fastest_variants
 from .session import MeasureError, measure
 from .storage import ResultStore
 from .transport import TransportError
@@ -129,6 +130,9 @@ def models(as_json):
               help="PyTorch: torch.compile, optionally with a mode (--compile=max-autotune); compile time "
                    "is reported apart.")
 @click.option("--threads", type=click.IntRange(min=1), help="PyTorch: CPU threads.")
+@click.option("--best", is_flag=True,
+              help="PyTorch: try the variants the board supports (fp16, channels-last, CUDA graph, compile), "
+                   "one result each, and name the fastest.")
 @click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="PyTorch: train-step times forward + loss + backward + SGD step.")
 @inventory_option
@@ -136,15 +140,18 @@ def models(as_json):
 @json_option
 def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, clocks,
                     sudo_password_env, lease_s, wait_s, processor, span, precision, channels_last, cuda_graph,
-                    compile_mode, threads, mode, inventory, db, as_json):
+                    compile_mode, threads, best, mode, inventory, db, as_json):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
     torchvision:NAME or a TorchScript file."""
     backends = [b.strip() for b in backend_names.split(",") if b.strip()]
+    if best and (precision != "fp32" or channels_last or cuda_graph or compile_mode):
+        raise click.UsageError("--best tries its own precisions, memory formats, CUDA graphs and compilation; "
+                               "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
     options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
                       channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
-                      mode=mode)
+                      mode=mode, best=best)
     store = ResultStore(db)
     done = []
     status_line = ["starting"]
@@ -183,6 +190,9 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
     finally:
         store.close()
     failed = [r for r in results if r.status != "ok"]
+    for fastest, reference in fastest_variants(results):
+        # stdout is JSON Lines alone with --json
+        (errors if as_json else console).print(describe_fastest(fastest, reference), highlight=False)
     if failed and not as_json:
         errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
                      style="yellow", highlight=False)

@@ -8,6 +8,10 @@ A backend is looked up by name and imported lazily, so the host never imports a 
         def prepare(self, board: Board) -> dict        # find the tool on the board, return its facts
         def measure(self, board: Board, model: ModelSource, batch: int, options: Options) -> Result
 
+A backend with variants (precisions, graph capture, compilation) also has
+
+        def variants(self, board: Board, options: Options) -> list[Options]   # what --best tries there
+
 `prepare` raises BackendUnavailable (saying how to install the backend) when the board lacks it;
 `measure` returns a Result, failed or not, and raises only when the board itself is gone (TransportError).
 """
@@ -53,6 +57,7 @@ class Options:
     compile: str | None = None       # a torch.compile mode, None: eager
     threads: int | None = None       # CPU threads (torch.set_num_threads)
     mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
+    best: bool = False               # try the variants the board supports (Backend.variants), each a result
 
 
 class Backend(Protocol):

@@ -8,6 +8,7 @@ the stopping rule) is written in board_runner.py's docstring and copied into eve
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 
 from ...models import ModelSource, parse, set_batch
@@ -144,6 +145,25 @@ class PyTorchBackend:
         if "error" in report:
             return result.fail(self._failure(report, batch, board.device.name))
         return self._fill(result, report)
+
+    def variants(self, board, options: Options) -> list[Options]:
+        """What --best tries on this board: eager fp32 as the reference, then what a careful hand-written
+        script would (FIELD.md 6): half precision in NHWC, CUDA graph replay, torch.compile; only those the
+        board's torch and processor have. Compile times are reported apart from latency."""
+        facts = board.backend_facts[self.name]
+        base = replace(options, best=False, precision="fp32", channels_last=False, cuda_graph=False, compile=None)
+        tried = [base, replace(base, channels_last=True)]
+        if self._device(facts, options) == "cuda":
+            tried = [base, replace(base, precision="fp16", channels_last=True)]
+            if facts.get("cuda_graphs"):
+                tried.append(replace(base, precision="fp16", channels_last=True, cuda_graph=True))
+                if facts.get("bf16"):
+                    tried.append(replace(base, precision="bf16", channels_last=True, cuda_graph=True))
+            if facts.get("compile"):
+                tried.append(replace(base, precision="fp16", channels_last=True, compile="reduce-overhead"))
+        elif facts.get("compile"):
+            tried.append(replace(base, compile="default"))
+        return tried
 
     @staticmethod
     def _device(facts: dict, options: Options) -> str | None:
