@@ -17,11 +17,13 @@ from . import backends as backend_registry
 from .backends import BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, Options
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
+from .lab import Lab, Plan, PlanError
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
 from .parsers import KINDS as PARSE_KINDS, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .reporting.best import describe_fastest, fastest_variants
+from .reporting.progress import lab_progress
 from .session import MeasureError, measure
 from .storage import ResultStore
 from .transport import TransportError
@@ -197,6 +199,58 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
         errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
                      style="yellow", highlight=False)
     sys.exit(1 if failed else 0)
+
+
+@main.command(name="run")
+@click.argument("plan_file", metavar="PLAN.toml", type=click.Path(exists=True, dir_okay=False))
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host keys of boards seen first.")
+@click.option("--sudo-password-env", metavar="VAR", help="The boards' sudo password, from this environment variable.")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds each board waits for another edgeprof run on it to finish.")
+@inventory_option
+@db_option
+@json_option
+def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, inventory, db, as_json):
+    """Run a plan over many boards in parallel (one measurement at a time per board).
+
+    Run it again to resume: items of the same plan stored ok are skipped. Ctrl-C once: the items in flight
+    finish and the boards are restored; twice: leave now (each board restores itself when its lease ends)."""
+    try:
+        plan = Plan.from_toml(plan_file)
+        plan.validate()
+    except PlanError as e:
+        _fail(str(e))
+    lab = Lab(inventory, db, accept_new_host_key=accept_new_host_key, sudo_password_env=sudo_password_env)
+    printed = set()
+
+    def on_progress(lab_run):
+        if as_json:
+            for result in lab_run.results:
+                if id(result) not in printed:
+                    printed.add(id(result))
+                    print(json.dumps(result.to_dict()), flush=True)
+
+    try:
+        if as_json:
+            lab_run = lab.run(plan, wait_s=wait_s, on_progress=on_progress)
+        else:
+            state = {}
+            with Live(console=console, refresh_per_second=4,
+                      get_renderable=lambda: lab_progress(state.get("run"))) as live:
+                lab_run = lab.run(plan, wait_s=wait_s, on_progress=lambda r: state.update(run=r))
+                live.update(lab_progress(lab_run))
+            if not console.is_terminal:
+                console.print()
+            console.print(results_table(lab_run.results, title=f"plan {plan.name} ({lab_run.plan_hash})"))
+    except (*_BAD_INPUT, PlanError) as e:
+        _fail(str(e))
+    failures = lab_run.failures
+    for what, why in failures:
+        errors.print(f"[red]failed[/] {what}: {why}", highlight=False)
+    skipped = sum(b.skipped for b in lab_run.boards.values())
+    if skipped:
+        errors.print(f"{skipped} item(s) already stored by an earlier run of this plan were skipped", style="dim")
+    sys.exit(1 if failures else 0)
 
 
 @main.command(name="check")

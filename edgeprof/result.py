@@ -40,6 +40,12 @@ class Result:
     # The timed window on the board's clock (epoch seconds), as the backend reports it; telemetry is
     # summarized over exactly this window. None when the backend cannot tell.
     timed_window: dict | None = None
+    # What the board's sampler saw during the timed window (edgeprof.telemetry): the summary and the raw
+    # samples; None when no sampler ran. Flags: [{"code", "detail"}], why a figure may not be comparable.
+    telemetry: dict | None = None
+    flags: list = field(default_factory=list)
+    # For items of a plan (edgeprof.lab): {"hash", "name", "item"}, how a rerun knows what is done.
+    plan: dict | None = None
     # Kept for `results show`, not for tables:
     commands: list = field(default_factory=list)
     raw_log: str = ""
@@ -59,7 +65,8 @@ class Result:
             "iterations": self.iterations, self.backend: dict(self.figures), "method": self.method,
             "state": self.state, "device_facts": self.device_facts, "model_info": self.model_info,
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
-            "wall_s": self.wall_s, "timed_window": self.timed_window,
+            "wall_s": self.wall_s, "timed_window": self.timed_window, "flags": self.flags,
+            "telemetry": self.telemetry, "plan": self.plan,
         }
         if full:
             doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from . import backends as backend_registry
 from .backends import BackendUnavailable, Options
@@ -20,6 +20,7 @@ from .models import ModelSource, resolve, set_batch
 from .power import POLICIES, power_session
 from .result import Result
 from .storage import ResultStore
+from .telemetry import BoardTelemetry
 from .transport import CommandResult, Transport, TransportError, make_temp_dir, remove_tree
 
 # One round trip collects what every result records about the board. A constant script: nothing from
@@ -98,55 +99,74 @@ class MeasureError(RuntimeError):
     """Nothing was measured: bad input or an unreachable device. The message says what to fix."""
 
 
-def prepare_models(models: Iterable[str], batches: Sequence[int],
-                   backends: Sequence[str] = ()) -> list[ModelSource]:
-    """Resolve names, check every prototxt can be set to every batch and every backend can run every
-    model's kind, before touching a board."""
-    if not batches or any(b < 1 for b in batches):
-        raise MeasureError(f"batch sizes must be positive integers, got {list(batches)}")
-    kinds = {name: backend_registry.get(name).model_kinds for name in backends}
-    sources = []
-    for name in models:
-        source = resolve(name)
+@dataclass(frozen=True)
+class Job:
+    """One measurement to make. `plan` is stored with its results (edgeprof.lab: plan hash and item key)."""
+    model: str
+    backend: str
+    batch: int
+    options: Options = Options()
+    plan: dict | None = field(default=None, hash=False, compare=False)
+
+
+def prepare_jobs(jobs: Sequence[Job]) -> dict[str, ModelSource]:
+    """Resolve the models, check every prototxt can be set to its batches and every backend can run its
+    models' kinds, before touching a board. Returns the sources by the name the jobs use."""
+    sources: dict[str, ModelSource] = {}
+    for job in jobs:
+        if job.backend not in backend_registry.names():
+            raise MeasureError(f"unknown backend {job.backend!r}; available: {', '.join(backend_registry.names())}")
+        if job.batch < 1:
+            raise MeasureError(f"batch sizes must be positive integers, got {job.batch}")
+        if job.model not in sources:
+            sources[job.model] = resolve(job.model)
+        source = sources[job.model]
         if source.kind == "prototxt":
-            for batch in batches:
-                set_batch(source.text, batch, source.path)
-        refusing = [backend for backend, accepted in kinds.items() if source.kind not in accepted]
-        if refusing:
+            set_batch(source.text, job.batch, source.path)
+        if source.kind not in backend_registry.get(job.backend).model_kinds:
             able = [backend for backend in backend_registry.names()
                     if source.kind in backend_registry.get(backend).model_kinds]
-            raise MeasureError(f"{source.name} is a {source.kind} model, which {', '.join(refusing)} cannot "
-                               f"run; use --backend {','.join(able)}")
-        sources.append(source)
+            raise MeasureError(f"{source.name} is a {source.kind} model, which {job.backend} cannot run; use "
+                               f"--backend {','.join(able)}")
     return sources
 
 
 def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[str] = ("caffe",),
-            batches: Sequence[int] = (1,), options: Options = Options(), store: ResultStore | None = None,
-            inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
-            sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
-            on_result: Callable[[Result], None] | None = None,
-            on_status: Callable[[str], None] | None = None) -> list[Result]:
-    """Measure every model x backend x batch on one device; every result is stored as soon as it exists.
+            batches: Sequence[int] = (1,), options: Options = Options(), **session) -> list[Result]:
+    """Measure every model x backend x batch on one device with the same options (backend by backend);
+    see measure_jobs for the rest of the arguments, what is guaranteed and what is raised."""
+    if not batches:
+        raise MeasureError("no batch size given")
+    return measure_jobs(device, [Job(model, backend, batch, options)
+                                 for backend in backends for model in models for batch in batches], **session)
+
+
+def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: ResultStore | None = None,
+                 inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
+                 sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
+                 cooldown_s: float = 0, should_stop: Callable[[], bool] | None = None,
+                 on_result: Callable[[Result], None] | None = None,
+                 on_status: Callable[[str], None] | None = None) -> list[Result]:
+    """Make every job on one device, in order; every result is stored as soon as it exists.
 
     clocks: "max", "leave" or "lock" (default: the device family's policy, see edgeprof.power). The board is
     held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
-    the end, or by the board itself lease_s seconds after this process died.
+    the end, or by the board itself lease_s seconds after this process died. cooldown_s: a pause between
+    jobs, so that one job's heat does not bias the next. should_stop: asked before each job; when it says
+    yes, the jobs left are not run (and not stored) and the board is restored as usual.
 
     Raises MeasureError (or UnknownModel, PrototxtError, DeviceError, TransportError, SudoDenied, BoardBusy)
     before measuring anything when the input is bad or the device cannot be reached or controlled.
     """
     status = on_status or (lambda message: None)
-    for name in backends:
-        if name not in backend_registry.names():
-            raise MeasureError(f"unknown backend {name!r}; available: {', '.join(backend_registry.names())}")
     if clocks is not None and clocks not in POLICIES:
         raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
-    sources = prepare_models(models, batches, backends)
+    sources = prepare_jobs(jobs)
     if isinstance(device, str):
         device = get_device(device, inventory)
     store = store or ResultStore()
     results: list[Result] = []
+    finished: set[int] = set()
 
     def keep(result: Result) -> None:
         result.finished_at = result.finished_at or _now()
@@ -168,16 +188,13 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
             # If this process dies, the board's guard stops what still runs from the work folder and removes it.
             lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
                                    ["rm", "-rf", "--", board.workdir]])
-            _sweep(board, power, backends, sources, batches, options, keep, status)
+            _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop)
     except TransportError as e:
         if board.power_state is None:
             raise  # nothing started: a clear error, no results
-        done = {(r.model, r.backend, r.batch) for r in results}
-        for backend_name in backends:
-            for source in sources:
-                for batch in batches:
-                    if (source.name, backend_name, batch) not in done:
-                        keep(board.new_result(source, backend_name, batch).fail(f"not run: {e}"))
+        for index, job in enumerate(jobs):
+            if index not in finished:
+                keep(_new_result(board, sources, job).fail(f"not run: {e}"))
     finally:
         try:
             if board.workdir:
@@ -188,30 +205,61 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
     return results
 
 
-def _sweep(board: Board, power, backends, sources, batches, options, keep, status) -> None:
-    for backend_name in backends:
-        backend = backend_registry.get(backend_name)
-        status(f"{board.device.name}: looking for {backend_name}")
-        try:
-            board.backend_facts[backend_name] = backend.prepare(board)
-        except BackendUnavailable as e:
-            for source in sources:
-                for batch in batches:
-                    keep(board.new_result(source, backend_name, batch).fail(str(e)))
+def _new_result(board: Board, sources: dict[str, ModelSource], job: Job) -> Result:
+    result = board.new_result(sources[job.model], job.backend, job.batch)
+    result.plan = job.plan
+    return result
+
+
+def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSource], keep, status,
+           finished: set[int], cooldown_s: float, should_stop: Callable[[], bool] | None) -> None:
+    # tegrastats shows clocks and rails only to root; sudo is there (and checked) exactly when the board's
+    # power control needed it, which on a Jetson it always does.
+    telemetry = BoardTelemetry(board, sudo=power.sudo if power.needs_root() else None)
+    prepared: dict[str, object] = {}   # backend name -> the backend, or why it is unavailable
+    measured = 0
+    for index, job in enumerate(jobs):
+        if should_stop and should_stop():
+            status(f"{board.device.name}: stopping, {len(jobs) - index} item(s) not run")
+            return
+        source = sources[job.model]
+        if job.backend not in prepared:
+            backend = backend_registry.get(job.backend)
+            status(f"{board.device.name}: looking for {job.backend}")
+            try:
+                board.backend_facts[job.backend] = backend.prepare(board)
+                prepared[job.backend] = backend
+            except BackendUnavailable as e:
+                prepared[job.backend] = e
+        backend = prepared[job.backend]
+        if isinstance(backend, BackendUnavailable):
+            keep(_new_result(board, sources, job).fail(str(backend)))
+            finished.add(index)
             continue
-        for source in sources:
-            for batch in batches:
-                status(f"{board.device.name}: {backend_name} {source.name} batch {batch}")
-                started = time.monotonic()
-                clocks_start = power.snapshot()
+        # --best: each variant the backend has for this board is a result of its own.
+        variants = backend.variants(board, job.options) if job.options.best and hasattr(backend, "variants") \
+            else [job.options]
+        for options in variants:
+            if measured and cooldown_s:
+                status(f"{board.device.name}: cooling down {cooldown_s:g} s")
+                time.sleep(cooldown_s)
+            status(f"{board.device.name}: {job.backend} {source.name} batch {job.batch}")
+            started = time.monotonic()
+            clocks_start = power.snapshot()
+            with telemetry.sampling() as recording:
                 try:
-                    result = backend.measure(board, source, batch, options)
+                    result = backend.measure(board, source, job.batch, options)
                 except TransportError as e:
-                    keep(board.new_result(source, backend_name, batch).fail(str(e)))
+                    keep(_new_result(board, sources, job).fail(str(e)))
+                    finished.add(index)
                     raise
-                result.state.update(clocks_start=clocks_start, clocks_end=power.snapshot())
-                result.wall_s = time.monotonic() - started
-                keep(result)
+            result.state.update(clocks_start=clocks_start, clocks_end=power.snapshot())
+            recording.attach(result)
+            result.wall_s = time.monotonic() - started
+            result.plan = job.plan
+            keep(result)
+            measured += 1
+        finished.add(index)
 
 
-__all__ = ["Board", "MeasureError", "measure", "prepare_models", "probe"]
+__all__ = ["Board", "Job", "MeasureError", "measure", "measure_jobs", "prepare_jobs", "probe"]

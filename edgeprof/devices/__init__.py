@@ -19,6 +19,7 @@ $EDGEPROF_INVENTORY (later entries override earlier ones of the same name).
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import sys
 import tomllib
@@ -166,6 +167,35 @@ def get_device(name: str, inventory: str | os.PathLike | None = None) -> Device:
                       f"~/.config/edgeprof/devices/*.toml or a file given with --inventory/EDGEPROF_INVENTORY.")
 
 
+def _matches(device: Device, term: str) -> bool:
+    if term.startswith("tag:"):
+        tag = term[len("tag:"):]
+        # The family is every device's implicit tag, so inventories need not repeat it.
+        return tag in device.tags or tag == f"family={device.profile.family}"
+    return fnmatch.fnmatchcase(device.name, term)
+
+
+def select_devices(selection: str | list[str], inventory: str | os.PathLike | None = None) -> list[Device]:
+    """Devices by name, glob (`sim-tx2-*`) or tag (`tag:site=lab2`, `tag:family=tx2`); terms comma-separated
+    or a list, results in inventory order without repeats. A term that matches nothing is an error, with
+    close names suggested."""
+    terms = [t.strip() for t in (selection.split(",") if isinstance(selection, str) else selection) if t.strip()]
+    if not terms:
+        raise DeviceError("no device named: give a name, a glob such as 'jetson-*', or a tag such as tag:family=tx2")
+    devices = load_devices(inventory)
+    chosen = []
+    for term in terms:
+        found = [d for d in devices.values() if _matches(d, term)]
+        if not found:
+            if term.startswith("tag:") or any(c in term for c in "*?["):
+                tags = sorted({t for d in devices.values() for t in d.tags}
+                              | {f"family={d.profile.family}" for d in devices.values()})
+                raise DeviceError(f"no device matches {term!r}. Tags in the inventory: {', '.join(tags)}")
+            get_device(term, inventory)  # raises with the suggestions
+        chosen += [d for d in found if d not in chosen]
+    return chosen
+
+
 def connect(device: Device, *, accept_new_host_key: bool = False, connect_timeout: float = 10.0) -> Transport:
     """An open transport to the device: SSH for boards, the host itself for `local`."""
     if device.is_local:
@@ -181,4 +211,4 @@ def connect(device: Device, *, accept_new_host_key: bool = False, connect_timeou
 
 
 __all__ = ["Device", "DeviceError", "LOCAL", "Profile", "builtin_profiles", "connect", "get_device",
-           "load_devices"]
+           "load_devices", "select_devices"]

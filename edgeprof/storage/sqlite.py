@@ -89,6 +89,18 @@ class ResultStore:
             args.append(limit)
         return [self._row(r) for r in self._db.execute(sql, args)]
 
+    def plan_items_ok(self, plan_hash: str) -> set[str]:
+        """The keys of a plan's items stored ok (edgeprof.lab resumes a plan by skipping them)."""
+        rows = self._db.execute(
+            "SELECT json_extract(doc, '$.plan.item') FROM results WHERE status = 'ok' AND "
+            "json_extract(doc, '$.plan.hash') = ?", (plan_hash,))
+        return {item for (item,) in rows}
+
+    def query_plan(self, plan_hash: str) -> list[Result]:
+        sql = ("SELECT id, doc, commands, raw_log, prototxt_diff FROM results "
+               "WHERE json_extract(doc, '$.plan.hash') = ? ORDER BY id")
+        return [self._row(r) for r in self._db.execute(sql, (plan_hash,))]
+
     @staticmethod
     def _row(row) -> Result:
         result_id, doc, commands, raw_log, diff = row

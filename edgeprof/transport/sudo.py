@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import threading
 from typing import Callable, Mapping, Sequence
 
 from . import CommandResult, Transport, TransportError
@@ -15,6 +16,10 @@ from . import CommandResult, Transport, TransportError
 
 class SudoDenied(TransportError):
     """sudo refused: wrong password, or the user may not use sudo on the board."""
+
+
+# Boards of a lab connect in parallel: one password prompt at a time on the terminal.
+_PROMPT = threading.Lock()
 
 
 class Sudo:
@@ -38,7 +43,13 @@ class Sudo:
             if password is None:
                 raise SudoDenied(f"{self.transport.name}: sudo needs a password and ${self.password_env} is not set")
         else:
-            password = self._ask(f"sudo password for {self.transport.name}: ")
+            try:
+                with _PROMPT:
+                    password = self._ask(f"sudo password for {self.transport.name}: ")
+            except EOFError:
+                raise SudoDenied(f"{self.transport.name}: sudo needs a password and there is no terminal to ask "
+                                 f"on; name an environment variable that holds it with --sudo-password-env. "
+                                 f"Nothing on the board was changed.") from None
         probe = self.transport.run(["sudo", "-S", "-p", "", "-k", "true"], stdin=password + "\n", timeout=30)
         if not probe.ok:
             reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"exit {probe.exit_status}"

@@ -1,0 +1,140 @@
+"""Plans: devices x models x backends x batches x precisions, from a TOML file or built in Python.
+
+    name = "backbones on the TX2s"
+    devices = ["tag:family=tx2"]            # names, globs or tags (edgeprof.devices.select_devices)
+    models = ["alexnet", "googlenet", "vgg16", "resnet50"]
+    backends = ["caffe", "pytorch"]
+    batches = [1, 8]
+    precisions = ["fp32", "fp16"]           # framework backends; caffe runs fp32 only and gets fp32 items
+    iterations = 50                         # optional: each backend's default policy otherwise
+    clocks = "max"                          # optional: each family's policy otherwise
+    shuffle = true                          # per board, seeded: order does not bias the comparison
+    seed = 1
+    cooldown_s = 5                          # pause on each board between items
+
+The plan's hash covers what decides the items and how they are measured (devices as selected, models with
+their content hashes, backends, batches, precisions, iterations, clocks), not names, comments or the order
+settings, so rerunning a plan that stopped resumes it, and any change starts a new one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends import PRECISIONS, Options
+from ..backends import names as backend_names
+from ..devices import Device, select_devices
+from ..models import resolve
+from ..power import POLICIES
+
+_KEYS = {"name", "devices", "models", "backends", "batches", "precisions", "iterations", "clocks", "shuffle",
+         "seed", "cooldown_s", "lease_s"}
+# Backends without precision variants: only their fp32 items exist.
+_FP32_ONLY = {"caffe"}
+
+
+class PlanError(ValueError):
+    """A plan that cannot run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Item:
+    device: str
+    model: str
+    backend: str
+    batch: int
+    precision: str = "fp32"
+
+    @property
+    def key(self) -> str:
+        return f"{self.device}|{self.model}|{self.backend}|{self.batch}|{self.precision}"
+
+
+@dataclass
+class Plan:
+    devices: list[str]
+    models: list[str]
+    backends: list[str] = field(default_factory=lambda: ["caffe"])
+    batches: list[int] = field(default_factory=lambda: [1])
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    iterations: int | None = None
+    clocks: str | None = None
+    shuffle: bool = False
+    seed: int = 0
+    cooldown_s: float = 0.0
+    lease_s: int = 180
+    name: str = "plan"
+    source: str = "python"
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Plan":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise PlanError(f"{path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise PlanError(f"{path}: not valid TOML: {e}") from None
+        unknown = set(data) - _KEYS
+        if unknown:
+            raise PlanError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(_KEYS)}")
+        for key in ("devices", "models"):
+            if key not in data:
+                raise PlanError(f"{path}: needs `{key}`")
+        plan = cls(**{k: v for k, v in data.items()}, source=str(path))
+        plan.name = data.get("name", path.stem)
+        plan.validate()
+        return plan
+
+    def validate(self) -> None:
+        where = self.source
+        for key in ("devices", "models", "backends", "batches", "precisions"):
+            value = getattr(self, key)
+            if not isinstance(value, list) or not value:
+                raise PlanError(f"{where}: `{key}` must be a non-empty list")
+        if any(not isinstance(b, int) or b < 1 for b in self.batches):
+            raise PlanError(f"{where}: `batches` must be positive integers, got {self.batches}")
+        for backend in self.backends:
+            if backend not in backend_names():
+                raise PlanError(f"{where}: unknown backend {backend!r}; available: {', '.join(backend_names())}")
+        for precision in self.precisions:
+            if precision not in PRECISIONS:
+                raise PlanError(f"{where}: unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+        if self.clocks is not None and self.clocks not in POLICIES:
+            raise PlanError(f"{where}: `clocks` must be one of {', '.join(POLICIES)}")
+        if self.iterations is not None and (not isinstance(self.iterations, int) or self.iterations < 1):
+            raise PlanError(f"{where}: `iterations` must be a positive integer")
+        if self.cooldown_s < 0:
+            raise PlanError(f"{where}: `cooldown_s` must not be negative")
+
+    def resolve_devices(self, inventory: str | None = None) -> list[Device]:
+        return select_devices(self.devices, inventory)
+
+    def fingerprint(self, devices: list[Device]) -> str:
+        """The plan's identity (see the module docstring): 16 hex digits of a SHA-256."""
+        identity = {
+            "devices": [d.name for d in devices],
+            "models": [[name, resolve(name).sha256] for name in self.models],
+            "backends": self.backends, "batches": self.batches, "precisions": self.precisions,
+            "iterations": self.iterations, "clocks": self.clocks,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    def items(self, device: str) -> list[Item]:
+        """One board's items, in plan order or shuffled (seeded by the plan's seed and the board)."""
+        items = [Item(device, model, backend, batch, precision)
+                 for model in self.models for backend in self.backends for batch in self.batches
+                 for precision in self.precisions if precision == "fp32" or backend not in _FP32_ONLY]
+        if self.shuffle:
+            random.Random(f"{self.seed}|{device}").shuffle(items)
+        return items
+
+    def options(self, item: Item) -> Options:
+        return Options(iterations=self.iterations, precision=item.precision)
+
+
+__all__ = ["Item", "Plan", "PlanError"]

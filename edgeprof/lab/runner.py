@@ -1,0 +1,175 @@
+"""Running a plan over a lab: every board in parallel, each board one measurement at a time.
+
+Each board gets a thread that holds one SSH connection and the board's lease for its whole share of the plan
+(edgeprof.session.measure_jobs), so boards never wait for each other and two plans never overlap on a
+board. Every finished item is stored at once with the plan's hash and the item's key; running the same plan
+again skips the items stored ok and measures the rest (failed ones included). A board that cannot be reached
+or controlled fails alone; the others go on.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..devices import Device, DeviceError
+from ..result import Result
+from ..session import Job, MeasureError, measure_jobs
+from ..storage import ResultStore
+from ..transport import TransportError
+from .plan import Item, Plan
+
+# What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost.
+# The items it did not finish stay to do for the next run of the plan.
+_BOARD_ERRORS = (TransportError, DeviceError, MeasureError)
+
+
+@dataclass
+class BoardProgress:
+    device: str
+    total: int
+    skipped: int = 0          # stored ok by an earlier run of the same plan
+    done: int = 0
+    failed: int = 0
+    state: str = "waiting"    # waiting, measuring, finished, failed
+    error: str | None = None
+    current: str | None = None
+    started: float | None = None
+
+    @property
+    def left(self) -> int:
+        return self.total - self.skipped - self.done - self.failed
+
+
+@dataclass
+class LabRun:
+    plan: Plan
+    plan_hash: str
+    boards: dict[str, BoardProgress]
+    results: list[Result] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    stopping: bool = False    # Ctrl-C: the items in flight finish, no new ones start
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """(what, why) for every failed item and every board that could not run."""
+        out = [(f"{r.device} {r.model} {r.backend} batch {r.batch}", r.error or "") for r in self.results
+               if r.status != "ok"]
+        out += [(f"board {b.device}", b.error) for b in self.boards.values() if b.error]
+        return out
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the mean pace so far of the busiest board (boards run in parallel)."""
+        estimates = []
+        for board in self.boards.values():
+            finished = board.done + board.failed
+            if board.left and finished and board.started:
+                estimates.append((time.monotonic() - board.started) / finished * board.left)
+        return max(estimates) if estimates else None
+
+
+class Lab:
+    """A set of boards from the inventory, and plans run over them.
+
+        lab = Lab()                                   # or Lab(inventory="lab.toml", db="results.sqlite")
+        run = lab.run(Plan.from_toml("plan.toml"))    # or Plan(devices=["tag:family=tx2"], models=[...])
+        run.results, run.failures
+    """
+
+    def __init__(self, inventory: str | None = None, db: str | None = None, *, accept_new_host_key: bool = False,
+                 sudo_password_env: str | None = None):
+        self.inventory = inventory
+        self.db = db
+        self.accept_new_host_key = accept_new_host_key
+        self.sudo_password_env = sudo_password_env
+
+    def run(self, plan: Plan, *, wait_s: float = 0,
+            on_progress: Callable[[LabRun], None] | None = None) -> LabRun:
+        """Run `plan`; returns when every board is finished. Raises PlanError/DeviceError/UnknownModel for
+        a plan that cannot start (checked before any board is touched)."""
+        plan.validate()
+        devices = plan.resolve_devices(self.inventory)
+        plan_hash = plan.fingerprint(devices)
+        with ResultStore(self.db) as store:
+            stored_ok = store.plan_items_ok(plan_hash)
+        items = {d.name: plan.items(d.name) for d in devices}
+        lab_run = LabRun(plan, plan_hash, {d.name: BoardProgress(d.name, len(items[d.name])) for d in devices})
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def notify():
+            if on_progress:
+                with lock:
+                    on_progress(lab_run)
+
+        threads = []
+        for device in devices:
+            todo = [item for item in items[device.name] if item.key not in stored_ok]
+            lab_run.boards[device.name].skipped = len(items[device.name]) - len(todo)
+            thread = threading.Thread(target=self._board, name=f"edgeprof-{device.name}", daemon=True,
+                                      args=(device, plan, plan_hash, todo, wait_s, lab_run, lock, notify, stop))
+            threads.append(thread)
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            # First Ctrl-C: no new items; those in flight finish and every board is restored. A second
+            # Ctrl-C leaves at once; each board then restores itself when its lease runs out.
+            stop.set()
+            lab_run.stopping = True
+            notify()
+            for thread in threads:
+                thread.join()
+        lab_run.finished = time.monotonic()
+        notify()
+        return lab_run
+
+    def _board(self, device: Device, plan: Plan, plan_hash: str, todo: list[Item], wait_s: float,
+               lab_run: LabRun, lock: threading.Lock, notify, stop: threading.Event) -> None:
+        progress = lab_run.boards[device.name]
+        if not todo:
+            progress.state = "finished"
+            notify()
+            return
+        jobs = [Job(item.model, item.backend, item.batch, plan.options(item),
+                    plan={"hash": plan_hash, "name": plan.name, "item": item.key}) for item in todo]
+
+        def on_result(result: Result) -> None:
+            with lock:
+                lab_run.results.append(result)
+                if result.status == "ok":
+                    progress.done += 1
+                else:
+                    progress.failed += 1
+            notify()
+
+        def on_status(message: str) -> None:
+            progress.current = message
+            notify()
+
+        progress.state, progress.started = "measuring", time.monotonic()
+        notify()
+        # Each board thread has its own SQLite connection; WAL lets them write side by side.
+        store = ResultStore(self.db)
+        try:
+            measure_jobs(device, jobs, store=store, inventory=self.inventory,
+                         accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
+                         sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
+                         cooldown_s=plan.cooldown_s, should_stop=stop.is_set, on_result=on_result,
+                         on_status=on_status)
+            progress.state = "finished"
+        except _BOARD_ERRORS as e:
+            progress.state, progress.error = "failed", str(e)
+        except Exception as e:
+            # A fault of edgeprof's on one board must not take the other boards' runs down with it.
+            progress.state, progress.error = "failed", f"internal error: {type(e).__name__}: {e}"
+        finally:
+            store.close()
+            progress.current = None
+            notify()
+
+
+__all__ = ["BoardProgress", "Lab", "LabRun"]
