@@ -1,0 +1,272 @@
+"""edgeprof's telemetry sampler, run ON the board around one measurement (Python 3.6+, standard library only).
+
+    python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.stop
+        --interval-ms 100 (--tegrastats | --nvidia-smi FIELD,FIELD,...) [--proc]
+
+It writes JSON lines to OUT.part and renames the file to OUT when it has stopped, so a complete file
+means a clean stop. Every record carries "t", the board's epoch clock (time.time()) when the reading
+arrived; the backends report their timed window on the same clock. Records:
+
+- {"kind": "start", ...}: pid, child pid, UTC offset, interval, thermal trip points (/sys/class/thermal);
+- {"kind": "tegrastats", "line": ...} and {"kind": "nvidia-smi", "line": ...}: each tool's line as
+  printed; the host parses them with edgeprof.parsers (one parser per format, no second copy here);
+- {"kind": "proc", ...}: per-CPU load and clock, RAM, thermal zones, read from /proc and /sys;
+- {"kind": "error", "message": ...}: a source that could not start or died;
+- {"kind": "end", "reason": ...}: why it stopped.
+
+It stops when the stop file appears (the host's normal stop: no signal, so no sudo, is needed to stop
+a sampler started as root), or on SIGTERM/SIGINT/SIGHUP (Ctrl-C, and the board lease's guard, which
+runs `pkill -TERM -f WORKDIR/` when the host dies: this script's path is in its command line). A tool
+it starts has no work folder in its command line, so the sampler stops it itself; and the child gets
+PR_SET_PDEATHSIG, so even a SIGKILLed sampler takes it along.
+"""
+import argparse
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+_PR_SET_PDEATHSIG = 1
+_THERMAL = "/sys/class/thermal"
+# How often the stop file is looked for while no line arrives.
+_POLL_S = 0.05
+
+
+# Set by the signal handler; the main loop's select() wakes through signal.set_wakeup_fd. A handler that
+# raised instead could cut a JSON line in half.
+_SIGNALLED = []
+
+
+def _on_signal(signum, frame):
+    _SIGNALLED.append(signal.Signals(signum).name)
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def _pdeathsig():
+    """A preexec_fn for the child: the kernel sends it SIGTERM when the sampler dies, however it dies.
+    libc is looked up here, in the sampler, not between fork and exec."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # not Linux/glibc: the sampler's own stop still terminates the child
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def thermal_zones():
+    """{zone type: {"path": sysfs temp file, "trips_c": [(type, degrees C)]}} for every readable zone."""
+    zones = {}
+    try:
+        names = sorted(os.listdir(_THERMAL))
+    except OSError:
+        return zones
+    for name in names:
+        if not name.startswith("thermal_zone"):
+            continue
+        base = os.path.join(_THERMAL, name)
+        kind = _read(os.path.join(base, "type"))
+        if not kind or kind in zones:
+            continue
+        trips = []
+        index = 0
+        while True:
+            trip_type = _read(os.path.join(base, "trip_point_%d_type" % index))
+            trip_temp = _read(os.path.join(base, "trip_point_%d_temp" % index))
+            if trip_type is None or trip_temp is None:
+                break
+            if trip_temp.lstrip("-").isdigit():
+                trips.append((trip_type, int(trip_temp) / 1000.0))
+            index += 1
+        zones[kind] = {"path": os.path.join(base, "temp"), "trips_c": trips}
+    return zones
+
+
+class ProcReader(object):
+    """CPU load per core (busy jiffies over the interval), CPU clocks, RAM and thermal zones."""
+
+    def __init__(self, zones):
+        self.zones = zones
+        self.before = self._cpu_times()
+
+    @staticmethod
+    def _cpu_times():
+        times = []
+        with open("/proc/stat") as handle:
+            for line in handle:
+                fields = line.split()
+                if fields[0].startswith("cpu") and fields[0] != "cpu":
+                    # user nice system idle iowait irq softirq steal: idle, iowait and steal (time the
+                    # hypervisor gave to others) are not work done here.
+                    user, nice, system, idle, iowait, irq, softirq, steal = [int(v) for v in fields[1:9]]
+                    busy = user + nice + system + irq + softirq
+                    times.append((fields[0], busy, busy + idle + iowait + steal))
+        return times
+
+    def sample(self):
+        """Lists indexed by CPU number (None for a CPU that is offline, as tegrastats prints "off")."""
+        after = self._cpu_times()
+        previous = dict((name, (busy, total)) for name, busy, total in self.before)
+        count = max(int(name[3:]) for name, _, _ in after) + 1
+        loads, clocks = [None] * count, [None] * count
+        for name, busy, total in after:
+            index = int(name[3:])
+            busy0, total0 = previous.get(name, (busy, total))
+            loads[index] = round(100.0 * (busy - busy0) / (total - total0), 1) if total > total0 else None
+            khz = _read("/sys/devices/system/cpu/%s/cpufreq/scaling_cur_freq" % name)
+            clocks[index] = int(khz) // 1000 if khz and khz.isdigit() else None
+        self.before = after
+        meminfo = {}
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                meminfo[key] = int(rest.split()[0])
+        # MemAvailable: the kernel's own estimate of what a new program could use without swapping.
+        available = meminfo.get("MemAvailable", meminfo["MemFree"] + meminfo.get("Cached", 0))
+        temps = {}
+        for kind, zone in self.zones.items():
+            value = _read(zone["path"])
+            if value and value.lstrip("-").isdigit():
+                temps[kind] = int(value) / 1000.0
+        return {"cpu_load_pct": loads, "cpu_freq_mhz": clocks,
+                "ram_used_mb": (meminfo["MemTotal"] - available) // 1024, "ram_total_mb": meminfo["MemTotal"] // 1024,
+                "temps_c": temps}
+
+
+class Sampler(object):
+    def __init__(self, args, wakeup):
+        self.args = args
+        self.wakeup = wakeup
+        self.part = args.out + ".part"
+        self.out = open(self.part, "w")
+        self.child = None
+        self.child_kind = None
+        self.child_stderr = args.out + ".stderr"
+        self.buffer = b""
+
+    def write(self, kind, **fields):
+        fields.update(kind=kind, t=time.time())
+        self.out.write(json.dumps(fields, sort_keys=True) + "\n")
+        self.out.flush()
+
+    def start_child(self):
+        """Start the tool, if one is asked for; returns why it could not start, or None."""
+        if self.args.tegrastats:
+            argv, kind = ["tegrastats", "--interval", str(self.args.interval_ms)], "tegrastats"
+        elif self.args.nvidia_smi:
+            argv = ["nvidia-smi", "--query-gpu=" + self.args.nvidia_smi, "--format=csv,noheader,nounits",
+                    "-lms", str(self.args.interval_ms)]
+            kind = "nvidia-smi"
+        else:
+            return None
+        try:
+            # stderr to a file: a pipe nobody reads until the end could fill up and stall the tool.
+            with open(self.child_stderr, "wb") as stderr:
+                self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                              preexec_fn=_pdeathsig())
+            self.child_kind = kind
+        except OSError as error:
+            return "%s could not start: %s" % (argv[0], error)
+        return None
+
+    def stop_child(self):
+        if self.child is None or self.child.poll() is not None:
+            return
+        self.child.terminate()
+        try:
+            self.child.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
+
+    def _child_lines(self):
+        """Complete lines the child printed; None once it has exited."""
+        chunk = os.read(self.child.stdout.fileno(), 65536)
+        if not chunk:
+            return None
+        self.buffer += chunk
+        lines = self.buffer.split(b"\n")
+        self.buffer = lines.pop()
+        return [line.decode("utf-8", "replace").rstrip() for line in lines if line.strip()]
+
+    def _child_exited(self):
+        status = self.child.wait()
+        message = (_read(self.child_stderr) or "no message").splitlines()[-1:]
+        self.child = None
+        return "%s exited with status %s: %s" % (self.child_kind, status, " ".join(message))
+
+    def _without_tool(self, message, proc, zones):
+        """Record why the tool is gone; /proc still gives CPU and RAM figures."""
+        self.write("error", message=message)
+        return proc or ProcReader(zones)
+
+    def run(self):
+        zones = thermal_zones()
+        proc = ProcReader(zones) if self.args.proc else None
+        failed = self.start_child()
+        self.write("start", pid=os.getpid(), child_pid=self.child.pid if self.child else None,
+                   child=self.child_kind, interval_ms=self.args.interval_ms,
+                   utc_offset_s=time.localtime().tm_gmtoff,
+                   trip_points_c=dict((kind, zone["trips_c"]) for kind, zone in zones.items()))
+        if failed:
+            proc = self._without_tool(failed, proc, zones)
+        interval_s = self.args.interval_ms / 1000.0
+        next_proc = time.monotonic() + interval_s
+        reason = None
+        while reason is None:
+            wait = _POLL_S if proc is None else max(0.0, min(_POLL_S, next_proc - time.monotonic()))
+            watched = [self.wakeup] + ([self.child.stdout] if self.child else [])
+            readable = select.select(watched, [], [], wait)[0]
+            if self.child is not None and self.child.stdout in readable:
+                lines = self._child_lines()
+                if lines is None:
+                    proc = self._without_tool(self._child_exited(), proc, zones)
+                else:
+                    for line in lines:
+                        self.write(self.child_kind, line=line)
+            if proc and time.monotonic() >= next_proc:
+                self.write("proc", **proc.sample())
+                next_proc = max(next_proc + interval_s, time.monotonic())
+            if _SIGNALLED:
+                reason = _SIGNALLED[0]
+            elif os.path.exists(self.args.stop):
+                reason = "stop file"
+        self.stop_child()
+        self.write("end", reason=reason)
+        self.out.close()
+        os.rename(self.part, self.args.out)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="board_sampler.py")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--stop", required=True)
+    parser.add_argument("--interval-ms", type=int, default=100)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--tegrastats", action="store_true")
+    source.add_argument("--nvidia-smi", metavar="FIELDS")
+    parser.add_argument("--proc", action="store_true")
+    args = parser.parse_args(argv)
+    wakeup, wakeup_write = os.pipe()
+    for fd in (wakeup, wakeup_write):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wakeup_write)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    # Started through sudo on Jetsons: the login user's edgeprof must read the file and remove the folder.
+    os.umask(0o022)
+    Sampler(args, wakeup).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

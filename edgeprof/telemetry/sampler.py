@@ -1,0 +1,150 @@
+"""Running board_sampler.py on the board around one measurement, from the host.
+
+Start: the script is uploaded once per work folder, then started detached (setsid, stdio to files) in one
+round trip that returns when its first record is written, so it is sampling before the backend starts.
+Stop: one round trip creates the stop file, waits for the finished file and prints it. The sampler's
+command line holds the work folder, so the lease guard's `pkill -TERM -f WORKDIR/` (host death) and the
+lease release's restore script (Ctrl-C, errors) stop it too; a sampler that misses the stop file is
+killed by its pid.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Iterator
+
+from ..transport import CommandResult, TransportError
+from ..transport.sudo import Sudo
+from .summary import NVIDIA_SMI_FIELDS, summarize
+
+DEFAULT_INTERVAL_MS = 100
+SCRIPT = "board_sampler.py"
+
+# $1: the output file; the rest: the sampler's command. Prints the start record once the sampler wrote it
+# (or its log, when it died first). The /proc status check ends the wait early for a sampler that
+# exited (a zombie until this shell exits) instead of waiting the full 10 s.
+_START = r'''out=$1; shift
+setsid "$@" </dev/null >"$out.log" 2>&1 &
+pid=$!; i=0
+while [ ! -s "$out.part" ] && [ ! -f "$out" ] && [ $i -lt 200 ]; do
+  grep -qs '^State:[[:space:]]*[^Z]' "/proc/$pid/status" || break
+  sleep 0.05; i=$((i+1))
+done
+if [ -s "$out.part" ]; then head -n 1 "$out.part"; exit 0; fi
+cat "$out.log" >&2; exit 3'''
+# $1: the output file. Exit 3 (and whatever it wrote so far) when the sampler did not finish in 10 s.
+_STOP = r'''out=$1; i=0
+: > "$out.stop"
+while [ ! -f "$out" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+if [ -f "$out" ]; then cat "$out"; exit 0; fi
+cat "$out.part" 2>/dev/null; exit 3'''
+
+
+def source_args(kind: str, telemetry: str, facts: dict) -> tuple[str, list[str]]:
+    """What to sample on this board: tegrastats on Jetsons; nvidia-smi (NVML's command-line face; the board
+    side uses no Python binding) and /proc on desktops with an NVIDIA GPU; /proc alone elsewhere."""
+    if telemetry == "tegrastats" or kind == "jetson":
+        return "tegrastats", ["--tegrastats"]
+    if facts.get("gpu") and facts["gpu"] != "integrated (Tegra)":
+        return "nvidia-smi+proc", ["--nvidia-smi", ",".join(NVIDIA_SMI_FIELDS), "--proc"]
+    return "proc", ["--proc"]
+
+
+@dataclass
+class Recording:
+    """One sampler run: what it recorded, and what went wrong with it."""
+    source: str
+    interval_ms: int
+    power_total: str | None
+    records: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    commands: list = field(default_factory=list)    # CommandResult.to_dict() of the start and the stop
+    out: str = ""                                   # the sampler's output file on the board
+    pid: int | None = None                          # the sampler's, once it runs
+
+    def attach(self, result) -> None:
+        """Put the window's summary, the raw samples and (for a result that succeeded) the flags on result."""
+        errors = self.errors + [r["message"] for r in self.records if r.get("kind") == "error"]
+        inferences = result.batch * result.iterations if result.iterations else None
+        summary, flags = summarize(self.records, result.timed_window, inferences=inferences,
+                                   power_total=self.power_total, state=result.state, interval_ms=self.interval_ms,
+                                   errors=errors)
+        result.telemetry = {"source": self.source, "interval_ms": self.interval_ms, **summary, "errors": errors,
+                            "samples": self.records}
+        if result.status == "ok":
+            result.flags = flags
+        result.commands = self.commands[:1] + result.commands + self.commands[1:]
+
+
+class BoardTelemetry:
+    """The sampler for one board during one measure call: `with telemetry.sampling() as recording:`."""
+
+    def __init__(self, board, sudo: Sudo | None = None, interval_ms: int = DEFAULT_INTERVAL_MS):
+        profile = board.device.profile
+        self.board = board
+        self.sudo = sudo
+        self.interval_ms = interval_ms
+        self.source, self._source_args = source_args(profile.kind, profile.telemetry, board.facts)
+        self.power_total = profile.power_total if self.source == "tegrastats" else None
+        # `local` runs the sampler with edgeprof's own interpreter, as the PyTorch backend does.
+        self.python = sys.executable if board.device.is_local else profile.python
+        self._script: str | None = None
+        self._count = 0
+
+    def _run(self, argv: list[str]) -> CommandResult:
+        return self.sudo.run(argv, timeout=60) if self.sudo else self.board.run(argv, timeout=60)
+
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[Recording]:
+        """Sample while the block runs; the sampler is stopped however the block ends. Never raises for the
+        sampler's sake: what failed is in the recording's errors (and becomes a flag)."""
+        recording = Recording(self.source, self.interval_ms, self.power_total)
+        self._start(recording)
+        try:
+            yield recording
+        finally:
+            self._stop(recording)
+
+    def _start(self, recording: Recording) -> None:
+        self._count += 1
+        out = f"{self.board.workdir}/telemetry-{self._count}.jsonl"
+        recording.out = out
+        try:
+            if self._script is None:
+                self._script = f"{self.board.workdir}/{SCRIPT}"
+                self.board.put_text(self._script, resources.files(__package__).joinpath(SCRIPT).read_text())
+            started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._script,
+                                 "--out", out, "--stop", out + ".stop", "--interval-ms", str(self.interval_ms),
+                                 *self._source_args])
+        except TransportError as e:
+            recording.errors.append(f"the sampler could not be started: {e}")
+            return
+        recording.commands.append(started.to_dict())
+        if not started.ok:
+            recording.errors.append(f"the sampler did not start (exit {started.exit_status}): "
+                                    f"{started.stderr.strip()[-500:] or 'no message'}")
+            return
+        recording.pid = json.loads(started.stdout.splitlines()[0])["pid"]
+
+    def _stop(self, recording: Recording) -> None:
+        if recording.pid is None:
+            return
+        try:
+            # The login user may stop a root sampler: the stop file needs no signal.
+            stopped = self.board.run(["sh", "-c", _STOP, "edgeprof-sampler-stop", recording.out], timeout=60)
+            recording.commands.append(stopped.to_dict())
+            if not stopped.ok:
+                self._run(["kill", "-KILL", str(recording.pid)])
+                recording.errors.append("the sampler did not stop within 10 s and was killed")
+        except TransportError as e:
+            recording.errors.append(f"the sampler could not be stopped from the host ({e}); the board's lease "
+                                    f"guard stops it")
+            return
+        for line in stopped.stdout.splitlines():
+            try:
+                recording.records.append(json.loads(line))
+            except ValueError:
+                recording.errors.append(f"unreadable sampler record: {line[:200]}")

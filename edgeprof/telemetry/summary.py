@@ -1,0 +1,310 @@
+"""From the board sampler's records to one result's telemetry: statistics over the timed window, and flags.
+
+Every statistic covers only the samples whose board-clock time lies inside the result's timed window
+(`Result.timed_window`, start_s <= t <= end_s). A sample's time is when the sampler received the line
+(tegrastats, /proc) or, for nvidia-smi, the tool's own timestamp of the query: a tegrastats line reports
+the interval that just ended, so the window includes lines that describe up to one interval before it.
+
+Energy: the board total (see `power_total`) averaged over the samples in the window, times the window's
+duration, divided by the inferences in it (batch x timed iterations):
+
+    energy_per_inference_j = mean(board_total_w over samples in window) * (end_s - start_s) / (batch * iterations)
+
+a plain mean, not a trapezoid: with samples at a fixed interval the two differ only at the window's edges,
+and the mean needs no interpolation across the edges. For `caffe time`, whose window holds forward AND
+backward passes, this is the energy of a forward+backward iteration per image.
+"""
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass, field
+
+from ..parsers import nvidia_smi, tegrastats
+
+# What the sampler asks nvidia-smi for (noheader: the host names the columns). clocks_throttle_reasons.active
+# is the name drivers before 530 know; newer ones accept it as an alias of clocks_event_reasons.active.
+NVIDIA_SMI_FIELDS = ("timestamp", "index", "utilization.gpu", "memory.used", "power.draw", "clocks.sm",
+                     "clocks.mem", "temperature.gpu", "clocks_throttle_reasons.active")
+# Backends run on the first GPU (caffe -gpu 0, torch cuda:0): the GPU figures are that GPU's; the raw
+# samples keep every GPU.
+GPU_INDEX = 0
+# On a desktop the only power figure is the GPU board's own: the host's CPU, RAM and PSU are not in it.
+NVIDIA_SMI_POWER_TOTAL = "power.draw of GPU 0 (nvidia-smi): the GPU board only, not the host"
+
+# NVML clocks-event (throttle) reason bits, nvml.h.
+_SW_POWER_CAP = 0x4
+_HW_SLOWDOWN = 0x8
+_SW_THERMAL = 0x20
+_HW_THERMAL = 0x40
+_HW_POWER_BRAKE = 0x80
+
+# A window with fewer samples than this, or than half the samples its duration should hold, gets
+# "few_samples": its statistics rest on too little.
+MIN_SAMPLES = 3
+# A temperature this close to the zone's lowest throttling trip point (passive/hot/critical) gets
+# "thermal_throttle": DVFS may already be pulling clocks down.
+NEAR_TRIP_C = 5.0
+# Trip point types at which the kernel throttles or shuts down; "active" ones only switch a fan on.
+_THROTTLE_TRIPS = ("passive", "hot", "critical")
+# Clock readings are whole MHz; a pinned clock given in Hz may read up to this much lower.
+CLOCK_TOLERANCE_MHZ = 1.0
+
+
+@dataclass
+class Reading:
+    """One sample, whatever printed it; None where the source does not tell."""
+    t: float
+    gpu_load_pct: float | None = None
+    gpu_freq_mhz: float | None = None
+    emc_freq_mhz: float | None = None
+    gpu_mem_used_mb: float | None = None
+    cpu_load_pct: list | None = None       # per CPU number, None when offline
+    cpu_freq_mhz: list | None = None
+    ram_used_mb: float | None = None
+    temps_c: dict = field(default_factory=dict)
+    rails_mw: dict = field(default_factory=dict)
+    power_total_w: float | None = None
+    throttle_reasons: int | None = None
+
+
+def _nvidia_smi_time(stamp, utc_offset_s: int | None) -> float | None:
+    """nvidia-smi's "2026/11/23 19:38:55.388" is the board's local time."""
+    if not isinstance(stamp, str) or utc_offset_s is None:
+        return None
+    whole, _, fraction = stamp.partition(".")
+    try:
+        local = calendar.timegm(time.strptime(whole, "%Y/%m/%d %H:%M:%S"))
+    except ValueError:
+        return None
+    return local - utc_offset_s + (float("0." + fraction) if fraction.isdigit() else 0.0)
+
+
+def power_total_rails(definition: str | None) -> list[str]:
+    """The rails whose sum is the board's input power: "VDD_IN" or "GPU+CPU+SOC+CV+VDDRQ+SYS5V"."""
+    return [name.strip() for name in (definition or "").split("+") if name.strip()]
+
+
+def readings(records: list[dict], power_total: str | None) -> list[Reading]:
+    """The sampler's records as Readings, in time order; start/end/error records are not samples."""
+    start = next((r for r in records if r.get("kind") == "start"), {})
+    total_rails = power_total_rails(power_total)
+    out = []
+    for record in records:
+        kind = record.get("kind")
+        if kind == "tegrastats":
+            sample = tegrastats.parse_line(record["line"])
+            if sample is None:
+                continue
+            rails = {name: rail.cur for name, rail in (sample.rails_mw or {}).items()}
+            total = (sum(rails[name] for name in total_rails) / 1000.0
+                     if total_rails and all(name in rails for name in total_rails) else None)
+            out.append(Reading(
+                t=record["t"], gpu_load_pct=sample.gpu_load_pct, gpu_freq_mhz=sample.gpu_freq_mhz,
+                emc_freq_mhz=sample.emc_freq_mhz,
+                cpu_load_pct=[c.load_pct if c else None for c in sample.cpus] if sample.cpus else None,
+                cpu_freq_mhz=[c.freq_mhz if c else None for c in sample.cpus] if sample.cpus else None,
+                ram_used_mb=sample.ram_used_mb,
+                temps_c={k: v for k, v in (sample.temps_c or {}).items() if v is not None},
+                rails_mw=rails, power_total_w=total))
+        elif kind == "nvidia-smi":
+            try:
+                [row] = nvidia_smi.parse(record["line"], fields=list(NVIDIA_SMI_FIELDS))
+            except ValueError:
+                continue  # an error message nvidia-smi printed between rows
+            values = row.values
+            if values["index"] != GPU_INDEX:
+                continue
+            reasons = values["clocks_throttle_reasons.active"]
+            out.append(Reading(
+                t=_nvidia_smi_time(values["timestamp"], start.get("utc_offset_s")) or record["t"],
+                gpu_load_pct=values["utilization.gpu"], gpu_freq_mhz=values["clocks.sm"],
+                emc_freq_mhz=values["clocks.mem"], gpu_mem_used_mb=values["memory.used"],
+                temps_c={"GPU": values["temperature.gpu"]} if values["temperature.gpu"] is not None else {},
+                power_total_w=values["power.draw"],
+                throttle_reasons=int(reasons, 16) if isinstance(reasons, str) and reasons.startswith("0x") else None))
+        elif kind == "proc":
+            out.append(Reading(t=record["t"], cpu_load_pct=record["cpu_load_pct"], cpu_freq_mhz=record["cpu_freq_mhz"],
+                               ram_used_mb=record["ram_used_mb"], temps_c=dict(record["temps_c"])))
+    return sorted(out, key=lambda r: r.t)
+
+
+def _values(samples: list[Reading], name: str) -> list[float]:
+    return [v for v in (getattr(s, name) for s in samples) if v is not None]
+
+
+def _mean_max(values: list[float]) -> dict | None:
+    return {"mean": sum(values) / len(values), "max": max(values)} if values else None
+
+
+def _min_max(values: list[float]) -> dict | None:
+    return {"min": min(values), "max": max(values)} if values else None
+
+
+def _cpu_values(samples: list[Reading], name: str) -> list[float]:
+    return [v for s in samples for v in (getattr(s, name) or []) if v is not None]
+
+
+def window_statistics(samples: list[Reading], window: dict, *, inferences: int | None,
+                      power_total: str | None) -> dict:
+    """The figures over the samples in the window (which the caller has already selected)."""
+    duration = window["end_s"] - window["start_s"]
+    temps: dict[str, float] = {}
+    rails: dict[str, list] = {}
+    for s in samples:
+        for name, value in s.temps_c.items():
+            temps[name] = max(value, temps.get(name, value))
+        for name, value in s.rails_mw.items():
+            rails.setdefault(name, []).append(value)
+    power = _values(samples, "power_total_w")
+    mean_w = sum(power) / len(power) if power else None
+    window_j = mean_w * duration if mean_w is not None else None
+    per_inference = window_j / inferences if window_j is not None and inferences else None
+    ram = _values(samples, "ram_used_mb")
+    gpu_mem = _values(samples, "gpu_mem_used_mb")
+    return {
+        "window_s": duration,
+        "samples_in_window": len(samples),
+        "gpu_load_pct": _mean_max(_values(samples, "gpu_load_pct")),
+        "gpu_freq_mhz": _min_max(_values(samples, "gpu_freq_mhz")),
+        "emc_freq_mhz": _min_max(_values(samples, "emc_freq_mhz")),
+        "cpu_freq_mhz": _min_max(_cpu_values(samples, "cpu_freq_mhz")),
+        "cpu_load_pct": _mean_max(_cpu_values(samples, "cpu_load_pct")),
+        "ram_peak_mb": max(ram) if ram else None,
+        "gpu_mem_peak_mb": max(gpu_mem) if gpu_mem else None,
+        "temps_max_c": temps,
+        "rails_mean_mw": {name: sum(v) / len(v) for name, v in rails.items()},
+        "power_total": {"definition": power_total, "mean_w": mean_w},
+        "energy": {
+            "window_j": window_j,
+            "inferences": inferences,
+            "per_inference_j": per_inference,
+            "inferences_per_j": 1.0 / per_inference if per_inference else None,
+            "formula": "mean(board total W over the samples in the window) x window duration / (batch x iterations)",
+        },
+    }
+
+
+# --- flags ------------------------------------------------------------------------------------------
+
+def _flag(code: str, detail: str) -> dict:
+    return {"code": code, "detail": detail}
+
+
+def _zone_key(name: str) -> str:
+    """tegrastats prints a thermal zone's type up to its first '-' or '_' ("BCPU" for BCPU-therm,
+    "thermal" for thermal-fan-est, "cpu" for Orin's cpu-thermal): compare on that, case-insensitively."""
+    return re.split(r"[-_]", name, maxsplit=1)[0].lower()
+
+
+def _clock_series(samples: list[Reading]) -> dict[str, list[float]]:
+    """Every clock's readings in the window, by label: GPU, EMC, cpu0, cpu1..."""
+    series = {"GPU": _values(samples, "gpu_freq_mhz"), "EMC": _values(samples, "emc_freq_mhz")}
+    for s in samples:
+        for index, value in enumerate(s.cpu_freq_mhz or []):
+            if value is not None:
+                series.setdefault(f"cpu{index}", []).append(value)
+    return {label: values for label, values in series.items() if values}
+
+
+def _pinned_clocks(pinned: dict | None) -> dict[str, float]:
+    """MHz by label for each clock the power control pinned: from a Jetson's jetson_clocks --show reading
+    (Hz), or a desktop's nvidia-smi reading after -lgc (MHz)."""
+    if not pinned:
+        return {}
+    if "gpus" in pinned:
+        gpu = next((g for g in pinned["gpus"] if g.get("index") == GPU_INDEX), {})
+        return {"GPU": float(gpu["clocks.sm"])} if isinstance(gpu.get("clocks.sm"), (int, float)) else {}
+    targets = {label: pinned[key]["cur_hz"] / 1e6 for label, key in (("GPU", "gpu"), ("EMC", "emc")) if pinned.get(key)}
+    targets.update({cpu["name"]: cpu["cur_hz"] / 1e6 for cpu in pinned.get("cpus") or [] if cpu.get("online")})
+    return targets
+
+
+def clock_flags(samples: list[Reading], state: dict) -> list[dict]:
+    series = _clock_series(samples)
+    moved = [f"{label} {min(v):g}-{max(v):g} MHz" for label, v in series.items() if min(v) != max(v)]
+    flags = [_flag("clocks_moved", "clocks changed during the timed window: " + ", ".join(moved))] if moved else []
+    pinned = _pinned_clocks(state.get("pinned") if state.get("clocks_pinned") else None)
+    below = [f"{label} down to {min(series[label]):g} MHz (pinned {target:g})" for label, target in pinned.items()
+             if label in series and min(series[label]) < target - CLOCK_TOLERANCE_MHZ]
+    if below:
+        flags.append(_flag("clocks_below_pinned", "clocks below the pinned value: " + ", ".join(below)))
+    return flags
+
+
+def throttle_flags(samples: list[Reading], trip_points: dict) -> list[dict]:
+    reasons = 0
+    for s in samples:
+        reasons |= s.throttle_reasons or 0
+    flags = []
+    thermal = [text for bit, text in ((_SW_THERMAL, "SW thermal slowdown"), (_HW_THERMAL, "HW thermal slowdown"))
+               if reasons & bit]
+    power = [text for bit, text in ((_SW_POWER_CAP, "SW power cap"), (_HW_POWER_BRAKE, "HW power brake"))
+             if reasons & bit]
+    trips = {}
+    for zone, points in trip_points.items():
+        throttling = [temp for kind, temp in points if kind in _THROTTLE_TRIPS]
+        if throttling:
+            trips[_zone_key(zone)] = min(throttling)
+    for s in samples:
+        for name, value in s.temps_c.items():
+            trip = trips.get(_zone_key(name))
+            if trip is not None and value >= trip - NEAR_TRIP_C:
+                thermal.append(f"{name} at {value:g} C, trip point {trip:g} C")
+    if thermal:
+        flags.append(_flag("thermal_throttle", "during the timed window: " + ", ".join(dict.fromkeys(thermal))))
+    if power:
+        flags.append(_flag("power_throttle", "NVML reports " + ", ".join(power) + " during the timed window"))
+    if reasons & _HW_SLOWDOWN:
+        flags.append(_flag("hw_slowdown", "NVML reports HW slowdown (thermal, power brake or over-current) during "
+                                          "the timed window"))
+    return flags
+
+
+def power_mode_flag(state: dict) -> list[dict]:
+    """The mode in the readings that bracket the window (clocks_start / clocks_end) against the one set."""
+    start, end = state.get("clocks_start") or {}, state.get("clocks_end") or {}
+    if "gpus" in start or "gpus" in end:
+        before = {g.get("index"): g.get("power.limit") for g in start.get("gpus", [])}
+        after = {g.get("index"): g.get("power.limit") for g in end.get("gpus", [])}
+        changed = [f"GPU {i} power limit {before[i]} -> {after.get(i)} W" for i in before if before[i] != after.get(i)]
+        return [_flag("power_mode_changed", ", ".join(changed))] if changed else []
+    expected = (state.get("power_mode") or {}).get("mode_name")
+    seen = [m for m in (expected, start.get("power_mode"), end.get("power_mode")) if m]
+    if len(set(seen)) > 1:
+        return [_flag("power_mode_changed", f"power mode set {expected}, read {start.get('power_mode')} before and "
+                                            f"{end.get('power_mode')} after the measurement")]
+    return []
+
+
+def sample_count_flag(count: int, window_s: float, interval_ms: float) -> list[dict]:
+    expected = window_s * 1000.0 / interval_ms if interval_ms else 0
+    if count < MIN_SAMPLES or count < expected / 2:
+        return [_flag("few_samples", f"{count} samples in a {window_s:.3g} s window (one every {interval_ms:g} ms "
+                                     f"expected): too few for the window's statistics")]
+    return []
+
+
+def in_window(samples: list[Reading], window: dict) -> list[Reading]:
+    return [s for s in samples if window["start_s"] <= s.t <= window["end_s"]]
+
+
+def summarize(records: list[dict], window: dict | None, *, inferences: int | None, power_total: str | None,
+              state: dict, interval_ms: float, errors: list[str]) -> tuple[dict, list[dict]]:
+    """The window's statistics (empty without a window) and the result's validity flags."""
+    start = next((r for r in records if r.get("kind") == "start"), {})
+    flags = []
+    if errors:
+        flags.append(_flag("telemetry_incomplete", "; ".join(errors)))
+    if window is None:
+        return {}, flags + [_flag("no_timed_window", "the backend reported no timed window: no telemetry summary")]
+    samples = in_window(readings(records, power_total), window)
+    if any(r.get("kind") == "nvidia-smi" for r in records):
+        power_total = NVIDIA_SMI_POWER_TOTAL
+    summary = window_statistics(samples, window, inferences=inferences, power_total=power_total)
+    flags += sample_count_flag(len(samples), summary["window_s"], interval_ms)
+    flags += clock_flags(samples, state)
+    flags += throttle_flags(samples, start.get("trip_points_c") or {})
+    flags += power_mode_flag(state)
+    return summary, flags
