@@ -18,6 +18,7 @@ Deploy files declare their input in one of three ways, all understood by `inputs
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Union
@@ -387,6 +388,9 @@ def inputs(msg: Message) -> list[InputDecl]:
     return decls
 
 
+# Pure, and asked for the same (text, batch) by the pre-flight check and by each backend on each board of
+# a lab: parsing once per model and batch keeps the host's cost per item small.
+@functools.lru_cache(maxsize=128)
 def set_batch(text: str, batch: int, path: str = "<prototxt>") -> str:
     """`text` with the batch (first dimension) of every input set to `batch`; every other character,
     comments and layout included, is left as it was."""

@@ -44,6 +44,8 @@ class Sudo:
                 raise SudoDenied(f"{self.transport.name}: sudo needs a password and ${self.password_env} is not set")
         else:
             try:
+                if self._ask is getpass.getpass and not os.isatty(0):
+                    raise EOFError  # getpass would read the password from a pipe, echoed
                 with _PROMPT:
                     password = self._ask(f"sudo password for {self.transport.name}: ")
             except EOFError:
