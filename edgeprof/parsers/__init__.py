@@ -13,6 +13,7 @@ KINDS = {
     "jetson-clocks": "jetson_clocks",
     "nvidia-smi": "nvidia_smi",
     "tegrastats": "tegrastats",
+    "trtexec": "trtexec",
 }
 
 
