@@ -70,3 +70,29 @@ def test_ssh_config_alias_is_honoured(tmp_path):
     assert target.key_filename.endswith("/.ssh/tx2_key")
     # What the inventory says wins over ~/.ssh/config.
     assert resolve_ssh_config(SSHTarget(host="tx2", user="root"), config).user == "root"
+
+
+def test_local_runs_python_backends_in_edgeprofs_own_interpreter(monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("EDGEPROF_INVENTORY", raising=False)
+    assert get_device("local").profile.python == sys.executable
+
+
+def test_select_by_name_glob_and_tag(monkeypatch, tmp_path):
+    from edgeprof.devices import select_devices
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    inventory = tmp_path / "lab.toml"
+    inventory.write_text("\n".join(
+        f'[devices."{name}"]\nfamily = "{family}"\nhost = "10.0.0.{i}"\ntags = {tags}\n'
+        for i, (name, family, tags) in enumerate([("tx2-a", "tx2", '["site=lab2"]'), ("tx2-b", "tx2", "[]"),
+                                                  ("orin-a", "orin-agx", '["site=lab2"]')])))
+    names = lambda selection: [d.name for d in select_devices(selection, inventory)]  # noqa: E731
+    assert names("tx2-*") == ["tx2-a", "tx2-b"]
+    assert names("tag:site=lab2") == ["tx2-a", "orin-a"]
+    assert names("tag:family=tx2") == ["tx2-a", "tx2-b"]          # the family is an implicit tag
+    assert names("orin-a,tx2-*,tx2-a") == ["orin-a", "tx2-a", "tx2-b"]   # no repeats, first mention first
+    with pytest.raises(DeviceError, match=r"no device matches 'tag:site=lab9'.*site=lab2"):
+        select_devices("tag:site=lab9", inventory)
+    with pytest.raises(DeviceError, match="unknown device .tx2-c.. Did you mean tx2-"):
+        select_devices("tx2-c", inventory)
