@@ -89,6 +89,13 @@ def test_pure_python_parts_run_under_python36(tmp_path):
         "import board_runner as br\n"
         "args = br.parse_args(['--spec', 'x.json', '--json', '--batch', '4'])\n"
         "assert args.batch == 4 and args.span == 'compute' and args.cudnn_benchmark\n"
+        "assert (args.precision, args.mode, args.compile, args.input_shape) == ('fp32', 'inference', None, None)\n"
+        "args = br.parse_args(['--torchvision', 'resnet18', '--precision', 'fp16', '--channels-last',\n"
+        "                      '--compile', '--mode', 'train-step', '--json'])\n"
+        "assert args.input_shape == [3, 224, 224] and args.compile == 'default'\n"
+        "assert br.variant(args) == 'fp16+channels_last+compile+train_step', br.variant(args)\n"
+        "args = br.parse_args(['--torchscript', 'm.pt', '--compile=max-autotune', '--input-shape', '1,8,8'])\n"
+        "assert (args.compile, args.input_shape) == ('max-autotune', [1, 8, 8])\n"
         "s = br.summarize([float(i % 7) + 10 for i in range(50)])\n"
         "assert s['ci95_ms'] and s['latency_ms']['median'] == 13.0, s\n"
         "assert br.median_ci(list(range(100))) == (39, 60)\n"
@@ -338,7 +345,27 @@ def test_blobs_flow_by_name_as_in_caffe():
     assert torch.allclose(c, expected_c.clamp(min=0))
     assert torch.allclose(total, -1.5 * expected_c.clamp(min=0))
     # Blobs are dropped after their last reader unless returned: s1 and s2 after the sum.
-    assert net.release == [["data"], [], [], [], ["s1", "s2"]]
+    assert [step[3] for step in net.steps] == [["data"], [], [], [], ["s1", "s2"]]
+
+
+def test_batch_norm_and_scale_fold_into_one_step():
+    net = br.CaffeNet(spec_of(SMALL_NET), extra=["conv"])
+    net.init_random(0)
+    net.calibrate([torch.randn(1, 3, 12, 12)])
+    conv, bn, scale = net.layers[:3]
+    assert [step[0] for step in net.steps][:3] == [conv, bn, net.layers[3]] and bn.folded == [scale]
+    assert [name for name, _ in net.named_blobs()] == ["conv", "bn", "sc", "fc"]  # both keep their blobs
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        y = conv(x)
+        separate = torch.relu((y - bn.mean.view(1, -1, 1, 1)) / torch.sqrt(bn.var.view(1, -1, 1, 1) + bn.eps)
+                              * scale.weight + scale.bias)
+        assert torch.allclose(net(x)[1], separate, rtol=1e-5, atol=1e-5)
+    # Not folded: a Scale that does not rewrite the BatchNorm's output in place.
+    unfolded = br.CaffeNet(spec_of(SMALL_NET.replace('top: "conv" scale_param', 'top: "scaled" scale_param')
+                                   .replace('bottom: "conv" top: "conv" }\nlayer { name: "pool"',
+                                            'bottom: "scaled" top: "conv" }\nlayer { name: "pool"')))
+    assert unfolded.layers[1].folded == [] and len(unfolded.steps) == 7
 
 
 def test_random_weights_are_deterministic_and_calibrated():
@@ -358,7 +385,8 @@ def test_random_weights_are_deterministic_and_calibrated():
     bn = nets[0].layers[1]
     assert float(bn.factor_blob[0]) == pytest.approx(br.BN_FACTOR)
     with torch.no_grad():
-        normalized = bn(nets[0].layers[0](x))
+        y = nets[0].layers[0](x)
+        normalized = (y - bn.mean.view(1, -1, 1, 1)) / torch.sqrt(bn.var.view(1, -1, 1, 1) + bn.eps)
     assert torch.allclose(normalized.mean((0, 2, 3)), torch.zeros(4), atol=1e-4)
     assert torch.allclose(normalized.var((0, 2, 3), unbiased=False), torch.ones(4), atol=1e-3)
 

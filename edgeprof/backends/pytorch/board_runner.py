@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""edgeprof's PyTorch runner: builds a Caffe net from edgeprof's netspec JSON and times it. Runs ON the board.
+"""edgeprof's PyTorch runner: builds a Caffe net from edgeprof's netspec JSON (or loads a torchvision model
+or a TorchScript module) and times it. Runs ON the board.
 
 Uploaded as this single file next to the JSON (edgeprof.backends.pytorch.netspec writes it) and run as
 
     python3 board_runner.py --spec net.json --device cpu|cuda --batch N [--iterations N] --json
+        [--precision fp32|fp16|bf16] [--channels-last] [--cuda-graph] [--compile[=MODE]]
+        [--mode inference|train-step]
 
 It needs Python 3.6+, the standard library and torch (1.x on JetPack 4.6 boards, 2.x elsewhere) and
 nothing else: no numpy, no edgeprof. So: no dataclasses, no `from __future__ import annotations`, no
@@ -14,7 +17,47 @@ The network
     pooling sizes and AVE divisor, Caffe's LRN, BatchNorm's stored moving-average factor, Scale, Eltwise
     coefficients, InnerProduct flattening from its axis. Blobs flow by name in file order, so in-place
     layers and Caffe's reading of a blob after an in-place layer rewrote it behave as in Caffe; a blob is
-    released after its last reader. Runs in float32 with TF32 off unless --tf32.
+    released after its last reader. A BatchNorm whose output a per-channel Scale rewrites in place runs as
+    one affine batch norm with it, as a PyTorch net would write it. Runs in float32 unless --precision
+    says otherwise, TF32 off unless --tf32.
+
+Other model sources (exactly one of --spec, --torchvision, --torchscript)
+    --torchvision NAME: torchvision.models' NAME built with random weights (weights=None from torchvision
+        0.13, pretrained=False before) after torch.manual_seed(--seed), so the weights depend on the seed
+        and the torch and torchvision versions. Without torchvision: an error of kind "unavailable".
+    --torchscript FILE: torch.jit.load(FILE); its weights are the file's.
+    Both take one input named "input" of [--batch (default 1)] + --input-shape (default 3,224,224);
+    their outputs (a tensor, or tuples, lists and dicts of them) are flattened in order and named
+    "output", or "output0", "output1"... --weights, --dump-blobs and --save-weights are for --spec only.
+
+Variants (the JSON's "variant" labels them: "fp16+channels_last+cuda_graph")
+    --precision fp16|bf16: the module and the inputs in that dtype, as a careful script converts them
+        (net.half(), input.half()), except that batch norms keep float32 statistics and affine parameters
+        (see convert()). LRN normalizes in float32 (see LRN). No autocast: every other layer runs in the
+        dtype. bf16 on CUDA only where torch.cuda.is_bf16_supported() says so. Dumped outputs are float32;
+        --save-input writes the float32 input before its conversion. An operation torch lacks in that
+        dtype on the device (old torch, CPU kernels) is an error of kind "unsupported".
+    --channels-last: the module's 4-D weights and the 4-D inputs in torch.channels_last memory format.
+    --cuda-graph (CUDA, torch 1.10+): after the first inference, warm-up calls on a side stream, then one
+        iteration captured in a torch.cuda.CUDAGraph over static inputs and outputs; the timed
+        iterations are replays. Span compute: CUDA events around the replay. Span host: the host input
+        copied into the static input, the replay, the outputs copied back. cuda_graph_capture_s is the
+        side-stream warm-up and the capture.
+    --compile[=MODE] (torch 2.0+): torch.compile(net, mode=MODE), MODE default, reduce-overhead or
+        max-autotune. The first call compiles; its time is compile_s, apart from first_inference_ms (then
+        the first call after it) and from the timed iterations. reduce-overhead and max-autotune record
+        CUDA graphs themselves on GPUs, so --cuda-graph goes with plain --compile only. A failure to
+        compile (no C compiler for Inductor...) is an error of kind "unsupported".
+    --mode train-step: each iteration is one training step (TrainStep): forward, loss, backward and an
+        SGD step (lr 0.01, momentum 0.9), the work of Caffe's "Average Forward-Backward" plus the update.
+        The loss: cross-entropy of the first output against random labels (seed N + 3) when it is
+        [N, C], else the mean of its squares. The module is in training mode: Dropout drops (Caffe's
+        TRAIN phase). BatchNorm keeps to what the prototxt says: batch statistics only where it sets
+        use_global_stats false, the stored ones otherwise, since netspec resolves an absent
+        use_global_stats as the TEST phase does (caffe time -phase TRAIN would use batch statistics
+        there); torchvision's and TorchScript's batch norms follow torch's training mode (batch
+        statistics). The JSON's "loss" gives the loss of the first and the last step. fp16 trains
+        without loss scaling: its figures are timings, not a recipe.
 
 Weights (in Caffe's blob order per layer, e.g. a Convolution's [weight, bias])
     --weights FILE: an edgeprof tensor file (below) with entries {"name": layer, "blob": index}, or a
@@ -36,7 +79,8 @@ Tensor files (--input, --dump-output, --save-weights, --save-input): readable wi
     little-endian float32 at `offset` bytes after the header line.
 
 Timing (FIELD.md section 1)
-    first inference: the first forward after load, host clock + synchronize, reported on its own.
+    first inference: the first forward after load (after the compiling call with --compile), host clock
+        + synchronize, reported on its own.
     warm-up: at least --warmup iterations and --warmup-s seconds.
     timed: at least --min-iterations and --min-time-s, then until the median's distribution-free 95 %
         confidence interval (order statistics of the binomial(n, 1/2)) lies within --target-ci of the
@@ -48,16 +92,24 @@ Timing (FIELD.md section 1)
     CPU: time.perf_counter around the forward. Iterations synchronize one by one on CUDA.
     throughput_ips: batch x iterations / wall time of the timed window.
 
+Memory: the allocator's peak and reserved bytes (CUDA) and the process's peak RSS; on CUDA also
+    nvidia-smi's view at the end of the run: nvml_process_bytes (this process on the device, CUDA
+    context and library workspaces included) and nvml_device_used_bytes (the whole device), null where
+    nvidia-smi is missing (Jetsons before JetPack 6), answers N/A or does not know this PID.
+
 Output: one JSON object on stdout (--json), or a short summary. Any error (an op the runner lacks, out
 of memory, a bad file) is a JSON object {"error", "kind", ...} on stdout and a non-zero exit status.
 """
 import argparse
 import ast
 import ctypes
+import inspect
 import json
 import math
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -78,7 +130,7 @@ FLT_MAX = 3.4028234663852886e38
 
 
 class RunnerError(Exception):
-    """An error reported as JSON; kind is one of spec, unsupported, weights, input, usage."""
+    """An error reported as JSON; kind is one of spec, unsupported, unavailable, weights, input, usage."""
 
     def __init__(self, kind, message):
         super().__init__(message)
@@ -276,8 +328,8 @@ class Pooling(CaffeLayer):
     divisors, so it is used whenever torch accepts the padding (pad <= kernel / 2) and its size rule
     (floor, or ceil with a guard applied even without padding) gives Caffe's size. Otherwise (Caffe's
     ceil keeping a last window that starts past an unpadded input, or pad > kernel / 2) the input is padded
-    explicitly (-FLT_MAX for MAX, the value Caffe starts from; 0 for AVE, then divided by Caffe's
-    divisors) and pooled without padding."""
+    explicitly (-FLT_MAX for MAX, the value Caffe starts from, or the lowest value of fp16 / bf16, which
+    cannot hold -FLT_MAX; 0 for AVE, then divided by Caffe's divisors) and pooled without padding."""
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -297,9 +349,11 @@ class Pooling(CaffeLayer):
             # Left pad, then whatever makes the last window end at the padded edge (negative: crop).
             (h, w) = [(p, (o - 1) * s + k - n - p) for n, k, s, p, o in axes]
             self.explicit_pad = (w[0], w[1], h[0], h[1])
-            counts = [[min(o * s - p + k, n + p) - (o * s - p) for o in range(out)] for n, k, s, p, out in axes]
-            self.register_buffer("divisor", torch.tensor(counts[0], dtype=torch.float32)[:, None]
-                                 * torch.tensor(counts[1], dtype=torch.float32)[None, :])
+            if not self.is_max:
+                counts = [[min(o * s - p + k, n + p) - (o * s - p) for o in range(out)]
+                          for n, k, s, p, out in axes]
+                self.register_buffer("divisor", torch.tensor(counts[0], dtype=torch.float32)[:, None]
+                                     * torch.tensor(counts[1], dtype=torch.float32)[None, :])
 
     def forward(self, x):
         if self.explicit_pad is None:
@@ -308,7 +362,8 @@ class Pooling(CaffeLayer):
             return F.avg_pool2d(x, self.kernel, self.stride, self.pad, ceil_mode=self.ceil_mode,
                                 count_include_pad=True)
         if self.is_max:
-            return F.max_pool2d(F.pad(x, self.explicit_pad, value=-FLT_MAX), self.kernel, self.stride)
+            return F.max_pool2d(F.pad(x, self.explicit_pad, value=torch.finfo(x.dtype).min), self.kernel,
+                                self.stride)
         summed = F.avg_pool2d(F.pad(x, self.explicit_pad), self.kernel, self.stride, divisor_override=1)
         return summed / self.divisor
 
@@ -317,7 +372,11 @@ class LRN(CaffeLayer):
     """ACROSS_CHANNELS: x / (k + alpha / n * sum of x^2 over the n channels centred on c, zero beyond the
     edges)^beta: torch's local_response_norm, which pads size // 2 before and (size - 1) // 2 after, the
     same for the odd sizes Caffe allows. WITHIN_CHANNEL: Caffe ignores k there and computes
-    x * (1 + alpha * mean of x^2 over the n x n window, padding counted)^-beta."""
+    x * (1 + alpha * mean of x^2 over the n x n window, padding counted)^-beta.
+
+    fp16 and bf16 inputs are normalized in float32 and converted back: x^2 overflows fp16 from |x| = 256
+    (AlexNet's conv1 output with trained weights goes past it) and bf16 sums of squares lose most digits;
+    torch's CPU kernels also lack fp16 for the pooling local_response_norm uses."""
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -328,10 +387,15 @@ class LRN(CaffeLayer):
         self.across = spec["norm_region"] == "ACROSS_CHANNELS"
 
     def forward(self, x):
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
         if self.across:
-            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
-        mean = F.avg_pool2d(x * x, self.size, 1, (self.size - 1) // 2, count_include_pad=True)
-        return x * torch.pow(1 + self.alpha * mean, -self.beta)
+            out = F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        else:
+            mean = F.avg_pool2d(x * x, self.size, 1, (self.size - 1) // 2, count_include_pad=True)
+            out = x * torch.pow(1 + self.alpha * mean, -self.beta)
+        return out.to(dtype)
 
 
 class InnerProduct(CaffeLayer):
@@ -375,6 +439,8 @@ class BatchNorm(CaffeLayer):
         self.register_buffer("factor_blob", torch.ones(1))
         self.register_buffer("mean", torch.zeros(channels))
         self.register_buffer("var", torch.ones(channels))
+        # The Scale layer CaffeNet folds into this one, if any; in a list so it stays the net's child only.
+        self.folded = []
 
     def caffe_blobs(self):
         return [self.mean_blob, self.var_blob, self.factor_blob]
@@ -396,9 +462,14 @@ class BatchNorm(CaffeLayer):
         self.blobs_loaded()
 
     def forward(self, x):
-        if self.use_global_stats:
-            return F.batch_norm(x, self.mean, self.var, None, None, False, 0.0, self.eps)
-        return F.batch_norm(x, None, None, None, None, True, 0.0, self.eps)
+        if not self.use_global_stats:
+            return F.batch_norm(x, None, None, None, None, True, 0.0, self.eps)
+        weight = bias = None
+        if self.folded:
+            scale = self.folded[0]
+            weight = scale.weight.view(-1)
+            bias = None if scale.bias is None else scale.bias.view(-1)
+        return F.batch_norm(x, self.mean, self.var, weight, bias, False, 0.0, self.eps)
 
 
 class Scale(CaffeLayer):
@@ -459,10 +530,17 @@ class TanH(CaffeLayer):
 
 
 class Dropout(CaffeLayer):
-    """The identity: Caffe's dropout scales during training only."""
+    """The identity in inference. In training mode (--mode train-step) Caffe's TRAIN-phase dropout: each
+    value zeroed with probability dropout_ratio, the rest scaled by 1 / (1 - dropout_ratio), as F.dropout
+    does. netspec version 1 does not carry dropout_ratio: Caffe's default 0.5 stands in until it does (the
+    ratio changes the values, not the work timed)."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.ratio = spec.get("dropout_ratio", 0.5)
 
     def forward(self, x):
-        return x
+        return F.dropout(x, self.ratio, self.training)
 
 
 class Softmax(CaffeLayer):
@@ -533,9 +611,18 @@ LAYERS = {cls.__name__: cls for cls in (Convolution, Pooling, LRN, InnerProduct,
                                         Sigmoid, TanH, Dropout, Softmax, Concat, Eltwise, Flatten, Split)}
 
 
+def _foldable(norm, scale):
+    """A BatchNorm followed by a per-channel Scale rewriting its output in place (ResNet's pattern): the
+    pair is one affine batch norm, as PyTorch nets write it, and the intermediate blob is never seen."""
+    return (norm["use_global_stats"] and scale["type"] == "Scale" and len(scale["bottoms"]) == 1
+            and scale["axis"] == 1 and len(scale["param_shape"]) == 1
+            and scale["bottoms"] == norm["tops"] == scale["tops"])
+
+
 class CaffeNet(nn.Module):
     """The net of a netspec. forward(*inputs) takes the inputs in spec order and returns the blobs named
-    in `returns` (the net's outputs, then `extra` blobs), as a tuple."""
+    in `returns` (the net's outputs, then `extra` blobs), as a tuple. A BatchNorm + Scale pair runs as one
+    affine batch norm (_foldable); each layer keeps its own blobs."""
 
     def __init__(self, spec, extra=()):
         super().__init__()
@@ -558,28 +645,38 @@ class CaffeNet(nn.Module):
             raise RunnerError("usage", "no blob named %s in the net" % ", ".join(repr(m) for m in missing))
         self.returns = [o["name"] for o in spec["outputs"]]
         self.returns += [name for name in extra if name not in self.returns]
-        self.plan = [(layer["bottoms"], layer["tops"]) for layer in spec["layers"]]
-        # Blobs to drop after each layer: those no later layer reads and that are not returned.
+        # Steps: (module, bottoms, tops, blobs to drop after it: those no later step reads and that
+        # are not returned).
+        layers = spec["layers"]
+        steps = []
+        index = 0
+        while index < len(layers):
+            module, layer = modules[index], layers[index]
+            steps.append((module, layer["bottoms"], layer["tops"], []))
+            if isinstance(module, BatchNorm) and index + 1 < len(layers) and _foldable(layer, layers[index + 1]):
+                # The pair writes the blob the BatchNorm writes; the Scale's step is the BatchNorm's.
+                module.folded = [modules[index + 1]]
+                index += 1
+            index += 1
         last_read = {}
-        for index, (bottoms, _) in enumerate(self.plan):
-            for name in bottoms:
-                last_read[name] = index
-        self.release = [[] for _ in self.plan]
-        for name, index in last_read.items():
+        for step in steps:
+            for name in step[1]:
+                last_read[name] = step
+        for name, step in last_read.items():
             if name not in self.returns:
-                self.release[index].append(name)
+                step[3].append(name)
+        self.steps = steps
 
     def forward(self, *inputs):
         blobs = dict(zip(self.input_names, inputs))
-        for layer, (bottoms, tops), release in zip(self.layers, self.plan, self.release):
-            out = layer(*[blobs[name] for name in bottoms])
+        for module, bottoms, tops, release in self.steps:
+            out = module(*[blobs[name] for name in bottoms])
             if isinstance(out, tuple):
                 blobs.update(zip(tops, out))
             else:
                 blobs[tops[0]] = out
             for name in release:
-                # A name read here may have been rewritten here (in place) and be read no more.
-                blobs.pop(name, None)
+                del blobs[name]
         return tuple(blobs[name] for name in self.returns)
 
     def named_blobs(self):
@@ -686,6 +783,271 @@ def summarize(times):
     }
 
 
+# --- variants ------------------------------------------------------------------------------------------
+
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# torch.compile modes that record CUDA graphs themselves (CUDA graph trees) on GPUs.
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
+
+def variant(args):
+    """A short label of what runs: "fp32", "fp16+channels_last+cuda_graph", "bf16+compile_max_autotune+train_step"."""
+    parts = [args.precision]
+    if args.channels_last:
+        parts.append("channels_last")
+    if args.cuda_graph:
+        parts.append("cuda_graph")
+    if args.compile is not None:
+        parts.append("compile" if args.compile == "default" else "compile_" + args.compile.replace("-", "_"))
+    if args.mode == "train-step":
+        parts.append("train_step")
+    return "+".join(parts)
+
+
+def check_variant(args, device):
+    """The dtype of --precision; refuses (kind unsupported) before any work what this torch or device lacks."""
+    if args.cuda_graph:
+        if device.type != "cuda":
+            raise RunnerError("unsupported", "--cuda-graph: CUDA graphs need a CUDA device, not --device %s"
+                              % args.device)
+        if not (hasattr(torch.cuda, "CUDAGraph") and hasattr(torch.cuda, "graph")):
+            raise RunnerError("unsupported", "--cuda-graph: torch %s has no CUDA graphs (torch.cuda.CUDAGraph and "
+                              "torch.cuda.graph came with torch 1.10)" % torch.__version__)
+    if args.compile is not None and not hasattr(torch, "compile"):
+        raise RunnerError("unsupported", "--compile: torch.compile came with torch 2.0; this is torch %s"
+                          % torch.__version__)
+    dtype = getattr(torch, PRECISIONS[args.precision], None)
+    if dtype is None:
+        raise RunnerError("unsupported", "--precision %s: torch %s has no %s"
+                          % (args.precision, torch.__version__, PRECISIONS[args.precision]))
+    if args.precision == "bf16" and device.type == "cuda":
+        if hasattr(torch.cuda, "is_bf16_supported"):
+            supported = torch.cuda.is_bf16_supported()
+        else:
+            # torch before 1.10 cannot tell; its bf16 CUDA kernels need Ampere (compute capability 8.0).
+            supported = torch.cuda.get_device_capability(device)[0] >= 8
+        if not supported:
+            raise RunnerError("unsupported", "--precision bf16: torch %s does not support bfloat16 on %s "
+                              "(compute capability %d.%d)" % ((torch.__version__, torch.cuda.get_device_name(device))
+                                                             + tuple(torch.cuda.get_device_capability(device))))
+    return dtype
+
+
+def _is_batch_norm(module):
+    return isinstance(module, (BatchNorm, nn.modules.batchnorm._BatchNorm))
+
+
+def convert(net, dtype, channels_last):
+    """net (in place) in dtype and memory format, as a careful script converts it: net.half() (or
+    .bfloat16()), then the batch norms back to float32, as apex's BN_convert_float does: cuDNN's batch
+    norm takes fp16 / bf16 data only with float32 statistics and affine parameters, and a mean stored in
+    fp16 keeps 3 digits, which x - mean cancels. A CaffeNet BatchNorm's folded Scale goes with it. In a
+    TorchScript module batch norms are not nn.BatchNorm instances any more: they convert with the rest."""
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    if dtype != torch.float32:
+        net.to(dtype)
+        for module in net.modules():
+            if _is_batch_norm(module):
+                module.float()
+                for scale in getattr(module, "folded", []):
+                    scale.float()
+    return net
+
+
+def _to_net_format(x, dtype, channels_last):
+    x = x.to(dtype)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class TrainStep(object):
+    """One training iteration, as a Caffe solver's: forward, loss, backward, SGD step (lr 0.01, momentum
+    0.9). The loss, in float32, is the cross-entropy of the net's first output against random labels
+    (seeded, fixed for the run) when that output is [N, C], else the mean of its squares. A call returns
+    the forward's outputs, detached; `loss` is the last loss, a device tensor (read once, at the end, so
+    that no step waits for the device). Gradients are set to None rather than zeroed before each step
+    (backward then writes them instead of adding), which also lets a CUDA graph capture the step."""
+
+    def __init__(self, net, seed):
+        params = [p for p in net.parameters() if p.requires_grad]
+        if not params:
+            raise RunnerError("usage", "--mode train-step: the net has no learned parameters to train")
+        self.net = net
+        self.optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+        self.seed = seed
+        self.labels = None
+        self.loss = None
+
+    def __call__(self, *inputs):
+        self.optimizer.zero_grad(set_to_none=True)
+        outputs = self.net(*inputs)
+        first = outputs[0].float()
+        if first.dim() == 2:
+            if self.labels is None:
+                gen = torch.Generator().manual_seed(self.seed)
+                self.labels = torch.randint(first.shape[1], (first.shape[0],), generator=gen).to(first.device)
+            loss = F.cross_entropy(first, self.labels)
+        else:
+            loss = (first * first).mean()
+        loss.backward()
+        self.optimizer.step()
+        self.loss = loss.detach()
+        return tuple(o.detach() for o in outputs)
+
+
+class CudaGraph(object):
+    """`forward` (an inference or a TrainStep) captured once in a CUDA graph over static inputs, after
+    warm-up calls on a side stream (as torch's CUDA graph notes prescribe: lazy initialization, cuDNN
+    autotuning and the optimizer's momentum buffers happen outside the capture). A call copies the inputs
+    that are not the static ones into them (host span: straight from pinned host memory), replays the graph
+    and returns the static outputs, which the next replay overwrites."""
+
+    copies_inputs = True
+    WARMUP_CALLS = 3
+
+    def __init__(self, forward, static_inputs):
+        self.inputs = static_inputs
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(self.WARMUP_CALLS):
+                forward(*static_inputs)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = forward(*static_inputs)
+
+    def __call__(self, *inputs):
+        for static, x in zip(self.inputs, inputs):
+            if x is not static:
+                static.copy_(x, non_blocking=True)
+        self.graph.replay()
+        return self.outputs
+
+
+# --- model sources -------------------------------------------------------------------------------------
+
+class Model(object):
+    """A net to measure. net: an nn.Module whose forward takes the inputs in order and returns a tuple.
+    inputs: their declarations {"name", "shape"}, shape with a batch (the default one). returns: the
+    outputs' names, None until the first outputs name them. source: netspec, torchvision or torchscript."""
+
+    def __init__(self, net, inputs, returns, name, weights, source, build_s, calibration_s=None):
+        self.net = net
+        self.inputs = inputs
+        self.returns = returns
+        self.name = name
+        self.weights = weights
+        self.source = source
+        self.build_s = build_s
+        self.calibration_s = calibration_s
+
+
+def _flatten_outputs(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        return [t for item in out for t in _flatten_outputs(item)]
+    return []  # None (an absent auxiliary output) and other non-tensors
+
+
+class FlatOutputs(nn.Module):
+    """A module whose outputs (a tensor, or tuples, lists and dicts of them, as torchvision and TorchScript
+    models return) come back as one flat tuple in order, as CaffeNet returns its blobs."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs):
+        return tuple(_flatten_outputs(self.model(*inputs)))
+
+
+def _output_names(outputs):
+    return ["output"] if len(outputs) == 1 else ["output%d" % i for i in range(len(outputs))]
+
+
+def _image_input(args):
+    return [{"name": "input", "shape": [1] + args.input_shape}]
+
+
+def _load_netspec(args):
+    with open(args.spec) as f:
+        spec = json.load(f)
+    t0 = time.perf_counter()
+    net = CaffeNet(spec, [n for n in (args.dump_blobs or "").split(",") if n])
+    if args.weights is not None:
+        net.load_weights(args.weights)
+    else:
+        net.init_random(args.seed)
+    build_s = time.perf_counter() - t0
+    calibration_s = None
+    if args.weights is None:
+        t0 = time.perf_counter()
+        if net.calibrate(_random_inputs(spec["inputs"], 1, args.seed + 2)):
+            calibration_s = time.perf_counter() - t0
+    if args.save_weights:
+        write_tensors(args.save_weights, [({"name": name, "blob": i}, blob)
+                                          for name, blobs in net.named_blobs() for i, blob in enumerate(blobs)])
+    weights = args.weights if args.weights is not None else "random (seed %d)" % args.seed
+    return Model(net, spec["inputs"], list(net.returns), spec.get("name"), weights, "netspec", build_s,
+                 calibration_s)
+
+
+def _load_torchvision(args):
+    try:
+        import torchvision
+    except ImportError as e:
+        raise RunnerError("unavailable", "--torchvision: torchvision does not import on this board (%s): install "
+                          "the torchvision release that matches torch %s (pip3 install torchvision, or "
+                          "NVIDIA's build on Jetsons)" % (e, torch.__version__))
+    models = torchvision.models
+    if hasattr(models, "get_model"):
+        # torchvision 0.14+: a registry of every model, classification and others.
+        known = models.list_models()
+    else:
+        known = [n for n in dir(models) if not n.startswith("_") and inspect.isfunction(getattr(models, n))]
+    if args.torchvision not in known:
+        raise RunnerError("usage", "--torchvision: torchvision %s has no model %r (it has %s)"
+                          % (torchvision.__version__, args.torchvision, ", ".join(sorted(known))))
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    # Random weights: weights=None since torchvision 0.13 (pretrained=False warns there), pretrained=False before.
+    if hasattr(models, "get_model"):
+        model = models.get_model(args.torchvision, weights=None)
+    elif hasattr(models, "get_weight"):
+        model = getattr(models, args.torchvision)(weights=None)
+    else:
+        model = getattr(models, args.torchvision)(pretrained=False)
+    return Model(FlatOutputs(model), _image_input(args), None, args.torchvision,
+                 "random (seed %d, torchvision %s)" % (args.seed, torchvision.__version__), "torchvision",
+                 time.perf_counter() - t0)
+
+
+def _load_torchscript(args):
+    t0 = time.perf_counter()
+    try:
+        model = torch.jit.load(args.torchscript, map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as e:
+        raise RunnerError("spec", "--torchscript %s: torch %s cannot load it: %s"
+                          % (args.torchscript, torch.__version__, str(e).strip().splitlines()[0]))
+    return Model(FlatOutputs(model), _image_input(args), None, os.path.basename(args.torchscript),
+                 args.torchscript, "torchscript", time.perf_counter() - t0)
+
+
+def load_model(args):
+    if args.torchvision is not None:
+        return _load_torchvision(args)
+    if args.torchscript is not None:
+        return _load_torchscript(args)
+    return _load_netspec(args)
+
+
 # --- measurement ---------------------------------------------------------------------------------------
 
 def _grad_off():
@@ -698,33 +1060,53 @@ def _synchronize(device):
         torch.cuda.synchronize(device)
 
 
-def make_step(net, device, span, device_inputs, host_inputs):
-    """A function running one inference and returning (its time in ms, the outputs)."""
+def make_step(forward, device, span, device_inputs, host_inputs):
+    """A function running one iteration of `forward` (an inference, a TrainStep, a CudaGraph replay) and
+    returning (its time in ms, the outputs)."""
     if device.type == "cuda" and span == "compute":
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
 
         def step():
             start.record()
-            outputs = net(*device_inputs)
+            outputs = forward(*device_inputs)
             end.record()
             end.synchronize()
             return start.elapsed_time(end), outputs
         return step
     if device.type == "cuda":
+        copies = getattr(forward, "copies_inputs", False)
+
         def step():
             t0 = time.perf_counter()
-            inputs = [x.to(device, non_blocking=True) for x in host_inputs]
-            outputs = tuple(o.to("cpu") for o in net(*inputs))
+            inputs = host_inputs if copies else [x.to(device, non_blocking=True) for x in host_inputs]
+            outputs = tuple(o.to("cpu") for o in forward(*inputs))
             torch.cuda.synchronize(device)
             return (time.perf_counter() - t0) * 1e3, outputs
         return step
 
     def step():
         t0 = time.perf_counter()
-        outputs = net(*device_inputs)
+        outputs = forward(*device_inputs)
         return (time.perf_counter() - t0) * 1e3, outputs
     return step
+
+
+def compile_call(forward, inputs, device):
+    """The first call of a torch.compile'd forward, which compiles it; returns its seconds. A failure there
+    is the board's (no C compiler for Inductor, a Python that dynamo does not support...): kind unsupported."""
+    t0 = time.perf_counter()
+    try:
+        forward(*inputs)
+        _synchronize(device)
+    except Exception as e:
+        if _is_oom(e):
+            raise
+        traceback.print_exc()
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        raise RunnerError("unsupported", "--compile: torch.compile failed with torch %s: %s: %s"
+                          % (torch.__version__, type(e).__name__, first_line[:500]))
+    return time.perf_counter() - t0
 
 
 def measure(step, args):
@@ -787,31 +1169,80 @@ def _rss_peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _nvidia_smi(query, timeout_s=5.0):
+    """The rows of `nvidia-smi QUERY --format=csv,noheader,nounits`, or None when it cannot answer (not
+    installed, as on Jetsons before JetPack 6; hung; failed)."""
+    try:
+        done = subprocess.run(["nvidia-smi", query, "--format=csv,noheader,nounits"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
+
+
+def _mib_bytes(text):
+    try:
+        return int(float(text) * 1024 * 1024)
+    except ValueError:
+        return None  # [N/A], [Not Supported]
+
+
+def _bare_uuid(text):
+    text = text.strip().lower()
+    return text[4:] if text.startswith("gpu-") else text
+
+
+def nvml_memory(device):
+    """nvidia-smi's view of the device: (bytes this process holds there, bytes used there), each None where
+    it cannot tell: no nvidia-smi, N/A, or this process's PID unknown to it (another PID namespace).
+    The device is matched by UUID (torch 2.x gives it), since CUDA_VISIBLE_DEVICES and CUDA's own ordering
+    renumber devices; without a UUID only a lone GPU is surely this one."""
+    gpus = _nvidia_smi("--query-gpu=uuid,memory.used")
+    if not gpus:
+        return None, None
+    uuid = getattr(torch.cuda.get_device_properties(device), "uuid", None)
+    uuid = None if uuid is None else _bare_uuid(str(uuid))
+
+    def ours(gpu_uuid):
+        return len(gpus) == 1 if uuid is None else _bare_uuid(gpu_uuid) == uuid
+
+    used = [_mib_bytes(row[1]) for row in gpus if len(row) == 2 and ours(row[0])]
+    apps = _nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory") or []
+    mine = [_mib_bytes(row[2]) for row in apps if len(row) == 3 and row[0] == str(os.getpid()) and ours(row[1])]
+    return (sum(mine) if mine and None not in mine else None), (used[0] if len(used) == 1 else None)
+
+
 def _memory_report(device):
     report = {"allocator_peak_bytes": None, "allocator_reserved_bytes": None,
-              "process_rss_peak_bytes": _rss_peak_bytes()}
+              "process_rss_peak_bytes": _rss_peak_bytes(), "nvml_process_bytes": None,
+              "nvml_device_used_bytes": None}
     if device.type == "cuda":
         # Peaks over the whole run (load included); reserved is what the caching allocator held.
         report["allocator_peak_bytes"] = torch.cuda.max_memory_allocated(device)
         report["allocator_reserved_bytes"] = torch.cuda.max_memory_reserved(device)
+        # At the end of the run, with everything still held: the caching allocator's pool, the CUDA
+        # context and the libraries' workspaces, which the allocator figures leave out.
+        report["nvml_process_bytes"], report["nvml_device_used_bytes"] = nvml_memory(device)
     return report
 
 
-def _random_inputs(spec, batch, seed):
+def _random_inputs(decls, batch, seed):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn([batch] + list(i["shape"][1:]), generator=gen) for i in spec["inputs"]]
+    return [torch.randn([batch] + list(i["shape"][1:]), generator=gen) for i in decls]
 
 
-def _inputs(spec, args, batch):
-    """The input tensors (CPU, float32) in spec order: from --input, or standard normal from seed + 1."""
+def _inputs(decls, args, batch):
+    """The input tensors (CPU, float32) in declaration order: from --input, or standard normal from seed + 1."""
     if args.input is None:
-        return _random_inputs(spec, batch, args.seed + 1)
-    shapes = [[batch] + list(i["shape"][1:]) for i in spec["inputs"]]
+        return _random_inputs(decls, batch, args.seed + 1)
+    shapes = [[batch] + list(i["shape"][1:]) for i in decls]
     source = open_tensors(args.input)
     try:
         by_name = {e["name"]: e for e in source.entries}
         tensors = []
-        for decl, shape in zip(spec["inputs"], shapes):
+        for decl, shape in zip(decls, shapes):
             if decl["name"] not in by_name:
                 raise RunnerError("input", "%s has no tensor named %r" % (args.input, decl["name"]))
             tensor = source.read(by_name[decl["name"]])
@@ -824,23 +1255,24 @@ def _inputs(spec, args, batch):
         source.close()
 
 
-def _batch(spec, args):
+def _batch(decls, args):
     if args.batch is not None:
         return args.batch
     if args.input is not None:
         source = open_tensors(args.input)
         source.close()
         for entry in source.entries:
-            if entry["name"] == spec["inputs"][0]["name"]:
+            if entry["name"] == decls[0]["name"]:
                 return int(entry["shape"][0])
-    return int(spec["inputs"][0]["shape"][0])
+    return int(decls[0]["shape"][0])
 
 
-def run(args):
-    with open(args.spec) as f:
-        spec = json.load(f)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+def _pinned(x):
+    # A pinned copy with x's strides (channels_last stays channels_last): the host-to-device copy keeps them.
+    return torch.empty_strided(x.size(), x.stride(), dtype=x.dtype, pin_memory=True).copy_(x)
+
+
+def _setup_device(args):
     device = torch.device(args.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -853,52 +1285,71 @@ def run(args):
         if hasattr(torch.backends.cudnn, "allow_tf32"):
             torch.backends.cudnn.allow_tf32 = args.tf32
             torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    batch = _batch(spec, args)
-    extra = [n for n in (args.dump_blobs or "").split(",") if n]
-    inputs = _inputs(spec, args, batch)
+    return device
 
-    t0 = time.perf_counter()
-    net = CaffeNet(spec, extra).eval()
-    if args.weights is not None:
-        net.load_weights(args.weights)
-    else:
-        net.init_random(args.seed)
-    build_s = time.perf_counter() - t0
-    calibration_s = None
-    if args.weights is None:
-        t0 = time.perf_counter()
-        if net.calibrate(_random_inputs(spec, 1, args.seed + 2)):
-            calibration_s = time.perf_counter() - t0
-    if args.save_weights:
-        write_tensors(args.save_weights, [({"name": name, "blob": i}, blob)
-                                          for name, blobs in net.named_blobs() for i, blob in enumerate(blobs)])
+
+def run(args):
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = _setup_device(args)
+    dtype = check_variant(args, device)
+    train = args.mode == "train-step"
+    model = load_model(args)
+    batch = _batch(model.inputs, args)
+    inputs = _inputs(model.inputs, args, batch)
     if args.save_input:
-        write_tensors(args.save_input, [({"name": d["name"]}, x) for d, x in zip(spec["inputs"], inputs)])
+        write_tensors(args.save_input, [({"name": d["name"]}, x) for d, x in zip(model.inputs, inputs)])
 
     t0 = time.perf_counter()
-    net.to(device)
+    net = convert(model.net.to(device), dtype, args.channels_last)
+    net.train(train)
     _synchronize(device)
-    load_s = build_s + time.perf_counter() - t0
+    load_s = model.build_s + time.perf_counter() - t0
 
+    inputs = [_to_net_format(x, dtype, args.channels_last) for x in inputs]
     host_inputs = inputs
     if device.type == "cuda" and args.span == "host":
-        host_inputs = [x.pin_memory() for x in inputs]
+        host_inputs = [_pinned(x) for x in inputs]
     device_inputs = [x.to(device) for x in inputs]
     _synchronize(device)
-    step = make_step(net, device, args.span, device_inputs, host_inputs)
 
-    with _grad_off():
+    forward = net
+    if args.compile is not None:
+        forward = torch.compile(net, mode=None if args.compile == "default" else args.compile)
+    trainer = None
+    if train:
+        forward = trainer = TrainStep(forward, args.seed + 3)
+    compile_s = capture_s = loss = None
+    with (torch.enable_grad() if train else _grad_off()):
+        if args.compile is not None:
+            compile_s = compile_call(forward, device_inputs, device)
+        step = make_step(forward, device, args.span, device_inputs, host_inputs)
         t0 = time.perf_counter()
         first_outputs = step()[1]
         _synchronize(device)
         first_ms = (time.perf_counter() - t0) * 1e3
-        times, window, reason, warmup = measure(step, args)
+        returns = model.returns or _output_names(first_outputs)
         if args.dump_output:
-            write_tensors(args.dump_output, [({"name": name}, out) for name, out in zip(net.returns, first_outputs)])
+            # Now: the outputs of a compiled forward that records CUDA graphs are overwritten by its next call.
+            write_tensors(args.dump_output, [({"name": name}, out) for name, out in zip(returns, first_outputs)])
+        del first_outputs
+        if trainer is not None:
+            loss = {"first": trainer.loss.item(), "last": None}
+        if args.cuda_graph:
+            t0 = time.perf_counter()
+            forward = CudaGraph(forward, device_inputs)
+            _synchronize(device)
+            capture_s = time.perf_counter() - t0
+            step = make_step(forward, device, args.span, device_inputs, host_inputs)
+        times, window, reason, warmup = measure(step, args)
+        if trainer is not None and times:
+            loss["last"] = trainer.loss.item()
 
     result = {
         "load_s": load_s,
-        "calibration_s": calibration_s,
+        "calibration_s": model.calibration_s,
+        "compile_s": compile_s,
+        "cuda_graph_capture_s": capture_s,
         "first_inference_ms": first_ms,
         "first_inference_timer": "perf_counter",
     }
@@ -919,18 +1370,23 @@ def run(args):
         "threads": torch.get_num_threads(),
         "span": args.span,
         "timer": "cuda_event" if device.type == "cuda" and args.span == "compute" else "perf_counter",
-        "net": spec.get("name"),
+        "net": model.name,
         "batch": batch,
-        "outputs": net.returns,
-        "weights": args.weights if args.weights is not None else "random (seed %d)" % args.seed,
+        "outputs": returns,
+        "weights": model.weights,
+        "variant": variant(args),
+        "loss": loss,
         "settings": {
             "batch": batch, "iterations": args.iterations, "warmup": args.warmup, "warmup_s": args.warmup_s,
             "min_iterations": args.min_iterations, "min_time_s": args.min_time_s,
             "max_time_s": args.max_time_s, "target_ci": args.target_ci, "seed": args.seed,
-            "threads": args.threads, "span": args.span, "precision": "fp32",
+            "threads": args.threads, "span": args.span, "precision": args.precision,
+            "channels_last": args.channels_last, "cuda_graph": args.cuda_graph, "compile": args.compile,
+            "mode": args.mode, "source": model.source,
+            "input_shape": args.input_shape,
             "cudnn_benchmark": args.cudnn_benchmark if device.type == "cuda" else None,
             "tf32": args.tf32 if device.type == "cuda" else None,
-            "grad_mode": "inference_mode" if hasattr(torch, "inference_mode") else "no_grad",
+            "grad_mode": "enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad",
         },
     })
     return result
@@ -943,11 +1399,35 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _shape(text):
+    try:
+        dims = [int(d) for d in text.split(",")]
+    except ValueError:
+        dims = []
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError("%r is not a shape like 3,224,224" % text)
+    return dims
+
+
 def parse_args(argv):
-    p = _Parser(description="Build a Caffe net from an edgeprof netspec in PyTorch and time it.")
-    p.add_argument("--spec", required=True, help="netspec JSON written by edgeprof")
+    p = _Parser(description="Time a net in PyTorch: a Caffe net from an edgeprof netspec, a torchvision model "
+                            "or a TorchScript module.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", help="netspec JSON written by edgeprof")
+    source.add_argument("--torchvision", metavar="NAME", help="torchvision.models.NAME with seeded random weights")
+    source.add_argument("--torchscript", metavar="FILE", help="a TorchScript module saved by torch.jit.save")
+    p.add_argument("--input-shape", type=_shape, metavar="C,H,W",
+                   help="input shape without the batch for --torchvision and --torchscript (default 3,224,224)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--batch", type=int, help="batch size (default: the input file's, else the spec's)")
+    p.add_argument("--batch", type=int, help="batch size (default: the input file's, else the spec's, else 1)")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32",
+                   help="the module and inputs in this dtype (batch norms keep float32 parameters)")
+    p.add_argument("--channels-last", action="store_true", help="module and 4-D inputs in channels_last memory format")
+    p.add_argument("--cuda-graph", action="store_true", help="capture one iteration in a CUDA graph and time replays")
+    p.add_argument("--compile", nargs="?", const="default", choices=COMPILE_MODES, metavar="MODE",
+                   help="torch.compile the module (--compile=MODE: %s)" % ", ".join(COMPILE_MODES))
+    p.add_argument("--mode", choices=("inference", "train-step"), default="inference",
+                   help="time inferences, or training steps (forward, loss, backward, SGD step)")
     p.add_argument("--iterations", type=int, help="run exactly N timed iterations (0: none)")
     p.add_argument("--warmup", type=int, default=3, help="minimum warm-up iterations")
     p.add_argument("--warmup-s", type=float, default=1.0, help="minimum warm-up seconds")
@@ -977,6 +1457,18 @@ def parse_args(argv):
         p.error("--iterations must be at least 0")
     if args.min_iterations < 1 or args.max_time_s <= 0 or args.target_ci <= 0:
         p.error("--min-iterations, --max-time-s and --target-ci must be positive")
+    if args.spec is not None:
+        if args.input_shape is not None:
+            p.error("--input-shape is for --torchvision and --torchscript: a netspec declares its inputs")
+    else:
+        for name in ("weights", "dump_blobs", "save_weights"):
+            if getattr(args, name) is not None:
+                p.error("--%s is about Caffe blobs: it needs --spec" % name.replace("_", "-"))
+        if args.input_shape is None:
+            args.input_shape = [3, 224, 224]
+    if args.cuda_graph and args.compile in GRAPHING_COMPILE_MODES:
+        p.error("--compile=%s records CUDA graphs itself: drop --cuda-graph, or use plain --compile with it"
+                % args.compile)
     return args
 
 
@@ -987,9 +1479,12 @@ def _emit(obj, as_json):
         print("error (%s): %s" % (obj["kind"], obj["error"]))
     else:
         lat = obj["latency_ms"] or {}
-        print("%s batch %d on %s (%s), span %s, timer %s" % (obj["net"], obj["batch"], obj["device_name"],
-                                                           obj["device"], obj["span"], obj["timer"]))
-        print("load %.3f s, first inference %.3f ms" % (obj["load_s"], obj["first_inference_ms"]))
+        print("%s batch %d on %s (%s), %s, %s, span %s, timer %s"
+              % (obj["net"], obj["batch"], obj["device_name"], obj["device"], obj["variant"],
+                 obj["settings"]["mode"], obj["span"], obj["timer"]))
+        print("load %.3f s, %sfirst inference %.3f ms"
+              % (obj["load_s"], "" if obj["compile_s"] is None else "compile %.3f s, " % obj["compile_s"],
+                 obj["first_inference_ms"]))
         if lat:
             print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
                   % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
@@ -1002,6 +1497,13 @@ def _is_oom(error):
     return isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
+def _lacks_dtype_kernel(error):
+    # Old torch, and torch's CPU kernels still, lack fp16 / bf16 versions of some operations:
+    # '"slow_conv2d_cpu" not implemented for 'Half''.
+    text = str(error)
+    return "not implemented for 'Half'" in text or "not implemented for 'BFloat16'" in text
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -1011,6 +1513,11 @@ def main(argv=None):
         return 1
     except Exception as e:
         traceback.print_exc()
+        if args.precision != "fp32" and _lacks_dtype_kernel(e):
+            _emit({"error": "--precision %s on %s: torch %s lacks an operation in that dtype: %s"
+                   % (args.precision, args.device, torch.__version__, e), "kind": "unsupported",
+                   "torch_version": torch.__version__}, args.json)
+            return 1
         _emit({"error": "%s: %s" % (type(e).__name__, e), "kind": "oom" if _is_oom(e) else "runtime",
                "torch_version": torch.__version__}, args.json)
         return 3 if _is_oom(e) else 1

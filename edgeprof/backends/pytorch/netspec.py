@@ -40,8 +40,9 @@ VERSION = 1
 
 
 class UnsupportedLayer(PrototxtError):
-    """A layer Caffe accepts but the PyTorch backend cannot build: an unknown type, or an option of a known
-    one (a shared-weight Convolution over several bottoms...). str() is "PATH:LINE:COL: layer 'x' (Type): ..."."""
+    """A layer the PyTorch backend cannot build: a type it does not implement, or an option Caffe has and
+    the backend lacks (a shared-weight Convolution over several bottoms...). str() is
+    "PATH:LINE:COL: layer 'x' (Type): ..."."""
 
 
 def _unsupported(layer: _Layer, what: str, span=None, note: str = "") -> UnsupportedLayer:
