@@ -23,6 +23,8 @@ from .parsers import KINDS as PARSE_KINDS, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .reporting.best import describe_fastest, fastest_variants
+from .reporting.compare import compare
+from .reporting.html import ReportError, write_report
 from .reporting.progress import lab_progress
 from .session import MeasureError, measure
 from .storage import ResultStore
@@ -375,6 +377,75 @@ def results_export(fmt, output, device, model, backend, run_id, limit, db):
     with ResultStore(db) as store:
         found = store.query(device=device, model=model, backend=backend, run_id=run_id, limit=limit)
     output.write(export(found, fmt))
+
+
+
+def _stored(db, run_ids, **wanted) -> list:
+    """Results of the given runs (all stored results without any), narrowed to the wanted values of
+    device, model and backend (any of several; all without any)."""
+    with ResultStore(db) as store:
+        found = [r for run in run_ids or [None] for r in store.query(run_id=run)]
+    return [r for r in found if all(not values or getattr(r, key) in values for key, values in wanted.items())]
+
+
+@main.command(name="compare")
+@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
+              help="Only this run (repeatable). Default: every stored result.")
+@click.option("--device", "device_names", multiple=True, help="Only this device (repeatable).")
+@click.option("--model", "model_names", multiple=True, help="Only this model (repeatable).")
+@click.option("--backend", "backend_names", multiple=True, help="Only this backend (repeatable).")
+@click.option("--baseline", metavar="COLUMN",
+              help="The column to compare against: its label or a unique part of it, e.g. caffe. Default: the "
+                   "first column (what was measured first).")
+@click.option("--format", "fmt", type=click.Choice(("table",) + FORMATS), default="table", show_default=True)
+@db_option
+def compare_command(run_ids, device_names, model_names, backend_names, baseline, fmt, db):
+    """Models x (device, backend) side by side: the median (the mean where the backend has only a mean) and,
+    against the baseline, the time ratio with a 95 % bootstrap interval; "n.s." where the interval contains 1.
+
+    Several results for one cell: the latest is used, the older ones are named under the table."""
+    found = _stored(db, run_ids, device=device_names, model=model_names, backend=backend_names)
+    if not found:
+        _fail("no stored results match; see `edgeprof results list`")
+    try:
+        comparison = compare(found, baseline)
+    except ValueError as e:
+        _fail(str(e))
+    if fmt != "table":
+        sys.stdout.write(comparison.export(fmt))
+        return
+    console.print(comparison.table())
+    for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
+        console.print(line, markup=False, highlight=False)
+
+
+@main.command(name="report")
+@click.argument("run_ids", metavar="[RUN_ID]...", nargs=-1)
+@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False), help="The page to write.")
+@click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write each plot as a PNG here.")
+@click.option("--title", help="Page title (default: the run ids).")
+@click.option("--baseline", metavar="COLUMN", help="The comparison's baseline column, as for `edgeprof compare`.")
+@db_option
+def report_command(run_ids, html_path, png_dir, title, baseline, db):
+    """One self-contained HTML page of RUN_ID(s) (default: the latest run): plots of latency vs batch,
+    backbone comparison, images per joule and telemetry timelines, and the tables. Needs matplotlib
+    (pip install 'edgeprof[report]')."""
+    if not run_ids:
+        with ResultStore(db) as store:
+            latest = store.query(limit=1)
+        if not latest:
+            _fail(f"no results in {store.path}")
+        run_ids = (latest[0].run_id,)
+    found = _stored(db, run_ids)
+    missing = sorted(set(run_ids) - {r.run_id for r in found})
+    if missing:
+        _fail(f"no results for run {', '.join(missing)}; see `edgeprof results list`")
+    try:
+        plots = write_report(found, html_path, title=title, baseline=baseline, png_dir=png_dir)
+    except (ReportError, ValueError) as e:
+        _fail(str(e))
+    console.print(f"{html_path}: {len(found)} results of run {', '.join(run_ids)}, {len(plots)} plots"
+                  + (f" (also as PNG in {png_dir})" if png_dir else ""), highlight=False)
 
 
 if __name__ == "__main__":

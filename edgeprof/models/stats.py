@@ -47,14 +47,14 @@ class NetStats:
 
 
 # Legacy V1 `layers { type: CONVOLUTION }` enum names for the types below.
-_V1_TYPES = {
+V1_TYPES = {
     "CONVOLUTION": "Convolution", "POOLING": "Pooling", "INNER_PRODUCT": "InnerProduct", "RELU": "ReLU",
     "SIGMOID": "Sigmoid", "TANH": "TanH", "LRN": "LRN", "DROPOUT": "Dropout", "SOFTMAX": "Softmax",
     "CONCAT": "Concat", "ELTWISE": "Eltwise", "FLATTEN": "Flatten", "SPLIT": "Split",
 }
 
 
-class _Layer:
+class Layer:
     def __init__(self, msg: Message, type_: str, bottoms: list[Shape], n_tops: int):
         self.msg = msg
         self.type = type_
@@ -104,10 +104,10 @@ class _Layer:
 
 
 # Each rule returns (top shapes, params, macs).
-Rule = Callable[[_Layer], tuple[list[Shape], int, int]]
+Rule = Callable[[Layer], tuple[list[Shape], int, int]]
 
 
-def _spatial(layer: _Layer, block: Message, repeated: str, prefix: str | None, n: int, default: int) -> list[int]:
+def spatial(layer: Layer, block: Message, repeated: str, prefix: str | None, n: int, default: int) -> list[int]:
     """Caffe's per-axis convolution settings: `prefix_h` + `prefix_w` (where Caffe has them), else the
     repeated field with 0 values (default), 1 value (every axis) or one value per spatial axis."""
     h = w = None
@@ -127,7 +127,7 @@ def _spatial(layer: _Layer, block: Message, repeated: str, prefix: str | None, n
     return values
 
 
-def _convolution(layer: _Layer):
+def _convolution(layer: Layer):
     p = layer.param("convolution_param")
     shape = layer.bottom()
     axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
@@ -136,10 +136,10 @@ def _convolution(layer: _Layer):
     group = layer.integer(p, "group", 1)
     if n < 1:
         raise layer.error(f"a {len(shape)}-axis bottom has no spatial axes")
-    kernel = _spatial(layer, p, "kernel_size", "kernel", n, 0)
-    stride = _spatial(layer, p, "stride", "stride", n, 1)
-    pad = _spatial(layer, p, "pad", "pad", n, 0)
-    dilation = _spatial(layer, p, "dilation", None, n, 1)
+    kernel = spatial(layer, p, "kernel_size", "kernel", n, 0)
+    stride = spatial(layer, p, "stride", "stride", n, 1)
+    pad = spatial(layer, p, "pad", "pad", n, 0)
+    dilation = spatial(layer, p, "dilation", None, n, 1)
     in_channels = shape[axis]
     if group < 1 or in_channels % group or out_channels % group:
         raise layer.error(f"group {group} must divide both {in_channels} input and {out_channels} output channels")
@@ -157,7 +157,7 @@ def _convolution(layer: _Layer):
     return [top], params, math.prod(top) * per_output
 
 
-def _pooling(layer: _Layer):
+def _pooling(layer: Layer):
     p = layer.param("pooling_param")
     shape = layer.bottom()
     if len(shape) != 4:
@@ -190,7 +190,7 @@ def _pooling(layer: _Layer):
     return [shape[:2] + tuple(out)], 0, 0
 
 
-def _inner_product(layer: _Layer):
+def _inner_product(layer: Layer):
     p = layer.param("inner_product_param")
     shape = layer.bottom()
     axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
@@ -200,7 +200,7 @@ def _inner_product(layer: _Layer):
     return [shape[:axis] + (outputs,)], params, math.prod(shape[:axis]) * inputs_ * outputs
 
 
-def _concat(layer: _Layer):
+def _concat(layer: Layer):
     p = layer.param("concat_param")
     first = layer.bottom()
     # concat_dim is the pre-axis spelling, still read by Caffe 1.0.
@@ -212,7 +212,7 @@ def _concat(layer: _Layer):
     return [first[:axis] + (total,) + first[axis + 1:]], 0, 0
 
 
-def _eltwise(layer: _Layer):
+def _eltwise(layer: Layer):
     first = layer.bottom()
     for other in layer.bottoms[1:]:
         if other != first:
@@ -220,7 +220,7 @@ def _eltwise(layer: _Layer):
     return [first], 0, 0
 
 
-def _flatten(layer: _Layer):
+def _flatten(layer: Layer):
     p = layer.param("flatten_param")
     shape = layer.bottom()
     start = layer.axis(layer.integer(p, "axis", 1), len(shape))
@@ -228,13 +228,13 @@ def _flatten(layer: _Layer):
     return [shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]], 0, 0
 
 
-def _batch_norm(layer: _Layer):
+def _batch_norm(layer: Layer):
     shape = layer.bottom()
     channels = shape[1] if len(shape) > 1 else 1
     return [shape], 2 * channels + 1, 0
 
 
-def _scale(layer: _Layer):
+def _scale(layer: Layer):
     p = layer.param("scale_param")
     shape = layer.bottom()
     bias = layer.flag(p, "bias_term", False)
@@ -247,7 +247,7 @@ def _scale(layer: _Layer):
     return [shape], math.prod(scaled) * (2 if bias else 1), 0
 
 
-def _same_shape(layer: _Layer):
+def _same_shape(layer: Layer):
     return [layer.bottom()] * max(layer.n_tops, 1), 0, 0
 
 
@@ -271,7 +271,7 @@ def _rule_matches(rule: Message) -> bool:
             and not rule.scalars("stage"))
 
 
-def _in_test_net(layer: Message) -> bool:
+def in_test_net(layer: Message) -> bool:
     include, exclude = layer.messages("include"), layer.messages("exclude")
     if include and not any(_rule_matches(r) for r in include):
         return False
@@ -292,10 +292,10 @@ def _propagate(msg: Message, inputs_: dict[str, Shape]) -> _Pass:
     run = _Pass(dict(inputs_), complete=bool(inputs_))
     shapes = run.shapes
     for layer_msg in layers(msg):
-        if not _in_test_net(layer_msg):
+        if not in_test_net(layer_msg):
             continue
         type_ = str(layer_msg.get("type", ""))
-        type_ = _V1_TYPES.get(type_, type_)
+        type_ = V1_TYPES.get(type_, type_)
         if type_ == "Input":
             continue
         run.layers += 1
@@ -309,7 +309,7 @@ def _propagate(msg: Message, inputs_: dict[str, Shape]) -> _Pass:
             for top in tops:
                 shapes.pop(top, None)
             continue
-        top_shapes, params, macs = rule(_Layer(layer_msg, type_, [shapes[b] for b in bottoms], len(tops)))
+        top_shapes, params, macs = rule(Layer(layer_msg, type_, [shapes[b] for b in bottoms], len(tops)))
         run.params += params
         run.macs += macs
         for top, shape in zip(tops, top_shapes):

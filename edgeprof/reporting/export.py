@@ -1,4 +1,7 @@
-"""Exports of results: CSV (one flat row per result), JSON (a list of result objects), Markdown (a table)."""
+"""Exports of results: CSV (one flat row per result), JSON (a list of result objects), Markdown (a table).
+
+The CSV and Markdown writers here are shared with the other reports (reporting.compare), so every export
+escapes and formats the same way."""
 from __future__ import annotations
 
 import csv
@@ -13,6 +16,32 @@ _COLUMNS = (["id", "run_id", "device", "model", "backend", "batch", "status", "e
             + [f"latency_{k}_ms" for k in LATENCY_KEYS] + ["throughput_ips", "iterations", "started_at"])
 
 
+def number(value: float | None, spec: str = ".4g") -> str:
+    """A figure as text; an absent figure is an empty cell, never a made-up zero."""
+    return "" if value is None else format(value, spec)
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def md_cell(text) -> str:
+    """A Markdown table cell: a '|' would end the cell and a line end the row."""
+    return str(text).replace("|", "/").replace("\n", "<br>")
+
+
+def markdown_table(header: list[str], align: str, rows: list[list]) -> str:
+    """align: one letter per column, "l" or "r"."""
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _flat(result: Result) -> dict:
     doc = result.to_dict()
     row = {k: doc[k] for k in _COLUMNS if k in doc}
@@ -24,20 +53,14 @@ def export(results: list[Result], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([r.to_dict() for r in results], indent=2) + "\n"
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(_flat(r) for r in results)
-        return out.getvalue()
+        return csv_text([_flat(r) for r in results], _COLUMNS)
     if fmt == "md":
-        lines = ["| id | device | model | backend | batch | latency ms | statistic, span | img/s | iterations | status |",
-                 "|---:|---|---|---|---:|---:|---|---:|---:|---|"]
+        rows = []
         for r in results:
             latency, what = headline(r)
-            status = "ok" if r.status == "ok" else f"failed: {(r.error or '').replace('|', '/')}"
-            lines.append(f"| {r.id} | {r.device} | {r.model} | {r.backend} | {r.batch} | "
-                         f"{'' if latency is None else f'{latency:.4g}'} | {what} | "
-                         f"{'' if r.throughput_ips is None else f'{r.throughput_ips:.4g}'} | "
-                         f"{'' if r.iterations is None else r.iterations} | {status} |")
-        return "\n".join(lines) + "\n"
+            rows.append([r.id, r.device, r.model, r.backend, r.batch, number(latency), what, number(r.throughput_ips),
+                         "" if r.iterations is None else r.iterations,
+                         "ok" if r.status == "ok" else f"failed: {r.error or ''}"])
+        return markdown_table(["id", "device", "model", "backend", "batch", "latency ms", "statistic, span", "img/s",
+                               "iterations", "status"], "rlllrrlrrl", rows)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")

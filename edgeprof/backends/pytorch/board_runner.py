@@ -532,8 +532,7 @@ class TanH(CaffeLayer):
 class Dropout(CaffeLayer):
     """The identity in inference. In training mode (--mode train-step) Caffe's TRAIN-phase dropout: each
     value zeroed with probability dropout_ratio, the rest scaled by 1 / (1 - dropout_ratio), as F.dropout
-    does. netspec version 1 does not carry dropout_ratio: Caffe's default 0.5 stands in until it does (the
-    ratio changes the values, not the work timed)."""
+    does (Caffe's default ratio 0.5 for specs written before netspec carried it)."""
 
     def __init__(self, spec):
         super().__init__(spec)

@@ -31,7 +31,7 @@ import math
 from edgeprof.models.prototxt import Message, PrototxtError, inputs, layers
 # Shared with the shape rules rather than re-implemented: the TEST-phase filter, the V1 type names, the
 # per-layer value readers with located errors, and Convolution's per-axis settings.
-from edgeprof.models.stats import _V1_TYPES, _in_test_net, _Layer, _spatial, analyze
+from edgeprof.models.stats import V1_TYPES, in_test_net, Layer, spatial, analyze
 
 __all__ = ["FORMAT", "VERSION", "SUPPORTED_TYPES", "UnsupportedLayer", "netspec"]
 
@@ -45,13 +45,13 @@ class UnsupportedLayer(PrototxtError):
     "PATH:LINE:COL: layer 'x' (Type): ..."."""
 
 
-def _unsupported(layer: _Layer, what: str, span=None, note: str = "") -> UnsupportedLayer:
+def _unsupported(layer: Layer, what: str, span=None, note: str = "") -> UnsupportedLayer:
     where = span or layer.msg.span
     return UnsupportedLayer(layer.msg.path, where.line, where.column,
                             f"layer {layer.name!r} ({layer.type}): {what} is not supported by the PyTorch backend{note}")
 
 
-def _number(layer: _Layer, block: Message, name: str, default: float) -> float:
+def _number(layer: Layer, block: Message, name: str, default: float) -> float:
     found = block.scalar(name)
     if found is None:
         return float(default)
@@ -60,7 +60,7 @@ def _number(layer: _Layer, block: Message, name: str, default: float) -> float:
     return float(found.value)
 
 
-def _enum(layer: _Layer, block: Message, name: str, values: tuple[str, ...], default: str) -> str:
+def _enum(layer: Layer, block: Message, name: str, values: tuple[str, ...], default: str) -> str:
     """An enum field, written as its name or (as the text format also allows) its number; `values` are
     in caffe.proto's numbering."""
     found = block.scalar(name)
@@ -73,7 +73,7 @@ def _enum(layer: _Layer, block: Message, name: str, values: tuple[str, ...], def
     raise layer.error(f"{name} must be one of {', '.join(values)}, found {found.text!r}", found.span)
 
 
-def _convolution(layer: _Layer, tops):
+def _convolution(layer: Layer, tops):
     """num_output, in_channels, kernel/stride/pad/dilation as [h, w], group, bias_term. Weight blob
     [num_output, in_channels / group, kh, kw], then bias [num_output]."""
     p = layer.param("convolution_param")
@@ -87,16 +87,16 @@ def _convolution(layer: _Layer, tops):
     return {
         "num_output": layer.integer(p, "num_output"),
         "in_channels": shape[1],
-        "kernel": _spatial(layer, p, "kernel_size", "kernel", 2, 0),
-        "stride": _spatial(layer, p, "stride", "stride", 2, 1),
-        "pad": _spatial(layer, p, "pad", "pad", 2, 0),
-        "dilation": _spatial(layer, p, "dilation", None, 2, 1),
+        "kernel": spatial(layer, p, "kernel_size", "kernel", 2, 0),
+        "stride": spatial(layer, p, "stride", "stride", 2, 1),
+        "pad": spatial(layer, p, "pad", "pad", 2, 0),
+        "dilation": spatial(layer, p, "dilation", None, 2, 1),
         "group": layer.integer(p, "group", 1),
         "bias_term": layer.flag(p, "bias_term", True),
     }
 
 
-def _pooling_pair(layer: _Layer, p: Message, name: str, prefix: str, default: int | None) -> list[int]:
+def _pooling_pair(layer: Layer, p: Message, name: str, prefix: str, default: int | None) -> list[int]:
     """Caffe's pooling setting: `name` for both axes, or `prefix`_h and `prefix`_w together (Caffe refuses
     one of the pair alone, or the pair with `name`)."""
     h, w = p.scalar(prefix + "_h"), p.scalar(prefix + "_w")
@@ -108,7 +108,7 @@ def _pooling_pair(layer: _Layer, p: Message, name: str, prefix: str, default: in
     return [layer.integer(p, prefix + "_h"), layer.integer(p, prefix + "_w")]
 
 
-def _pooling(layer: _Layer, tops):
+def _pooling(layer: Layer, tops):
     """pool (MAX or AVE), kernel/stride/pad as [h, w], global_pooling, round_mode, and input_size and
     output_size ([h, w]) as Caffe computes them. With global_pooling the kernel is the input size."""
     p = layer.param("pooling_param")
@@ -143,7 +143,7 @@ def _pooling(layer: _Layer, tops):
     }
 
 
-def _lrn(layer: _Layer, tops):
+def _lrn(layer: Layer, tops):
     """local_size (odd), alpha, beta, k, norm_region (ACROSS_CHANNELS or WITHIN_CHANNEL)."""
     p = layer.param("lrn_param")
     size = layer.integer(p, "local_size", 5)
@@ -158,7 +158,7 @@ def _lrn(layer: _Layer, tops):
     }
 
 
-def _inner_product(layer: _Layer, tops):
+def _inner_product(layer: Layer, tops):
     """num_output, in_features (the bottom flattened from axis), axis, bias_term, transpose. Weight blob
     [num_output, in_features] ([in_features, num_output] with transpose), then bias [num_output]."""
     p = layer.param("inner_product_param")
@@ -173,23 +173,23 @@ def _inner_product(layer: _Layer, tops):
     }
 
 
-def _relu(layer: _Layer, tops):
+def _relu(layer: Layer, tops):
     """negative_slope (0: plain ReLU)."""
     return {"negative_slope": _number(layer, layer.param("relu_param"), "negative_slope", 0.0)}
 
 
-def _softmax(layer: _Layer, tops):
+def _softmax(layer: Layer, tops):
     """axis."""
     return {"axis": layer.axis(layer.integer(layer.param("softmax_param"), "axis", 1), len(layer.bottom()))}
 
 
-def _concat(layer: _Layer, tops):
+def _concat(layer: Layer, tops):
     """axis (concat_dim, its older spelling, is read too)."""
     p = layer.param("concat_param")
     return {"axis": layer.axis(layer.integer(p, "axis", layer.integer(p, "concat_dim", 1)), len(layer.bottom()))}
 
 
-def _eltwise(layer: _Layer, tops):
+def _eltwise(layer: Layer, tops):
     """operation (PROD, SUM or MAX) and coeff (one per bottom; SUM only, 1.0 each when not given)."""
     p = layer.param("eltwise_param")
     operation = _enum(layer, p, "operation", ("PROD", "SUM", "MAX"), "SUM")
@@ -204,7 +204,7 @@ def _eltwise(layer: _Layer, tops):
     return {"operation": operation, "coeff": [float(c.value) for c in coeff] or [1.0] * len(layer.bottoms)}
 
 
-def _batch_norm(layer: _Layer, tops):
+def _batch_norm(layer: Layer, tops):
     """channels (axis 1), eps, use_global_stats (true unless the file says false: Caffe's default in the
     TEST phase). Blobs: mean x f, variance x f, and [f], the moving-average factor f the other two are
     divided by (0 reads as 1/f = 0)."""
@@ -217,7 +217,7 @@ def _batch_norm(layer: _Layer, tops):
     }
 
 
-def _scale(layer: _Layer, tops):
+def _scale(layer: Layer, tops):
     """axis, ndim (the first bottom's axis count), bias_term, and param_shape: the shape of the learned
     scale (one bottom) or of the second bottom that is the scale (two bottoms), laid along the first
     bottom from axis. Blobs: scale (one bottom only), then bias (with bias_term), both of param_shape."""
@@ -233,7 +233,7 @@ def _scale(layer: _Layer, tops):
             "param_shape": list(param_shape)}
 
 
-def _flatten(layer: _Layer, tops):
+def _flatten(layer: Layer, tops):
     """axis and end_axis (inclusive)."""
     p = layer.param("flatten_param")
     ndim = len(layer.bottom())
@@ -241,8 +241,16 @@ def _flatten(layer: _Layer, tops):
             "end_axis": layer.axis(layer.integer(p, "end_axis", -1), ndim, "end_axis")}
 
 
-def _no_params(layer: _Layer, tops):
-    """Dropout (the identity in the TEST phase), Sigmoid, TanH, Split: nothing to fill in."""
+def _dropout(layer: Layer, tops):
+    """dropout_ratio (the identity in the TEST phase; train-step drops with it)."""
+    ratio = _number(layer, layer.param("dropout_param"), "dropout_ratio", 0.5)
+    if not 0 <= ratio < 1:
+        raise layer.error(f"dropout_ratio must be in [0, 1), found {ratio:g}")
+    return {"dropout_ratio": ratio}
+
+
+def _no_params(layer: Layer, tops):
+    """Sigmoid, TanH, Split: nothing to fill in."""
     return {}
 
 
@@ -258,7 +266,7 @@ _BUILDERS = {
     "BatchNorm": _batch_norm,
     "Scale": _scale,
     "Flatten": _flatten,
-    "Dropout": _no_params,
+    "Dropout": _dropout,
     "Sigmoid": _no_params,
     "TanH": _no_params,
     "Split": _no_params,
@@ -277,7 +285,7 @@ _ARITY = {
 }
 
 
-def _check_arity(layer: _Layer, bottoms: list[str], tops: list[str]) -> None:
+def _check_arity(layer: Layer, bottoms: list[str], tops: list[str]) -> None:
     low_b, high_b, low_t, high_t = _ARITY.get(layer.type, (1, 1, 1, 1))
     for what, count, low, high in (("bottom", len(bottoms), low_b, high_b), ("top", len(tops), low_t, high_t)):
         if count < low or (high is not None and count > high):
@@ -304,15 +312,15 @@ def netspec(msg: Message) -> dict:
     unconsumed = set(produced)
     spec_layers = []
     for layer_msg in layers(msg):
-        if not _in_test_net(layer_msg):
+        if not in_test_net(layer_msg):
             continue
         type_ = str(layer_msg.get("type", ""))
-        type_ = _V1_TYPES.get(type_, type_)
+        type_ = V1_TYPES.get(type_, type_)
         if type_ == "Input":
             continue
         bottoms = [str(s.value) for s in layer_msg.scalars("bottom")]
         tops = [str(s.value) for s in layer_msg.scalars("top")]
-        layer = _Layer(layer_msg, type_, [], len(tops))
+        layer = Layer(layer_msg, type_, [], len(tops))
         build = _BUILDERS.get(type_)
         if build is None:
             type_field = layer_msg.scalar("type")

@@ -1,0 +1,424 @@
+"""Results side by side: rows models x batch, columns device x backend (with the variant and processor where
+there is one, as the results table names them), each cell the headline latency with its spread, and against
+a baseline column the time ratio with a bootstrap confidence interval.
+
+The cell
+  The headline latency of reporting.table.headline: the median where the backend measured per-iteration
+  times, else the mean (`caffe time` prints only a mean). Its spread, where the per-iteration times are stored
+  (`figures["times_ms"]`): their interquartile range and the 95 % interval of the median (the bootstrap
+  below); for older results without them, the runner's own interval of the median (`figures["ci95_ms"]`,
+  order statistics) where there is one; for a mean-only backend nothing.
+
+Repeated runs
+  Several results for one cell (the same model, batch, device, backend and variant measured again): the
+  latest is used (highest id; among results not stored, the last given) and the older ones are named in the
+  notes. Not pooled: runs at different times see different clocks and temperatures, and pooling their
+  iterations would hide that run-to-run variation in an interval that covers only iteration-to-iteration
+  noise. Select runs (`edgeprof compare --run`) to compare others.
+
+The ratio and its interval
+  ratio = cell latency / baseline latency, a time ratio: 0.80 is 20 % less time than the baseline. Its 95 %
+  interval is a percentile bootstrap: each side's per-iteration times are resampled independently, 2000
+  times, with a generator seeded from the seed and the result (the same results always give the same
+  interval, whatever else is compared), the ratio of the resamples' medians is taken each time, and the
+  interval runs from the 2.5th to the 97.5th percentile of those ratios. Where it contains 1 the difference
+  is not significant, marked "n.s.". Where either side has no per-iteration times there is no interval, and
+  the cell says why ("n/a: caffe reports only a mean"); none is invented.
+
+  A resample's median is drawn directly instead of drawing n indices and sorting them. Resampling n values
+  with replacement from sorted x(1..n) draws indices floor(n*U) for n uniforms U; floor is monotone, so the
+  resample's k-th smallest value is x at floor(n*U(k)), U(k) the k-th smallest of n uniforms, which is
+  Beta(k, n+1-k) distributed; the next one, U(k+1), is U(k) + (1-U(k)) * Beta(1, n-k) (the smallest of the
+  n-k uniforms above U(k)). The same distribution as the textbook bootstrap at O(1) per resample instead of
+  O(n log n): compare stays instant on runs of 10^4 iterations without needing numpy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from ..result import Result
+from .export import FORMATS, csv_text, markdown_table
+from .table import backend_label, headline
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+SEED = 1
+# Below this many per-iteration times the resample medians take only a handful of distinct values and a
+# percentile interval from them means little.
+MIN_SAMPLES = 10
+NOT_SIGNIFICANT = "n.s."
+FLAG_MARK = "!"
+
+_CSV_COLUMNS = ["model", "batch", "column", "device", "backend", "baseline", "result_id", "run_id", "statistic",
+                "span", "latency_ms", "iqr_low_ms", "iqr_high_ms", "median_ci_low_ms", "median_ci_high_ms",
+                "median_ci_method", "samples", "ratio", "ratio_statistic", "ratio_ci_low", "ratio_ci_high",
+                "significant", "ratio_note", "flags", "older_result_ids"]
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks of a sorted list (numpy's default, and the PyTorch runner's)."""
+    rank = (len(ordered) - 1) * p / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def bootstrap_medians(ordered: list[float], resamples: int, rng: random.Random) -> list[float]:
+    """The medians of `resamples` bootstrap resamples of sorted `ordered`, drawn through order statistics
+    (module docstring): for even n the mean of the two middle values, as `percentile(.., 50)` takes it."""
+    n = len(ordered)
+    k = (n + 1) // 2          # 1-based rank of the (lower) middle value
+    medians = []
+    for _ in range(resamples):
+        u = rng.betavariate(k, n + 1 - k)
+        low = ordered[min(int(u * n), n - 1)]
+        if n % 2:
+            medians.append(low)
+        else:
+            above = u + (1.0 - u) * rng.betavariate(1, n - k)
+            medians.append((low + ordered[min(int(above * n), n - 1)]) / 2.0)
+    return medians
+
+
+def percentile_interval(values: list[float], confidence: float) -> tuple[float, float]:
+    ordered = sorted(values)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    return percentile(ordered, tail), percentile(ordered, 100.0 - tail)
+
+
+def result_flags(result: Result) -> list[dict]:
+    """A result's validity flags as {"code", "detail"}; results from before flags existed have none, and a
+    flag given as a bare string is its own code."""
+    flags = getattr(result, "flags", None) or []
+    return [f if isinstance(f, dict) else {"code": str(f), "detail": ""} for f in flags]
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str         # "sim-tx2 caffe", "orin pytorch (fp16+channels_last, cuda:0)"
+    device: str
+    backend: str       # the backend as the results table names it: with variant and processor
+
+
+@dataclass
+class Cell:
+    result: Result
+    latency_ms: float
+    statistic: str                          # "median" or "mean": what latency_ms is
+    times_ms: list[float] | None            # the per-iteration times, sorted; None when not stored
+    iqr_ms: tuple[float, float] | None      # 25th and 75th percentile of the per-iteration times
+    median_ci_ms: tuple[float, float] | None
+    median_ci_method: str | None
+    older_ids: list = field(default_factory=list)       # earlier results for the same cell, not used
+    bootstrap: list[float] | None = field(default=None, repr=False)     # resample medians; None: no interval
+
+    @property
+    def span(self) -> str | None:
+        return self.result.span
+
+    @property
+    def flags(self) -> list[dict]:
+        return result_flags(self.result)
+
+
+@dataclass
+class Ratio:
+    value: float | None                     # cell latency / baseline latency
+    statistic: str                          # "median / median", "median / mean"...
+    ci: tuple[float, float] | None
+    note: str | None                        # "baseline", or why there is no interval
+
+    @property
+    def significant(self) -> bool | None:
+        return None if self.ci is None else not self.ci[0] <= 1.0 <= self.ci[1]
+
+
+@dataclass
+class Row:
+    model: str
+    batch: int
+    cells: dict[str, Cell]                  # by column label
+    ratios: dict[str, Ratio]
+
+
+@dataclass
+class Comparison:
+    columns: list[Column]
+    baseline: Column
+    rows: list[Row]
+    failed: list[Result]
+    confidence: float = CONFIDENCE
+    resamples: int = RESAMPLES
+    seed: int = SEED
+
+    # --- wording --------------------------------------------------------------------------------------
+
+    def cell_lines(self, row: Row, label: str) -> list[str]:
+        """What a table shows for one cell: the latency with its statistic and span, its spread, the ratio."""
+        cell = row.cells.get(label)
+        if cell is None:
+            return ["-"]
+        lines = [f"{cell.latency_ms:.4g} ms {cell.statistic}, {cell.span}" + (f" {FLAG_MARK}" if cell.flags else "")]
+        if cell.iqr_ms:
+            lines.append(f"IQR {cell.iqr_ms[0]:.4g}-{cell.iqr_ms[1]:.4g} ms")
+        elif cell.median_ci_ms:
+            lines.append(f"{self.confidence:.0%} CI of median {cell.median_ci_ms[0]:.4g}-{cell.median_ci_ms[1]:.4g} ms")
+        lines.append(self.ratio_text(row.ratios[label]))
+        return lines
+
+    def ratio_text(self, ratio: Ratio) -> str:
+        if ratio.note == "baseline":
+            return "baseline"
+        if ratio.value is None:
+            return ratio.note
+        if ratio.ci is None:
+            return f"x{ratio.value:.3f} ({ratio.statistic}), {ratio.note}"
+        mark = f" {NOT_SIGNIFICANT}" if not ratio.significant else ""
+        return f"x{ratio.value:.3f} [{ratio.ci[0]:.3f}, {ratio.ci[1]:.3f}]{mark}"
+
+    def legend(self) -> str:
+        return (f"Cell: the latest result's headline latency in ms (statistic, span); IQR: 25th-75th percentile "
+                f"of its per-iteration times. xR: its time / the time of {self.baseline.label} (the baseline) "
+                f"with the {self.confidence:.0%} percentile bootstrap interval of the ratio of medians "
+                f"[low, high] ({self.resamples} resamples, seed {self.seed}); {NOT_SIGNIFICANT}: the interval "
+                f"contains 1, no significant difference; {FLAG_MARK}: validity flags, listed below.")
+
+    def sentences(self) -> list[str]:
+        """hyperfine's wording, one line per compared cell: "A ran 1.17 times faster than B (95 % CI ...)"."""
+        base = self.baseline.label
+        pct = f"{self.confidence:.0%}"
+        out = []
+        for row in self.rows:
+            for label, ratio in row.ratios.items():
+                if label == base or ratio.value is None:
+                    continue
+                what = f"{row.model} batch {row.batch}"
+                if ratio.ci is not None and not ratio.significant:
+                    out.append(f"{what}: {label} and {base} do not differ significantly ({ratio.value:.3f} times "
+                               f"the baseline's time; {pct} CI {ratio.ci[0]:.3f}-{ratio.ci[1]:.3f} contains 1)")
+                    continue
+                if ratio.value < 1:
+                    faster, slower, factor = label, base, 1.0 / ratio.value
+                    ci = ratio.ci and (1.0 / ratio.ci[1], 1.0 / ratio.ci[0])
+                else:
+                    faster, slower, factor, ci = base, label, ratio.value, ratio.ci
+                line = f"{what}: {faster} ran {factor:.2f} times faster than {slower}"
+                if ci:
+                    line += f" ({pct} CI {ci[0]:.2f}-{ci[1]:.2f}, ratio of medians)"
+                else:
+                    # The factor is the slower one's time over the faster one's: name the statistics that way.
+                    line += (f" ({row.cells[slower].statistic} / {row.cells[faster].statistic}; "
+                             f"{ratio.note})")
+                out.append(line)
+        return out
+
+    def notes(self) -> list[str]:
+        """Everything a reader must know to trust the table: flags, spans that differ, results not used."""
+        out = []
+        for row in self.rows:
+            where = f"{row.model} batch {row.batch}"
+            base = row.cells.get(self.baseline.label)
+            for label, cell in row.cells.items():
+                for flag in cell.flags:
+                    out.append(f"{FLAG_MARK} {where}, {label} (result {cell.result.id}): {flag['code']}"
+                               + (f": {flag['detail']}" if flag.get("detail") else ""))
+                if base is not None and cell.span != base.span:
+                    out.append(f"{where}, {label}: span {cell.span}, the baseline's is {base.span}: the ratio "
+                               f"compares different things")
+                if cell.older_ids:
+                    out.append(f"{where}, {label}: the latest result ({cell.result.id}) is used; older "
+                               f"{', '.join(map(str, cell.older_ids))} not pooled with it")
+        for r in self.failed:
+            out.append(f"not compared: result {r.id} ({r.device} {backend_label(r)} {r.model} batch {r.batch}) "
+                       + (f"failed: {r.error}" if r.status != "ok" else "has no latency"))
+        return out
+
+    # --- exports --------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        def cell_doc(cell: Cell, ratio: Ratio, column: Column) -> dict:
+            return {
+                "column": column.label, "device": column.device, "backend": column.backend,
+                "result_id": cell.result.id, "run_id": cell.result.run_id, "statistic": cell.statistic,
+                "span": cell.span, "latency_ms": cell.latency_ms,
+                "iqr_ms": list(cell.iqr_ms) if cell.iqr_ms else None,
+                "median_ci_ms": list(cell.median_ci_ms) if cell.median_ci_ms else None,
+                "median_ci_method": cell.median_ci_method,
+                "samples": len(cell.times_ms) if cell.times_ms is not None else None,
+                "flags": cell.flags, "older_result_ids": cell.older_ids,
+                "ratio": {"value": ratio.value, "statistic": ratio.statistic,
+                          "ci": list(ratio.ci) if ratio.ci else None, "significant": ratio.significant,
+                          "note": ratio.note},
+            }
+
+        columns = {c.label: c for c in self.columns}
+        return {
+            "baseline": self.baseline.label,
+            "method": {
+                "cell": "headline latency of the latest result per cell: the median of per-iteration times where "
+                        "the backend measured them, else the mean; older results are not pooled",
+                "ratio": "cell latency / baseline latency (a time ratio: below 1 is faster than the baseline)",
+                "interval": f"{self.confidence:.0%} percentile bootstrap of the ratio of medians, each side's "
+                            f"per-iteration times resampled independently, {self.resamples} resamples, "
+                            f"seed {self.seed}",
+                "significant": "false where the interval contains 1; null where there is no interval",
+                "confidence": self.confidence, "resamples": self.resamples, "seed": self.seed,
+            },
+            "columns": [{"label": c.label, "device": c.device, "backend": c.backend} for c in self.columns],
+            "rows": [{"model": row.model, "batch": row.batch,
+                      "cells": [cell_doc(cell, row.ratios[label], columns[label]) for label, cell in row.cells.items()]}
+                     for row in self.rows],
+            "sentences": self.sentences(),
+            "notes": self.notes(),
+            "failed": [{"id": r.id, "device": r.device, "model": r.model, "backend": r.backend, "batch": r.batch,
+                        "error": r.error} for r in self.failed],
+        }
+
+    def _csv_rows(self) -> list[dict]:
+        rows = []
+        for row, doc in zip(self.rows, self.to_dict()["rows"]):
+            for cell in doc["cells"]:
+                ratio, ci = cell["ratio"], cell["ratio"]["ci"] or [None, None]
+                iqr, median_ci = cell["iqr_ms"] or [None, None], cell["median_ci_ms"] or [None, None]
+                rows.append({
+                    "model": row.model, "batch": row.batch, "column": cell["column"], "device": cell["device"],
+                    "backend": cell["backend"], "baseline": cell["column"] == self.baseline.label,
+                    "result_id": cell["result_id"], "run_id": cell["run_id"], "statistic": cell["statistic"],
+                    "span": cell["span"], "latency_ms": cell["latency_ms"], "iqr_low_ms": iqr[0],
+                    "iqr_high_ms": iqr[1], "median_ci_low_ms": median_ci[0], "median_ci_high_ms": median_ci[1],
+                    "median_ci_method": cell["median_ci_method"], "samples": cell["samples"],
+                    "ratio": ratio["value"], "ratio_statistic": ratio["statistic"], "ratio_ci_low": ci[0],
+                    "ratio_ci_high": ci[1], "significant": ratio["significant"], "ratio_note": ratio["note"],
+                    "flags": ";".join(f["code"] for f in cell["flags"]),
+                    "older_result_ids": ";".join(map(str, cell["older_result_ids"]))})
+        return rows
+
+    def export(self, fmt: str) -> str:
+        if fmt == "json":
+            return json.dumps(self.to_dict(), indent=2) + "\n"
+        if fmt == "csv":
+            return csv_text(self._csv_rows(), _CSV_COLUMNS)
+        if fmt == "md":
+            header = ["model", "batch"] + [c.label + (" (baseline)" if c == self.baseline else "")
+                                           for c in self.columns]
+            body = [[row.model, row.batch] + ["\n".join(self.cell_lines(row, c.label)) for c in self.columns]
+                    for row in self.rows]
+            text = markdown_table(header, "lr" + "r" * len(self.columns), body)
+            items = [self.legend()] + self.sentences() + self.notes()
+            return text + "\n" + "".join(f"- {line}\n" for line in items)
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+    def table(self) -> Table:
+        table = Table(title=f"compared with {self.baseline.label}", title_justify="left")
+        table.add_column("model")
+        table.add_column("batch", justify="right")
+        for column in self.columns:
+            table.add_column(column.label + ("\n(baseline)" if column == self.baseline else ""), justify="right",
+                             overflow="fold")
+        for row in self.rows:
+            table.add_row(row.model, str(row.batch), *("\n".join(self.cell_lines(row, c.label)) for c in self.columns))
+        return table
+
+
+# --- building -----------------------------------------------------------------------------------------
+
+def _columns(results: list[Result]) -> dict[int, Column]:
+    """The column of each result, keyed by id(result)."""
+    names = {id(r): f"{r.device} {backend_label(r)}" for r in results}
+    spans: dict[str, set] = {}
+    for r in results:
+        spans.setdefault(names[id(r)], set()).add(r.span)
+    # One column holds one span: PyTorch with --span host and with --span compute measure different things.
+    return {id(r): Column(names[id(r)] + (f" [{r.span}]" if len(spans[names[id(r)]]) > 1 else ""), r.device,
+                          backend_label(r))
+            for r in results}
+
+
+def _pick(columns: list[Column], wanted: str | None) -> Column:
+    """The baseline: the first column, or the one named exactly, or the one whose label contains `wanted`."""
+    if wanted is None:
+        return columns[0]
+    found = [c for c in columns if c.label == wanted] or [c for c in columns if wanted.lower() in c.label.lower()]
+    if len(found) == 1:
+        return found[0]
+    raise ValueError(f"baseline {wanted!r} matches {'several columns' if found else 'no column'}; columns: "
+                     + "; ".join(c.label for c in (found or columns)))
+
+
+def _seed(seed: int, result: Result, column: Column) -> int:
+    # hashlib, not hash(): str hashes change with PYTHONHASHSEED from one process to the next.
+    key = f"{seed}|{result.run_id}|{result.id}|{result.model}|{result.batch}|{column.label}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+def _cell(result: Result, older: list[Result], column: Column, confidence: float, resamples: int, seed: int) -> Cell:
+    latency, what = headline(result)
+    statistic = what.split(",", 1)[0]        # headline's label is "<statistic>, <span>"
+    times = result.figures.get("times_ms")
+    ordered = sorted(float(t) for t in times) if times else None
+    cell = Cell(result, latency, statistic, ordered, None, None, None, [r.id for r in older])
+    if ordered:
+        cell.iqr_ms = (percentile(ordered, 25), percentile(ordered, 75))
+    if statistic == "median" and ordered and len(ordered) >= MIN_SAMPLES:
+        cell.bootstrap = bootstrap_medians(ordered, resamples, random.Random(_seed(seed, result, column)))
+        cell.median_ci_ms = percentile_interval(cell.bootstrap, confidence)
+        cell.median_ci_method = f"percentile bootstrap, {resamples} resamples"
+    elif result.figures.get("ci95_ms") and confidence == 0.95:    # the runner's interval is a 95 % one
+        cell.median_ci_ms = tuple(result.figures["ci95_ms"])
+        cell.median_ci_method = "order statistics, from the runner"
+    return cell
+
+
+def _no_interval(cell: Cell) -> str:
+    if cell.statistic == "mean":
+        return f"n/a: {cell.result.backend} reports only a mean"
+    if cell.times_ms is None:
+        return f"n/a: result {cell.result.id} has no per-iteration times stored"
+    return f"n/a: result {cell.result.id} has only {len(cell.times_ms)} per-iteration times (under {MIN_SAMPLES})"
+
+
+def _ratio(cell: Cell, base: Cell | None, confidence: float) -> Ratio:
+    if base is None:
+        return Ratio(None, "", None, "n/a: no baseline result for this model and batch")
+    statistic = f"{cell.statistic} / {base.statistic}"
+    if cell is base:
+        return Ratio(1.0, statistic, None, "baseline")
+    value = cell.latency_ms / base.latency_ms
+    # A mean-only side is the reason to give first: it will never have an interval; the other reasons pass.
+    lacking = sorted((c for c in (cell, base) if c.bootstrap is None), key=lambda c: c.statistic != "mean")
+    if lacking:
+        return Ratio(value, statistic, None, _no_interval(lacking[0]))
+    ratios = [a / b for a, b in zip(cell.bootstrap, base.bootstrap)]
+    return Ratio(value, statistic, percentile_interval(ratios, confidence), None)
+
+
+def compare(results: list[Result], baseline: str | None = None, *, confidence: float = CONFIDENCE,
+            resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
+    """Compare results: see the module docstring. `baseline` names a column (its label, or a unique part of it);
+    default the first column. Columns and rows come in the order results were measured (by id, then the order
+    given), so the default baseline is what was measured first. ValueError when nothing succeeded or the
+    baseline names no single column."""
+    order = [r for _, r in sorted(enumerate(results), key=lambda p: (p[1].id is None, p[1].id or 0, p[0]))]
+    usable = [r for r in order if r.status == "ok" and headline(r)[0] is not None]
+    if not usable:
+        raise ValueError("no successful results to compare")
+    kept = {id(r) for r in usable}
+    column_of = _columns(usable)
+    columns = list(dict.fromkeys(column_of[id(r)] for r in usable))
+    base = _pick(columns, baseline)
+    groups: dict[tuple, dict[Column, list[Result]]] = {}
+    for r in usable:
+        groups.setdefault((r.model, r.batch), {}).setdefault(column_of[id(r)], []).append(r)
+    rows = []
+    for (model, batch), by_column in groups.items():
+        cells = {column.label: _cell(found[-1], found[:-1], column, confidence, resamples, seed)
+                 for column, found in by_column.items()}
+        ratios = {label: _ratio(cell, cells.get(base.label), confidence) for label, cell in cells.items()}
+        rows.append(Row(model, batch, cells, ratios))
+    return Comparison(columns, base, rows, [r for r in order if id(r) not in kept], confidence, resamples, seed)

@@ -1,0 +1,224 @@
+"""edgeprof.reporting.html and `edgeprof report`: the page is self-contained (no network, no script), holds
+the plots and tables the results call for, and renders in real headless Chromium without console errors."""
+import base64
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from edgeprof.reporting.html import INSTALL_HINT, ReportError, write_report
+from edgeprof.storage import ResultStore
+
+from .samples import caffe_result, lab_sweep, pytorch_result
+
+pytest.importorskip("matplotlib", reason="matplotlib not installed: pip install 'edgeprof[report]' (tests/setup does)")
+from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
+
+# Headless, offline, no first-run or background work: the page must render from the file alone.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0"]
+# Chromium logs the page's console messages as "INFO:CONSOLE:1] ..." (older builds: "ERROR:CONSOLE(1)");
+# the report has no script, so any console message at all is a fault, and so is an uncaught exception.
+CONSOLE = re.compile(r":CONSOLE[:(]|Uncaught")
+# matplotlib's first three colours (tab10 C0-C2): they appear on the page only where a plot was drawn.
+PLOT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44)]
+
+
+class Page(HTMLParser):
+    """What the tests look at: tags with their attributes, sections, and the text."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self.sections, self.text = [], [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "section":
+            self.sections.append(attrs["id"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def all(self, tag, cls=None):
+        return [a for t, a in self.tags if t == tag and (cls is None or cls in (a.get("class") or "").split())]
+
+
+def decode_png(src: str):
+    assert src.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+
+
+def test_report_is_self_contained_with_every_plot_and_table(tmp_path):
+    results = lab_sweep()
+    plots = write_report(results, tmp_path / "report.html", title="TX2 backbones")
+    text = (tmp_path / "report.html").read_text()
+    page = Page(text)
+    assert page.sections == ["latency", "comparison", "efficiency", "telemetry", "results"]
+    # Nothing is fetched: no script, no linked style sheet, every image inline.
+    assert not page.all("script") and not page.all("link") and not re.search(r"(src|href)=\"(?!data:)", text)
+    sections = [p.section for p in plots]
+    # Two models x latency vs batch, two batches x comparison bars and x images per joule, 12 timelines.
+    assert sections.count("latency") == 2 and sections.count("comparison") == 2
+    assert sections.count("efficiency") == 2 and sections.count("telemetry") == 12
+    images = page.all("img")
+    assert len(images) == len(plots) == 18
+    for attrs in images:
+        image = decode_png(attrs["src"])
+        assert image.size == (int(attrs["width"]), int(attrs["height"])) and image.size[0] == 800
+    assert "no power telemetry" not in text
+    # The comparison table: a row per model x batch, a cell per column; the results table: a row per result.
+    assert len(page.all("table", "comparison")) == 1 and len(page.all("table", "results")) == 1
+    assert text.count("<tr>") == 1 + 4 + 1 + 12
+    body = " ".join(page.text)
+    assert "TX2 backbones" in body and "n/a: caffe reports only a mean" in body
+    assert "clocks_moved" in body          # the flagged result's flag, in the results table and the notes
+    assert "Power, as the telemetry defines it: VDD_IN." in body        # what the power figure covers
+
+
+def test_without_power_telemetry_the_page_says_so(tmp_path):
+    results = [caffe_result("alexnet", 12.9, result_id=1), pytorch_result("alexnet", 10.3, result_id=2)]
+    plots = write_report(results, tmp_path / "report.html")
+    text = (tmp_path / "report.html").read_text()
+    assert "no power telemetry" in text and "no telemetry samples stored" in text
+    assert {p.section for p in plots} == {"latency", "comparison"}
+    assert "<title>edgeprof report: run r1</title>" in text
+
+
+def test_only_failed_results_still_make_a_page(tmp_path):
+    failed = caffe_result("vgg16", 1.0, result_id=1).fail("out of memory at batch 8")
+    assert write_report([failed], tmp_path / "report.html") == []
+    text = (tmp_path / "report.html").read_text()
+    assert "No successful result" in text and "failed: out of memory at batch 8" in text
+    with pytest.raises(ReportError, match="no results"):
+        write_report([], tmp_path / "empty.html")
+
+
+def test_png_dir_holds_the_same_plots(tmp_path):
+    plots = write_report(lab_sweep()[:3], tmp_path / "report.html", png_dir=tmp_path / "png")
+    files = sorted((tmp_path / "png").iterdir())
+    assert [f.name for f in files] == [f"{p.name}.png" for p in plots]
+    assert files[0].name == "01-alexnet-latency-vs-batch.png"
+    assert [f.read_bytes() for f in files] == [p.png for p in plots]
+
+
+def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ReportError, match=re.escape(INSTALL_HINT)):
+        write_report(lab_sweep(), tmp_path / "report.html")
+    assert not (tmp_path / "report.html").exists()
+
+
+# --- in a real browser ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def chromium(tmp_path):
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("EDGEPROF_LAB_REQUIRED") == "1":
+            pytest.fail("chromium is required to check the HTML report: tests/setup installs it (apt-get install "
+                        "chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium, or tests/setup): the HTML report is not "
+                    "checked in a browser")
+    runs = iter(range(1000))
+
+    def run(page: Path, *flags):
+        # A fresh profile each time: nothing cached from an earlier page.
+        profile = tmp_path / f"chromium-profile-{next(runs)}"
+        proc = subprocess.run([path, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()],
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+    return run
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if CONSOLE.search(line)]
+
+
+def test_console_check_catches_a_broken_page(chromium, tmp_path):
+    """The console check below can fail: a page with a script error and a console.error trips it."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>console.error('boom'); notDefined();</script></body></html>")
+    messages = console_messages(chromium(bad, "--dump-dom").stderr)
+    assert any("boom" in m for m in messages) and any("Uncaught ReferenceError" in m for m in messages)
+
+
+def test_report_renders_in_chromium_with_plots_and_no_console_errors(chromium, tmp_path):
+    report = tmp_path / "report.html"
+    plots = write_report(lab_sweep(), report)
+    dom = chromium(report, "--dump-dom")
+    assert console_messages(dom.stderr) == []
+    page = Page(dom.stdout)
+    # What the browser built from the file: every plot image, both tables, all sections.
+    assert len(page.all("figure", "plot")) == len(plots) == len(page.all("img"))
+    assert len(page.all("table", "comparison")) == 1 and len(page.all("table", "results")) == 1
+    assert page.sections == ["latency", "comparison", "efficiency", "telemetry", "results"]
+
+    shot_path = tmp_path / "shot.png"
+    shot = chromium(report, f"--screenshot={shot_path}", "--window-size=1280,2000")
+    assert console_messages(shot.stderr) == []
+    shot = Image.open(shot_path).convert("RGB")
+    assert shot.size == (1280, 2000)
+    pixels = shot.load()
+    width, height = shot.size
+    step = 2
+    sampled = [pixels[x, y] for y in range(0, height, step) for x in range(0, width, step)]
+    non_white = sum(1 for p in sampled if sum(p) < 3 * 245) / len(sampled)
+    assert 0.05 < non_white < 0.7, f"{non_white:.1%} of the page is not white"
+    # The plots drew: each of the three columns' colours fills bars and lines on the visible part.
+    for colour in PLOT_COLOURS:
+        near = sum(1 for p in sampled if all(abs(a - b) <= 6 for a, b in zip(p, colour)))
+        assert near > 200, f"colour {colour} on only {near} sampled pixels: a plot did not render"
+    # Loose layout: the title's dark text in the top band, and the first plot starts under it, left-aligned.
+    top_band = [pixels[x, y] for y in range(0, 80) for x in range(0, width // 2)]
+    assert any(sum(p) < 200 for p in top_band)
+    plot_columns = [x for x in range(0, width, step) for y in range(100, 700, 10)
+                    if all(abs(a - b) <= 6 for a, b in zip(pixels[x, y], PLOT_COLOURS[0]))]
+    assert plot_columns and min(plot_columns) < width // 2
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+def cli(*args, db):
+    env = {**os.environ, "EDGEPROF_DB": str(db)}
+    return subprocess.run([sys.executable, "-m", "edgeprof.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_report_command_defaults_to_the_latest_run(tmp_path):
+    db = tmp_path / "results.sqlite"
+    with ResultStore(db) as store:
+        for result in lab_sweep()[:3]:
+            result.id = None
+            store.add(result)
+        store.add(pytorch_result("vgg16", 80.0, run_id="later"))
+    proc = cli("report", "--html", tmp_path / "out.html", "--png", tmp_path / "png", db=db)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "out.html").read_text()
+    assert "<title>edgeprof report: run later</title>" in text and "alexnet" not in text
+    assert len(list((tmp_path / "png").glob("*.png"))) == 2     # vgg16: latency vs batch, comparison bars
+    proc = cli("report", "r1", "--html", tmp_path / "r1.html", db=db)
+    assert proc.returncode == 0 and "3 results of run r1" in proc.stdout
+    proc = cli("report", "nope", "--html", tmp_path / "nope.html", db=db)
+    assert proc.returncode == 2 and "no results for run nope" in proc.stderr
+
+
+@pytest.mark.lab
+def test_report_of_a_lab_run(edgeprof_cli, tmp_path):
+    """A run the real lab measured, with the board's own telemetry, becomes a page with its timeline."""
+    edgeprof_cli("measure", "--device", "sim-tx2", "--backend", "caffe", "alexnet", "--iterations", "5",
+                 "--wait", "600", "--json", timeout=900, check=0)
+    edgeprof_cli("report", "--html", tmp_path / "lab.html", check=0)
+    page = Page((tmp_path / "lab.html").read_text())
+    assert page.sections == ["latency", "comparison", "efficiency", "telemetry", "results"]
+    assert any(attrs["alt"].startswith("telemetry result") for attrs in page.all("img"))
