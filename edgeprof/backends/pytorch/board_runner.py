@@ -1355,6 +1355,9 @@ def run(args):
     result.update(summarize(times) if times else {"latency_ms": None, "ci95_ms": None, "ci_rel": None})
     result.update({
         "iterations": len(times),
+        # Every timed iteration, in order (ns resolution): for comparisons with intervals (bootstrap) and
+        # for spotting drift within the window.
+        "times_ms": [round(t, 6) for t in times],
         "warmup_iterations": warmup,
         "stop_reason": reason,
         "timed_window": {"start_s": window["start_s"], "end_s": window["end_s"]} if times else None,

@@ -192,8 +192,9 @@ class PyTorchBackend:
         result.state["versions"].update(torch=report["torch_version"], cuda=report["cuda_version"],
                                         cudnn=report["cudnn_version"], python_version=report["python_version"])
         result.figures = {k: report.get(k) for k in (
-            "variant", "load_s", "calibration_s", "compile_s", "first_inference_ms", "ci95_ms", "ci_rel",
-            "stop_reason", "warmup_iterations", "memory", "device_name", "threads", "weights")}
+            "variant", "load_s", "calibration_s", "compile_s", "cuda_graph_capture_s", "first_inference_ms",
+            "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory", "device_name", "threads", "weights",
+            "loss", "times_ms")}
         if settings["iterations"] is None:
             policy = (f"adaptive: at least {settings['min_iterations']} iterations and {settings['min_time_s']} s, "
                       f"until the median's 95 % CI is within {settings['target_ci']:.0%} or "
