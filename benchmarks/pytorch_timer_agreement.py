@@ -17,7 +17,7 @@ import tempfile
 
 from edgeprof.backends import Options
 from edgeprof.backends.pytorch.netspec import netspec
-from edgeprof.backends.pytorch.runner import runner_source
+from edgeprof.backends.pytorch.runner import runner_files
 from edgeprof.devices import connect, get_device
 from edgeprof.models import parse, resolve, set_batch
 from edgeprof.session import measure
@@ -32,14 +32,14 @@ import torch.utils.benchmark as benchmark
 sys.path.insert(0, sys.argv[1])
 import board_runner as br
 
-spec = json.load(open(sys.argv[2]))
-batch, device, threads = int(sys.argv[3]), torch.device(sys.argv[4]), int(sys.argv[5])
+# The module and input the runner builds from the same arguments (seed 0, calibrated BatchNorm).
+args = br.parse_args(["--spec", sys.argv[2], "--batch", sys.argv[3], "--device", sys.argv[4]])
+threads = int(sys.argv[5])
 torch.set_num_threads(threads)
-net = br.CaffeNet(spec).eval()
-net.init_random(0)
-net.calibrate(br._random_inputs(spec, 1, 2))
-net.to(device)
-inputs = [x.to(device) for x in br._random_inputs(spec, batch, 1)]
+device = br._setup_device(args)
+model = br.load_model(args)
+net = model.net.to(device).eval()
+inputs = [x.to(device) for x in br._inputs(model.inputs, args, args.batch)]
 with br._grad_off():
     timer = benchmark.Timer(stmt="net(*inputs)", globals={"net": net, "inputs": inputs}, num_threads=threads)
     m = timer.blocked_autorange(min_run_time=5)
@@ -89,7 +89,8 @@ def time_with_torch_benchmark(device, model, batch, result) -> dict:
     try:
         work = make_temp_dir(transport)
         try:
-            transport.put_text(f"{work}/board_runner.py", runner_source())
+            for name, text in runner_files().items():
+                transport.put_text(f"{work}/{name}", text)
             transport.put_text(f"{work}/net.json", json.dumps(spec))
             transport.put_text(f"{work}/timer.py", TIMER_SCRIPT)
             run = transport.run([device.profile.python, f"{work}/timer.py", work, f"{work}/net.json", str(batch),

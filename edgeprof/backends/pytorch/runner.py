@@ -50,8 +50,9 @@ _INSTALL_HINT = {
 _EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}
 
 
-def runner_source() -> str:
-    return resources.files(__package__).joinpath(RUNNER_FILE).read_text()
+def runner_files() -> dict[str, str]:
+    """What is uploaded side by side into the board's work folder: name -> text."""
+    return {RUNNER_FILE: resources.files(__package__).joinpath(RUNNER_FILE).read_text()}
 
 
 def runner_argv(python: str, runner: str, model_args: list[str], device: str, batch: int,
@@ -99,7 +100,8 @@ class PyTorchBackend:
                                      f"({facts['torch_error']}): {hint}")
         facts["python"] = python
         facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
-        board.put_text(facts["runner"], runner_source())
+        for name, text in runner_files().items():
+            board.put_text(f"{board.workdir}/{name}", text)
         return facts
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
