@@ -65,6 +65,13 @@ def resolve_ssh_config(target: SSHTarget, config_path: Path | None = None) -> SS
     )
 
 
+class _GcmFirstTransport(paramiko.Transport):
+    """AES-GCM preferred (any OpenSSH since 6.2 has it); servers without it get paramiko's usual order. With
+    CTR + HMAC, paramiko checks every packet's MAC in a Python loop: a quarter of the host's CPU in a
+    16-board lab run. GCM's tag is checked inside OpenSSL."""
+    _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
+
+
 def fingerprint(key: paramiko.PKey) -> str:
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
@@ -113,7 +120,7 @@ class SSHTransport:
             client.connect(
                 t.host, port=port, username=t.user, key_filename=t.key_filename, sock=sock,
                 timeout=t.connect_timeout, banner_timeout=t.connect_timeout, auth_timeout=t.connect_timeout,
-                allow_agent=True, look_for_keys=t.key_filename is None)
+                allow_agent=True, look_for_keys=t.key_filename is None, transport_factory=_GcmFirstTransport)
         except paramiko.BadHostKeyException as e:
             raise TransportError(
                 f"{t.label}: HOST KEY CHANGED: the board presented {e.key.get_name()} {fingerprint(e.key)}, "
