@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 _REGISTRY = {
     "caffe": "edgeprof.backends.caffe.runner:CaffeBackend",
+    "onnxruntime": "edgeprof.backends.onnxruntime.runner:OnnxRuntimeBackend",
     "pytorch": "edgeprof.backends.pytorch.runner:PyTorchBackend",
+    "tensorrt": "edgeprof.backends.tensorrt.runner:TensorRTBackend",
 }
 
 
@@ -36,11 +38,27 @@ class BackendUnavailable(RuntimeError):
     """The board lacks the backend's tool or package; the message says how to install it."""
 
 
+# Prints the first candidate that exists and is executable; "~/" means the login user's home. The
+# candidates (from the device profile or inventory) arrive as arguments, never pasted into the script.
+_FIND_TOOL = r'''for c in "$@"; do
+  case "$c" in "~/"*) c="$HOME/${c#"~/"}";; esac
+  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && { echo "$p"; exit 0; }
+done
+exit 1'''
+
+
+def find_tool(board: "Board", candidates: tuple[str, ...], tool: str) -> str | None:
+    """The path of the first of `candidates` (commands on PATH or paths) that the board has, or None."""
+    found = board.run(["sh", "-c", _FIND_TOOL, f"find-{tool}", *candidates], timeout=30)
+    return found.stdout.strip() if found.ok else None
+
+
 PROCESSORS = ("auto", "cpu", "gpu")
 SPANS = ("compute", "host")
 PRECISIONS = ("fp32", "fp16", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MODES = ("inference", "train-step")
+TENSORRT_SOURCES = ("onnx", "prototxt")
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,8 @@ class Options:
     threads: int | None = None       # CPU threads (torch.set_num_threads)
     mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
     best: bool = False               # try the variants the board supports (Backend.variants), each a result
+    tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
+    dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
 
 
 class Backend(Protocol):
@@ -81,4 +101,4 @@ def get(name: str) -> Backend:
 
 
 __all__ = ["Backend", "BackendUnavailable", "COMPILE_MODES", "MODES", "Options", "PRECISIONS", "PROCESSORS",
-           "SPANS", "get", "names"]
+           "SPANS", "TENSORRT_SOURCES", "find_tool", "get", "names"]

@@ -33,8 +33,10 @@ printing ``-nan``.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
+import time
 from dataclasses import asdict, dataclass, field
 
 # Caffe streams doubles with operator<<, so values may be integers ("135"), scientific notation
@@ -71,6 +73,12 @@ _SHELL_SIGNAL = re.compile(
     r"( \(core dumped\))?"
 )
 _FALLBACKS = (_SIGNAL_BLOCK, _STACK_OR_LIBC, _ABORTED_AT, _SHELL_SIGNAL)
+
+# The glog time of a line, "I1123 19:24:56.235836 15090 caffe.cpp:365] ...": the board's local time,
+# month and day without the year (newer glog: "I20261123 ...").
+_GLOG_TIME = re.compile(r"^[\s>]*[IWEF]?(?P<date>\d{8}|\d{4}) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)\s")
+# A copy may cut the closing stars ("*** Benchmark ends **").
+_BENCHMARK = re.compile(r"\*\*\* Benchmark (begins|ends)\b")
 
 
 @dataclass
@@ -158,3 +166,36 @@ def parse(text: str) -> CaffeTimeReport:
     report.iterations = declared_iterations if declared_iterations is not None else last_iteration
     report.layers = list(layers.values())
     return report
+
+
+def benchmark_stamps(text: str) -> tuple[str | None, str | None]:
+    """The glog times ("1123 19:24:56.235836") of "*** Benchmark begins ***" and of the first "*** Benchmark
+    ends ***" after it: the timed iterations lie between them. None where a line or its glog prefix is
+    missing (copies that lost the prefix, a run that aborted)."""
+    begins = None
+    for line in text.splitlines():
+        marker = _BENCHMARK.search(line)
+        stamp = _GLOG_TIME.match(line)
+        if not marker or not stamp:
+            continue
+        if marker.group(1) == "begins" and begins is None:
+            begins = f"{stamp.group('date')} {stamp.group('clock')}"
+        elif marker.group(1) == "ends" and begins is not None:
+            return begins, f"{stamp.group('date')} {stamp.group('clock')}"
+    return begins, None
+
+
+def glog_epoch(stamp: str, *, year: int, utc_offset_s: int, near_s: float) -> float:
+    """Epoch seconds of a glog time printed in local time at UTC offset `utc_offset_s`. A stamp without a
+    year gets the one (of `year` - 1, `year`, `year` + 1) that puts it nearest `near_s`, so a run across
+    New Year's midnight still lands on the right day."""
+    date, clock = stamp.split(" ")
+    whole, _, fraction = clock.partition(".")
+    candidates = []
+    for y in [int(date[:4])] if len(date) == 8 else [year - 1, year, year + 1]:
+        try:
+            local = calendar.timegm(time.strptime(f"{y}{date[-4:]} {whole}", "%Y%m%d %H:%M:%S"))
+        except ValueError:
+            continue  # 29 February in a year that has none
+        candidates.append(local - utc_offset_s)
+    return min(candidates, key=lambda t: abs(t - near_s)) + (float(f"0.{fraction}") if fraction else 0.0)

@@ -21,18 +21,36 @@ def backend_label(result: Result) -> str:
     return f"{result.backend} ({', '.join(details)})" if details else result.backend
 
 
+def power_figures(result: Result) -> tuple[float | None, float | None]:
+    """Board power (W, mean over the timed window) and energy per inference (J), where telemetry had them."""
+    telemetry = result.telemetry or {}
+    return ((telemetry.get("power_total") or {}).get("mean_w"),
+            (telemetry.get("energy") or {}).get("per_inference_j"))
+
+
 def results_table(results: list[Result], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left")
-    for name, justify in (("id", "right"), ("device", "left"), ("model", "left"), ("backend", "left"),
-                          ("batch", "right"), ("latency ms", "right"), ("statistic, span", "left"), ("img/s", "right"),
-                          ("iters", "right"), ("status", "left")):
+    # Power and flag columns only appear when some result has them (boards without power rails, old results).
+    with_power = any(v is not None for r in results for v in power_figures(r))
+    with_flags = any(r.flags for r in results)
+    columns = [("id", "right"), ("device", "left"), ("model", "left"), ("backend", "left"), ("batch", "right"),
+               ("latency ms", "right"), ("statistic, span", "left"), ("img/s", "right"), ("iters", "right")]
+    columns += [("W", "right"), ("J/img", "right")] if with_power else []
+    columns += [("status", "left")] + ([("flags", "left")] if with_flags else [])
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for r in results:
         latency, what = headline(r)
         status = "[green]ok[/]" if r.status == "ok" else f"[red]failed[/]: {r.error}"
-        table.add_row(
-            str(r.id or ""), r.device, r.model, backend_label(r), str(r.batch),
-            f"{latency:.4g}" if latency is not None else "-", what,
-            f"{r.throughput_ips:.4g}" if r.throughput_ips is not None else "-",
-            str(r.iterations) if r.iterations is not None else "-", status)
+        row = [str(r.id or ""), r.device, r.model, backend_label(r), str(r.batch),
+               f"{latency:.4g}" if latency is not None else "-", what,
+               f"{r.throughput_ips:.4g}" if r.throughput_ips is not None else "-",
+               str(r.iterations) if r.iterations is not None else "-"]
+        if with_power:
+            row += [f"{v:.4g}" if v is not None else "-" for v in power_figures(r)]
+        # A flagged result is still shown, marked: its figures may not compare with unflagged ones.
+        row.append(status + (" [yellow]![/]" if r.flags else ""))
+        if with_flags:
+            row.append(", ".join(flag["code"] for flag in r.flags))
+        table.add_row(*row)
     return table

@@ -10,7 +10,11 @@ The contract, as the measure session uses it (session._sweep):
     telemetry = BoardTelemetry(board, sudo=...)     # once per board and measure call
     with telemetry.sampling() as recording:          # starts the sampler; stops it however the block ends
         result = backend.measure(board, source, batch, options)
-    recording.attach(result)                         # result.telemetry (summary + raw samples), result.flags
+    recording.attach(result)                         # result.telemetry, result.flags
+
+`result.telemetry` holds the window's statistics (gpu_load_pct, gpu/emc/cpu_freq_mhz, ram_peak_mb,
+temps_max_c, rails_mean_mw, power_total, energy...), the sampler's `errors`, its start/stop `commands` and
+the raw `samples` (every record, inside the window or not).
 
 A backend's only part is to set `result.timed_window = {"start_s": ..., "end_s": ...}` (board epoch
 seconds) and `result.iterations`. Sampling never fails a measurement: what went wrong with it is in

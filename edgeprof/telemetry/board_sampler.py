@@ -1,7 +1,7 @@
 """edgeprof's telemetry sampler, run ON the board around one measurement (Python 3.6+, standard library only).
 
-    python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.stop
-        --interval-ms 100 (--tegrastats | --nvidia-smi FIELD,FIELD,...) [--proc]
+    python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.jsonl.stop
+        --interval-ms 100 [--tegrastats | --nvidia-smi FIELD,FIELD,...] [--proc]
 
 It writes JSON lines to OUT.part and renames the file to OUT when it has stopped, so a complete file
 means a clean stop. Every record carries "t", the board's epoch clock (time.time()) when the reading
@@ -76,7 +76,7 @@ def thermal_zones():
         base = os.path.join(_THERMAL, name)
         kind = _read(os.path.join(base, "type"))
         if not kind or kind in zones:
-            continue
+            continue  # a type seen twice keeps its first zone: tegrastats, too, names zones by type
         trips = []
         index = 0
         while True:

@@ -43,10 +43,11 @@ if [ -f "$out" ]; then cat "$out"; exit 0; fi
 cat "$out.part" 2>/dev/null; exit 3'''
 
 
-def source_args(kind: str, telemetry: str, facts: dict) -> tuple[str, list[str]]:
-    """What to sample on this board: tegrastats on Jetsons; nvidia-smi (NVML's command-line face; the board
-    side uses no Python binding) and /proc on desktops with an NVIDIA GPU; /proc alone elsewhere."""
-    if telemetry == "tegrastats" or kind == "jetson":
+def source_args(telemetry: str, facts: dict) -> tuple[str, list[str]]:
+    """What to sample on this board: tegrastats where the profile says so (Jetsons); nvidia-smi (NVML's
+    command-line face; the board side uses no Python binding) and /proc on desktops with an NVIDIA GPU;
+    /proc alone elsewhere."""
+    if telemetry == "tegrastats":
         return "tegrastats", ["--tegrastats"]
     if facts.get("gpu") and facts["gpu"] != "integrated (Tegra)":
         return "nvidia-smi+proc", ["--nvidia-smi", ",".join(NVIDIA_SMI_FIELDS), "--proc"]
@@ -61,7 +62,8 @@ class Recording:
     power_total: str | None
     records: list = field(default_factory=list)
     errors: list = field(default_factory=list)
-    commands: list = field(default_factory=list)    # CommandResult.to_dict() of the start and the stop
+    commands: list = field(default_factory=list)    # the start and stop (CommandResult.to_dict()), kept
+                                                    # apart from the backend's own result.commands
     out: str = ""                                   # the sampler's output file on the board
     pid: int | None = None                          # the sampler's, once it runs
 
@@ -73,10 +75,9 @@ class Recording:
                                    power_total=self.power_total, state=result.state, interval_ms=self.interval_ms,
                                    errors=errors)
         result.telemetry = {"source": self.source, "interval_ms": self.interval_ms, **summary, "errors": errors,
-                            "samples": self.records}
+                            "commands": self.commands, "samples": self.records}
         if result.status == "ok":
             result.flags = flags
-        result.commands = self.commands[:1] + result.commands + self.commands[1:]
 
 
 class BoardTelemetry:
@@ -87,7 +88,7 @@ class BoardTelemetry:
         self.board = board
         self.sudo = sudo
         self.interval_ms = interval_ms
-        self.source, self._source_args = source_args(profile.kind, profile.telemetry, board.facts)
+        self.source, self._source_args = source_args(profile.telemetry, board.facts)
         self.power_total = profile.power_total if self.source == "tegrastats" else None
         # `local` runs the sampler with edgeprof's own interpreter, as the PyTorch backend does.
         self.python = sys.executable if board.device.is_local else profile.python

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from ..parsers import nvidia_smi, tegrastats
 
 # What the sampler asks nvidia-smi for (noheader: the host names the columns). clocks_throttle_reasons.active
-# is the name drivers before 530 know; newer ones accept it as an alias of clocks_event_reasons.active.
+# is the older name of clocks_event_reasons.active, the one older drivers know; edgeprof.power.desktop
+# queries it too. A driver that refused a field would end nvidia-smi: the result then carries the
+# telemetry_incomplete flag with nvidia-smi's message, and /proc sampling goes on.
 NVIDIA_SMI_FIELDS = ("timestamp", "index", "utilization.gpu", "memory.used", "power.draw", "clocks.sm",
                      "clocks.mem", "temperature.gpu", "clocks_throttle_reasons.active")
 # Backends run on the first GPU (caffe -gpu 0, torch cuda:0): the GPU figures are that GPU's; the raw

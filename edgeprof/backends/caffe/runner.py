@@ -16,15 +16,9 @@ from ...models import ModelSource, set_batch
 from ...parsers import caffe_time
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import BackendUnavailable, Options
+from .. import BackendUnavailable, Options, find_tool
 
 DEFAULT_ITERATIONS = 50
-# Finds the first existing candidate; "~/" means the login user's home. Candidates arrive as arguments.
-_FIND_TOOL = r'''for c in "$@"; do
-  case "$c" in "~/"*) c="$HOME/${c#"~/"}";; esac
-  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && { echo "$p"; exit 0; }
-done
-exit 1'''
 
 
 def safe_file_name(name: str) -> str:
@@ -38,19 +32,30 @@ def prototxt_diff(model: ModelSource, rewritten: str, batch: int) -> str:
         fromfile=model.path, tofile=f"{model.name} (batch {batch})"))
 
 
+def timed_window(log: str, board_date: str) -> dict | None:
+    """The benchmark's window in board epoch seconds, from caffe's glog times and `date +"%Y %z %s"`."""
+    begins, ends = caffe_time.benchmark_stamps(log)
+    found = re.fullmatch(r"(\d{4}) ([+-])(\d\d)(\d\d) (\d+)", board_date.strip())
+    if begins is None or ends is None or not found:
+        return None
+    year, sign, hours, minutes, now = found.groups()
+    offset = (1 if sign == "+" else -1) * (int(hours) * 3600 + int(minutes) * 60)
+    return {key: caffe_time.glog_epoch(stamp, year=int(year), utc_offset_s=offset, near_s=int(now))
+            for key, stamp in (("start_s", begins), ("end_s", ends))}
+
+
 class CaffeBackend:
     name = "caffe"
     model_kinds = ("prototxt",)
 
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
-        found = board.run(["sh", "-c", _FIND_TOOL, "find-caffe", *candidates], timeout=30)
-        if not found.ok:
+        path = find_tool(board, candidates, "caffe")
+        if path is None:
             raise BackendUnavailable(
                 f"caffe not found on {board.device.name} (looked for {', '.join(candidates)}). Install it "
                 f"(Debian/Ubuntu: apt-get install caffe-cpu, or build BVLC/NVIDIA Caffe), or set "
                 f"caffe = \"/path/to/caffe\" in the device's inventory entry.")
-        path = found.stdout.strip()
         version = board.run([path, "--version"], timeout=60)
         return {"path": path, "version": version.stdout.strip().removeprefix("caffe version ") or None,
                 "gpu": bool(board.facts.get("gpu"))}
@@ -66,6 +71,8 @@ class CaffeBackend:
             "statistic": "mean of per-iteration summed layer forward times; no percentiles available",
             "iterations_policy": f"fixed ({iterations})",
             "phase": "TEST",
+            "timed_window": "glog times of caffe's '*** Benchmark begins ***' and '*** Benchmark ends ***' lines: "
+                            "the N forward+backward iterations, without the warm-up",
         }
         result.settings = {"iterations": iterations, "gpu": tool["gpu"], "phase": "TEST"}
         result.state["versions"] = {"caffe": tool["version"]}
@@ -83,6 +90,11 @@ class CaffeBackend:
         except CommandTimeout as e:
             return result.fail(f"{e}. Lower --iterations or raise the timeout.")
         result.raw_log = run.stderr + run.stdout
+        # glog stamps lines with the local time and no year: the board's year and UTC offset, read right
+        # after the run, place them on the epoch clock telemetry uses; its epoch seconds pick the year
+        # across New Year.
+        clock = board.run(["date", "+%Y %z %s"], timeout=30, record_in=result)
+        result.timed_window = timed_window(result.raw_log, clock.stdout)
         report = caffe_time.parse(result.raw_log)
         result.figures = report.to_dict()
         result.iterations = report.iterations

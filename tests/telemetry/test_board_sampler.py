@@ -1,0 +1,171 @@
+"""board_sampler.py as the board runs it: a separate process, a tool it starts, and every way it stops.
+
+The tool is a stand-in `tegrastats` on PATH that prints a real TX2 line (tests/parsers/logs/tegrastats) every
+50 ms. The sampler runs under this interpreter and, where one is installed, Python 3.6 (JetPack 4.6's)."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeprof.parsers import tegrastats
+from edgeprof.telemetry.summary import NVIDIA_SMI_FIELDS, readings
+
+from .test_summary import h100_line
+
+SAMPLER = Path(__file__).resolve().parents[2] / "edgeprof" / "telemetry" / "board_sampler.py"
+TX2_LINE = (Path(__file__).parent.parent / "parsers" / "logs" / "tegrastats" / "tx2_r32_datadog_agent.txt"
+            ).read_text().splitlines()[0]
+
+
+def _python36() -> list[str]:
+    """A working Python 3.6 (JetPack 4.6's), if this machine has one: on PATH or under pyenv."""
+    candidates = [shutil.which("python3.6") or ""] + sorted(glob.glob(os.path.expanduser(
+        "~/.pyenv/versions/3.6*/bin/python3.6")))
+    for path in candidates:
+        if path and subprocess.run([path, "-c", "import sys; assert sys.version_info[:2] == (3, 6)"],
+                                   capture_output=True).returncode == 0:
+            return [path]
+    return []
+
+
+PYTHONS = [sys.executable] + _python36()
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie counts: its parent may reap late)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.fixture(params=PYTHONS, ids=lambda p: "python" + subprocess.run(
+    [p, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True).stdout.strip())
+def sampler(request, tmp_path):
+    """Start the sampler with a fake tool folder on PATH; yields (process, out path, tool folder)."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    out = tmp_path / "telemetry-1.jsonl"
+    procs = []
+
+    def start(*source, tool_body=None):
+        if tool_body is not None:
+            (tools / "tegrastats").write_text(f"#!{sys.executable}\n{tool_body}")
+            (tools / "tegrastats").chmod(0o755)
+        env = {**os.environ, "PATH": f"{tools}:/usr/bin:/bin"}
+        proc = subprocess.Popen([request.param, str(SAMPLER), "--out", str(out), "--stop", f"{out}.stop",
+                                 "--interval-ms", "50", *source], env=env)
+        procs.append(proc)
+        wait_until(lambda: Path(f"{out}.part").exists() and Path(f"{out}.part").read_text().endswith("\n"))
+        return proc, json.loads(Path(f"{out}.part").read_text().splitlines()[0])
+
+    start.out = out
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+PRINT_TX2 = f"import time\nwhile True:\n    print({TX2_LINE!r}, flush=True)\n    time.sleep(0.05)\n"
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_stop_file_ends_a_clean_run(sampler):
+    proc, first = sampler("--tegrastats", tool_body=PRINT_TX2)
+    assert first["kind"] == "start" and first["child"] == "tegrastats" and first["pid"] == proc.pid
+    wait_until(lambda: Path(f"{sampler.out}.part").read_text().count('"kind": "tegrastats"') >= 4)
+    Path(f"{sampler.out}.stop").touch()
+    assert proc.wait(timeout=5) == 0
+    assert not Path(f"{sampler.out}.part").exists()
+    got = records(sampler.out)
+    lines = [r for r in got if r["kind"] == "tegrastats"]
+    assert len(lines) >= 4 and all(r["line"] == TX2_LINE for r in lines)
+    assert tegrastats.parse_line(lines[0]["line"]).rails_mw["VDD_IN"].cur == 3056
+    times = [r["t"] for r in got]
+    assert times == sorted(times) and abs(times[0] - time.time()) < 30   # the board's epoch clock
+    assert got[-1]["kind"] == "end" and got[-1]["reason"] == "stop file"
+    assert gone(first["child_pid"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_stops_it_and_its_tool(sampler, signum):
+    proc, first = sampler("--tegrastats", tool_body=PRINT_TX2)
+    time.sleep(0.2)
+    proc.send_signal(signum)
+    assert proc.wait(timeout=5) == 0
+    assert records(sampler.out)[-1] == {"kind": "end", "reason": signum.name, "t": records(sampler.out)[-1]["t"]}
+    assert gone(first["child_pid"])
+
+
+def test_sigkill_of_the_sampler_takes_the_tool_along(sampler):
+    proc, first = sampler("--tegrastats", tool_body=PRINT_TX2)
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: gone(first["child_pid"]), timeout=3)   # PR_SET_PDEATHSIG
+    assert not sampler.out.exists()   # not a clean stop: only the .part file
+
+
+def test_a_missing_tool_falls_back_to_proc(sampler):
+    proc, first = sampler("--tegrastats")
+    assert first["child_pid"] is None
+    wait_until(lambda: Path(f"{sampler.out}.part").read_text().count('"kind": "proc"') >= 2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=5)
+    got = records(sampler.out)
+    assert got[1]["kind"] == "error" and "tegrastats could not start" in got[1]["message"]
+    proc_records = [r for r in got if r["kind"] == "proc"]
+    assert len(proc_records) >= 2
+    sample = proc_records[-1]
+    assert sample["ram_total_mb"] > sample["ram_used_mb"] > 0
+    assert len(sample["cpu_load_pct"]) >= os.cpu_count() and all(
+        v is None or 0 <= v <= 100 for v in sample["cpu_load_pct"])
+
+
+def test_a_tool_that_dies_is_reported(sampler):
+    body = "import sys\nsys.stderr.write('tegrastats: permission denied on /sys/kernel/debug\\n')\nsys.exit(2)\n"
+    proc, _ = sampler("--tegrastats", tool_body=body)
+    wait_until(lambda: any(r["kind"] == "proc" for r in records(Path(f"{sampler.out}.part"))))
+    Path(f"{sampler.out}.stop").touch()
+    proc.wait(timeout=5)
+    [error] = [r for r in records(sampler.out) if r["kind"] == "error"]
+    assert error["message"] == "tegrastats exited with status 2: tegrastats: permission denied on /sys/kernel/debug"
+
+
+def test_nvidia_smi_and_proc_together(sampler):
+    """A stand-in nvidia-smi that checks the query it gets and answers with the H100's real values."""
+    body = (f"import sys, time\n"
+            f"assert sys.argv[1:] == ['--query-gpu={','.join(NVIDIA_SMI_FIELDS)}', '--format=csv,noheader,nounits',"
+            f" '-lms', '50'], sys.argv\n"
+            f"while True:\n    print({h100_line()!r}, flush=True)\n    time.sleep(0.05)\n")
+    (sampler.out.parent / "bin" / "nvidia-smi").write_text(f"#!{sys.executable}\n{body}")
+    (sampler.out.parent / "bin" / "nvidia-smi").chmod(0o755)
+    proc, first = sampler("--nvidia-smi", ",".join(NVIDIA_SMI_FIELDS), "--proc")
+    assert first["child"] == "nvidia-smi"
+    wait_until(lambda: all(Path(f"{sampler.out}.part").read_text().count(f'"kind": "{kind}"') >= 4
+                           for kind in ("nvidia-smi", "proc")))
+    Path(f"{sampler.out}.stop").touch()
+    proc.wait(timeout=5)
+    got = records(sampler.out)
+    assert [r for r in got if r["kind"] == "error"] == []
+    kinds = [r["kind"] for r in got]
+    assert kinds.count("nvidia-smi") >= 4 and kinds.count("proc") >= 4
+    gpu = [r for r in readings(got, None) if r.power_total_w is not None]
+    assert gpu and gpu[0].power_total_w == 100.92 and gpu[0].gpu_freq_mhz == 345
