@@ -218,6 +218,7 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
     telemetry = BoardTelemetry(board, sudo=power.sudo if power.needs_root() else None)
     prepared: dict[str, object] = {}   # backend name -> the backend, or why it is unavailable
     measured = 0
+    last_clocks = None  # the previous item's end readings: the next one's start when nothing ran in between
     for index, job in enumerate(jobs):
         if should_stop and should_stop():
             status(f"{board.device.name}: stopping, {len(jobs) - index} item(s) not run")
@@ -243,9 +244,10 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
             if measured and cooldown_s:
                 status(f"{board.device.name}: cooling down {cooldown_s:g} s")
                 time.sleep(cooldown_s)
+                last_clocks = None
             status(f"{board.device.name}: {job.backend} {source.name} batch {job.batch}")
             started = time.monotonic()
-            clocks_start = power.snapshot()
+            clocks_start = last_clocks or power.snapshot()
             with telemetry.sampling() as recording:
                 try:
                     result = backend.measure(board, source, job.batch, options)
@@ -253,7 +255,8 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
                     keep(_new_result(board, sources, job).fail(str(e)))
                     finished.add(index)
                     raise
-            result.state.update(clocks_start=clocks_start, clocks_end=power.snapshot())
+            last_clocks = power.snapshot()
+            result.state.update(clocks_start=clocks_start, clocks_end=last_clocks)
             recording.attach(result)
             result.wall_s = time.monotonic() - started
             result.plan = job.plan

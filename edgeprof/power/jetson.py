@@ -14,6 +14,9 @@ from .lease import LEASE_DIR
 _MODE_LINE = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=([^\s>]+)")
 _REBOOT_PROMPT = re.compile(r"reboot", re.IGNORECASE)
 SETTLE_S = 5.0
+_STATE_SEPARATOR = "\n@@edgeprof-power-state@@\n"
+_STATE_SCRIPT = f'''nvpmodel -q && printf '{_STATE_SEPARATOR}' && jetson_clocks --show && printf '{_STATE_SEPARATOR}' \\
+  && cat /etc/nvpmodel.conf'''
 
 
 class PowerModeError(TransportError):
@@ -44,18 +47,24 @@ class JetsonPower:
                                  f"{(result.stderr or result.stdout).strip()}.{hint}")
         return result.stdout
 
-    def mode(self) -> dict:
-        return nvpmodel.parse(self._root("nvpmodel", "-q")).to_dict()
-
     def snapshot(self) -> dict:
         return jetson_clocks.parse(self._root("jetson_clocks", "--show")).to_dict()
 
+    def _state(self) -> tuple[dict, dict, str]:
+        """(nvpmodel -q, jetson_clocks --show, /etc/nvpmodel.conf) in one round trip: a lab of many boards
+        pays for every command on the host's CPU."""
+        parts = self._root("sh", "-c", _STATE_SCRIPT, "edgeprof-power-state").split(_STATE_SEPARATOR)
+        if len(parts) != 3:
+            raise PowerModeError(f"{self.transport.name}: could not read the power state: {''.join(parts)[-500:]}")
+        return nvpmodel.parse(parts[0]).to_dict(), jetson_clocks.parse(parts[1]).to_dict(), parts[2]
+
     def begin(self, lease) -> dict:
-        original = {"power_mode": self.mode(), "clocks": self.snapshot()}
+        mode, clocks, conf = self._state()
+        original = {"power_mode": mode, "clocks": clocks}
         recorded = {"clocks_policy": self.policy, "original": original}
         if self.policy == "leave":
             return {**recorded, "power_mode": original["power_mode"], "clocks_pinned": False}
-        target = self._max_mode_id()
+        target = self._max_mode_id(conf)
         clocks_file = f"{LEASE_DIR}/clocks.conf"
         self._root("jetson_clocks", "--store", clocks_file)
         # `jetson_clocks --restore` writes the CPU online flags before the frequencies, so a CPU the original
@@ -77,12 +86,11 @@ class JetsonPower:
                 raise PowerModeError(f"{self.transport.name}: nvpmodel -m {target} failed: "
                                      f"{(switched.stderr or switched.stdout).strip()}")
         self._root("jetson_clocks")
-        pinned = self._settle()
-        return {**recorded, "power_mode": self.mode(), "clocks_pinned": True, "pinned": pinned}
+        mode, pinned = self._settle()
+        return {**recorded, "power_mode": mode, "clocks_pinned": True, "pinned": pinned}
 
-    def _max_mode_id(self) -> int:
-        conf = self.transport.run(["cat", "/etc/nvpmodel.conf"], timeout=30)
-        ids = mode_ids(conf.stdout)
+    def _max_mode_id(self, conf: str) -> int:
+        ids = mode_ids(conf)
         name = self.profile.max_power_mode
         if name not in ids:
             raise PowerModeError(
@@ -91,12 +99,13 @@ class JetsonPower:
                 f"device's inventory entry.")
         return ids[name]
 
-    def _settle(self) -> dict:
-        """Wait until GPU and EMC run at their pinned maximum (DVFS takes a moment); return the readings."""
+    def _settle(self) -> tuple[dict, dict]:
+        """Wait until GPU and EMC run at their pinned maximum (DVFS takes a moment); return the power mode
+        then in force and the clock readings."""
         deadline = time.monotonic() + SETTLE_S
         while True:
-            show = self.snapshot()
+            mode, show, _ = self._state()
             settled = all(show[unit] and show[unit]["cur_hz"] == show[unit]["max_hz"] for unit in ("gpu", "emc"))
             if settled or time.monotonic() > deadline:
-                return {**show, "settled": settled}
+                return mode, {**show, "settled": settled}
             time.sleep(0.2)
