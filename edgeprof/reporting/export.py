@@ -13,7 +13,9 @@ from .table import headline
 
 FORMATS = ("csv", "json", "md")
 _COLUMNS = (["id", "run_id", "device", "model", "backend", "batch", "status", "error", "span"]
-            + [f"latency_{k}_ms" for k in LATENCY_KEYS] + ["throughput_ips", "iterations", "started_at"])
+            + [f"latency_{k}_ms" for k in LATENCY_KEYS] + ["throughput_ips", "iterations", "started_at",
+                                                           "variant", "processor", "power_w",
+                                                           "energy_per_inference_j", "flags", "plan"])
 
 
 def number(value: float | None, spec: str = ".4g") -> str:
@@ -42,18 +44,36 @@ def markdown_table(header: list[str], align: str, rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _flat(result: Result) -> dict:
+def flat_row(result: Result) -> dict:
+    """One result as a flat row (CSV, DataFrame): the headline figures, telemetry's power and energy, the
+    validity flags' codes."""
     doc = result.to_dict()
-    row = {k: doc[k] for k in _COLUMNS if k in doc}
+    row = {k: doc[k] for k in _COLUMNS if k in doc and not isinstance(doc[k], (dict, list))}
     row.update({f"latency_{k}_ms": result.latency_ms.get(k) for k in LATENCY_KEYS})
+    telemetry = result.telemetry or {}
+    row.update(variant=result.figures.get("variant"), processor=result.settings.get("processor"),
+               power_w=(telemetry.get("power_total") or {}).get("mean_w"),
+               energy_per_inference_j=(telemetry.get("energy") or {}).get("per_inference_j"),
+               flags=",".join(f["code"] if isinstance(f, dict) else str(f) for f in result.flags),
+               plan=(result.plan or {}).get("hash"))
     return row
+
+
+def to_dataframe(results: list[Result]):
+    """The results as a pandas DataFrame, one row per result (columns as in the CSV export). pandas is
+    optional: pip install pandas."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("results as a DataFrame need pandas: pip install pandas (or 'edgeprof[report]')") from None
+    return pandas.DataFrame([flat_row(r) for r in results], columns=_COLUMNS)
 
 
 def export(results: list[Result], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([r.to_dict() for r in results], indent=2) + "\n"
     if fmt == "csv":
-        return csv_text([_flat(r) for r in results], _COLUMNS)
+        return csv_text([flat_row(r) for r in results], _COLUMNS)
     if fmt == "md":
         rows = []
         for r in results:
