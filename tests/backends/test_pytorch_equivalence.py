@@ -30,10 +30,13 @@ from edgeprof.backends import tensors  # noqa: E402
 from edgeprof.backends import caffe as pycaffe_forward_dir  # noqa: E402
 from edgeprof.backends.pytorch import board_runner  # noqa: E402
 from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
+from .board import board_folder  # noqa: E402
+
 ROOTFS = Path(os.environ.get("EDGEPROF_LAB_CACHE", "/var/cache/edgeprof-lab")) / "bullseye-rootfs"
-RUNNER = Path(board_runner.__file__)
+RUNNER = board_folder(runner_files()) / RUNNER_FILE
 PYCAFFE_FORWARD = Path(pycaffe_forward_dir.__file__).parent / "pycaffe_forward.py"
 FIXTURES = Path(__file__).parent.parent / "models" / "data"
 

@@ -21,9 +21,12 @@ torch = pytest.importorskip("torch")
 
 from edgeprof.backends.pytorch import board_runner as br  # noqa: E402
 from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
-RUNNER = Path(br.__file__)
+from .board import board_folder  # noqa: E402
+
+RUNNER = board_folder(runner_files()) / RUNNER_FILE
 PYTHON36 = Path("/root/.pyenv/versions/3.6.15/bin/python")
 
 SMALL_NET = """
@@ -69,15 +72,18 @@ needs_python36 = pytest.mark.skipif(not PYTHON36.exists(), reason=f"no Python 3.
 
 
 @needs_python36
-def test_compiles_under_python36(tmp_path):
+@pytest.mark.parametrize("name", sorted(runner_files()))
+def test_compiles_under_python36(tmp_path, name):
     subprocess.run([str(PYTHON36), "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], "
-                    "cfile=sys.argv[2], doraise=True)", str(RUNNER), str(tmp_path / "runner.pyc")], check=True)
+                    "cfile=sys.argv[2], doraise=True)", str(RUNNER.parent / name), str(tmp_path / "runner.pyc")],
+                   check=True)
 
 
 @needs_python36
 def test_pure_python_parts_run_under_python36(tmp_path):
     # There is no torch for 3.6 here: a stub lets the module load, so the statistics and the command
-    # line run on a real 3.6 interpreter and standard library.
+    # line run on a real 3.6 interpreter and standard library, with board_timing.py imported from beside
+    # the runner as on the board.
     stub = tmp_path / "torch"
     (stub / "nn").mkdir(parents=True)
     (stub / "__init__.py").write_text("__version__ = 'stub'\nfloat16 = float32 = float64 = None\n")
@@ -96,9 +102,14 @@ def test_pure_python_parts_run_under_python36(tmp_path):
         "assert br.variant(args) == 'fp16+channels_last+compile+train_step', br.variant(args)\n"
         "args = br.parse_args(['--torchscript', 'm.pt', '--compile=max-autotune', '--input-shape', '1,8,8'])\n"
         "assert (args.compile, args.input_shape) == ('max-autotune', [1, 8, 8])\n"
-        "s = br.summarize([float(i % 7) + 10 for i in range(50)])\n"
+        "import board_timing\n"
+        "assert br.board_timing is board_timing\n"
+        "s = board_timing.summarize([float(i % 7) + 10 for i in range(50)])\n"
         "assert s['ci95_ms'] and s['latency_ms']['median'] == 13.0, s\n"
-        "assert br.median_ci(list(range(100))) == (39, 60)\n"
+        "assert board_timing.median_ci(list(range(100))) == (39, 60)\n"
+        "args = br.parse_args(['--spec', 'x.json', '--iterations', '3', '--warmup-s', '0'])\n"
+        "times, window, reason, warmup = board_timing.measure(lambda: (1.0, None), args)\n"
+        "assert (len(times), reason) == (3, 'forced') and warmup >= 3, (times, reason, warmup)\n"
         "br.parse_args(['--batch', '0'])\n"
     )
     result = subprocess.run([str(PYTHON36), "-c", script, str(tmp_path), str(RUNNER.parent)],
@@ -106,32 +117,6 @@ def test_pure_python_parts_run_under_python36(tmp_path):
     # The last line is a usage error, which must come back as JSON with exit status 2.
     assert result.returncode == 2, result.stderr
     assert json.loads(result.stdout)["kind"] == "usage"
-
-
-# --- statistics ----------------------------------------------------------------------------------------
-
-def test_percentile_interpolates_like_numpy():
-    assert br.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert br.percentile([1.0, 2.0, 3.0, 4.0], 90) == pytest.approx(3.7)
-    assert br.percentile([5.0], 99) == 5.0
-
-
-def test_median_ci_order_statistics():
-    assert br.median_ci([1, 2, 3, 4, 5]) is None  # 5 samples cannot give 95 %
-    assert br.median_ci([1, 2, 3, 4, 5, 6]) == (1, 6)  # coverage 1 - 2/64
-    # n = 100: P(B <= 39) = 0.018 <= 0.025 < P(B <= 40) = 0.028, so ranks 40 and 61 (1-based).
-    assert br.median_ci(list(range(1, 101))) == (40, 61)
-    # Large n stays exact (log-space binomial) and near the normal approximation n/2 -+ 0.98 sqrt(n).
-    lo, hi = br.median_ci(list(range(1, 10001)))
-    assert (lo, hi) == (4902, 5099)
-
-
-def test_summary_figures():
-    s = br.summarize([10.0] * 9 + [20.0])
-    lat = s["latency_ms"]
-    assert (lat["median"], lat["min"], lat["max"], lat["mean"]) == (10.0, 10.0, 20.0, 11.0)
-    assert lat["iqr"] == 0.0 and lat["p99"] == pytest.approx(19.1)
-    assert s["ci95_ms"] == [10.0, 10.0] and s["ci_rel"] == 0.0
 
 
 # --- tensor files --------------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ torch = pytest.importorskip("torch")
 
 from edgeprof.backends.pytorch import board_runner as br  # noqa: E402
 from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
-RUNNER = br.__file__
+from .board import board_folder  # noqa: E402
+
+RUNNER = str(board_folder(runner_files()) / RUNNER_FILE)
 
 # Every layer whose numerics or training behaviour a variant changes: a BatchNorm + Scale pair (kept in
 # float32 when the rest is fp16/bf16), LRN (normalized in float32), MAX pooling with explicit padding

@@ -2,15 +2,16 @@
 """edgeprof's PyTorch runner: builds a Caffe net from edgeprof's netspec JSON (or loads a torchvision model
 or a TorchScript module) and times it. Runs ON the board.
 
-Uploaded as this single file next to the JSON (edgeprof.backends.pytorch.netspec writes it) and run as
+Uploaded next to the JSON (edgeprof.backends.pytorch.netspec writes it), with board_timing.py beside it
+(edgeprof's timing core, shared with the other board runners), and run as
 
     python3 board_runner.py --spec net.json --device cpu|cuda --batch N [--iterations N] --json
         [--precision fp32|fp16|bf16] [--channels-last] [--cuda-graph] [--compile[=MODE]]
         [--mode inference|train-step]
 
 It needs Python 3.6+, the standard library and torch (1.x on JetPack 4.6 boards, 2.x elsewhere) and
-nothing else: no numpy, no edgeprof. So: no dataclasses, no `from __future__ import annotations`, no
-f-strings with `=`, nothing from the standard library newer than 3.6.
+nothing else but board_timing.py: no numpy, no edgeprof package. So: no dataclasses, no `from __future__
+import annotations`, no f-strings with `=`, nothing from the standard library newer than 3.6.
 
 The network
     One module per Caffe layer, each written to Caffe's semantics (the class docstrings say how): Caffe's
@@ -78,7 +79,7 @@ Tensor files (--input, --dump-output, --save-weights, --save-input): readable wi
     the line, newline included, is a multiple of 64 bytes. Then the data: each tensor C-ordered
     little-endian float32 at `offset` bytes after the header line.
 
-Timing (FIELD.md section 1)
+Timing (FIELD.md section 1; the loop and the statistics are board_timing.py's)
     first inference: the first forward after load (after the compiling call with --compile), host clock
         + synchronize, reported on its own.
     warm-up: at least --warmup iterations and --warmup-s seconds.
@@ -108,8 +109,6 @@ import json
 import math
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -118,6 +117,14 @@ import zipfile
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+if __package__:
+    from .. import board_timing  # imported on the host, as edgeprof.backends.pytorch.board_runner
+else:
+    # Run as a script on the board (or imported from its folder): board_timing.py lies beside this file.
+    # A test of __package__ rather than `except ImportError`, which would also swallow an import error
+    # inside board_timing itself and report it as a missing file.
+    import board_timing
 
 SPEC_FORMAT = "edgeprof-netspec"
 SPEC_VERSION = 1
@@ -732,56 +739,6 @@ class CaffeNet(nn.Module):
             source.close()
 
 
-# --- statistics ----------------------------------------------------------------------------------------
-
-def percentile(ordered, p):
-    """Linear interpolation between closest ranks (numpy's default) of a sorted list."""
-    rank = (len(ordered) - 1) * p / 100.0
-    low = int(math.floor(rank))
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def median_ci(ordered, confidence=0.95):
-    """Distribution-free confidence interval of the median: [x(k), x(n-k+1)] (1-based) with k the largest
-    rank such that P(B <= k - 1) <= (1 - confidence) / 2 for B ~ binomial(n, 1/2); its coverage is at least
-    `confidence`. None when n is too small (under 6 samples at 95 %)."""
-    n = len(ordered)
-    tail = (1 - confidence) / 2
-    log_half_n = n * math.log(0.5)
-    cumulative = 0.0
-    k = 0
-    while k < n:
-        cumulative += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + log_half_n)
-        if cumulative > tail:
-            break
-        k += 1
-    if k == 0:
-        return None
-    return ordered[k - 1], ordered[n - k]
-
-
-def summarize(times):
-    ordered = sorted(times)
-    median = percentile(ordered, 50)
-    ci = median_ci(ordered)
-    return {
-        "latency_ms": {
-            "median": median,
-            "mean": statistics.mean(ordered),
-            "p90": percentile(ordered, 90),
-            "p95": percentile(ordered, 95),
-            "p99": percentile(ordered, 99),
-            "min": ordered[0],
-            "max": ordered[-1],
-            "stdev": statistics.stdev(ordered) if len(ordered) > 1 else None,
-            "iqr": percentile(ordered, 75) - percentile(ordered, 25),
-        },
-        "ci95_ms": list(ci) if ci else None,
-        "ci_rel": max(median - ci[0], ci[1] - median) / median if ci and median > 0 else None,
-    }
-
-
 # --- variants ------------------------------------------------------------------------------------------
 
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -1108,114 +1065,21 @@ def compile_call(forward, inputs, device):
     return time.perf_counter() - t0
 
 
-def measure(step, args):
-    """Warm-up, then the timed iterations; returns (times in ms, window dict, stop reason, warm-up count).
-    With --iterations 0 nothing runs."""
-    if args.iterations == 0:
-        return [], None, None, 0
-    warmup = 0
-    t0 = time.perf_counter()
-    while warmup < args.warmup or time.perf_counter() - t0 < args.warmup_s:
-        step()
-        warmup += 1
-    times = []
-    window = {"start_s": time.time()}
-    start = time.perf_counter()
-    next_check = args.min_iterations
-    reason = "forced"
-    while args.iterations is None or len(times) < args.iterations:
-        times.append(step()[0])
-        if args.iterations is not None:
-            continue
-        elapsed = time.perf_counter() - start
-        if elapsed >= args.max_time_s:
-            reason = "time_cap"
-            break
-        if len(times) >= next_check and elapsed >= args.min_time_s:
-            stats = summarize(times)
-            if stats["ci_rel"] is not None and stats["ci_rel"] <= args.target_ci:
-                reason = "converged"
-                break
-            # Sorting every iteration would cost O(n log n) each time: check as n grows by a tenth.
-            next_check = len(times) + max(1, len(times) // 10)
-    window["end_s"] = time.time()
-    window["wall_s"] = time.perf_counter() - start
-    return times, window, reason, warmup
-
-
 def _device_name(device):
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.split(":")[0].strip() in ("model name", "Hardware"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _rss_peak_bytes():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _nvidia_smi(query, timeout_s=5.0):
-    """The rows of `nvidia-smi QUERY --format=csv,noheader,nounits`, or None when it cannot answer (not
-    installed, as on Jetsons before JetPack 6; hung; failed)."""
-    try:
-        done = subprocess.run(["nvidia-smi", query, "--format=csv,noheader,nounits"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=timeout_s)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
-
-
-def _mib_bytes(text):
-    try:
-        return int(float(text) * 1024 * 1024)
-    except ValueError:
-        return None  # [N/A], [Not Supported]
-
-
-def _bare_uuid(text):
-    text = text.strip().lower()
-    return text[4:] if text.startswith("gpu-") else text
+    return board_timing.cpu_name()
 
 
 def nvml_memory(device):
-    """nvidia-smi's view of the device: (bytes this process holds there, bytes used there), each None where
-    it cannot tell: no nvidia-smi, N/A, or this process's PID unknown to it (another PID namespace).
-    The device is matched by UUID (torch 2.x gives it), since CUDA_VISIBLE_DEVICES and CUDA's own ordering
-    renumber devices; without a UUID only a lone GPU is surely this one."""
-    gpus = _nvidia_smi("--query-gpu=uuid,memory.used")
-    if not gpus:
-        return None, None
+    """nvidia-smi's view of `device` (board_timing.nvml_memory), matched by the UUID torch 2.x gives."""
     uuid = getattr(torch.cuda.get_device_properties(device), "uuid", None)
-    uuid = None if uuid is None else _bare_uuid(str(uuid))
-
-    def ours(gpu_uuid):
-        return len(gpus) == 1 if uuid is None else _bare_uuid(gpu_uuid) == uuid
-
-    used = [_mib_bytes(row[1]) for row in gpus if len(row) == 2 and ours(row[0])]
-    apps = _nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory") or []
-    mine = [_mib_bytes(row[2]) for row in apps if len(row) == 3 and row[0] == str(os.getpid()) and ours(row[1])]
-    return (sum(mine) if mine and None not in mine else None), (used[0] if len(used) == 1 else None)
+    return board_timing.nvml_memory(None if uuid is None else str(uuid))
 
 
 def _memory_report(device):
     report = {"allocator_peak_bytes": None, "allocator_reserved_bytes": None,
-              "process_rss_peak_bytes": _rss_peak_bytes(), "nvml_process_bytes": None,
+              "process_rss_peak_bytes": board_timing.rss_peak_bytes(), "nvml_process_bytes": None,
               "nvml_device_used_bytes": None}
     if device.type == "cuda":
         # Peaks over the whole run (load included); reserved is what the caching allocator held.
@@ -1340,7 +1204,7 @@ def run(args):
             _synchronize(device)
             capture_s = time.perf_counter() - t0
             step = make_step(forward, device, args.span, device_inputs, host_inputs)
-        times, window, reason, warmup = measure(step, args)
+        times, window, reason, warmup = board_timing.measure(step, args)
         if trainer is not None and times:
             loss["last"] = trainer.loss.item()
 
@@ -1352,16 +1216,8 @@ def run(args):
         "first_inference_ms": first_ms,
         "first_inference_timer": "perf_counter",
     }
-    result.update(summarize(times) if times else {"latency_ms": None, "ci95_ms": None, "ci_rel": None})
+    result.update(board_timing.timing_report(times, window, reason, warmup, batch))
     result.update({
-        "iterations": len(times),
-        # Every timed iteration, in order (ns resolution): for comparisons with intervals (bootstrap) and
-        # for spotting drift within the window.
-        "times_ms": [round(t, 6) for t in times],
-        "warmup_iterations": warmup,
-        "stop_reason": reason,
-        "timed_window": {"start_s": window["start_s"], "end_s": window["end_s"]} if times else None,
-        "throughput_ips": batch * len(times) / window["wall_s"] if times else None,
         "memory": _memory_report(device),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
@@ -1378,27 +1234,16 @@ def run(args):
         "weights": model.weights,
         "variant": variant(args),
         "loss": loss,
-        "settings": {
-            "batch": batch, "iterations": args.iterations, "warmup": args.warmup, "warmup_s": args.warmup_s,
-            "min_iterations": args.min_iterations, "min_time_s": args.min_time_s,
-            "max_time_s": args.max_time_s, "target_ci": args.target_ci, "seed": args.seed,
-            "threads": args.threads, "span": args.span, "precision": args.precision,
-            "channels_last": args.channels_last, "cuda_graph": args.cuda_graph, "compile": args.compile,
-            "mode": args.mode, "source": model.source,
-            "input_shape": args.input_shape,
-            "cudnn_benchmark": args.cudnn_benchmark if device.type == "cuda" else None,
-            "tf32": args.tf32 if device.type == "cuda" else None,
-            "grad_mode": "enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad",
-        },
+        "settings": dict(
+            board_timing.timing_settings(args), batch=batch, seed=args.seed, threads=args.threads,
+            span=args.span, precision=args.precision, channels_last=args.channels_last,
+            cuda_graph=args.cuda_graph, compile=args.compile, mode=args.mode, source=model.source,
+            input_shape=args.input_shape,
+            cudnn_benchmark=args.cudnn_benchmark if device.type == "cuda" else None,
+            tf32=args.tf32 if device.type == "cuda" else None,
+            grad_mode="enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad"),
     })
     return result
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # Usage errors come back as JSON too, so the host parses one format.
-        _emit({"error": message, "kind": "usage"}, True)
-        sys.exit(2)
 
 
 def _shape(text):
@@ -1412,8 +1257,8 @@ def _shape(text):
 
 
 def parse_args(argv):
-    p = _Parser(description="Time a net in PyTorch: a Caffe net from an edgeprof netspec, a torchvision model "
-                            "or a TorchScript module.")
+    p = board_timing.JsonUsageParser(description="Time a net in PyTorch: a Caffe net from an edgeprof netspec, "
+                                                 "a torchvision model or a TorchScript module.")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--spec", help="netspec JSON written by edgeprof")
     source.add_argument("--torchvision", metavar="NAME", help="torchvision.models.NAME with seeded random weights")
@@ -1430,14 +1275,7 @@ def parse_args(argv):
                    help="torch.compile the module (--compile=MODE: %s)" % ", ".join(COMPILE_MODES))
     p.add_argument("--mode", choices=("inference", "train-step"), default="inference",
                    help="time inferences, or training steps (forward, loss, backward, SGD step)")
-    p.add_argument("--iterations", type=int, help="run exactly N timed iterations (0: none)")
-    p.add_argument("--warmup", type=int, default=3, help="minimum warm-up iterations")
-    p.add_argument("--warmup-s", type=float, default=1.0, help="minimum warm-up seconds")
-    p.add_argument("--min-iterations", type=int, default=20)
-    p.add_argument("--min-time-s", type=float, default=1.0)
-    p.add_argument("--max-time-s", type=float, default=30.0, help="stop the timed iterations after this")
-    p.add_argument("--target-ci", type=float, default=0.01,
-                   help="stop once the median's 95%% CI is within this fraction of the median")
+    board_timing.add_timing_arguments(p)
     p.add_argument("--span", choices=("compute", "host"), default="compute")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--weights", help="edgeprof tensor file or .npz of Caffe blobs")
@@ -1455,10 +1293,7 @@ def parse_args(argv):
     for name in ("batch", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error("--%s must be at least 1" % name)
-    if args.iterations is not None and args.iterations < 0:
-        p.error("--iterations must be at least 0")
-    if args.min_iterations < 1 or args.max_time_s <= 0 or args.target_ci <= 0:
-        p.error("--min-iterations, --max-time-s and --target-ci must be positive")
+    board_timing.check_timing_arguments(p, args)
     if args.spec is not None:
         if args.input_shape is not None:
             p.error("--input-shape is for --torchvision and --torchscript: a netspec declares its inputs")

@@ -19,6 +19,8 @@ from ..caffe.runner import prototxt_diff, safe_file_name
 from .netspec import UnsupportedLayer, netspec
 
 RUNNER_FILE = "board_runner.py"
+# The timing core every board runner imports from its own folder (edgeprof/backends/board_timing.py).
+TIMING_FILE = "board_timing.py"
 # What the board's Python and torch can do; a constant script (Python 3.6+), nothing from the user in it.
 _PROBE = r'''import json, platform, sys
 facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
@@ -52,7 +54,8 @@ _EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIG
 
 def runner_files() -> dict[str, str]:
     """What is uploaded side by side into the board's work folder: name -> text."""
-    return {RUNNER_FILE: resources.files(__package__).joinpath(RUNNER_FILE).read_text()}
+    return {RUNNER_FILE: resources.files(__package__).joinpath(RUNNER_FILE).read_text(),
+            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
 
 
 def runner_argv(python: str, runner: str, model_args: list[str], device: str, batch: int,

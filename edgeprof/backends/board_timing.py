@@ -1,0 +1,256 @@
+"""edgeprof's timing core, shared by the board runners (pytorch/board_runner.py, onnxruntime/board_runner.py):
+the warm-up and adaptive-stopping loop, the statistics, the timing options, and the memory and processor
+facts that do not depend on the framework. Runs ON the board.
+
+Uploaded as this single file into edgeprof's work folder on the board, beside the runners, which import it
+as `board_timing` there (a script's own folder is on sys.path); on the host they import it as
+edgeprof.backends.board_timing. Python 3.6+ and the standard library only: no dataclasses, no f-strings
+with `=`, nothing from the standard library newer than 3.6.
+
+The loop (FIELD.md section 1), `measure(step, args)` with `step()` returning (milliseconds, outputs):
+    warm-up: at least --warmup iterations and --warmup-s seconds, excluded from every figure.
+    timed: at least --min-iterations and --min-time-s, then until the median's distribution-free 95 %
+        confidence interval (order statistics of the binomial(n, 1/2)) lies within --target-ci of the
+        median (ci_rel = max(median - lo, hi - median) / median), or --max-time-s passes; --iterations N
+        runs exactly N (0: none, e.g. only to dump outputs).
+    throughput_ips: batch x iterations / wall time of the timed window; the window is also reported on the
+        board's clock (epoch seconds), so telemetry can be summarized over exactly it.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+
+class JsonUsageParser(argparse.ArgumentParser):
+    """Usage errors come back as one JSON object {"error", "kind": "usage"} on stdout and exit status 2, so
+    the host parses one format whatever went wrong."""
+
+    def error(self, message):
+        print(json.dumps({"error": message, "kind": "usage"}))
+        sys.stdout.flush()
+        sys.exit(2)
+
+
+# --- options -------------------------------------------------------------------------------------------
+
+def add_timing_arguments(parser):
+    parser.add_argument("--iterations", type=int, help="run exactly N timed iterations (0: none)")
+    parser.add_argument("--warmup", type=int, default=3, help="minimum warm-up iterations")
+    parser.add_argument("--warmup-s", type=float, default=1.0, help="minimum warm-up seconds")
+    parser.add_argument("--min-iterations", type=int, default=20)
+    parser.add_argument("--min-time-s", type=float, default=1.0)
+    parser.add_argument("--max-time-s", type=float, default=30.0, help="stop the timed iterations after this")
+    parser.add_argument("--target-ci", type=float, default=0.01,
+                        help="stop once the median's 95%% CI is within this fraction of the median")
+
+
+def check_timing_arguments(parser, args):
+    if args.iterations is not None and args.iterations < 0:
+        parser.error("--iterations must be at least 0")
+    if args.min_iterations < 1 or args.max_time_s <= 0 or args.target_ci <= 0:
+        parser.error("--min-iterations, --max-time-s and --target-ci must be positive")
+
+
+def timing_settings(args):
+    """The timing options as run, under the keys the host reads to describe the iterations policy."""
+    return {"iterations": args.iterations, "warmup": args.warmup, "warmup_s": args.warmup_s,
+            "min_iterations": args.min_iterations, "min_time_s": args.min_time_s,
+            "max_time_s": args.max_time_s, "target_ci": args.target_ci}
+
+
+# --- statistics ----------------------------------------------------------------------------------------
+
+def percentile(ordered, p):
+    """Linear interpolation between closest ranks (numpy's default) of a sorted list."""
+    rank = (len(ordered) - 1) * p / 100.0
+    low = int(math.floor(rank))
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median_ci(ordered, confidence=0.95):
+    """Distribution-free confidence interval of the median: [x(k), x(n-k+1)] (1-based) with k the largest
+    rank such that P(B <= k - 1) <= (1 - confidence) / 2 for B ~ binomial(n, 1/2); its coverage is at least
+    `confidence`. None when n is too small (under 6 samples at 95 %)."""
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+    log_half_n = n * math.log(0.5)
+    cumulative = 0.0
+    k = 0
+    while k < n:
+        cumulative += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + log_half_n)
+        if cumulative > tail:
+            break
+        k += 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
+
+
+def summarize(times):
+    ordered = sorted(times)
+    median = percentile(ordered, 50)
+    ci = median_ci(ordered)
+    return {
+        "latency_ms": {
+            "median": median,
+            "mean": statistics.mean(ordered),
+            "p90": percentile(ordered, 90),
+            "p95": percentile(ordered, 95),
+            "p99": percentile(ordered, 99),
+            "min": ordered[0],
+            "max": ordered[-1],
+            "stdev": statistics.stdev(ordered) if len(ordered) > 1 else None,
+            "iqr": percentile(ordered, 75) - percentile(ordered, 25),
+        },
+        "ci95_ms": list(ci) if ci else None,
+        "ci_rel": max(median - ci[0], ci[1] - median) / median if ci and median > 0 else None,
+    }
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+
+def measure(step, args):
+    """Warm-up, then the timed iterations; returns (times in ms, window dict, stop reason, warm-up count).
+    With --iterations 0 nothing runs."""
+    if args.iterations == 0:
+        return [], None, None, 0
+    warmup = 0
+    t0 = time.perf_counter()
+    while warmup < args.warmup or time.perf_counter() - t0 < args.warmup_s:
+        step()
+        warmup += 1
+    times = []
+    window = {"start_s": time.time()}
+    start = time.perf_counter()
+    next_check = args.min_iterations
+    reason = "forced"
+    while args.iterations is None or len(times) < args.iterations:
+        times.append(step()[0])
+        if args.iterations is not None:
+            continue
+        elapsed = time.perf_counter() - start
+        if elapsed >= args.max_time_s:
+            reason = "time_cap"
+            break
+        if len(times) >= next_check and elapsed >= args.min_time_s:
+            stats = summarize(times)
+            if stats["ci_rel"] is not None and stats["ci_rel"] <= args.target_ci:
+                reason = "converged"
+                break
+            # Sorting every iteration would cost O(n log n) each time: check as n grows by a tenth.
+            next_check = len(times) + max(1, len(times) // 10)
+    window["end_s"] = time.time()
+    window["wall_s"] = time.perf_counter() - start
+    return times, window, reason, warmup
+
+
+def timing_report(times, window, reason, warmup, batch):
+    """The JSON figures of one measure() run: latency statistics, every timed iteration, the window."""
+    report = summarize(times) if times else {"latency_ms": None, "ci95_ms": None, "ci_rel": None}
+    report.update({
+        "iterations": len(times),
+        # Every timed iteration, in order (ns resolution): for comparisons with intervals (bootstrap) and
+        # for spotting drift within the window.
+        "times_ms": [round(t, 6) for t in times],
+        "warmup_iterations": warmup,
+        "stop_reason": reason,
+        "timed_window": {"start_s": window["start_s"], "end_s": window["end_s"]} if times else None,
+        "throughput_ips": batch * len(times) / window["wall_s"] if times else None,
+    })
+    return report
+
+
+def describe_method(report):
+    """The `method` of a result, from a runner's JSON (host side: the loop described beside its code)."""
+    settings = report["settings"]
+    if settings["iterations"] is None:
+        policy = ("adaptive: at least %d iterations and %s s, until the median's 95 %% CI is within %.0f%% or "
+                  "%s s pass (stopped: %s)" % (settings["min_iterations"], settings["min_time_s"],
+                                               settings["target_ci"] * 100, settings["max_time_s"],
+                                               report["stop_reason"]))
+    else:
+        policy = "fixed (%d)" % settings["iterations"]
+    return {
+        "timer": report["timer"],
+        "warmup": "%d iterations (at least %d and %s s)" % (report["warmup_iterations"], settings["warmup"],
+                                                             settings["warmup_s"]),
+        "statistic": "median and percentiles of per-iteration times; 95 % CI of the median from order statistics",
+        "iterations_policy": policy,
+        "first_inference": "reported apart (first_inference_ms), excluded from the statistics",
+    }
+
+
+# --- the processor and memory --------------------------------------------------------------------------
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.split(":")[0].strip() in ("model name", "Hardware"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def rss_peak_bytes():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def nvidia_smi(query, timeout_s=5.0):
+    """The rows of `nvidia-smi QUERY --format=csv,noheader,nounits`, or None when it cannot answer (not
+    installed, as on Jetsons before JetPack 6; hung; failed)."""
+    try:
+        done = subprocess.run(["nvidia-smi", query, "--format=csv,noheader,nounits"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
+
+
+def _mib_bytes(text):
+    try:
+        return int(float(text) * 1024 * 1024)
+    except ValueError:
+        return None  # [N/A], [Not Supported]
+
+
+def _bare_uuid(text):
+    text = text.strip().lower()
+    return text[4:] if text.startswith("gpu-") else text
+
+
+def nvml_memory(uuid):
+    """nvidia-smi's view of the GPU with this UUID: (bytes this process holds there, bytes used there), each
+    None where it cannot tell: no nvidia-smi, N/A, or this process's PID unknown to it (another PID
+    namespace). The device is matched by UUID, since CUDA_VISIBLE_DEVICES and CUDA's own ordering renumber
+    devices; without a UUID (None) only a lone GPU is surely the one in use."""
+    gpus = nvidia_smi("--query-gpu=uuid,memory.used")
+    if not gpus:
+        return None, None
+    uuid = None if uuid is None else _bare_uuid(uuid)
+
+    def ours(gpu_uuid):
+        return len(gpus) == 1 if uuid is None else _bare_uuid(gpu_uuid) == uuid
+
+    used = [_mib_bytes(row[1]) for row in gpus if len(row) == 2 and ours(row[0])]
+    apps = nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory") or []
+    mine = [_mib_bytes(row[2]) for row in apps if len(row) == 3 and row[0] == str(os.getpid()) and ours(row[1])]
+    return (sum(mine) if mine and None not in mine else None), (used[0] if len(used) == 1 else None)

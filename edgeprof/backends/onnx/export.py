@@ -1,0 +1,218 @@
+"""The PyTorch build of a model exported to ONNX on the host, once per content.
+
+The net is the one the PyTorch backend runs: edgeprof.backends.pytorch.board_runner, imported here, builds it
+exactly as on a board with that runner's defaults: CaffeNet from the netspec of the prototxt rewritten to the
+batch, with seeded random weights (--seed, default 0) and BatchNorm statistics calibrated on a seeded image;
+torchvision:NAME with seeded random weights; a TorchScript file with its own weights. So ONNX Runtime or
+TensorRT and the PyTorch backend run the same weights, and their outputs can be compared (edgeprof.check).
+The module and the input are converted to the precision as that runner converts them (fp16: the module
+and the input in half, batch norms keeping float32 statistics), then `torch.onnx.export(dynamo=False)`
+(the TorchScript exporter, which needs no onnxscript) traces it at that batch (static shapes) and
+`onnx.checker.check_model` checks the file.
+
+Cache: ${XDG_CACHE_HOME:-~/.cache}/edgeprof/onnx/, content-addressed:
+    <sha256 of the file>.onnx   the model, renamed into place once complete
+    keys/<key>.json             which file an export made, and its input and output names
+The key is the sha256 of what decides the file's content: the netspec JSON (the TorchScript file's bytes;
+the torchvision name and version), batch, precision, opset, torch version, seed, and the sha256 of
+board_runner.py, which defines the layers and the random weights. Boards keep their copies under the same
+file names (edgeprof.backends.onnxruntime.runner), so on `local` the two caches are one folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ...models import ModelSource, parse, set_batch
+from .. import BackendUnavailable
+from ..pytorch.netspec import UnsupportedLayer, netspec
+
+MODEL_KINDS = ("prototxt", "torchvision", "torchscript")
+PRECISIONS = ("fp32", "fp16")
+DEFAULT_OPSET = 17
+INSTALL_HINT = "pip install 'edgeprof[local]'"
+# Expected from the exporter on every model: that dynamo=False is the legacy path (chosen, see above), and
+# that strided slices (Caffe pooling's explicit padding) are not constant-folded.
+_EXPECTED_WARNINGS = ("You are using the legacy TorchScript-based ONNX export", "Constant folding - Only steps=1")
+
+
+class ExportError(RuntimeError):
+    """The model cannot be built or exported here; the message says why."""
+
+
+@dataclass
+class OnnxModel:
+    path: str                  # the .onnx file on the host
+    sha256: str                # of the file
+    opset: int
+    batch: int
+    precision: str
+    input_names: list[str]
+    output_names: list[str]
+    cached: bool               # found in the cache: nothing was built or exported
+    seed: int                  # of the random weights (prototxt, torchvision)
+    torch_version: str         # of the host torch that built and exported it
+    export_s: float | None     # building + exporting + checking; None when cached
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgeprof" / "onnx"
+
+
+def host_modules():
+    """(torch, onnx, the PyTorch board runner), or BackendUnavailable saying how to install them."""
+    try:
+        import onnx
+        import torch
+    except ImportError as e:
+        raise BackendUnavailable(f"exporting to ONNX needs torch and onnx on this host ({e}): "
+                                 f"{INSTALL_HINT}") from None
+    from ..pytorch import board_runner
+    return torch, onnx, board_runner
+
+
+def build(model: ModelSource, batch: int, seed: int = 0):
+    """The PyTorch build of `model` as the board runner makes it with --seed `seed`: (the runner's Model,
+    the inputs as float32 CPU tensors: standard normal from seed + 1, the runner's default input)."""
+    torch, _, br = host_modules()
+    with tempfile.TemporaryDirectory(prefix="edgeprof-export-") as work:
+        if model.kind == "prototxt":
+            spec_path = os.path.join(work, "net.json")
+            with open(spec_path, "w") as f:
+                json.dump(_netspec(model, batch), f)
+            source = ["--spec", spec_path]
+        elif model.kind == "torchvision":
+            source = ["--torchvision", model.path.split(":", 1)[1]]
+        elif model.kind == "torchscript":
+            source = ["--torchscript", model.path]
+        else:
+            raise ExportError(f"{model.name} is a {model.kind} model; ONNX export builds {', '.join(MODEL_KINDS)}")
+        args = br.parse_args([*source, "--batch", str(batch), "--seed", str(seed)])
+        try:
+            loaded = br.load_model(args)
+        except br.RunnerError as e:
+            raise ExportError(f"{model.name}: torch {torch.__version__} on this host cannot build it: {e}") from None
+        return loaded, br._inputs(loaded.inputs, args, batch)
+
+
+def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: int = DEFAULT_OPSET, *,
+                seed: int = 0) -> OnnxModel:
+    """`model` (a prototxt, torchvision:NAME or TorchScript source) as a checked ONNX file at `batch` and
+    `precision` (fp32 or fp16), from the cache when this host exported the same content before.
+
+    Raises ExportError when the model cannot be built, exported or checked, and BackendUnavailable when
+    this host lacks torch or onnx."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"ONNX export: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    torch, onnx, br = host_modules()
+    key = _key(model, batch, precision, opset, seed, torch.__version__)
+    folder = cache_dir()
+    entry = folder / "keys" / f"{key}.json"
+    if entry.is_file():
+        known = json.loads(entry.read_text())
+        if (folder / f"{known['sha256']}.onnx").is_file():
+            return OnnxModel(**known, path=str(folder / f"{known['sha256']}.onnx"), cached=True, export_s=None)
+
+    started = time.perf_counter()
+    loaded, inputs = build(model, batch, seed)
+    _refuse_lossy_layers(model, loaded.net, br)
+    dtype = getattr(torch, br.PRECISIONS[precision])
+    net = br.convert(loaded.net, dtype, False).eval()
+    inputs = tuple(br._to_net_format(x, dtype, False) for x in inputs)
+    input_names = [decl["name"] for decl in loaded.inputs]
+    (folder / "keys").mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)
+    os.close(handle)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            for message in _EXPECTED_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            try:
+                # CaffeNet names its outputs; torchvision and TorchScript outputs are named as the runner
+                # names them ("output", "output0"...), which takes one forward to count them.
+                output_names = loaded.returns or br._output_names(net(*inputs))
+                # A TorchScript module is exported as itself (the exporter flattens its outputs as
+                # FlatOutputs does): a trace cannot enter a loaded ScriptModule from a wrapper.
+                traced = net
+                if isinstance(net, br.FlatOutputs) and isinstance(net.model, torch.jit.ScriptModule):
+                    traced = net.model
+                torch.onnx.export(traced, inputs, partial, input_names=input_names, output_names=output_names,
+                                  opset_version=opset, dynamo=False)
+            except Exception as e:
+                raise ExportError(f"torch {torch.__version__} cannot export {model.name} ({precision}) to ONNX "
+                                  f"opset {opset}: {type(e).__name__}: {str(e).strip()[:500]}") from None
+        try:
+            onnx.checker.check_model(partial)
+        except onnx.checker.ValidationError as e:
+            raise ExportError(f"the ONNX export of {model.name} fails onnx {onnx.__version__}'s checker: "
+                              f"{str(e).strip()[:500]}") from None
+        sha = _file_sha256(partial)
+        os.replace(partial, folder / f"{sha}.onnx")
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    known = {"sha256": sha, "opset": opset, "batch": batch, "precision": precision, "input_names": input_names,
+             "output_names": list(output_names), "seed": seed, "torch_version": torch.__version__}
+    _write_atomically(entry, json.dumps(known))
+    return OnnxModel(**known, path=str(folder / f"{sha}.onnx"), cached=False,
+                     export_s=time.perf_counter() - started)
+
+
+def _refuse_lossy_layers(model: ModelSource, net, br) -> None:
+    """torch's TorchScript exporter drops avg_pool2d's divisor_override (torch 2.13: a plain AveragePool,
+    which divides by the kernel area): the runner's AVE pooling with Caffe's own divisors (explicit padding,
+    see its Pooling) would export as other values. Refused rather than exported wrong."""
+    lossy = [m.caffe_name for m in getattr(net, "layers", []) if isinstance(m, br.Pooling)
+             and not m.is_max and m.explicit_pad is not None]
+    if lossy:
+        raise ExportError(f"{model.name}: AVE pooling {', '.join(lossy)} divides by Caffe's clipped window sizes, "
+                          f"which torch's ONNX exporter drops (avg_pool2d's divisor_override): the ONNX file "
+                          f"would compute other values")
+
+
+def _netspec(model: ModelSource, batch: int) -> dict:
+    try:
+        return netspec(parse(set_batch(model.text, batch, model.path), model.path))
+    except UnsupportedLayer as e:
+        raise ExportError(str(e)) from None
+
+
+def _key(model: ModelSource, batch: int, precision: str, opset: int, seed: int, torch_version: str) -> str:
+    if model.kind == "prototxt":
+        source = hashlib.sha256(json.dumps(_netspec(model, batch), sort_keys=True).encode()).hexdigest()
+    elif model.kind == "torchvision":
+        # Random torchvision weights depend on torchvision's version too.
+        try:
+            import torchvision
+        except ImportError as e:
+            raise ExportError(f"{model.name}: torchvision does not import on this host ({e}): pip install "
+                              f"torchvision (the release matching torch {torch_version})") from None
+        source = f"{model.sha256} torchvision {torchvision.__version__}"
+    else:
+        source = model.sha256
+    runner = resources.files("edgeprof.backends.pytorch").joinpath("board_runner.py").read_bytes()
+    described = {"source": source, "kind": model.kind, "batch": batch, "precision": precision, "opset": opset,
+                 "torch": torch_version, "seed": seed, "runner": hashlib.sha256(runner).hexdigest()}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def _file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, partial = tempfile.mkstemp(prefix=".", dir=path.parent)
+    with os.fdopen(handle, "w") as f:
+        f.write(text)
+    os.replace(partial, path)

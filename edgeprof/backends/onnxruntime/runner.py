@@ -1,0 +1,204 @@
+"""Host side of the ONNX Runtime backend: export the model to ONNX here, put the file in the board's model
+cache, run the board runner with the board's own Python and onnxruntime, map its JSON.
+
+The model is the PyTorch backend's build (edgeprof.backends.onnx.export: same layers, same seeded weights),
+exported on the host at the batch and precision asked for and cached there by content. Boards keep the
+files in their own cache, ~/.cache/edgeprof/onnx/<sha256>.onnx (XDG_CACHE_HOME where set), so a file is
+uploaded once per board; on `local` the board's cache is the host's. What each figure means (spans, timer,
+stopping rule) is written in board_runner.py's docstring; the execution provider actually used is reported
+next to the one asked for, and a silent fallback is flagged (provider_fallback).
+
+Providers: --processor cpu runs the CPU provider; auto the CUDA provider where this onnxruntime build has
+one (with the CPU provider for what CUDA lacks), else the CPU; gpu insists on CUDA. The TensorRT provider is
+not picked: it builds engines inside the first inference (minutes on a TX2); the TensorRT backend measures
+TensorRT itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+from ...models import ModelSource, set_batch
+from ...result import Result
+from ...transport import CommandTimeout
+from .. import BackendUnavailable, Options, board_timing
+from ..caffe.runner import prototxt_diff
+from ..onnx.export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
+from ..pytorch.runner import _EXIT_MEANING, TIMING_FILE, _last_json
+
+# Named apart from the PyTorch backend's board_runner.py: both live in the same work folder on the board.
+RUNNER_FILE = "onnxruntime_runner.py"
+# What the board's Python, numpy and onnxruntime can do, and where its model cache is; a constant script
+# (Python 3.6+), nothing from the user in it. The cache rule is the host's (export.cache_dir).
+_PROBE = r'''import json, os, platform, sys
+facts = {"python_version": platform.python_version(), "python_executable": sys.executable,
+         "cache": os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                               "edgeprof", "onnx")}
+for name in ("numpy", "onnxruntime"):
+    try:
+        facts[name] = __import__(name).__version__
+    except Exception as e:
+        facts[name + "_error"] = "%s: %s" % (type(e).__name__, e)
+if "onnxruntime" in facts:
+    import onnxruntime
+    facts["providers"] = onnxruntime.get_available_providers()
+print(json.dumps(facts))
+'''
+_INSTALL_HINT = {
+    "jetson": "install the onnxruntime-gpu wheel built for the board's JetPack and Python (the Jetson Zoo, "
+              "elinux.org/Jetson_Zoo#ONNX_Runtime, lists them) and numpy (pip3 install numpy)",
+    "desktop": "pip install onnxruntime numpy (onnxruntime-gpu for the CUDA provider), for the Python edgeprof "
+               "runs there",
+}
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def runner_files() -> dict[str, str]:
+    """What is uploaded side by side into the board's work folder: name -> text."""
+    return {RUNNER_FILE: resources.files(__package__).joinpath("board_runner.py").read_text(),
+            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
+
+
+def providers_for(available: list[str], processor: str) -> list[str] | None:
+    """The providers to ask for, most preferred first; None when --processor gpu finds no CUDA provider."""
+    if processor != "cpu" and CUDA in available:
+        return [CUDA, CPU]
+    return None if processor == "gpu" else [CPU]
+
+
+def upload_model(board, cache: str, model: OnnxModel, record_in: Result | None = None) -> tuple[str, float | None]:
+    """The model's path in the board's cache, named by its sha256 as on the host: (path, seconds the upload
+    took, or None when the board had it already). The file is written beside its final name and renamed,
+    so a file there under that name is complete. Raises OSError when the board refuses the file (full disk,
+    permissions)."""
+    path = f"{cache}/{model.sha256}.onnx"
+    if board.run(["test", "-f", path], timeout=60, record_in=record_in).ok:
+        return path, None
+    started = time.monotonic()
+    # The work folder's name is unique to this run: no other upload writes the same partial file.
+    partial = f"{path}.{os.path.basename(board.workdir)}.partial"
+    board.put_bytes(partial, Path(model.path).read_bytes())
+    moved = board.run(["mv", "-f", "--", partial, path], timeout=60, record_in=record_in)
+    if not moved.ok:
+        raise OSError(moved.stderr.strip()[-300:])
+    return path, time.monotonic() - started
+
+
+def runner_argv(facts: dict, model_path: str, providers: list[str], options: Options) -> list[str]:
+    """The board command for one measurement (see board_runner.py --help)."""
+    argv = [facts["python"], facts["runner"], "--model", model_path, "--providers", ",".join(providers),
+            "--span", options.span, "--json"]
+    if options.iterations is not None:
+        argv += ["--iterations", str(options.iterations)]
+    if options.threads is not None:
+        argv += ["--threads", str(options.threads)]
+    return argv
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+    model_kinds = MODEL_KINDS
+
+    def prepare(self, board) -> dict:
+        python = board.device.profile.python
+        found = board.run([python, "-c", _PROBE], timeout=180)
+        hint = _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"])
+        if found.exit_status == 127:
+            raise BackendUnavailable(
+                f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
+                f"python = \"/path/to/python3\" in the device's inventory entry")
+        try:
+            facts = json.loads(found.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
+                                     f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
+        missing = [name for name in ("onnxruntime", "numpy") if f"{name}_error" in facts]
+        if missing:
+            reasons = "; ".join(facts[f"{name}_error"] for name in missing)
+            raise BackendUnavailable(f"{' and '.join(missing)} not importable by {python} on {board.device.name} "
+                                     f"({reasons}): {hint}")
+        facts["python"] = python
+        facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
+        for name, text in runner_files().items():
+            board.put_text(f"{board.workdir}/{name}", text)
+        made = board.run(["mkdir", "-p", "--", facts["cache"]], timeout=60)
+        if not made.ok:
+            raise BackendUnavailable(f"cannot create the model cache {facts['cache']} on {board.device.name}: "
+                                     f"{made.stderr.strip()[-300:]}")
+        return facts
+
+    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
+        facts = board.backend_facts[self.name]
+        result = board.new_result(model, self.name, batch)
+        if options.mode != "inference":
+            return result.fail(f"--mode {options.mode}: ONNX Runtime runs inference only; use --backend pytorch")
+        providers = providers_for(facts["providers"], options.processor)
+        if providers is None:
+            return result.fail(f"--processor gpu: onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
+                               f"{CUDA} (it has {', '.join(facts['providers'])}): install onnxruntime-gpu")
+        if model.kind == "prototxt":
+            result.prototxt_diff = prototxt_diff(model, set_batch(model.text, batch, model.path), batch)
+        try:
+            exported = export_onnx(model, batch, options.precision)
+        except (ExportError, BackendUnavailable) as e:
+            return result.fail(str(e))
+        result.model_info["onnx"] = {"sha256": exported.sha256, "opset": exported.opset,
+                                     "precision": exported.precision, "input_names": exported.input_names,
+                                     "output_names": exported.output_names, "seed": exported.seed,
+                                     "exported_with": f"torch {exported.torch_version} (TorchScript exporter)"}
+        result.settings = {"processor": options.processor, "providers": providers, "span": options.span,
+                           "precision": options.precision, "threads": options.threads,
+                           "iterations": options.iterations}
+        result.state["versions"] = {k: facts.get(k) for k in ("onnxruntime", "numpy", "python_version")}
+        try:
+            model_path, upload_s = upload_model(board, facts["cache"], exported, record_in=result)
+        except OSError as e:
+            return result.fail(f"could not put {exported.sha256}.onnx into {facts['cache']} on "
+                               f"{board.device.name}: {e}")
+        try:
+            run = board.run(runner_argv(facts, model_path, providers, options), timeout=options.timeout_s,
+                            record_in=result)
+        except CommandTimeout as e:
+            return result.fail(f"{e}. Lower --batch or --iterations, or raise the timeout.")
+        result.raw_log = run.stderr + run.stdout
+        report = _last_json(run.stdout)
+        if report is None:
+            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
+            return result.fail(f"the ONNX Runtime runner {how} without a result; last output: "
+                               f"{run.stderr.strip()[-500:] or '(none)'}")
+        if "error" in report:
+            message = f"{report['error']} ({report['kind']})"
+            if report["kind"] == "oom":
+                message = f"out of memory at batch {batch} on {board.device.name}: {message}. Try a smaller --batch."
+            return result.fail(message)
+        return self._fill(result, report, exported, upload_s)
+
+    @staticmethod
+    def _fill(result: Result, report: dict, exported: OnnxModel, upload_s: float | None) -> Result:
+        result.span = report["span"]
+        result.latency_ms = dict(report["latency_ms"] or {})
+        result.throughput_ips = report["throughput_ips"]
+        result.iterations = report["iterations"]
+        result.timed_window = report["timed_window"]
+        result.settings.update(report["settings"], processor=report["device"])
+        result.state["versions"].update(onnxruntime=report["onnxruntime_version"], numpy=report["numpy_version"],
+                                        python_version=report["python_version"])
+        result.figures = {k: report.get(k) for k in (
+            "load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
+            "device_name", "threads", "providers_requested", "providers_used", "times_ms")}
+        result.figures.update(
+            variant=exported.precision, provider=report["providers_used"][0], onnx_sha256=exported.sha256,
+            opset=exported.opset, export_s=exported.export_s, export_cached=exported.cached,
+            upload="skipped: already in the board's cache" if upload_s is None else "uploaded", upload_s=upload_s)
+        if report["provider_fallback"]:
+            said = "; ".join(report["session_warnings"]) or "ONNX Runtime's log (raw_log) may say why"
+            detail = (f"asked for {report['providers_requested'][0]}, the session runs on "
+                      f"{', '.join(report['providers_used'])}: {said}")
+            result.flags.append({"code": "provider_fallback", "detail": detail})
+            result.figures["provider_fallback"] = detail
+        result.method = board_timing.describe_method(report)
+        return result
