@@ -14,7 +14,8 @@ from rich.live import Live
 from rich.table import Table
 
 from . import backends as backend_registry
-from .backends import BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, Options
+from .backends import (BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENSORRT_SOURCES,
+                       Options)
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
 from .lab import Lab, Plan, PlanError
@@ -27,19 +28,26 @@ from .reporting.compare import compare
 from .reporting.html import ReportError, write_report
 from .reporting.progress import lab_progress
 from .session import MeasureError, measure
-from .storage import ResultStore
+from .storage import StoreError, open_store
 from .transport import TransportError
 
 # Piped output gets a wide table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 # soft_wrap: messages stay whole lines (greppable, copyable) whatever the terminal width.
 errors = Console(stderr=True, soft_wrap=True)
-_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError)
+_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError, StoreError)
 
 
 def _fail(message: str, code: int = 2):
     errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     sys.exit(code)
+
+
+def _store(db):
+    try:
+        return open_store(db)
+    except StoreError as e:
+        _fail(str(e))
 
 
 def _batches(_ctx, _param, value: str) -> list[int]:
@@ -54,8 +62,9 @@ def _batches(_ctx, _param, value: str) -> list[int]:
 
 inventory_option = click.option("--inventory", envvar="EDGEPROF_INVENTORY", type=click.Path(dir_okay=False),
                                 help="Inventory TOML of your boards (also $EDGEPROF_INVENTORY).")
-db_option = click.option("--db", envvar="EDGEPROF_DB", type=click.Path(dir_okay=False),
-                         help="SQLite results file (default: ~/.local/share/edgeprof/results.sqlite).")
+db_option = click.option("--db", envvar="EDGEPROF_DB", metavar="FILE|URL",
+                         help="Results database: a SQLite file, or a postgresql:// URL for a team's shared "
+                              "database (default: ~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -126,8 +135,10 @@ def models(as_json):
 @click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
               help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
 @click.option("--span", type=click.Choice(SPANS), default="compute", show_default=True,
-              help="PyTorch: compute (input already on the device) or host (copies in and out included).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="PyTorch.")
+              help="PyTorch, TensorRT: compute (input already on the device) or host (copies in and out "
+                   "included).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="PyTorch; TensorRT (fp32, fp16).")
 @click.option("--channels-last", is_flag=True, help="PyTorch: NHWC memory format.")
 @click.option("--cuda-graph", is_flag=True, help="PyTorch: capture the forward once, time graph replays.")
 @click.option("--compile", "compile_mode", is_flag=False, flag_value="default", type=click.Choice(COMPILE_MODES),
@@ -139,12 +150,17 @@ def models(as_json):
                    "one result each, and name the fastest.")
 @click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="PyTorch: train-step times forward + loss + backward + SGD step.")
+@click.option("--trt-from", "trt_from", type=click.Choice(TENSORRT_SOURCES), default="onnx", show_default=True,
+              help="TensorRT: build the engine from the model's ONNX export, or from its Caffe prototxt "
+                   "(TensorRT 8.6 and older).")
+@click.option("--dla-core", type=click.IntRange(min=0),
+              help="TensorRT: build for this DLA core; layers it cannot run fall back to the GPU.")
 @inventory_option
 @db_option
 @json_option
 def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, clocks,
                     sudo_password_env, lease_s, wait_s, processor, span, precision, channels_last, cuda_graph,
-                    compile_mode, threads, best, mode, inventory, db, as_json):
+                    compile_mode, threads, best, mode, trt_from, dla_core, inventory, db, as_json):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
@@ -155,8 +171,8 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
                                "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
     options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
                       channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
-                      mode=mode, best=best)
-    store = ResultStore(db)
+                      mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core)
+    store = _store(db)
     done = []
     status_line = ["starting"]
 
@@ -190,7 +206,7 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
     except _BAD_INPUT as e:
         _fail(str(e))
     except KeyboardInterrupt:
-        _fail(f"interrupted; {len(done)} finished result(s) are stored in {store.path}", 130)
+        _fail(f"interrupted; {len(done)} finished result(s) are stored in {store.location}", 130)
     finally:
         store.close()
     failed = [r for r in results if r.status != "ok"]
@@ -251,7 +267,7 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, inven
         errors.print(f"[red]failed[/] {what}: {why}", highlight=False)
     skipped = sum(b.skipped for b in lab_run.boards.values())
     if skipped:
-        errors.print(f"{skipped} item(s) already stored by an earlier run of this plan were skipped", style="dim")
+        errors.print(f"{skipped} item(s) already stored by an earlier or concurrent run of this plan were skipped", style="dim")
     sys.exit(1 if failures else 0)
 
 
@@ -335,13 +351,13 @@ def _filters(f):
 @json_option
 def results_list(device, model, backend, run_id, limit, db, as_json):
     """Stored results, newest first."""
-    with ResultStore(db) as store:
+    with _store(db) as store:
         found = store.query(device=device, model=model, backend=backend, run_id=run_id, limit=limit)
     if as_json:
         for r in found:
             print(json.dumps(r.to_dict()))
     else:
-        console.print(results_table(found, title=str(store.path)))
+        console.print(results_table(found, title=str(store.location)))
 
 
 @results.command("show")
@@ -350,10 +366,10 @@ def results_list(device, model, backend, run_id, limit, db, as_json):
 @json_option
 def results_show(result_id, db, as_json):
     """One result in full: figures, method, state, commands, prototxt diff and raw log."""
-    with ResultStore(db) as store:
+    with _store(db) as store:
         result = store.get(result_id)
     if result is None:
-        _fail(f"no result {result_id} in {store.path}; see `edgeprof results list`")
+        _fail(f"no result {result_id} in {store.location}; see `edgeprof results list`")
     doc = result.to_dict(full=True)
     if as_json:
         print(json.dumps(doc, indent=2))
@@ -374,7 +390,7 @@ def results_show(result_id, db, as_json):
 @db_option
 def results_export(fmt, output, device, model, backend, run_id, limit, db):
     """Export stored results as CSV, JSON or Markdown."""
-    with ResultStore(db) as store:
+    with _store(db) as store:
         found = store.query(device=device, model=model, backend=backend, run_id=run_id, limit=limit)
     output.write(export(found, fmt))
 
@@ -383,7 +399,7 @@ def results_export(fmt, output, device, model, backend, run_id, limit, db):
 def _stored(db, run_ids, **wanted) -> list:
     """Results of the given runs (all stored results without any), narrowed to the wanted values of
     device, model and backend (any of several; all without any)."""
-    with ResultStore(db) as store:
+    with _store(db) as store:
         found = [r for run in run_ids or [None] for r in store.query(run_id=run)]
     return [r for r in found if all(not values or getattr(r, key) in values for key, values in wanted.items())]
 
@@ -431,10 +447,10 @@ def report_command(run_ids, html_path, png_dir, title, baseline, db):
     backbone comparison, images per joule and telemetry timelines, and the tables. Needs matplotlib
     (pip install 'edgeprof[report]')."""
     if not run_ids:
-        with ResultStore(db) as store:
+        with _store(db) as store:
             latest = store.query(limit=1)
         if not latest:
-            _fail(f"no results in {store.path}")
+            _fail(f"no results in {store.location}")
         run_ids = (latest[0].run_id,)
     found = _stored(db, run_ids)
     missing = sorted(set(run_ids) - {r.run_id for r in found})

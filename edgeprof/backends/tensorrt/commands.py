@@ -174,7 +174,7 @@ def _check_model(version: TrtVersion, model: OnnxModel | CaffeModel) -> None:
     if isinstance(model, CaffeModel) and version.major >= 9:
         raise TensorRTCommandError(
             f"TensorRT {version} has no Caffe parser (--deploy/--model/--output/--batch were removed in 10.0; "
-            "the last version with it is 8.6): export the model to ONNX instead of --from prototxt")
+            "the last version with it is 8.6): export the model to ONNX instead of --trt-from prototxt")
 
 
 def _model_flags(version: TrtVersion, model: OnnxModel | CaffeModel, batch: int) -> list[str]:

@@ -1,0 +1,455 @@
+"""Build TensorRT engines and time them with `trtexec` on the board.
+
+The model: by default the ONNX export of the model's PyTorch build (edgeprof.backends.onnx.export); with
+Options.tensorrt_source = "prototxt" (`--trt-from prototxt`) the Caffe deploy prototxt itself, rewritten to
+the batch, which TensorRT's Caffe parser reads up to 8.6 (10.0 removed it: such a result fails, saying so).
+Caffe engines are built without weights: trtexec fills them with random values, which do not change timing.
+
+Engines are cached on the board in ${XDG_CACHE_HOME:-~/.cache}/edgeprof/tensorrt-engines/, one file per
+commands.engine_cache_key (model bytes, TensorRT version, precision, batch, board model, GPU or DLA core),
+with a JSON file beside it holding what the build reported (its time, the DLA/GPU layer placement). A
+build writes to a temporary name and is renamed into place, so an interrupted build is never taken for an
+engine. A cached engine is loaded without rebuilding: the result says `engine_cached: true`; the build
+time of a build made by this run is `build_s`, apart from every latency figure.
+
+What the figures mean (commands.latency_span has the per-version text, stored in `method`):
+- The timing run loads the engine (`--loadEngine`) with `--warmUp` of warm-up, spin-wait, and writes one
+  record per query (`--exportTimes`). edgeprof computes its statistics from those records (min, max,
+  mean, median and percentiles picked as trtexec picks them, plus stdev and IQR), dropping the records
+  whose compute started within the warm-up, as trtexec does (TensorRT 8.2 writes them too).
+- span "compute" (default): latency_ms is the GPU compute time of one query (the records' computeMs,
+  trtexec's "GPU Compute Time": CUDA events around the enqueued work, inputs already on the device).
+  span "host": H2D copy + GPU compute + D2H copy of one query (latencyMs, trtexec's "Latency"), the span
+  the PyTorch backend calls "host". Both are kept under the backend's figures whatever the span.
+- throughput_ips: batch x queries / the span from the first kept query's H2D start to the last one's
+  D2H end. A query is one batch: ONNX engines carry the batch in the model (explicit batch), Caffe
+  engines get `--batch` (implicit batch); either way one query processes `batch` images.
+- Per-layer times come from a separate run with `--exportProfile` (with `--separateProfileRun` where the
+  version has it): the profiler synchronises after every layer, so their sum exceeds the GPU compute time.
+- The text summary trtexec prints is parsed too (edgeprof.parsers.trtexec) and kept as `summary`; it is
+  the source of the figures only when the version writes no --exportTimes (before 6.0) or the file is
+  missing, which `stats_from` says.
+- timed_window (board epoch seconds): the records carry times relative to trtexec's own start, not epoch
+  times, so the window is placed with the board's clock, read right before and right after the timing
+  command: it ends at the reading after, and lasts the kept records' span (but starts no earlier than the
+  reading before). The process's teardown after the last query shifts it early by that much.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ...models import ModelSource, set_batch
+from ...models.prototxt import layers as prototxt_layers, parse
+from ...models.stats import in_test_net
+from ...parsers import trtexec as trtexec_parser
+from ...result import Result
+from ...transport import CommandTimeout
+from .. import TENSORRT_SOURCES, BackendUnavailable, Options, find_tool
+from ..caffe.runner import prototxt_diff, safe_file_name
+from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
+                       build_command, engine_cache_key, implicit_batch, latency_span, parse_version,
+                       profile_command, timing_command)
+
+DEFAULT_ITERATIONS = 100
+DEFAULT_DURATION_S = 3     # trtexec's own default
+WARMUP_MS = 500
+# Creates the engine cache folder and prints it; a constant script.
+_CACHE_DIR = r'''d="${XDG_CACHE_HOME:-$HOME/.cache}/edgeprof/tensorrt-engines"
+mkdir -p -- "$d" && printf '%s\n' "$d"'''
+# A cached engine: the engine file exists and its build facts can be read. Paths arrive as arguments.
+_CACHED = r'''[ -f "$1" ] && cat -- "$2"'''
+_INSTALL_HINT = ("install TensorRT (JetPack ships trtexec in /usr/src/tensorrt/bin; elsewhere NVIDIA's tensorrt "
+                 "packages), or set trtexec = \"/path/to/trtexec\" in the device's inventory entry")
+_DLA_HINT = ("--dla-core needs a board with DLA cores (AGX Xavier, Xavier NX, Orin NX, AGX Orin), and a core "
+             "number it has")
+_BUILT_IN = re.compile(r"Engine built in (\S+) sec")
+_TAGGED_LAYER = re.compile(r"\[(Dla|Gpu)Layer\]\s*(.*?)\s*$")
+_PLACEMENT_HEADER = re.compile(r"Layers [Rr]unning on (DLA|GPU)")
+_LOG_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*")
+_RECORD_KEYS = {"latency_ms": ("latencyMs",), "gpu_compute_ms": ("computeMs",), "h2d_ms": ("h2dMs", "inMs"),
+                "d2h_ms": ("d2hMs", "outMs")}
+
+
+@dataclass
+class _Model:
+    """The model as trtexec gets it: its commands.py description (board paths), the hash the engine
+    cache is keyed by, and how to put the file on the board (only done when an engine is built)."""
+    trt: OnnxModel | CaffeModel
+    sha256: str
+    upload: Callable[[], None]
+    facts: dict
+
+
+class _Failed(Exception):
+    """The measurement cannot go on; the message is the result's error."""
+
+
+def output_blobs(prototxt: str) -> list[str]:
+    """The net's outputs: blobs a TEST-phase layer produces that no later layer reads (in-place layers,
+    which read and write the same blob, do not count as readers). Caffe needs them named for --output."""
+    outputs: list[str] = []
+    for layer in prototxt_layers(parse(prototxt)):
+        if not in_test_net(layer):
+            continue
+        tops = [str(s.value) for s in layer.scalars("top")]
+        for bottom in (str(s.value) for s in layer.scalars("bottom")):
+            if bottom in outputs and bottom not in tops:
+                outputs.remove(bottom)
+        outputs += [top for top in tops if top not in outputs]
+    return outputs
+
+
+def layer_placement(build_log: str) -> dict:
+    """Which TensorRT layers the builder put on the DLA and which on the GPU, from its
+    "Layers Running on DLA/GPU" lists: {"dla": [...], "gpu": [...]} (None when the log has no list).
+
+    TensorRT 8.2 on prints one tagged line per layer (`[DlaLayer] {ForeignNode[a...b]}`, `[GpuLayer] name`,
+    8.4 on `[GpuLayer] KIND: name`); older versions print the names comma-separated on the line after the
+    header, so a name with a comma in it is split there.
+    """
+    placement: dict[str, list[str]] | None = None
+    section = None
+    right_after_header = False
+    for line in build_log.splitlines():
+        if header := _PLACEMENT_HEADER.search(line):
+            placement = placement or {"dla": [], "gpu": []}
+            section, right_after_header = header.group(1).lower(), True
+            continue
+        if section is None:
+            continue
+        if tagged := _TAGGED_LAYER.search(line):
+            placement[tagged.group(1).lower()].append(tagged.group(2))
+            right_after_header = False
+            continue
+        if right_after_header:  # the older format's list (empty when no layer runs there)
+            listed = _LOG_PREFIX.sub("", line)
+            placement[section] += [name.strip() for name in listed.split(",") if name.strip()]
+        section = None
+    return placement
+
+
+def _stats(stats: trtexec_parser.Stats, values: list[float]) -> dict:
+    """trtexec's statistics, with the spread figures FIELD.md asks for beside every median."""
+    found = asdict(stats)
+    found["stdev"] = statistics.stdev(values) if len(values) > 1 else None
+    if len(values) > 1:
+        low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+        found["iqr"] = high - low
+    else:
+        found["iqr"] = None
+    return found
+
+
+def _kept_records(times_json: str, warmup_ms: float) -> list[dict]:
+    # The same records parse_export_times keeps (compute started after the warm-up).
+    return [r for r in json.loads(times_json) if r["startComputeMs"] >= warmup_ms]
+
+
+def _per_query(records: list[dict]) -> dict[str, list[float]]:
+    """Each statistic's per-query values, under TensorRT 8+'s record names or TensorRT 7's (as
+    parse_export_times reads them; 7 has no enqueue times)."""
+    values = {}
+    for name, keys in _RECORD_KEYS.items():
+        key = next((k for k in keys if k in records[0]), None)
+        values[name] = [float(r[key]) for r in records] if key else []
+    values["enqueue_ms"] = [float(r["endEnqMs"]) - float(r["startEnqMs"]) for r in records if "startEnqMs" in r]
+    return values
+
+
+def _span_s(records: list[dict]) -> float:
+    """From the first query's H2D start to the last one's D2H end, in seconds."""
+    start = next(k for k in ("startH2dMs", "startInMs") if k in records[0])
+    end = next(k for k in ("endD2hMs", "endOutMs") if k in records[0])
+    return (float(records[-1][end]) - float(records[0][start])) / 1000.0
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+    model_kinds = ("prototxt", "torchvision", "torchscript")
+
+    def prepare(self, board) -> dict:
+        candidates = board.device.profile.trtexec
+        path = find_tool(board, candidates, "trtexec")
+        if path is None:
+            raise BackendUnavailable(f"trtexec not found on {board.device.name} (looked for "
+                                     f"{', '.join(candidates)}): {_INSTALL_HINT}")
+        version, source = self._version(board, path)
+        cache = board.run(["sh", "-c", _CACHE_DIR], timeout=30)
+        if not cache.ok:
+            raise BackendUnavailable(f"cannot create edgeprof's engine cache on {board.device.name}: "
+                                     f"{cache.stderr.strip()}")
+        return {"path": path, "version": str(version), "version_source": source, "cache_dir": cache.stdout.strip()}
+
+    @staticmethod
+    def _version(board, path: str) -> tuple[TrtVersion, str]:
+        """The TensorRT version, from the first source that names it: trtexec's banner (10.x's trtexec.cpp
+        prints it first, for --help too), the Debian packages JetPack installs, or the Python module."""
+        probes = (
+            # Only the banner line: help texts hold other dotted numbers ("0.5 represent half").
+            ("trtexec banner", [path, "--help"], "TensorRT"),
+            ("dpkg package", ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "tensorrt", "libnvinfer10",
+                              "libnvinfer8", "libnvinfer7"], ""),
+            ("python3 module", ["python3", "-c", "import tensorrt; print(tensorrt.__version__)"], ""),
+        )
+        for source, argv, marker in probes:
+            found = board.run(argv, timeout=60)
+            # dpkg-query exits 1 when one of the names is not installed but still prints the others.
+            for line in found.stdout.splitlines():
+                if marker not in line:
+                    continue
+                try:
+                    return parse_version(line), source
+                except ValueError:
+                    continue
+        raise BackendUnavailable(f"cannot tell which TensorRT {path} on {board.device.name} belongs to: no "
+                                 f"version in its --help banner, the tensorrt/libnvinfer packages or the python3 "
+                                 f"tensorrt module")
+
+    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
+        tool = board.backend_facts[self.name]
+        version = parse_version(tool["version"])
+        result = board.new_result(model, self.name, batch)
+        timing = TimingOptions(iterations=options.iterations or DEFAULT_ITERATIONS, warmup_ms=WARMUP_MS,
+                               duration_s=0 if options.iterations else DEFAULT_DURATION_S)
+        result.settings = {"source": options.tensorrt_source, "precision": options.precision,
+                           "dla_core": options.dla_core, "span": options.span, "iterations": options.iterations,
+                           "warmup_ms": timing.warmup_ms, "duration_s": timing.duration_s}
+        result.state["versions"] = {"tensorrt": tool["version"], "tensorrt_version_source": tool["version_source"]}
+        result.method = self._method(version, options, timing)
+        result.span = options.span
+        try:
+            self._measure(board, tool, version, model, batch, options, timing, result)
+        except _Failed as e:
+            return result.fail(str(e))
+        return result
+
+    def _measure(self, board, tool: dict, version: TrtVersion, model: ModelSource, batch: int, options: Options,
+                 timing: TimingOptions, result: Result) -> None:
+        if options.tensorrt_source not in TENSORRT_SOURCES:
+            raise _Failed(f"unknown TensorRT model source {options.tensorrt_source!r}; one of "
+                          f"{', '.join(TENSORRT_SOURCES)}")
+        if options.precision not in PRECISIONS:
+            raise _Failed(f"--precision {options.precision}: edgeprof builds TensorRT engines in "
+                          f"{', '.join(PRECISIONS)}")
+        if options.span == "host" and version.major < 6:
+            raise _Failed(f"TensorRT {version}'s trtexec times no data transfers (its latency is enqueue and "
+                          f"synchronisation only): use --span compute")
+        source = self._model(board, model, batch, options, result)
+        unit = board.facts.get("board_model") or board.facts.get("gpu") or board.device.profile.family
+        key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core)
+        engine = f"{tool['cache_dir']}/{key}.engine"
+        figures = result.figures
+        figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
+                       engine_key=key, engine_path=engine, engine_device=unit)
+        log: list[str] = []
+        cached = board.run(["sh", "-c", _CACHED, "cached-engine", engine, f"{tool['cache_dir']}/{key}.json"],
+                           timeout=30, record_in=result)
+        try:
+            built = json.loads(cached.stdout) if cached.ok else None
+        except ValueError:
+            built = None  # an unreadable record: build again, which rewrites it
+        figures["engine_cached"] = built is not None
+        figures["build_s"] = None
+        try:
+            if built is None:
+                built = self._build(board, tool, version, source, batch, options, engine, key, result, log)
+            figures["engine_build"] = built
+            figures["dla"] = built.get("dla")
+            self._time(board, tool, version, source, batch, options, timing, engine, key, result, log)
+            self._profile(board, tool, version, source, batch, options, timing, engine, key, result, log)
+        finally:
+            result.raw_log = "\n".join(log)
+
+    def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
+        base = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}"
+        if options.tensorrt_source == "prototxt":
+            if model.kind != "prototxt":
+                raise _Failed(f"--trt-from prototxt needs a Caffe deploy prototxt; {model.name} is a {model.kind} "
+                              f"model: use --trt-from onnx")
+            rewritten = set_batch(model.text, batch, model.path)
+            result.prototxt_diff = prototxt_diff(model, rewritten, batch)
+            outputs = output_blobs(rewritten)
+            if not outputs:
+                raise _Failed(f"{model.name}: no output blob found (every blob is read by a later layer)")
+            remote = base + ".prototxt"
+            return _Model(CaffeModel(remote, ",".join(outputs)), hashlib.sha256(rewritten.encode()).hexdigest(),
+                          lambda: board.put_text(remote, rewritten), {"kind": "prototxt", "outputs": outputs})
+        # Imported here: the exporter needs torch and onnx on the host, which the prototxt path does not.
+        from ..onnx.export import ExportError, export_onnx
+        try:
+            # fp32: the precision is trtexec's (--fp16) up to 10.x, applied to the same fp32 model.
+            exported = export_onnx(model, batch, "fp32")
+        except (ExportError, BackendUnavailable) as e:
+            raise _Failed(f"exporting {model.name} to ONNX failed: {e}") from None
+        remote = base + ".onnx"
+        return _Model(OnnxModel(remote), exported.sha256,
+                      lambda: board.put_bytes(remote, Path(exported.path).read_bytes()),
+                      {"kind": "onnx", "sha256": exported.sha256, "opset": exported.opset,
+                       "exported_cached": exported.cached, "export_s": exported.export_s})
+
+    def _trtexec(self, board, argv: list[str], options: Options, result: Result, log: list[str], what: str):
+        try:
+            run = board.run(argv, timeout=options.timeout_s, record_in=result)
+        except CommandTimeout as e:
+            raise _Failed(f"trtexec {what}: {e}. Raise the timeout or lower --iterations.") from None
+        log.append(f"$ {run.command}\n{run.stdout}{run.stderr}")
+        report = trtexec_parser.parse(run.stdout + run.stderr)
+        if not run.ok or report.error:
+            reason = report.error or f"exit status {run.exit_status}, no error line in its output"
+            hint = f" ({_DLA_HINT})" if "DLA" in reason and options.dla_core is not None else ""
+            raise _Failed(f"trtexec {what} failed: {reason}{hint}")
+        return run, report
+
+    def _build(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
+               engine: str, key: str, result: Result, log: list[str]) -> dict:
+        """Build the engine into the cache; returns what the build reported (also stored beside it)."""
+        partial = f"{engine}.partial-{board.run_id}"
+        try:
+            argv = build_command(version, source.trt, options.precision, batch, partial, options.dla_core,
+                                 trtexec=tool["path"])
+        except TensorRTCommandError as e:
+            raise _Failed(str(e)) from None
+        source.upload()
+        try:
+            run, _ = self._trtexec(board, argv, options, result, log, "engine build")
+        except _Failed:
+            board.run(["rm", "-f", "--", partial], timeout=30)
+            raise
+        output = run.stdout + run.stderr
+        placement = layer_placement(output)
+        reported = _BUILT_IN.search(output)
+        built = {"trt_version": str(version), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "build_s": run.duration_s, "trtexec_build_s": float(reported.group(1)) if reported else None,
+                 "command": run.command, "dla": None}
+        if options.dla_core is not None:
+            # How much of the net the DLA took: its subgraphs, and the layers that fell back to the GPU
+            # (None when the build log has no placement lists).
+            built["dla"] = {"core": options.dla_core,
+                            "dla_subgraphs": len(placement["dla"]) if placement else None,
+                            "gpu_layers": len(placement["gpu"]) if placement else None,
+                            "gpu_layer_names": placement["gpu"] if placement else None}
+        board.put_text(f"{tool['cache_dir']}/{key}.json", json.dumps(built))
+        moved = board.run(["mv", "-f", "--", partial, engine], timeout=30, record_in=result)
+        if not moved.ok:
+            raise _Failed(f"could not put the built engine into the cache: {moved.stderr.strip()}")
+        result.figures["build_s"] = run.duration_s
+        return built
+
+    def _time(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
+              timing: TimingOptions, engine: str, key: str, result: Result, log: list[str]) -> None:
+        figures = result.figures
+        times_path = f"{board.workdir}/{key}.times.json" if version.major >= 6 else None
+        try:
+            argv = timing_command(version, source.trt, batch, engine, times_path, options.dla_core, timing,
+                                  trtexec=tool["path"])
+        except TensorRTCommandError as e:
+            raise _Failed(str(e)) from None
+        before = self._clock(board, result)
+        _, summary = self._trtexec(board, argv, options, result, log, "timing run")
+        after = self._clock(board, result)
+        figures["summary"] = summary.to_dict()
+        figures["command_window"] = {"start_s": before, "end_s": after}
+        times_json = None
+        if times_path:
+            read = board.run(["cat", "--", times_path], timeout=120)
+            times_json = read.stdout if read.ok else None
+        if times_json:
+            times = trtexec_parser.parse_export_times(times_json, warmup_ms=timing.warmup_ms)
+            records = _kept_records(times_json, timing.warmup_ms)
+            if not records:
+                raise _Failed("trtexec's --exportTimes file holds no query after the warm-up")
+            values = _per_query(records)
+            headline = "gpu_compute_ms" if options.span == "compute" else "latency_ms"
+            span_s = _span_s(records)
+            figures.update(stats_from="exportTimes", throughput_qps=times.throughput_qps, timed_span_s=span_s,
+                           times_ms=values[headline],
+                           **{name: _stats(getattr(times, name), found) for name, found in values.items()})
+            result.iterations = times.iterations
+            result.latency_ms = dict(figures[headline])
+            result.throughput_ips = times.throughput_qps * batch if times.throughput_qps else None
+            if before is not None and after is not None:
+                result.timed_window = {"start_s": max(before, after - span_s), "end_s": after}
+        else:
+            self._from_summary(version, source, batch, options, summary, result)
+
+    @staticmethod
+    def _from_summary(version: TrtVersion, source: _Model, batch: int, options: Options,
+                      summary: trtexec_parser.TrtexecReport, result: Result) -> None:
+        """The printed summary as the figures, when there are no per-query records (before 6.0, or the
+        --exportTimes file is missing)."""
+        stats = summary.gpu_compute_ms if options.span == "compute" else summary.latency_ms
+        if stats.empty():
+            raise _Failed("trtexec's timing run printed no summary edgeprof could read; see the raw log "
+                          "(edgeprof results show ID)")
+        result.figures.update(stats_from="summary", throughput_qps=summary.throughput_qps)
+        result.latency_ms = asdict(stats)
+        # trtexec multiplies its throughput by --batch for implicit-batch engines: already images per second.
+        per_query = 1 if implicit_batch(version, source.trt) else batch
+        result.throughput_ips = summary.throughput_qps * per_query if summary.throughput_qps else None
+
+    def _profile(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
+                 timing: TimingOptions, engine: str, key: str, result: Result, log: list[str]) -> None:
+        profile_path = f"{board.workdir}/{key}.profile.json"
+        argv = profile_command(version, source.trt, batch, engine, profile_path, options.dla_core,
+                               trtexec=tool["path"])
+        if argv is None:
+            result.figures["layers"] = None  # before 6.0 trtexec writes no per-layer file
+            return
+        # Per-layer times need no second minimum-duration benchmark (trtexec's default is 3 s, and with
+        # --separateProfileRun the profiled pass repeats it): as many queries as the timing run, no more.
+        argv += [f"--iterations={timing.iterations}", f"--warmUp={timing.warmup_ms}", "--duration=0"]
+        try:
+            self._trtexec(board, argv, options, result, log, "profile run")
+            read = board.run(["cat", "--", profile_path], timeout=120)
+            if not read.ok:
+                raise _Failed(f"trtexec wrote no --exportProfile file: {read.stderr.strip()}")
+            profile = trtexec_parser.parse_export_profile(read.stdout)
+        except (_Failed, ValueError, KeyError) as e:
+            # The timing figures stand without per-layer times; say why they are missing.
+            result.figures.update(layers=None, profile_error=str(e))
+            return
+        result.figures.update(layers=[asdict(layer) for layer in profile.layers],
+                              profile_iterations=profile.iterations)
+
+    @staticmethod
+    def _clock(board, result: Result) -> float | None:
+        found = board.run(["date", "+%s.%N"], timeout=30, record_in=result)
+        try:
+            return float(found.stdout.strip())
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _method(version: TrtVersion, options: Options, timing: TimingOptions) -> dict:
+        policy = (f"fixed ({timing.iterations} queries)" if options.iterations else
+                  f"at least {timing.iterations} queries and {timing.duration_s} s (trtexec --iterations, --duration)")
+        return {
+            "timer": "trtexec: CUDA events around each query's H2D copy, GPU compute and D2H copy (--exportTimes "
+                     "records), spin-wait synchronisation",
+            "span": f"{options.span}: " + ("GPU compute of one query (computeMs)" if options.span == "compute" else
+                                           "H2D + GPU compute + D2H of one query (latencyMs)")
+                    + f". TensorRT {version}: {_span_text(version)}",
+            "warmup": f"{timing.warmup_ms} ms (trtexec --warmUp); queries whose compute started in it are dropped",
+            "statistic": "median and percentiles of per-query times, picked as trtexec's sampleReporting picks "
+                         "them; stdev and IQR beside them",
+            "iterations_policy": policy,
+            "engine": "built once per model, TensorRT version, precision, batch and device, cached on the board; "
+                      "build time reported apart (tensorrt.build_s)",
+            "per_layer": "separate trtexec run with --exportProfile (profiler synchronises per layer)",
+            "timed_window": "board clock read right after the timing command, minus the span of the kept "
+                            "--exportTimes records (not earlier than the reading before the command)",
+        }
+
+
+def _span_text(version: TrtVersion) -> str:
+    try:
+        return latency_span(version)
+    except TensorRTCommandError as e:
+        return str(e)
