@@ -11,10 +11,14 @@ Timing plays no part, so the board's clocks are not touched.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 from .backends import BackendUnavailable
+from .backends.onnx.export import build, export_onnx, host_modules
+from .backends.onnxruntime.runner import CPU, OnnxRuntimeBackend, upload_model
 from .backends.pytorch.netspec import netspec
 from .backends.pytorch.runner import PyTorchBackend
 from .backends.tensors import read_tensors, relative_error
@@ -129,4 +133,96 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
     return report
 
 
-__all__ = ["CheckReport", "DEFAULT_TOLERANCE", "check"]
+@dataclass
+class OnnxRuntimeCheckReport(CheckReport):
+    onnx: dict = field(default_factory=dict)          # the file compared: sha256, opset, providers used
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "onnx": self.onnx,
+                "method": "relative error = max |onnxruntime - torch| / max |torch| per output; the PyTorch "
+                          "build in float32 and its ONNX export (fp32, exported on the host) on the board's "
+                          "CPU, ONNX Runtime's CPU provider; the seeded random weights the host built, in the "
+                          "ONNX file and as a tensor file for the PyTorch runner, and the same standard-normal "
+                          "input"}
+
+
+def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed: int = 0,
+                      tolerance: float = DEFAULT_TOLERANCE, inventory: str | None = None,
+                      accept_new_host_key: bool = False) -> OnnxRuntimeCheckReport:
+    """Run `model` (a catalog name or deploy prototxt) in edgeprof's PyTorch build and in ONNX Runtime from
+    its ONNX export, on `device`, with identical weights and input; return the per-output relative errors.
+
+    The host builds the net once more as the export did (same seed) and writes its weights and input as
+    tensor files: the board's PyTorch runner loads them (--weights, --input), so the comparison holds even
+    where the board's torch would draw other random weights than the host's; ONNX Runtime gets the input.
+
+    Raises MeasureError for a model that is not a prototxt (--weights is about Caffe blobs),
+    BackendUnavailable when the host cannot export or the board lacks torch or onnxruntime, ExportError when
+    the model does not export, and what edgeprof.session.measure raises for bad models or unreachable boards."""
+    source = resolve(model)
+    if source.kind != "prototxt":
+        raise MeasureError(f"check_onnxruntime gives both runners the same Caffe blobs, so it needs a prototxt "
+                           f"model; {model} is {source.kind}")
+    exported = export_onnx(source, batch, "fp32", seed=seed)
+    _, _, br = host_modules()
+    loaded, inputs = build(source, batch, seed)
+    if isinstance(device, str):
+        device = get_device(device, inventory)
+    report = OnnxRuntimeCheckReport(device.name, source.name, batch, seed, tolerance)
+    report.onnx = {"sha256": exported.sha256, "opset": exported.opset,
+                   "exported_with": f"torch {exported.torch_version}"}
+
+    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    board = Board(device, transport, run_id="check")
+    try:
+        board.facts = probe(transport)
+        board.workdir = make_temp_dir(transport)
+        torch_facts = PyTorchBackend().prepare(board)
+        ort_facts = OnnxRuntimeBackend().prepare(board)
+        report.versions = {"torch": torch_facts["torch"], "onnxruntime": ort_facts["onnxruntime"],
+                           "python": torch_facts["python_version"]}
+        work = board.workdir
+        board.put_text(f"{work}/net.json", json.dumps(netspec(parse(set_batch(source.text, batch, source.path),
+                                                                    source.path))))
+        with tempfile.TemporaryDirectory(prefix="edgeprof-check-") as host_work:
+            for name, entries in (("weights.f32", [({"name": layer, "blob": i}, blob)
+                                                   for layer, blobs in loaded.net.named_blobs()
+                                                   for i, blob in enumerate(blobs)]),
+                                  ("input.f32", [({"name": d["name"]}, x) for d, x in zip(loaded.inputs, inputs)])):
+                br.write_tensors(f"{host_work}/{name}", entries)
+                board.put_bytes(f"{work}/{name}", Path(f"{host_work}/{name}").read_bytes())
+        model_path, _ = upload_model(board, ort_facts["cache"], exported)
+        steps = [
+            [torch_facts["python"], torch_facts["runner"], "--spec", f"{work}/net.json", "--device", "cpu",
+             "--batch", str(batch), "--iterations", "0", "--weights", f"{work}/weights.f32",
+             "--input", f"{work}/input.f32", "--dump-output", f"{work}/torch.f32", "--json"],
+            [ort_facts["python"], ort_facts["runner"], "--model", model_path, "--providers", CPU,
+             "--iterations", "0", "--input", f"{work}/input.f32", "--dump-output", f"{work}/ort.f32", "--json"],
+        ]
+        for argv in steps:
+            run = board.run(argv, timeout=1800)
+            report.commands.append(run.to_dict())
+            if not run.ok:
+                raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {device.name} (status "
+                                   f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+        report.onnx["providers_used"] = json.loads(run.stdout.strip().splitlines()[-1])["providers_used"]
+        theirs = read_tensors(board.get_bytes(f"{work}/torch.f32"))
+        ours = read_tensors(board.get_bytes(f"{work}/ort.f32"))
+    finally:
+        try:
+            if board.workdir:
+                remove_tree(transport, board.workdir)
+        except TransportError:
+            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
+        transport.close()
+    if list(ours) != list(theirs):
+        raise MeasureError(f"the two builds name different outputs: ONNX Runtime {list(ours)}, PyTorch {list(theirs)}")
+    for name, (shape, values) in ours.items():
+        if shape != theirs[name][0]:
+            raise MeasureError(f"output {name!r}: ONNX Runtime shape {shape}, PyTorch shape {theirs[name][0]}")
+        report.shapes[name] = shape
+        report.errors[name] = relative_error(values, theirs[name][1])
+    return report
+
+
+__all__ = ["CheckReport", "DEFAULT_TOLERANCE", "OnnxRuntimeCheckReport", "check", "check_onnxruntime"]

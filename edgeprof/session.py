@@ -19,7 +19,7 @@ from .devices import Device, connect, get_device
 from .models import ModelSource, resolve, set_batch
 from .power import POLICIES, power_session
 from .result import Result
-from .storage import ResultStore
+from .storage import SQLStore, open_store
 from .telemetry import BoardTelemetry
 from .transport import CommandResult, Transport, TransportError, make_temp_dir, remove_tree
 
@@ -141,10 +141,11 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
                                  for backend in backends for model in models for batch in batches], **session)
 
 
-def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: ResultStore | None = None,
+def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore | None = None,
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
                  cooldown_s: float = 0, should_stop: Callable[[], bool] | None = None,
+                 should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
                  on_status: Callable[[str], None] | None = None) -> list[Result]:
     """Make every job on one device, in order; every result is stored as soon as it exists.
@@ -153,7 +154,9 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: ResultStor
     held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
     the end, or by the board itself lease_s seconds after this process died. cooldown_s: a pause between
     jobs, so that one job's heat does not bias the next. should_stop: asked before each job; when it says
-    yes, the jobs left are not run (and not stored) and the board is restored as usual.
+    yes, the jobs left are not run (and not stored) and the board is restored as usual. should_run: asked
+    before each job while the board is held; no: that job is skipped (not run, not stored), e.g. because
+    another host's run of the same plan measured it while this one waited for the board.
 
     Raises MeasureError (or UnknownModel, PrototxtError, DeviceError, TransportError, SudoDenied, BoardBusy)
     before measuring anything when the input is bad or the device cannot be reached or controlled.
@@ -164,7 +167,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: ResultStor
     sources = prepare_jobs(jobs)
     if isinstance(device, str):
         device = get_device(device, inventory)
-    store = store or ResultStore()
+    store = store or open_store()
     results: list[Result] = []
     finished: set[int] = set()
 
@@ -188,7 +191,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: ResultStor
             # If this process dies, the board's guard stops what still runs from the work folder and removes it.
             lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
                                    ["rm", "-rf", "--", board.workdir]])
-            _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop)
+            _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop, should_run)
     except TransportError as e:
         if board.power_state is None:
             raise  # nothing started: a clear error, no results
@@ -212,7 +215,8 @@ def _new_result(board: Board, sources: dict[str, ModelSource], job: Job) -> Resu
 
 
 def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSource], keep, status,
-           finished: set[int], cooldown_s: float, should_stop: Callable[[], bool] | None) -> None:
+           finished: set[int], cooldown_s: float, should_stop: Callable[[], bool] | None,
+           should_run: Callable[[Job], bool] | None) -> None:
     # tegrastats shows clocks and rails only to root; sudo is there (and checked) exactly when the board's
     # power control needed it, which on a Jetson it always does.
     telemetry = BoardTelemetry(board, sudo=power.sudo if power.needs_root() else None)
@@ -223,6 +227,9 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
         if should_stop and should_stop():
             status(f"{board.device.name}: stopping, {len(jobs) - index} item(s) not run")
             return
+        if should_run and not should_run(job):
+            finished.add(index)
+            continue
         source = sources[job.model]
         if job.backend not in prepared:
             backend = backend_registry.get(job.backend)

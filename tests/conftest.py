@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .postgres_server import PostgresServer, server_binaries
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,6 +24,30 @@ def lab_inventory() -> Path:
             pytest.fail("the test lab is required but EDGEPROF_INVENTORY is not set: run tests/lab/lab up")
         pytest.skip("test lab not up (tests/lab/lab up, then export EDGEPROF_INVENTORY=...)")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/postgres_server.py); required like the lab."""
+    bindir = server_binaries()
+    missing = "PostgreSQL's server (apt-get install postgresql)" if bindir is None else None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing = "psycopg (pip install -e '.[postgres]')"
+    if missing:
+        if os.environ.get("EDGEPROF_LAB_REQUIRED") == "1":
+            pytest.fail(f"{missing} is required: run tests/setup")
+        pytest.skip(f"needs {missing}; tests/setup installs it")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the test server."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture

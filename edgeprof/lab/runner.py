@@ -5,6 +5,11 @@ Each board gets a thread that holds one SSH connection and the board's lease for
 board. Every finished item is stored at once with the plan's hash and the item's key; running the same plan
 again skips the items stored ok and measures the rest (failed ones included). A board that cannot be reached
 or controlled fails alone; the others go on.
+
+Several hosts may run the same plan into one shared database (PostgreSQL) at once: each item is measured
+once. A plan item names one board, measuring it needs that board's lease, and its result is committed
+before the lease is released; so each board thread asks the database again, while it holds the board,
+whether the item is already stored ok (by a run that held the board while this one waited), and skips it.
 """
 from __future__ import annotations
 
@@ -16,13 +21,14 @@ from dataclasses import dataclass, field
 from ..devices import Device, DeviceError
 from ..result import Result
 from ..session import Job, MeasureError, measure_jobs
-from ..storage import ResultStore
+from ..storage import StoreError, open_store
 from ..transport import TransportError
 from .plan import Item, Plan
 
-# What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost.
+# What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost,
+# results database unreachable.
 # The items it did not finish stay to do for the next run of the plan.
-_BOARD_ERRORS = (TransportError, DeviceError, MeasureError)
+_BOARD_ERRORS = (TransportError, DeviceError, MeasureError, StoreError)
 
 
 @dataclass
@@ -60,6 +66,11 @@ class LabRun:
         out += [(f"board {b.device}", b.error) for b in self.boards.values() if b.error]
         return out
 
+    def to_dataframe(self):
+        """The results as a pandas DataFrame (pandas is optional); see edgeprof.reporting.to_dataframe."""
+        from ..reporting import to_dataframe
+        return to_dataframe(self.results)
+
     def eta_s(self) -> float | None:
         """Seconds left at the mean pace so far of the busiest board (boards run in parallel)."""
         estimates = []
@@ -73,7 +84,7 @@ class LabRun:
 class Lab:
     """A set of boards from the inventory, and plans run over them.
 
-        lab = Lab()                                   # or Lab(inventory="lab.toml", db="results.sqlite")
+        lab = Lab()             # or Lab(inventory="lab.toml", db="results.sqlite" or "postgresql://host/db")
         run = lab.run(Plan.from_toml("plan.toml"))    # or Plan(devices=["tag:family=tx2"], models=[...])
         run.results, run.failures
     """
@@ -92,7 +103,7 @@ class Lab:
         plan.validate()
         devices = plan.resolve_devices(self.inventory)
         plan_hash = plan.fingerprint(devices)
-        with ResultStore(self.db) as store:
+        with open_store(self.db) as store:
             stored_ok = store.plan_items_ok(plan_hash)
         items = {d.name: plan.items(d.name) for d in devices}
         lab_run = LabRun(plan, plan_hash, {d.name: BoardProgress(d.name, len(items[d.name])) for d in devices})
@@ -150,16 +161,25 @@ class Lab:
             progress.current = message
             notify()
 
+        def not_stored_yet(job: Job) -> bool:
+            # Asked while this run holds the board (see the module docstring).
+            if job.plan["item"] not in store.plan_items_ok(plan_hash):
+                return True
+            with lock:
+                progress.skipped += 1
+            notify()
+            return False
+
         progress.state, progress.started = "measuring", time.monotonic()
         notify()
-        # Each board thread has its own SQLite connection; WAL lets them write side by side.
-        store = ResultStore(self.db)
         try:
-            measure_jobs(device, jobs, store=store, inventory=self.inventory,
-                         accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
-                         sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
-                         cooldown_s=plan.cooldown_s, should_stop=stop.is_set, on_result=on_result,
-                         on_status=on_status)
+            # Each board thread has its own database connection; SQLite's WAL lets them write side by side.
+            with open_store(self.db) as store:
+                measure_jobs(device, jobs, store=store, inventory=self.inventory,
+                             accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
+                             sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
+                             cooldown_s=plan.cooldown_s, should_stop=stop.is_set, should_run=not_stored_yet,
+                             on_result=on_result, on_status=on_status)
             progress.state = "finished"
         except _BOARD_ERRORS as e:
             progress.state, progress.error = "failed", str(e)
@@ -167,7 +187,6 @@ class Lab:
             # A fault of edgeprof's on one board must not take the other boards' runs down with it.
             progress.state, progress.error = "failed", f"internal error: {type(e).__name__}: {e}"
         finally:
-            store.close()
             progress.current = None
             notify()
 

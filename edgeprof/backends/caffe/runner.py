@@ -19,6 +19,16 @@ from ...transport import CommandTimeout
 from .. import BackendUnavailable, Options, find_tool
 
 DEFAULT_ITERATIONS = 50
+_DATE_MARK = "edgeprof-board-date "
+# caffe's log goes to a file and comes back in one piece: glog writes every line on its own, and over SSH
+# each would be a packet of its own (a 300-iteration run: about 400), most of the host's CPU per item in a
+# lab of many boards. The file survives an abort, so an F-line and its stack trace still arrive. Then the
+# board's date, for the glog times (timed_window).
+_CAPTURE = f'''log=$1; shift
+"$@" 2>"$log"; status=$?
+cat "$log" >&2
+echo "{_DATE_MARK}$(date '+%Y %z %s')"
+exit $status'''
 
 
 def safe_file_name(name: str) -> str:
@@ -82,19 +92,20 @@ class CaffeBackend:
         remote = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}.prototxt"
         board.put_text(remote, rewritten)
 
-        argv = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]
+        caffe = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]
         if tool["gpu"]:
-            argv += ["-gpu", "0"]
+            caffe += ["-gpu", "0"]
+        argv = ["sh", "-c", _CAPTURE, "caffe-time", remote[:-len(".prototxt")] + ".log", *caffe]
         try:
             run = board.run(argv, env={"GLOG_logtostderr": "1"}, timeout=options.timeout_s, record_in=result)
         except CommandTimeout as e:
             return result.fail(f"{e}. Lower --iterations or raise the timeout.")
-        result.raw_log = run.stderr + run.stdout
+        stdout, _, clock = run.stdout.rpartition(_DATE_MARK)
+        result.raw_log = run.stderr + stdout
         # glog stamps lines with the local time and no year: the board's year and UTC offset, read right
         # after the run, place them on the epoch clock telemetry uses; its epoch seconds pick the year
         # across New Year.
-        clock = board.run(["date", "+%Y %z %s"], timeout=30, record_in=result)
-        result.timed_window = timed_window(result.raw_log, clock.stdout)
+        result.timed_window = timed_window(result.raw_log, clock)
         report = caffe_time.parse(result.raw_log)
         result.figures = report.to_dict()
         result.iterations = report.iterations

@@ -1,0 +1,188 @@
+"""What the SQLite and PostgreSQL result stores share: the schema, its migrations, and every query.
+
+A store subclass supplies only its dialect: how to connect, how a write transaction starts, where the schema
+version lives, and the two column definitions that differ (the id and the creation time). Every SQL string
+here uses `?` placeholders; the dialect's `_sql()` turns them into its own.
+
+Each result is written in its own transaction the moment it completes, so a crash or Ctrl-C later in a sweep
+loses nothing already measured. The full JSON document is stored next to a few indexed columns; the raw log
+and commands go in their own columns because tables never need them.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from ..result import Result
+
+
+class StoreError(RuntimeError):
+    """The results database cannot be used: driver missing, server unreachable, newer schema."""
+
+
+def is_postgres_url(db: str | os.PathLike) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _backfill_plan(store: "SQLStore") -> None:
+    # Version 1 kept the plan only inside the JSON document. Batches by id keep memory flat on large stores.
+    last = 0
+    while True:
+        rows = store._execute("SELECT id, doc FROM results WHERE id > ? ORDER BY id LIMIT 500", (last,)).fetchall()
+        if not rows:
+            return
+        for result_id, doc in rows:
+            plan = json.loads(doc).get("plan")
+            if plan:
+                store._execute("UPDATE results SET plan_hash = ?, plan_item = ? WHERE id = ?",
+                               (plan["hash"], plan["item"], result_id))
+        last = rows[-1][0]
+
+
+# MIGRATIONS[n] brings a database from schema version n to n + 1, in one transaction together with the
+# version bump. A step is SQL ({id_column} and {now} filled in by the dialect) or a function of the store.
+MIGRATIONS: list[tuple[str | Callable[["SQLStore"], None], ...]] = [
+    # 1: the results table (edgeprof 0.1's SQLite schema, PRAGMA user_version = 1).
+    ("""CREATE TABLE IF NOT EXISTS results (
+        id {id_column},
+        run_id TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT {now},
+        device TEXT NOT NULL,
+        model TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        batch INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        doc TEXT NOT NULL,
+        commands TEXT NOT NULL,
+        raw_log TEXT NOT NULL,
+        prototxt_diff TEXT NOT NULL
+    )""",
+     "CREATE INDEX IF NOT EXISTS results_by_item ON results (device, model, backend, batch)",
+     "CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id)"),
+    # 2: the plan's hash and item key as indexed columns: a plan run asks for them before every item (see
+    # edgeprof.lab.runner), and a JSON path would be spelled differently in SQLite and PostgreSQL.
+    ("ALTER TABLE results ADD COLUMN plan_hash TEXT",
+     "ALTER TABLE results ADD COLUMN plan_item TEXT",
+     _backfill_plan,
+     "CREATE INDEX IF NOT EXISTS results_by_plan ON results (plan_hash, status)"),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = "id, doc, commands, raw_log, prototxt_diff"
+
+
+class SQLStore:
+    """A results database. Subclasses: edgeprof.storage.sqlite.ResultStore, .postgres.PostgresResultStore."""
+
+    # The dialect: the id column (an automatic integer key) and the creation time as ISO 8601 UTC text.
+    id_column: str
+    now: str
+    location: str   # where the results are, for messages (no password)
+
+    # --- the dialect's part ---
+    def _execute(self, sql: str, args: Sequence = ()):
+        """Run one statement (outside a transaction: on its own); returns a cursor."""
+        raise NotImplementedError
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction that other writers wait for; commits at the end, rolls back on an error."""
+        raise NotImplementedError
+
+    def _locked_version(self) -> int:
+        """Inside _transaction: the schema version, with other openers held off until the commit."""
+        raise NotImplementedError
+
+    def _set_version(self, version: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # --- shared ---
+    def _migrate(self, target: int = SCHEMA_VERSION) -> None:
+        with self._transaction():
+            version = self._locked_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.location} was written by a newer edgeprof (schema {version}); "
+                                 f"upgrade edgeprof")
+            for migration in MIGRATIONS[version:target]:
+                for step in migration:
+                    if callable(step):
+                        step(self)
+                    else:
+                        self._execute(step.format(id_column=self.id_column, now=self.now))
+            if version < target:
+                self._set_version(target)
+
+    def add(self, result: Result) -> int:
+        doc = result.to_dict()
+        doc.pop("id")
+        plan = result.plan or {}
+        with self._transaction():
+            cursor = self._execute(
+                "INSERT INTO results (run_id, device, model, backend, batch, status, error, doc, commands, raw_log,"
+                " prototxt_diff, plan_hash, plan_item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (result.run_id, result.device, result.model, result.backend, result.batch, result.status,
+                 result.error, json.dumps(doc), json.dumps(result.commands), result.raw_log,
+                 result.prototxt_diff, plan.get("hash"), plan.get("item")))
+            result.id = cursor.fetchone()[0]
+        return result.id
+
+    def get(self, result_id: int) -> Result | None:
+        row = self._execute(f"SELECT {_COLUMNS} FROM results WHERE id = ?", (result_id,)).fetchone()
+        return self._row(row) if row else None
+
+    def query(self, *, device: str | None = None, model: str | None = None, backend: str | None = None,
+              run_id: str | None = None, limit: int | None = None) -> list[Result]:
+        where, args = [], []
+        for column, value in (("device", device), ("model", model), ("backend", backend), ("run_id", run_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {_COLUMNS} FROM results"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [self._row(r) for r in self._execute(sql, args).fetchall()]
+
+    def plan_items_ok(self, plan_hash: str) -> set[str]:
+        """The keys of a plan's items stored ok (edgeprof.lab resumes a plan by skipping them)."""
+        rows = self._execute("SELECT plan_item FROM results WHERE plan_hash = ? AND status = 'ok'", (plan_hash,))
+        return {item for (item,) in rows.fetchall()}
+
+    def query_plan(self, plan_hash: str) -> list[Result]:
+        rows = self._execute(f"SELECT {_COLUMNS} FROM results WHERE plan_hash = ? ORDER BY id", (plan_hash,))
+        return [self._row(r) for r in rows.fetchall()]
+
+    @staticmethod
+    def _row(row) -> Result:
+        result_id, doc, commands, raw_log, diff = row
+        result = Result.from_dict(json.loads(doc))
+        result.id, result.commands, result.raw_log, result.prototxt_diff = result_id, json.loads(commands), raw_log, diff
+        return result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLStore", "StoreError", "is_postgres_url", "redact"]
