@@ -123,13 +123,22 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
         except TransportError:
             pass  # the connection is gone; /tmp on the board is cleaned at its next boot
         transport.close()
-    if list(ours) != list(theirs):
-        raise MeasureError(f"the two builds name different outputs: PyTorch {list(ours)}, Caffe {list(theirs)}")
-    for name, (shape, values) in ours.items():
-        if shape != theirs[name][0]:
-            raise MeasureError(f"blob {name!r}: PyTorch shape {shape}, Caffe shape {theirs[name][0]}")
+    return _compare(report, ("PyTorch", ours), ("Caffe", theirs))
+
+
+def _compare(report: CheckReport, ours: tuple[str, dict], reference: tuple[str, dict]) -> CheckReport:
+    """Fill the report's per-output shapes and relative errors of `ours` against `reference`, each a
+    (framework name, tensors by name) pair; different output names or shapes are an error, not a figure."""
+    (our_name, our_tensors), (their_name, their_tensors) = ours, reference
+    if list(our_tensors) != list(their_tensors):
+        raise MeasureError(f"the two builds name different outputs: {our_name} {list(our_tensors)}, "
+                           f"{their_name} {list(their_tensors)}")
+    for name, (shape, values) in our_tensors.items():
+        if shape != their_tensors[name][0]:
+            raise MeasureError(f"output {name!r}: {our_name} shape {shape}, {their_name} shape "
+                               f"{their_tensors[name][0]}")
         report.shapes[name] = shape
-        report.errors[name] = relative_error(values, theirs[name][1])
+        report.errors[name] = relative_error(values, their_tensors[name][1])
     return report
 
 
@@ -215,14 +224,7 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
         except TransportError:
             pass  # the connection is gone; /tmp on the board is cleaned at its next boot
         transport.close()
-    if list(ours) != list(theirs):
-        raise MeasureError(f"the two builds name different outputs: ONNX Runtime {list(ours)}, PyTorch {list(theirs)}")
-    for name, (shape, values) in ours.items():
-        if shape != theirs[name][0]:
-            raise MeasureError(f"output {name!r}: ONNX Runtime shape {shape}, PyTorch shape {theirs[name][0]}")
-        report.shapes[name] = shape
-        report.errors[name] = relative_error(values, theirs[name][1])
-    return report
+    return _compare(report, ("ONNX Runtime", ours), ("PyTorch", theirs))
 
 
 __all__ = ["CheckReport", "DEFAULT_TOLERANCE", "OnnxRuntimeCheckReport", "check", "check_onnxruntime"]

@@ -5,6 +5,7 @@ device (nothing measured).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -18,6 +19,7 @@ from .backends import (BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PRO
                        Options)
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
+from .labgrid import LabgridError, acquire_places, parse_filter
 from .lab import Lab, Plan, PlanError
 from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
 from .parsers import KINDS as PARSE_KINDS, parse_text
@@ -35,7 +37,7 @@ from .transport import TransportError
 console = Console(width=None if sys.stdout.isatty() else 160)
 # soft_wrap: messages stay whole lines (greppable, copyable) whatever the terminal width.
 errors = Console(stderr=True, soft_wrap=True)
-_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError, StoreError)
+_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError, StoreError, LabgridError)
 
 
 def _fail(message: str, code: int = 2):
@@ -66,6 +68,19 @@ db_option = click.option("--db", envvar="EDGEPROF_DB", metavar="FILE|URL",
                          help="Results database: a SQLite file, or a postgresql:// URL for a team's shared "
                               "database (default: ~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+reserve_option = click.option("--reserve", multiple=True, metavar="KEY=VALUE",
+                              help="labgrid: any place with these tags, e.g. family=tx2, reserved and acquired "
+                                   "for the run (queued up to --wait seconds) and released after.")
+coordinator_option = click.option("--coordinator", envvar="LG_COORDINATOR", metavar="HOST:PORT",
+                                  help="The labgrid coordinator (also $LG_COORDINATOR; default 127.0.0.1:20408).")
+
+
+def _labgrid(places, reserve, count, coordinator, wait_s, status):
+    """The labgrid places asked for, as devices, held until the context ends; None when none are asked for."""
+    if not places and not reserve:
+        return contextlib.nullcontext()
+    return acquire_places(coordinator, places=places, reserve=parse_filter(reserve), count=count, wait_s=wait_s,
+                          status=status)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,7 +131,11 @@ def models(as_json):
 
 @main.command(name="measure")
 @click.argument("model_names", metavar="MODEL...", nargs=-1, required=True)
-@click.option("--device", "-d", required=True, help="Device name (see `edgeprof devices`), or `local`.")
+@click.option("--device", "-d", help="Device name (see `edgeprof devices`), or `local`.")
+@click.option("--place", help="labgrid: measure on this place (instead of --device), reserved and acquired for the "
+                              "run (queued up to --wait seconds) and released after.")
+@reserve_option
+@coordinator_option
 @click.option("--backend", "-b", "backend_names", default="caffe", show_default=True,
               help=f"Comma-separated backends: {', '.join(backend_registry.names())}.")
 @click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
@@ -131,7 +150,8 @@ def models(as_json):
 @click.option("--lease", "lease_s", type=click.IntRange(min=5), default=180, show_default=True,
               help="Seconds after which the board restores itself if this process stops renewing its lease.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds to wait for another edgeprof run on the same board to finish.")
+              help="Seconds to wait for another edgeprof run on the same board to finish (and for labgrid to "
+                   "allocate the place).")
 @click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
               help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
 @click.option("--span", type=click.Choice(SPANS), default="compute", show_default=True,
@@ -158,13 +178,15 @@ def models(as_json):
 @inventory_option
 @db_option
 @json_option
-def measure_command(model_names, device, backend_names, batches, iterations, accept_new_host_key, clocks,
+def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, iterations, accept_new_host_key, clocks,
                     sudo_password_env, lease_s, wait_s, processor, span, precision, channels_last, cuda_graph,
                     compile_mode, threads, best, mode, trt_from, dla_core, inventory, db, as_json):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
     torchvision:NAME or a TorchScript file."""
+    if sum(map(bool, (device, place, reserve))) != 1:
+        raise click.UsageError("name the board with one of --device, --place or --reserve")
     backends = [b.strip() for b in backend_names.split(",") if b.strip()]
     if best and (precision != "fp32" or channels_last or cuda_graph or compile_mode):
         raise click.UsageError("--best tries its own precisions, memory formats, CUDA graphs and compilation; "
@@ -190,10 +212,11 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
             print(json.dumps(result.to_dict()), flush=True)
 
     def run():
-        return measure(device, model_names, backends=backends, batches=batches, options=options,
-                       store=store, inventory=inventory, accept_new_host_key=accept_new_host_key, clocks=clocks,
-                       sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, on_result=on_result,
-                       on_status=on_status)
+        with _labgrid((place,) if place else (), reserve, 1, coordinator, wait_s, on_status) as held:
+            return measure(held[0] if held else device, model_names, backends=backends, batches=batches, options=options,
+                           store=store, inventory=inventory, accept_new_host_key=accept_new_host_key,
+                           clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
+                           on_result=on_result, on_status=on_status)
 
     try:
         if as_json:
@@ -224,15 +247,26 @@ def measure_command(model_names, device, backend_names, batches, iterations, acc
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host keys of boards seen first.")
 @click.option("--sudo-password-env", metavar="VAR", help="The boards' sudo password, from this environment variable.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds each board waits for another edgeprof run on it to finish.")
+              help="Seconds each board waits for another edgeprof run on it to finish (and labgrid's "
+                   "reservations wait to be allocated).")
+@click.option("--place", "places", multiple=True,
+              help="labgrid: run on this place (repeatable) instead of the plan's devices; reserved and acquired "
+                   "for the run and released after.")
+@reserve_option
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="labgrid: how many places --reserve takes.")
+@coordinator_option
 @inventory_option
 @db_option
 @json_option
-def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, inventory, db, as_json):
+def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, places, reserve, count, coordinator,
+                inventory, db, as_json):
     """Run a plan over many boards in parallel (one measurement at a time per board).
 
     Run it again to resume: items of the same plan stored ok are skipped. Ctrl-C once: the items in flight
     finish and the boards are restored; twice: leave now (each board restores itself when its lease ends)."""
+    if count > 1 and not reserve:
+        raise click.UsageError("--count is how many places --reserve takes; add --reserve KEY=VALUE")
     try:
         plan = Plan.from_toml(plan_file)
         plan.validate()
@@ -248,20 +282,25 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, inven
                     printed.add(id(result))
                     print(json.dumps(result.to_dict()), flush=True)
 
+    boards = contextlib.ExitStack()  # the labgrid places, given back however this ends
     try:
+        held = boards.enter_context(_labgrid(places, reserve, count, coordinator, wait_s,
+                                             lambda m: errors.print(m, style="dim", highlight=False)))
         if as_json:
-            lab_run = lab.run(plan, wait_s=wait_s, on_progress=on_progress)
+            lab_run = lab.run(plan, wait_s=wait_s, on_progress=on_progress, devices=held)
         else:
             state = {}
             with Live(console=console, refresh_per_second=4,
                       get_renderable=lambda: lab_progress(state.get("run"))) as live:
-                lab_run = lab.run(plan, wait_s=wait_s, on_progress=lambda r: state.update(run=r))
+                lab_run = lab.run(plan, wait_s=wait_s, on_progress=lambda r: state.update(run=r), devices=held)
                 live.update(lab_progress(lab_run))
             if not console.is_terminal:
                 console.print()
             console.print(results_table(lab_run.results, title=f"plan {plan.name} ({lab_run.plan_hash})"))
     except (*_BAD_INPUT, PlanError) as e:
         _fail(str(e))
+    finally:
+        boards.close()
     failures = lab_run.failures
     for what, why in failures:
         errors.print(f"[red]failed[/] {what}: {why}", highlight=False)

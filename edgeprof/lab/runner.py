@@ -96,12 +96,13 @@ class Lab:
         self.accept_new_host_key = accept_new_host_key
         self.sudo_password_env = sudo_password_env
 
-    def run(self, plan: Plan, *, wait_s: float = 0,
-            on_progress: Callable[[LabRun], None] | None = None) -> LabRun:
+    def run(self, plan: Plan, *, wait_s: float = 0, on_progress: Callable[[LabRun], None] | None = None,
+            devices: list[Device] | None = None) -> LabRun:
         """Run `plan`; returns when every board is finished. Raises PlanError/DeviceError/UnknownModel for
-        a plan that cannot start (checked before any board is touched)."""
+        a plan that cannot start (checked before any board is touched). devices: the boards instead of the
+        plan's `devices` (labgrid places, edgeprof.labgrid)."""
         plan.validate()
-        devices = plan.resolve_devices(self.inventory)
+        devices = devices or plan.resolve_devices(self.inventory)
         plan_hash = plan.fingerprint(devices)
         with open_store(self.db) as store:
             stored_ok = store.plan_items_ok(plan_hash)

@@ -77,7 +77,7 @@ class Recording:
         result.telemetry = {"source": self.source, "interval_ms": self.interval_ms, **summary, "errors": errors,
                             "commands": self.commands, "samples": self.records}
         if result.status == "ok":
-            result.flags = flags
+            result.flags = result.flags + flags  # the backend's own flags (e.g. provider_fallback) stay
 
 
 class BoardTelemetry:

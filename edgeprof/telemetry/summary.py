@@ -301,10 +301,11 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
         flags.append(_flag("telemetry_incomplete", "; ".join(errors)))
     if window is None:
         return {}, flags + [_flag("no_timed_window", "the backend reported no timed window: no telemetry summary")]
-    # Only records near the window are parsed (parsing is most of the host's telemetry cost in a large lab);
-    # the margin covers nvidia-smi's own timestamps, which can differ from the record's by a moment.
-    margin = 1.0 + interval_ms / 1000.0
-    near = [r for r in records if "t" not in r or window["start_s"] - margin <= r["t"] <= window["end_s"] + margin]
+    # Only records near the window are parsed (parsing is most of the host's telemetry cost in a large lab).
+    # nvidia-smi's samples carry their own timestamps, which in_window judges: those are all kept.
+    margin = interval_ms / 1000.0
+    near = [r for r in records if "t" not in r or r.get("kind") == "nvidia-smi"
+            or window["start_s"] - margin <= r["t"] <= window["end_s"] + margin]
     samples = in_window(readings(near, power_total), window)
     if any(r.get("kind") == "nvidia-smi" for r in records):
         power_total = NVIDIA_SMI_POWER_TOTAL

@@ -75,7 +75,8 @@ def test_torchscript_file_is_uploaded_and_timed(edgeprof_cli, tmp_path):
 def test_torchscript_model_with_caffe_is_refused_before_connecting(edgeprof_cli, tmp_path):
     (tmp_path / "net.pt").write_bytes(b"not used")
     proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "caffe", tmp_path / "net.pt", check=2)
-    assert "net is a torchscript model, which caffe cannot run; use --backend pytorch" in proc.stderr
+    assert "net is a torchscript model, which caffe cannot run; use --backend " in proc.stderr
+    assert "pytorch" in proc.stderr.rsplit("--backend ", 1)[1].strip().split(",")
     assert "connecting" not in proc.stderr
 
 

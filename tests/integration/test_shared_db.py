@@ -3,6 +3,7 @@ two `edgeprof run` processes started at once on the same plan store every item o
 import os
 import subprocess
 import sys
+from contextlib import ExitStack
 
 from edgeprof.storage import open_store
 
@@ -18,10 +19,16 @@ def test_two_processes_running_one_plan_into_postgres_store_every_item_once(copi
     # --wait: a board held by the other process is waited for, not given up; another engineer's run on the
     # shared lab may hold a board for a while too.
     argv = [sys.executable, "-m", "edgeprof.cli", "run", str(plan), "--db", postgres_url, "--json", "--wait", "600"]
-    processes = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-    outputs = [p.communicate(timeout=900) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    # Output to files, not pipes: a pipe read only after the other process ends would fill up and stop
+    # its writer while it holds boards the other one waits for.
+    logs = [(tmp_path / f"out{i}", tmp_path / f"err{i}") for i in range(2)]
+    with ExitStack() as files:
+        processes = [subprocess.Popen(argv, env=env, stdout=files.enter_context(out.open("w")),
+                                      stderr=files.enter_context(err.open("w"))) for out, err in logs]
+        for process in processes:
+            process.wait(timeout=900)
+    outputs = [(out.read_text(), err.read_text()) for out, err in logs]
+    assert [p.returncode for p in processes] == [0, 0], "\n".join(stderr for _, stderr in outputs)
 
     total = 2 * len(copies)
     measured = [json_lines(stdout) for stdout, _ in outputs]

@@ -14,7 +14,7 @@ from importlib import resources
 from ...models import ModelSource, parse, set_batch
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import BackendUnavailable, Options
+from .. import BackendUnavailable, Options, board_timing
 from ..caffe.runner import prototxt_diff, safe_file_name
 from .netspec import UnsupportedLayer, netspec
 
@@ -200,21 +200,7 @@ class PyTorchBackend:
             "variant", "load_s", "calibration_s", "compile_s", "cuda_graph_capture_s", "first_inference_ms",
             "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory", "device_name", "threads", "weights",
             "loss", "times_ms")}
-        if settings["iterations"] is None:
-            policy = (f"adaptive: at least {settings['min_iterations']} iterations and {settings['min_time_s']} s, "
-                      f"until the median's 95 % CI is within {settings['target_ci']:.0%} or "
-                      f"{settings['max_time_s']} s pass (stopped: {report['stop_reason']})")
-        else:
-            policy = f"fixed ({settings['iterations']})"
-        result.method = {
-            "timer": report["timer"],
-            "warmup": f"{report['warmup_iterations']} iterations (at least {settings['warmup']} and "
-                      f"{settings['warmup_s']} s)",
-            "statistic": "median and percentiles of per-iteration times; 95 % CI of the median from order "
-                         "statistics",
-            "iterations_policy": policy,
-            "first_inference": "reported apart (first_inference_ms), excluded from the statistics",
-        }
+        result.method = board_timing.describe_method(report)
         return result
 
 
