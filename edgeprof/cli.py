@@ -178,9 +178,10 @@ def models(as_json):
 @inventory_option
 @db_option
 @json_option
-def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, iterations, accept_new_host_key, clocks,
-                    sudo_password_env, lease_s, wait_s, processor, span, precision, channels_last, cuda_graph,
-                    compile_mode, threads, best, mode, trt_from, dla_core, inventory, db, as_json):
+def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, iterations,
+                    accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
+                    channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
+                    as_json):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
@@ -213,8 +214,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
 
     def run():
         with _labgrid((place,) if place else (), reserve, 1, coordinator, wait_s, on_status) as held:
-            return measure(held[0] if held else device, model_names, backends=backends, batches=batches, options=options,
-                           store=store, inventory=inventory, accept_new_host_key=accept_new_host_key,
+            return measure(held[0] if held else device, model_names, backends=backends, batches=batches,
+                           options=options, store=store, inventory=inventory, accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
                            on_result=on_result, on_status=on_status)
 
@@ -306,7 +307,8 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, place
         errors.print(f"[red]failed[/] {what}: {why}", highlight=False)
     skipped = sum(b.skipped for b in lab_run.boards.values())
     if skipped:
-        errors.print(f"{skipped} item(s) already stored by an earlier or concurrent run of this plan were skipped", style="dim")
+        errors.print(f"{skipped} item(s) already stored by an earlier or concurrent run of this plan were skipped",
+                     style="dim")
     sys.exit(1 if failures else 0)
 
 

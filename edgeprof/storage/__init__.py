@@ -21,4 +21,5 @@ def open_store(db: str | os.PathLike | None = None) -> SQLStore:
     return ResultStore(db)
 
 
-__all__ = ["PostgresResultStore", "ResultStore", "SCHEMA_VERSION", "SQLStore", "StoreError", "default_db_path", "open_store"]
+__all__ = ["PostgresResultStore", "ResultStore", "SCHEMA_VERSION", "SQLStore", "StoreError", "default_db_path",
+           "open_store"]

@@ -302,9 +302,10 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
     if window is None:
         return {}, flags + [_flag("no_timed_window", "the backend reported no timed window: no telemetry summary")]
     # Only records near the window are parsed (parsing is most of the host's telemetry cost in a large lab).
-    # nvidia-smi's samples carry their own timestamps, which in_window judges: those are all kept.
+    # Only tegrastats and /proc samples are timed by the record; nvidia-smi's carry their own timestamps
+    # (in_window judges them) and the start record holds what converts those.
     margin = interval_ms / 1000.0
-    near = [r for r in records if "t" not in r or r.get("kind") == "nvidia-smi"
+    near = [r for r in records if r.get("kind") not in ("tegrastats", "proc")
             or window["start_s"] - margin <= r["t"] <= window["end_s"] + margin]
     samples = in_window(readings(near, power_total), window)
     if any(r.get("kind") == "nvidia-smi" for r in records):
