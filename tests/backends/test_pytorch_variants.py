@@ -222,9 +222,10 @@ def test_compile_reports_its_cost_apart(spec, tmp_path):
     _, want = outputs_of(spec, tmp_path, "eager")
     out, got = outputs_of(spec, tmp_path, "compiled", "--compile")
     assert out["variant"] == "fp32+compile" and out["settings"]["compile"] == "default"
-    # The compiling call is neither the first inference nor a timed one.
-    assert out["compile_s"] > 0 and out["first_inference_ms"] < out["compile_s"] * 1e3 / 5
-    assert out["latency_ms"]["max"] < out["compile_s"] * 1e3 / 5
+    # The compiling call is neither the first inference nor a timed one (medians and halves: a busy machine
+    # may stall a single iteration, not the compile's order of magnitude).
+    assert out["compile_s"] > 0 and out["first_inference_ms"] < out["compile_s"] * 1e3 / 2
+    assert out["latency_ms"]["median"] < out["compile_s"] * 1e3 / 10
     assert rel_error(got["fc"][1], want["fc"][1]) < 1e-4
 
 
