@@ -24,7 +24,7 @@ from pathlib import Path
 from edgeprof.lab import Lab, Plan
 # Imported before the measurement: their one-time import (about 0.4 s of CPU) is not a cost per item.
 import edgeprof.backends.caffe.runner  # noqa: E402,F401
-import edgeprof.transport.ssh  # noqa: E402,F401
+import edgeprof.transport.ssh  # noqa: E402,F401  (paramiko)
 
 MODELS = Path(__file__).resolve().parent.parent / "tests" / "lab" / "models"
 

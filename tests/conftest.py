@@ -86,3 +86,16 @@ def write_inventory(path: Path, **devices) -> Path:
         lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture
+def copies(lab_inventory):
+    """The lab's copies of sim-tx2 (tests/lab/lab up --copies N), at least two."""
+    from edgeprof.devices import select_devices
+    boards = select_devices("tag:copy", lab_inventory) if "copy" in lab_inventory.read_text() else []
+    if len(boards) < 2:
+        message = "needs the lab's copies of sim-tx2: tests/lab/lab up --copies 16"
+        if os.environ.get("EDGEPROF_LAB_REQUIRED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return boards

@@ -110,7 +110,7 @@ class Lease:
         self._stop.set()
         if self._renewer:
             self._renewer.join(timeout=35)
-        restore = ["sh", "-c", f'[ ! -f "$1/restore.sh" ] || sh "$1/restore.sh"', "restore", LEASE_DIR]
+        restore = ["sh", "-c", '[ ! -f "$1/restore.sh" ] || sh "$1/restore.sh"', "restore", LEASE_DIR]
         done = self.sudo.run(restore, timeout=120) if self.sudo else self.transport.run(restore, timeout=120)
         remove = ["rm", "-rf", "--", LEASE_DIR]
         (self.sudo.run(remove, timeout=60) if self.sudo else self.transport.run(remove, timeout=60))

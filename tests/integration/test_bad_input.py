@@ -2,7 +2,6 @@
 that should not."""
 import json
 import subprocess
-import tomllib
 
 from ..conftest import board_entry, json_lines, write_inventory
 

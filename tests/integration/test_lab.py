@@ -1,6 +1,5 @@
 """`edgeprof run PLAN.toml` over the lab's copies of sim-tx2 (tests/lab/lab up --copies N): boards in
 parallel, resume by plan hash, SIGKILL in the middle and every board restored by its own guard."""
-import json
 import os
 import signal
 import sqlite3
@@ -9,25 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from edgeprof.devices import connect, select_devices
+from edgeprof.devices import connect
 
 from ..conftest import json_lines
 
 MODELS = Path(__file__).resolve().parent.parent / "lab" / "models"
 FLASHED_MODE = "NV Power Mode: MAXP_CORE_ARM\n3"
-
-
-@pytest.fixture
-def copies(lab_inventory):
-    boards = select_devices("tag:copy", lab_inventory) if "copy" in lab_inventory.read_text() else []
-    if len(boards) < 2:
-        message = "needs the lab's copies of sim-tx2: tests/lab/lab up --copies 16"
-        if os.environ.get("EDGEPROF_LAB_REQUIRED") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return boards
 
 
 def write_plan(path, *, devices="tag:copy", iterations=20, lease_s=180, shuffle=False):

@@ -14,7 +14,7 @@ import pytest
 from edgeprof.storage import open_store
 
 from ..labgrid_server import LabgridServer
-from .test_lab import copies, write_plan  # noqa: F401 (copies is a fixture)
+from .test_lab import write_plan
 
 LENET = Path(__file__).resolve().parent.parent / "lab" / "models" / "lenet.prototxt"
 

@@ -1,6 +1,5 @@
 """Max performance during the run and the board's own state afterwards, on sim-tx2 (simulated nvpmodel,
 jetson_clocks: tests/lab/jetson_sim) over real SSH and real sudo."""
-import json
 import os
 import pty
 import signal

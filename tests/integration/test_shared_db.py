@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from edgeprof.storage import open_store
 
 from ..conftest import json_lines
-from .test_lab import copies, write_plan  # noqa: F401 (copies is a fixture)
+from .test_lab import write_plan
 
 
 def test_two_processes_running_one_plan_into_postgres_store_every_item_once(copies, postgres_url, tmp_path,
