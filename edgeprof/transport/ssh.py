@@ -65,11 +65,15 @@ def resolve_ssh_config(target: SSHTarget, config_path: Path | None = None) -> SS
     )
 
 
-class _GcmFirstTransport(paramiko.Transport):
-    """AES-GCM preferred (any OpenSSH since 6.2 has it); servers without it get paramiko's usual order. With
-    CTR + HMAC, paramiko checks every packet's MAC in a Python loop: a quarter of the host's CPU in a
-    16-board lab run. GCM's tag is checked inside OpenSSL."""
+class _LabTransport(paramiko.Transport):
+    """paramiko's Transport, cheaper on the host's CPU when many boards are connected at once:
+    - AES-GCM preferred (any OpenSSH since 6.2 has it; other servers get paramiko's usual order): with
+      CTR + HMAC, paramiko checks every packet's MAC in a Python loop, a quarter of the host's CPU in a
+      16-board lab run; GCM's tag is checked inside OpenSSL;
+    - its reader thread wakes once a second instead of ten times to see whether it should stop (close()
+      does not wait for that: it closes the packetizer, which ends the thread)."""
     _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
+    _active_check_timeout = 1.0
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -120,7 +124,7 @@ class SSHTransport:
             client.connect(
                 t.host, port=port, username=t.user, key_filename=t.key_filename, sock=sock,
                 timeout=t.connect_timeout, banner_timeout=t.connect_timeout, auth_timeout=t.connect_timeout,
-                allow_agent=True, look_for_keys=t.key_filename is None, transport_factory=_GcmFirstTransport)
+                allow_agent=True, look_for_keys=t.key_filename is None, transport_factory=_LabTransport)
         except paramiko.BadHostKeyException as e:
             raise TransportError(
                 f"{t.label}: HOST KEY CHANGED: the board presented {e.key.get_name()} {fingerprint(e.key)}, "
@@ -197,7 +201,9 @@ class SSHTransport:
                     self._kill(pid)
                     raise CommandTimeout(f"{self.name}: `{command}` did not finish within {timeout:g} s "
                                          f"(stopped it on the board)")
-                select.select([channel], [], [], 0.2)
+                # Data and the channel's close wake this at once; the timeout only bounds how late a
+                # command's own timeout is noticed, so it can be long (a lab waits on many boards at once).
+                select.select([channel], [], [], 1.0)
                 while channel.recv_ready():
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
@@ -206,7 +212,9 @@ class SSHTransport:
                     first, _, rest = bytes(out).partition(b"\n")
                     pid = int(first.decode().removeprefix(_PID_PREFIX))
                     out = bytearray(rest)
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                # EOF, not the exit status: sshd can send the exit status while output is still on its way
+                # (a log of more than 64 KB came back cut), and the protocol puts EOF after all data.
+                if channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
             status = channel.recv_exit_status()
         except KeyboardInterrupt:
