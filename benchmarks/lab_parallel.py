@@ -2,7 +2,7 @@
 """Are the boards of a lab truly measured in parallel, and what does the host pay per item?
 
     tests/lab/lab up --copies 16
-    EDGEPROF_INVENTORY=... .venv/bin/python benchmarks/lab_parallel.py [--devices tag:copy] [--iterations 400]
+    EDGEPROF_INVENTORY=... .venv/bin/python benchmarks/lab_parallel.py [--devices tag:copy] [--iterations 1000]
 
 Runs a plan of every selected board x 2 small models (tests/lab/models: LeNet, CIFAR-10 quick) x caffe in this
 process (edgeprof.lab.Lab) and prints:
@@ -43,7 +43,8 @@ def concurrency(windows: list[tuple[float, float]]) -> tuple[float, int]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", default="tag:copy", help="the boards (names, globs, tags); default: the lab's copies")
-    p.add_argument("--iterations", type=int, default=400, help="caffe time iterations per item")
+    p.add_argument("--iterations", type=int, default=1000,
+                   help="caffe time iterations per item (about 5-10 s windows with 16 boards on 2 cores)")
     args = p.parse_args()
     plan = Plan(devices=[args.devices], models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
                 backends=["caffe"], iterations=args.iterations, name="lab-parallel-benchmark")
