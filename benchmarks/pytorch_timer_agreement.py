@@ -2,16 +2,17 @@
 """Does edgeprof's PyTorch median agree with torch.utils.benchmark on the same board, model and run?
 
     EDGEPROF_INVENTORY=... .venv/bin/python benchmarks/pytorch_timer_agreement.py [--device sim-desktop]
-        [--model resnet50] [--batch 1,8] [--processor auto] [--clocks leave]
+        [--model resnet50] [--batch 1,8] [--processor auto] [--clocks leave] [--repeat 3]
 
-For each batch: `edgeprof measure --backend pytorch` (the library call), then, on the same board right after,
-torch.utils.benchmark.Timer(...).blocked_autorange() on the same module: the same board_runner.py builds
-it from the same netspec with the same seed, in the same grad mode, with the same thread count (Timer
-defaults to one thread; edgeprof runs with torch's default). Prints both medians and their ratio; the
-issue's target is a ratio within 5 % of 1.
+For each batch, --repeat times: `edgeprof measure --backend pytorch` (the library call), then, on the same
+board right after, torch.utils.benchmark.Timer(...).blocked_autorange() on the same module: the same
+board_runner.py builds it from the same netspec with the same seed, in the same grad mode, with the same
+thread count (Timer defaults to one thread; edgeprof runs with torch's default). Prints both medians and
+their ratio per pair, and the median ratio per batch; the issue's target is a ratio within 5 % of 1.
 """
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 
@@ -55,6 +56,8 @@ def main():
     p.add_argument("--batch", default="1,8")
     p.add_argument("--processor", default="auto", choices=("auto", "cpu", "gpu"))
     p.add_argument("--clocks", default="leave")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="pairs per batch, interleaved, so that a slow spell of a shared machine shows as spread")
     args = p.parse_args()
     batches = [int(b) for b in args.batch.split(",")]
     device = get_device(args.device)
@@ -62,12 +65,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         store = ResultStore(f"{tmp}/results.sqlite")
         for batch in batches:
-            result = measure(device, [args.model], backends=["pytorch"], batches=[batch], store=store,
-                             clocks=args.clocks, options=Options(processor=args.processor))[0]
-            if result.status != "ok":
-                sys.exit(f"edgeprof failed: {result.error}")
-            timer = time_with_torch_benchmark(device, args.model, batch, result)
-            rows.append((batch, result, timer))
+            for _ in range(args.repeat):
+                result = measure(device, [args.model], backends=["pytorch"], batches=[batch], store=store,
+                                 clocks=args.clocks, options=Options(processor=args.processor))[0]
+                if result.status != "ok":
+                    sys.exit(f"edgeprof failed: {result.error}")
+                timer = time_with_torch_benchmark(device, args.model, batch, result)
+                rows.append((batch, result, timer))
         store.close()
     first = rows[0][1]
     print(f"{args.model} on {args.device} ({first.settings['processor']}, {first.figures['device_name']}, "
@@ -80,6 +84,10 @@ def main():
         runs = f"({timer['runs']} x {timer['number_per_run']})"
         print(f"{batch:>5}  {ours:>18.3f}  {iterations:>16}  {timer['median_ms']:>15.3f}  {runs:>15}  "
               f"{ours / timer['median_ms']:>6.3f}")
+    for batch in batches:
+        ratios = sorted(r.latency_ms["median"] / t["median_ms"] for b, r, t in rows if b == batch)
+        print(f"batch {batch}: median ratio {statistics.median(ratios):.3f} over {len(ratios)} pairs "
+              f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}; target within 0.95-1.05)")
 
 
 def time_with_torch_benchmark(device, model, batch, result) -> dict:
