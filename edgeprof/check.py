@@ -22,10 +22,10 @@ from .backends.onnxruntime.runner import CPU, OnnxRuntimeBackend, upload_model
 from .backends.pytorch.netspec import netspec
 from .backends.pytorch.runner import PyTorchBackend
 from .backends.tensors import read_tensors, relative_error
-from .devices import Device, connect, get_device
+from .devices import Device, get_device
 from .models import parse, resolve, set_batch
-from .session import Board, MeasureError, probe
-from .transport import TransportError, make_temp_dir, remove_tree
+from .session import Board, MeasureError, open_board
+from .transport import CommandResult, make_temp_dir
 
 DEFAULT_TOLERANCE = 1e-4
 
@@ -80,11 +80,8 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
         device = get_device(device, inventory)
     report = CheckReport(device.name, source.name, batch, seed, tolerance)
 
-    transport = connect(device, accept_new_host_key=accept_new_host_key)
-    board = Board(device, transport, run_id="check")
-    try:
-        board.facts = probe(transport)
-        board.workdir = make_temp_dir(transport)
+    with open_board(device, run_id="check", accept_new_host_key=accept_new_host_key) as board:
+        board.workdir = make_temp_dir(board.transport)
         torch_facts = PyTorchBackend().prepare(board)
         python = torch_facts["python"]
         found = board.run([python, "-c", "import caffe, numpy; print(numpy.__version__)"], timeout=120)
@@ -108,22 +105,22 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
             ([python, f"{work}/pycaffe_forward.py", f"{work}/deploy.prototxt", f"{work}/weights.f32",
               f"{work}/input.f32", f"{work}/caffe.f32", *extra], {"GLOG_minloglevel": "2"}),
         ]
-        for argv, env in steps:
-            run = board.run(argv, env=env, timeout=1800)
-            report.commands.append(run.to_dict())
-            if not run.ok:
-                raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {device.name} (status "
-                                   f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+        _run_steps(board, steps, report)
         ours = read_tensors(board.get_bytes(f"{work}/torch.f32"))
         theirs = read_tensors(board.get_bytes(f"{work}/caffe.f32"))
-    finally:
-        try:
-            if board.workdir:
-                remove_tree(transport, board.workdir)
-        except TransportError:
-            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
-        transport.close()
     return _compare(report, ("PyTorch", ours), ("Caffe", theirs))
+
+
+def _run_steps(board: Board, steps: list[tuple[list[str], dict]], report: CheckReport) -> CommandResult:
+    """Run (argv, env) steps in order, each recorded in the report; a failing one is an error naming its
+    script. Returns the last step's result."""
+    for argv, env in steps:
+        run = board.run(argv, env=env, timeout=1800)
+        report.commands.append(run.to_dict())
+        if not run.ok:
+            raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {board.device.name} (status "
+                               f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+    return run
 
 
 def _compare(report: CheckReport, ours: tuple[str, dict], reference: tuple[str, dict]) -> CheckReport:
@@ -181,11 +178,8 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
     report.onnx = {"sha256": exported.sha256, "opset": exported.opset,
                    "exported_with": f"torch {exported.torch_version}"}
 
-    transport = connect(device, accept_new_host_key=accept_new_host_key)
-    board = Board(device, transport, run_id="check")
-    try:
-        board.facts = probe(transport)
-        board.workdir = make_temp_dir(transport)
+    with open_board(device, run_id="check", accept_new_host_key=accept_new_host_key) as board:
+        board.workdir = make_temp_dir(board.transport)
         torch_facts = PyTorchBackend().prepare(board)
         ort_facts = OnnxRuntimeBackend().prepare(board)
         report.versions = {"torch": torch_facts["torch"], "onnxruntime": ort_facts["onnxruntime"],
@@ -208,22 +202,10 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
             [ort_facts["python"], ort_facts["runner"], "--model", model_path, "--providers", CPU,
              "--iterations", "0", "--input", f"{work}/input.f32", "--dump-output", f"{work}/ort.f32", "--json"],
         ]
-        for argv in steps:
-            run = board.run(argv, timeout=1800)
-            report.commands.append(run.to_dict())
-            if not run.ok:
-                raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {device.name} (status "
-                                   f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+        run = _run_steps(board, [(argv, {}) for argv in steps], report)
         report.onnx["providers_used"] = json.loads(run.stdout.strip().splitlines()[-1])["providers_used"]
         theirs = read_tensors(board.get_bytes(f"{work}/torch.f32"))
         ours = read_tensors(board.get_bytes(f"{work}/ort.f32"))
-    finally:
-        try:
-            if board.workdir:
-                remove_tree(transport, board.workdir)
-        except TransportError:
-            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
-        transport.close()
     return _compare(report, ("ONNX Runtime", ours), ("PyTorch", theirs))
 
 

@@ -158,7 +158,8 @@ def models(as_json):
               help="PyTorch, TensorRT: compute (input already on the device) or host (copies in and out "
                    "included).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="PyTorch; TensorRT (fp32, fp16).")
+              help="PyTorch (fp32, fp16, bf16); ONNX Runtime (fp32, fp16); TensorRT (fp32, fp16, int8: "
+                   "uncalibrated, timing only).")
 @click.option("--channels-last", is_flag=True, help="PyTorch: NHWC memory format.")
 @click.option("--cuda-graph", is_flag=True, help="PyTorch: capture the forward once, time graph replays.")
 @click.option("--compile", "compile_mode", is_flag=False, flag_value="default", type=click.Choice(COMPILE_MODES),
@@ -446,22 +447,36 @@ def _stored(db, run_ids, **wanted) -> list:
 
 
 @main.command(name="compare")
+@click.argument("measure_models", metavar="[MODEL]...", nargs=-1)
 @click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
               help="Only this run (repeatable). Default: every stored result.")
 @click.option("--device", "device_names", multiple=True, help="Only this device (repeatable).")
 @click.option("--model", "model_names", multiple=True, help="Only this model (repeatable).")
-@click.option("--backend", "backend_names", multiple=True, help="Only this backend (repeatable).")
+@click.option("--backend", "backend_names", multiple=True,
+              help="Only this backend (repeatable; with MODELs: the backends to measure, default caffe).")
+@click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
+              help="With MODELs: batch size or comma-separated sweep.")
+@click.option("--iterations", "-n", type=click.IntRange(min=1), help="With MODELs: timed iterations.")
 @click.option("--baseline", metavar="COLUMN",
               help="The column to compare against: its label or a unique part of it, e.g. caffe. Default: the "
                    "first column (what was measured first).")
 @click.option("--format", "fmt", type=click.Choice(("table",) + FORMATS), default="table", show_default=True)
+@inventory_option
 @db_option
-def compare_command(run_ids, device_names, model_names, backend_names, baseline, fmt, db):
+def compare_command(measure_models, run_ids, device_names, model_names, backend_names, batches, iterations,
+                    baseline, fmt, inventory, db):
     """Models x (device, backend) side by side: the median (the mean where the backend has only a mean) and,
     against the baseline, the time ratio with a 95 % bootstrap interval; "n.s." where the interval contains 1.
 
+    With MODELs (edgeprof compare --device tx2 alexnet googlenet vgg16 resnet50), they are measured first on
+    each --device with each --backend, stored, and compared; without, stored results are.
+
     Several results for one cell: the latest is used, the older ones are named under the table."""
-    found = _stored(db, run_ids, device=device_names, model=model_names, backend=backend_names)
+    if measure_models:
+        found = _measure_for_comparison(measure_models, device_names, backend_names, batches, iterations,
+                                        inventory, db)
+    else:
+        found = _stored(db, run_ids, device=device_names, model=model_names, backend=backend_names)
     if not found:
         _fail("no stored results match; see `edgeprof results list`")
     try:
@@ -474,6 +489,22 @@ def compare_command(run_ids, device_names, model_names, backend_names, baseline,
     console.print(comparison.table())
     for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
         console.print(line, markup=False, highlight=False)
+
+
+def _measure_for_comparison(models, device_names, backend_names, batches, iterations, inventory, db):
+    if not device_names:
+        _fail("to measure MODELs, name the device(s) with --device")
+    backends = [b.strip() for name in backend_names for b in name.split(",") if b.strip()] or ["caffe"]
+    found = []
+    with _store(db) as store:
+        for device in device_names:
+            try:
+                found += measure(device, list(models), backends=backends, batches=batches,
+                                 options=Options(iterations=iterations), store=store, inventory=inventory,
+                                 on_status=lambda message: errors.print(message, style="dim", highlight=False))
+            except _BAD_INPUT as e:
+                _fail(str(e))
+    return found
 
 
 @main.command(name="report")

@@ -7,11 +7,12 @@ lost connection ends it, and the items it could not run are stored as failed wit
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from . import backends as backend_registry
 from .backends import BackendUnavailable, Options
@@ -55,6 +56,24 @@ def probe(transport: Transport) -> dict:
         if facts.get(key, "").isdigit():
             facts[key] = int(facts[key])
     return facts
+
+
+@contextlib.contextmanager
+def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False) -> Iterator["Board"]:
+    """A connected, probed Board; on leaving, its work folder (if one was made) is removed and the
+    connection closed, whatever happened."""
+    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    board = Board(device, transport, run_id=run_id)
+    try:
+        board.facts = probe(transport)
+        yield board
+    finally:
+        try:
+            if board.workdir:
+                remove_tree(transport, board.workdir)
+        except TransportError:
+            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
+        transport.close()
 
 
 @dataclass
@@ -179,32 +198,24 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
             on_result(result)
 
     status(f"connecting to {device.name} ({device.address})")
-    transport = connect(device, accept_new_host_key=accept_new_host_key)
-    board = Board(device, transport, run_id=uuid.uuid4().hex[:12])
-    try:
-        board.facts = probe(transport)
-        with power_session(device, transport, run_id=board.run_id, policy=clocks,
-                           sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           status=status) as (power, recorded, lease):
-            board.power_state = recorded
-            board.workdir = make_temp_dir(transport)
-            # If this process dies, the board's guard stops what still runs from the work folder and removes it.
-            lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
-                                   ["rm", "-rf", "--", board.workdir]])
-            _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop, should_run)
-    except TransportError as e:
-        if board.power_state is None:
-            raise  # nothing started: a clear error, no results
-        for index, job in enumerate(jobs):
-            if index not in finished:
-                keep(_new_result(board, sources, job).fail(f"not run: {e}"))
-    finally:
+    with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=accept_new_host_key) as board:
         try:
-            if board.workdir:
-                remove_tree(transport, board.workdir)
-        except TransportError:
-            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
-        transport.close()
+            with power_session(device, board.transport, run_id=board.run_id, policy=clocks,
+                               sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
+                               status=status) as (power, recorded, lease):
+                board.power_state = recorded
+                board.workdir = make_temp_dir(board.transport)
+                # If this process dies, the board's guard stops what still runs from the work folder and
+                # removes it.
+                lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
+                                       ["rm", "-rf", "--", board.workdir]])
+                _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop, should_run)
+        except TransportError as e:
+            if board.power_state is None:
+                raise  # nothing started: a clear error, no results
+            for index, job in enumerate(jobs):
+                if index not in finished:
+                    keep(_new_result(board, sources, job).fail(f"not run: {e}"))
     return results
 
 
@@ -272,4 +283,4 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
         finished.add(index)
 
 
-__all__ = ["Board", "Job", "MeasureError", "measure", "measure_jobs", "prepare_jobs", "probe"]
+__all__ = ["Board", "Job", "open_board", "MeasureError", "measure", "measure_jobs", "prepare_jobs", "probe"]

@@ -18,8 +18,9 @@ A backend with variants (precisions, graph capture, compilation) also has
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ..models import ModelSource
@@ -53,9 +54,37 @@ def find_tool(board: "Board", candidates: tuple[str, ...], tool: str) -> str | N
     return found.stdout.strip() if found.ok else None
 
 
+def probe_python(board: "Board", script: str, modules: Sequence[str], hint: str) -> dict:
+    """Run a backend's probe `script` with the board's Python (the profile's `python`): its last stdout line
+    is a JSON object of facts, with "<module>_error" for each of `modules` that would not import. Raises
+    BackendUnavailable, with `hint` on how to install, when the Python or a module is missing."""
+    python = board.device.profile.python
+    found = board.run([python, "-c", script], timeout=180)
+    if found.exit_status == 127:
+        raise BackendUnavailable(
+            f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
+            f"python = \"/path/to/python3\" in the device's inventory entry")
+    try:
+        facts = json.loads(found.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
+                                 f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
+    missing = [name for name in modules if f"{name}_error" in facts]
+    if missing:
+        reasons = "; ".join(facts[f"{name}_error"] for name in missing)
+        raise BackendUnavailable(f"{' and '.join(missing)} not importable by {python} on {board.device.name} "
+                                 f"({reasons}): {hint}")
+    facts["python"] = python
+    return facts
+
+
 PROCESSORS = ("auto", "cpu", "gpu")
 SPANS = ("compute", "host")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# int8 needs quantization scales: a calibrated model, which edgeprof does not make, or TensorRT's placeholder
+# scales, which time the int8 engine but make its outputs meaningless. Only TensorRT offers the latter.
+INT8_BACKENDS = ("tensorrt",)
+INT8_REFUSAL = "int8 needs a calibrated model; only --backend tensorrt times int8"
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MODES = ("inference", "train-step")
 TENSORRT_SOURCES = ("onnx", "prototxt")
@@ -77,6 +106,7 @@ class Options:
     mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
     best: bool = False               # try the variants the board supports (Backend.variants), each a result
     tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
+    ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
     dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
 
 
@@ -100,5 +130,5 @@ def get(name: str) -> Backend:
     return getattr(importlib.import_module(module), cls)()
 
 
-__all__ = ["Backend", "BackendUnavailable", "COMPILE_MODES", "MODES", "Options", "PRECISIONS", "PROCESSORS",
-           "SPANS", "TENSORRT_SOURCES", "find_tool", "get", "names"]
+__all__ = ["Backend", "BackendUnavailable", "COMPILE_MODES", "INT8_BACKENDS", "INT8_REFUSAL", "MODES", "Options",
+           "PRECISIONS", "PROCESSORS", "SPANS", "TENSORRT_SOURCES", "find_tool", "get", "names", "probe_python"]

@@ -106,7 +106,7 @@ def test_board_without_python_or_torch_says_what_to_install(edgeprof_cli, lab_in
     no_torch = dict(board_entry(lab_inventory, "sim-desktop"), python=python_without_torch)
     inventory = write_inventory(tmp_path / "inv.toml", **{"no-python": no_python, "no-torch": no_torch})
     for device, expected in (("no-python", "/opt/nowhere/python3 not found on no-python"),
-                             ("no-torch", f"torch is not importable by {python_without_torch} on no-torch")):
+                             ("no-torch", f"torch not importable by {python_without_torch} on no-torch")):
         proc = edgeprof_cli("measure", "--device", device, "--backend", "pytorch", "alexnet", "--json",
                             inventory=inventory, check=1)
         r = json_lines(proc.stdout)[0]

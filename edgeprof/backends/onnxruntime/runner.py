@@ -9,22 +9,24 @@ stopping rule) is written in board_runner.py's docstring; the execution provider
 next to the one asked for, and a silent fallback is flagged (provider_fallback).
 
 Providers: --processor cpu runs the CPU provider; auto the CUDA provider where this onnxruntime build has
-one (with the CPU provider for what CUDA lacks), else the CPU; gpu insists on CUDA. The TensorRT provider is
-not picked: it builds engines inside the first inference (minutes on a TX2); the TensorRT backend measures
-TensorRT itself.
+one (with the CPU provider for what CUDA lacks), else the CPU; gpu insists on CUDA. --processor does not pick
+the TensorRT provider: it builds engines inside the first inference (minutes on a TX2; the first inference is
+reported apart from latency); the TensorRT backend measures TensorRT itself. --best (`variants`) tries each
+provider the board's onnxruntime has, the TensorRT one included, each in fp32 and, where it has fp16
+kernels, fp16; the result's `variant` names both ("cuda+fp16").
 """
 from __future__ import annotations
 
-import json
 import os
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from ...models import ModelSource, set_batch
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import BackendUnavailable, Options, board_timing
+from .. import INT8_REFUSAL, BackendUnavailable, Options, board_timing, probe_python
 from ..caffe.runner import prototxt_diff
 from ..onnx.export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
 from ..pytorch.runner import _EXIT_MEANING, TIMING_FILE, _last_json
@@ -55,6 +57,13 @@ _INSTALL_HINT = {
 }
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+# A provider asked for first, then those ONNX Runtime hands what it cannot run to: TensorRT to CUDA, CUDA to
+# the CPU. Also --best's order, the CPU (fp32, the reference) first.
+_FALLBACK = (TENSORRT, CUDA, CPU)
+_SHORT = {CPU: "cpu", CUDA: "cuda", TENSORRT: "tensorrt"}
+# The CPU provider lacks fp16 kernels for most of edgeprof's layers (Conv among them): fp16 on GPU providers only.
+_FP16 = (CUDA, TENSORRT)
 
 
 def runner_files() -> dict[str, str]:
@@ -63,8 +72,11 @@ def runner_files() -> dict[str, str]:
             TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
 
 
-def providers_for(available: list[str], processor: str) -> list[str] | None:
-    """The providers to ask for, most preferred first; None when --processor gpu finds no CUDA provider."""
+def providers_for(available: list[str], processor: str, first: str | None = None) -> list[str] | None:
+    """The providers to ask for, most preferred first; None when --processor gpu finds no CUDA provider.
+    With `first` (Options.ort_provider, one of `available`): it and those it falls back on."""
+    if first is not None:
+        return [p for p in _FALLBACK[_FALLBACK.index(first):] if p in available]
     if processor != "cpu" and CUDA in available:
         return [CUDA, CPU]
     return None if processor == "gpu" else [CPU]
@@ -104,24 +116,8 @@ class OnnxRuntimeBackend:
     model_kinds = MODEL_KINDS
 
     def prepare(self, board) -> dict:
-        python = board.device.profile.python
-        found = board.run([python, "-c", _PROBE], timeout=180)
-        hint = _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"])
-        if found.exit_status == 127:
-            raise BackendUnavailable(
-                f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
-                f"python = \"/path/to/python3\" in the device's inventory entry")
-        try:
-            facts = json.loads(found.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
-                                     f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
-        missing = [name for name in ("onnxruntime", "numpy") if f"{name}_error" in facts]
-        if missing:
-            reasons = "; ".join(facts[f"{name}_error"] for name in missing)
-            raise BackendUnavailable(f"{' and '.join(missing)} not importable by {python} on {board.device.name} "
-                                     f"({reasons}): {hint}")
-        facts["python"] = python
+        facts = probe_python(board, _PROBE, ["onnxruntime", "numpy"],
+                             _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"]))
         facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
         for name, text in runner_files().items():
             board.put_text(f"{board.workdir}/{name}", text)
@@ -136,7 +132,12 @@ class OnnxRuntimeBackend:
         result = board.new_result(model, self.name, batch)
         if options.mode != "inference":
             return result.fail(f"--mode {options.mode}: ONNX Runtime runs inference only; use --backend pytorch")
-        providers = providers_for(facts["providers"], options.processor)
+        if options.precision == "int8":
+            return result.fail(INT8_REFUSAL)
+        if options.ort_provider is not None and options.ort_provider not in facts["providers"]:
+            return result.fail(f"onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
+                               f"{options.ort_provider} (it has {', '.join(facts['providers'])})")
+        providers = providers_for(facts["providers"], options.processor, options.ort_provider)
         if providers is None:
             return result.fail(f"--processor gpu: onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
                                f"{CUDA} (it has {', '.join(facts['providers'])}): install onnxruntime-gpu")
@@ -175,10 +176,24 @@ class OnnxRuntimeBackend:
             if report["kind"] == "oom":
                 message = f"out of memory at batch {batch} on {board.device.name}: {message}. Try a smaller --batch."
             return result.fail(message)
-        return self._fill(result, report, exported, upload_s)
+        return self._fill(result, report, exported, upload_s, options.ort_provider)
+
+    def variants(self, board, options: Options) -> list[Options]:
+        """What --best tries: each provider among CPU, CUDA and TensorRT that the board's onnxruntime has and
+        --processor allows (cpu: the CPU one; gpu: CUDA and TensorRT), in fp32 and, on CUDA and TensorRT,
+        fp16; the CPU's fp32 first, as the reference. Where --processor allows none of them, the one plain
+        measurement, which fails saying so."""
+        available = board.backend_facts[self.name]["providers"]
+        allowed = {"cpu": (CPU,), "gpu": (CUDA, TENSORRT)}.get(options.processor, _FALLBACK)
+        base = replace(options, best=False, precision="fp32")
+        tried = [replace(base, ort_provider=provider, precision=precision)
+                 for provider in reversed(_FALLBACK) if provider in available and provider in allowed
+                 for precision in (("fp32", "fp16") if provider in _FP16 else ("fp32",))]
+        return tried or [base]
 
     @staticmethod
-    def _fill(result: Result, report: dict, exported: OnnxModel, upload_s: float | None) -> Result:
+    def _fill(result: Result, report: dict, exported: OnnxModel, upload_s: float | None,
+              chosen_provider: str | None = None) -> Result:
         result.span = report["span"]
         result.latency_ms = dict(report["latency_ms"] or {})
         result.throughput_ips = report["throughput_ips"]
@@ -191,7 +206,10 @@ class OnnxRuntimeBackend:
             "load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
             "device_name", "threads", "providers_requested", "providers_used", "times_ms")}
         result.figures.update(
-            variant=exported.precision, provider=report["providers_used"][0], onnx_sha256=exported.sha256,
+            # The provider joins the label only where --best chose it: otherwise --processor says where it ran.
+            variant=(exported.precision if chosen_provider is None
+                     else f"{_SHORT[chosen_provider]}+{exported.precision}"),
+            provider=report["providers_used"][0], onnx_sha256=exported.sha256,
             opset=exported.opset, export_s=exported.export_s, export_cached=exported.cached,
             upload="skipped: already in the board's cache" if upload_s is None else "uploaded", upload_s=upload_s)
         if report["provider_fallback"]:

@@ -14,7 +14,7 @@ from importlib import resources
 from ...models import ModelSource, parse, set_batch
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import BackendUnavailable, Options, board_timing
+from .. import INT8_REFUSAL, Options, board_timing, probe_python
 from ..caffe.runner import prototxt_diff, safe_file_name
 from .netspec import UnsupportedLayer, netspec
 
@@ -86,22 +86,8 @@ class PyTorchBackend:
     model_kinds = ("prototxt", "torchvision", "torchscript")
 
     def prepare(self, board) -> dict:
-        python = board.device.profile.python
-        found = board.run([python, "-c", _PROBE], timeout=180)
-        hint = _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"])
-        if found.exit_status == 127:
-            raise BackendUnavailable(
-                f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
-                f"python = \"/path/to/python3\" in the device's inventory entry")
-        try:
-            facts = json.loads(found.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
-                                     f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
-        if "torch_error" in facts:
-            raise BackendUnavailable(f"torch is not importable by {python} on {board.device.name} "
-                                     f"({facts['torch_error']}): {hint}")
-        facts["python"] = python
+        facts = probe_python(board, _PROBE, ["torch"],
+                             _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"]))
         facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
         for name, text in runner_files().items():
             board.put_text(f"{board.workdir}/{name}", text)
@@ -110,6 +96,8 @@ class PyTorchBackend:
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         facts = board.backend_facts[self.name]
         result = board.new_result(model, self.name, batch)
+        if options.precision == "int8":
+            return result.fail(INT8_REFUSAL)
         device = self._device(facts, options)
         if device is None:
             return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA "
