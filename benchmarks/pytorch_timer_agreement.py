@@ -27,7 +27,7 @@ from edgeprof.transport import make_temp_dir, remove_tree
 
 # Runs on the board next to board_runner.py: the module the runner would time, timed by torch's own tool.
 TIMER_SCRIPT = r'''
-import json, sys
+import json, sys, time
 import torch
 import torch.utils.benchmark as benchmark
 sys.path.insert(0, sys.argv[1])
@@ -42,8 +42,15 @@ model = br.load_model(args)
 net = model.net.to(device).eval()
 inputs = [x.to(device) for x in br._inputs(model.inputs, args, args.batch)]
 with br._grad_off():
+    # The same warm-up edgeprof's runner does (at least 3 forwards and 1 s): oneDNN builds its primitives on
+    # the first forwards, which blocked_autorange would otherwise count.
+    started = time.perf_counter()
+    for _ in range(3):
+        net(*inputs)
+    while time.perf_counter() - started < 1.0:
+        net(*inputs)
     timer = benchmark.Timer(stmt="net(*inputs)", globals={"net": net, "inputs": inputs}, num_threads=threads)
-    m = timer.blocked_autorange(min_run_time=5)
+    m = timer.blocked_autorange(min_run_time=10)
 print(json.dumps({"median_ms": m.median * 1e3, "iqr_ms": m.iqr * 1e3, "runs": len(m.times),
                   "number_per_run": m.number_per_run, "torch": torch.__version__}))
 '''
