@@ -5,7 +5,7 @@
     models = ["alexnet", "googlenet", "vgg16", "resnet50"]
     backends = ["caffe", "pytorch"]
     batches = [1, 8]
-    precisions = ["fp32", "fp16"]           # framework backends; caffe runs fp32 only and gets fp32 items
+    precisions = ["fp32", "fp16"]           # framework backends; caffe gets fp32 items only, int8 is tensorrt's
     iterations = 50                         # optional: each backend's default policy otherwise
     clocks = "max"                          # optional: each family's policy otherwise
     shuffle = true                          # per board, seeded: order does not bias the comparison
@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import PRECISIONS, Options
+from ..backends import INT8_BACKENDS, PRECISIONS, Options
 from ..backends import names as backend_names
 from ..devices import Device, select_devices
 from ..models import resolve
@@ -128,10 +128,17 @@ class Plan:
         """One board's items, in plan order or shuffled (seeded by the plan's seed and the board)."""
         items = [Item(device, model, backend, batch, precision)
                  for model in self.models for backend in self.backends for batch in self.batches
-                 for precision in self.precisions if precision == "fp32" or backend not in _FP32_ONLY]
+                 for precision in self.precisions if self._has(backend, precision)]
         if self.shuffle:
             random.Random(f"{self.seed}|{device}").shuffle(items)
         return items
+
+    @staticmethod
+    def _has(backend: str, precision: str) -> bool:
+        """Whether `backend` has items at `precision`: a plan's precisions apply to each backend that has them."""
+        if precision == "int8":
+            return backend in INT8_BACKENDS
+        return precision == "fp32" or backend not in _FP32_ONLY
 
     def options(self, item: Item) -> Options:
         return Options(iterations=self.iterations, precision=item.precision)

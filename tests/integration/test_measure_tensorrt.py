@@ -179,3 +179,37 @@ def test_board_without_trtexec(edgeprof_cli):
     r = json_lines(proc.stdout)[0]
     assert r["status"] == "failed"
     assert r["error"].startswith("trtexec not found on sim-desktop (looked for trtexec, /usr/src/tensorrt/bin/trtexec)")
+
+
+def test_int8_builds_with_placeholder_scales_and_says_so(edgeprof_cli, fresh_net, engines):
+    r = measure(edgeprof_cli, fresh_net, "--trt-from", "prototxt", "--precision", "int8", "--iterations", "20")[0]
+    engines.append(r["tensorrt"]["engine_path"])
+    t = r["tensorrt"]
+    assert r["status"] == "ok", r["error"]
+    assert t["variant"] == "int8" and "-trt8.2.1-int8-b1-" in t["engine_key"]
+    # No calibration cache: trtexec sets placeholder scales, so the figures are timing only.
+    assert t["int8"] == "int8 without calibration: timing only, outputs meaningless"
+    assert r["settings"]["precision"] == "int8" and r["settings"]["int8_calibration"] is None
+    assert {"code": "int8_uncalibrated", "detail": t["int8"]} in r["flags"]
+    build = next(c["command"] for c in show(edgeprof_cli, r)["commands"] if "--deploy=" in c["command"])
+    assert " --int8 " in build and "--calib" not in build
+
+
+def test_int8_is_refused_by_the_backends_that_cannot_time_it(edgeprof_cli):
+    proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch,onnxruntime", "alexnet",
+                        "--precision", "int8", "--wait", "600", "--json", check=1)
+    results = json_lines(proc.stdout)
+    assert [r["backend"] for r in results] == ["pytorch", "onnxruntime"]
+    assert {(r["status"], r["error"]) for r in results} == {
+        ("failed", "int8 needs a calibrated model; only --backend tensorrt times int8")}
+
+
+def test_best_times_each_precision_the_version_builds(edgeprof_cli, fresh_net, engines):
+    proc = edgeprof_cli(*MEASURE, fresh_net, "--trt-from", "prototxt", "--best", "--iterations", "20", check=0)
+    results = json_lines(proc.stdout)
+    engines += [r["tensorrt"]["engine_path"] for r in results]
+    assert [(r["status"], r["tensorrt"]["variant"]) for r in results] == [
+        ("ok", "fp32"), ("ok", "fp16"), ("ok", "int8")]
+    assert len({r["tensorrt"]["engine_key"] for r in results}) == 3
+    assert [r["tensorrt"].get("int8") is not None for r in results] == [False, False, True]
+    assert f"fastest tensorrt variant for {fresh_net.stem} batch 1 on sim-tx2: " in proc.stderr

@@ -74,6 +74,8 @@ class CaffeBackend:
         tool = board.backend_facts[self.name]
         iterations = options.iterations or DEFAULT_ITERATIONS
         result = board.new_result(model, self.name, batch)
+        if options.precision != "fp32":
+            return result.fail(f"--precision {options.precision}: caffe time runs fp32 only")
         result.span = "caffe_forward"
         result.method = {
             "timer": "caffe's per-layer timers (GPU: synchronizing CUDA events; CPU: wall clock)",

@@ -212,6 +212,19 @@ def _precision_flags(version: TrtVersion, precision: str, model: OnnxModel | Caf
     return [f"--{precision}"]
 
 
+def build_precisions(version: TrtVersion, model: OnnxModel | CaffeModel) -> list[str]:
+    """The precisions of PRECISIONS' fp32, fp16 and int8 that ``build_command`` takes for this version and
+    kind of model (11.x: fp32 only; int8 for ONNX from 6.0), in that order: what --best tries."""
+    found = []
+    for precision in ("fp32", "fp16", "int8"):
+        try:
+            _precision_flags(version, precision, model)
+        except TensorRTCommandError:
+            continue
+        found.append(precision)
+    return found
+
+
 def _dla_flags(version: TrtVersion, dla_core: int | None, building: bool) -> list[str]:
     if dla_core is None:
         return []

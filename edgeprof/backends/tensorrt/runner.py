@@ -40,7 +40,7 @@ import hashlib
 import json
 import re
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -54,8 +54,8 @@ from ...transport import CommandTimeout
 from .. import TENSORRT_SOURCES, BackendUnavailable, Options, find_tool
 from ..caffe.runner import prototxt_diff, safe_file_name
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
-                       build_command, engine_cache_key, implicit_batch, latency_span, parse_version,
-                       profile_command, timing_command)
+                       build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
+                       parse_version, profile_command, timing_command)
 
 DEFAULT_ITERATIONS = 100
 DEFAULT_DURATION_S = 3     # trtexec's own default
@@ -69,6 +69,10 @@ _INSTALL_HINT = ("install TensorRT (JetPack ships trtexec in /usr/src/tensorrt/b
                  "packages), or set trtexec = \"/path/to/trtexec\" in the device's inventory entry")
 _DLA_HINT = ("--dla-core needs a board with DLA cores (AGX Xavier, Xavier NX, Orin NX, AGX Orin), and a core "
              "number it has")
+# edgeprof passes trtexec no --calib: for an int8 build it then sets placeholder dynamic ranges on every
+# tensor (sampleEngines.cpp, "Explicitly set int8 scales if no calibrator is provided": setTensorScales up to
+# 7.x, setTensorDynamicRange from 8.x), so the engine runs int8 kernels on numbers that mean nothing.
+INT8_UNCALIBRATED = "int8 without calibration: timing only, outputs meaningless"
 _BUILT_IN = re.compile(r"Engine built in (\S+) sec")
 _TAGGED_LAYER = re.compile(r"\[(Dla|Gpu)Layer\]\s*(.*?)\s*$")
 _PLACEMENT_HEADER = re.compile(r"Layers [Rr]unning on (DLA|GPU)")
@@ -187,6 +191,14 @@ class TensorRTBackend:
                                      f"{cache.stderr.strip()}")
         return {"path": path, "version": str(version), "version_source": source, "cache_dir": cache.stdout.strip()}
 
+    def variants(self, board, options: Options) -> list[Options]:
+        """What --best tries: an engine in each precision this TensorRT version builds for the model source
+        (fp32, the reference, first; 11.x has fp32 only; int8 uncalibrated, timing only), on the GPU or
+        the DLA core asked for."""
+        version = parse_version(board.backend_facts[self.name]["version"])
+        kind = CaffeModel("", "") if options.tensorrt_source == "prototxt" else OnnxModel("")
+        return [replace(options, best=False, precision=precision) for precision in build_precisions(version, kind)]
+
     @staticmethod
     def _version(board, path: str) -> tuple[TrtVersion, str]:
         """The TensorRT version, from the first source that names it: trtexec's banner (10.x's trtexec.cpp
@@ -238,6 +250,11 @@ class TensorRTBackend:
         if options.precision not in PRECISIONS:
             raise _Failed(f"--precision {options.precision}: edgeprof builds TensorRT engines in "
                           f"{', '.join(PRECISIONS)}")
+        result.figures["variant"] = options.precision
+        if options.precision in ("int8", "best"):
+            result.settings["int8_calibration"] = None
+            result.figures["int8"] = INT8_UNCALIBRATED
+            result.flags.append({"code": "int8_uncalibrated", "detail": INT8_UNCALIBRATED})
         if options.span == "host" and version.major < 6:
             raise _Failed(f"TensorRT {version}'s trtexec times no data transfers (its latency is enqueue and "
                           f"synchronisation only): use --span compute")
