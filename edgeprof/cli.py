@@ -167,8 +167,8 @@ def models(as_json):
                    "is reported apart.")
 @click.option("--threads", type=click.IntRange(min=1), help="PyTorch: CPU threads.")
 @click.option("--best", is_flag=True,
-              help="PyTorch: try the variants the board supports (fp16, channels-last, CUDA graph, compile), "
-                   "one result each, and name the fastest.")
+              help="Try the variants the board supports, one result each, and name the fastest: PyTorch "
+                   "precisions, channels-last, CUDA graph, compile; TensorRT precisions; ONNX Runtime providers.")
 @click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="PyTorch: train-step times forward + loss + backward + SGD step.")
 @click.option("--trt-from", "trt_from", type=click.Choice(TENSORRT_SOURCES), default="onnx", show_default=True,
