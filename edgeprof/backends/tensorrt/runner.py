@@ -33,6 +33,12 @@ What the figures mean (commands.latency_span has the per-version text, stored in
   times, so the window is placed with the board's clock, read right before and right after the timing
   command: it ends at the reading after, and lasts the kept records' span (but starts no earlier than the
   reading before). The process's teardown after the last query shifts it early by that much.
+
+Without trtexec on the board but with a `tensorrt` module its Python imports, prepare() takes the TensorRT
+Python API instead (settings.tensorrt_tool "python-api", else "trtexec"): board_runner.py, uploaded with
+board_timing.py, builds or loads the engine in the same cache and times it with the board runners' loop and
+figures (its docstring says what they mean). ONNX only, no DLA, no per-layer times; it has run only against
+a stand-in tensorrt module, never real TensorRT.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -51,8 +58,9 @@ from ...models.stats import in_test_net
 from ...parsers import trtexec as trtexec_parser
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import TENSORRT_SOURCES, BackendUnavailable, Options, find_tool
+from .. import TENSORRT_SOURCES, BackendUnavailable, Options, board_timing, find_tool, probe_python
 from ..caffe.runner import prototxt_diff, safe_file_name
+from ..pytorch.runner import _EXIT_MEANING, TIMING_FILE, _last_json
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
                        parse_version, profile_command, timing_command)
@@ -65,6 +73,28 @@ _CACHE_DIR = r'''d="${XDG_CACHE_HOME:-$HOME/.cache}/edgeprof/tensorrt-engines"
 mkdir -p -- "$d" && printf '%s\n' "$d"'''
 # A cached engine: the engine file exists and its build facts can be read. Paths arrive as arguments.
 _CACHED = r'''[ -f "$1" ] && cat -- "$2"'''
+# Named apart from the other backends' runners: all live in the same work folder on the board.
+RUNNER_FILE = "tensorrt_runner.py"
+# Whether the board's Python has TensorRT and which CUDA bindings board_runner.py would use; a constant
+# script (Python 3.6+), nothing from the user in it.
+_PROBE = r'''import json, platform, sys
+facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
+try:
+    import tensorrt
+    facts["tensorrt"] = tensorrt.__version__
+except Exception as e:
+    facts["tensorrt_error"] = "%s: %s" % (type(e).__name__, e)
+facts["cuda_bindings"] = None
+for name, module in (("cuda-python", "cuda"), ("pycuda", "pycuda.driver"), ("torch", "torch")):
+    try:
+        __import__(module)
+    except Exception:
+        continue
+    facts["cuda_bindings"] = name
+    break
+print(json.dumps(facts))
+'''
+_BINDINGS_HINT = "pip3 install cuda-python (or pycuda) for the Python that has tensorrt"
 _INSTALL_HINT = ("install TensorRT (JetPack ships trtexec in /usr/src/tensorrt/bin; elsewhere NVIDIA's tensorrt "
                  "packages), or set trtexec = \"/path/to/trtexec\" in the device's inventory entry")
 _DLA_HINT = ("--dla-core needs a board with DLA cores (AGX Xavier, Xavier NX, Orin NX, AGX Orin), and a core "
@@ -182,14 +212,34 @@ class TensorRTBackend:
         candidates = board.device.profile.trtexec
         path = find_tool(board, candidates, "trtexec")
         if path is None:
-            raise BackendUnavailable(f"trtexec not found on {board.device.name} (looked for "
-                                     f"{', '.join(candidates)}): {_INSTALL_HINT}")
-        version, source = self._version(board, path)
+            facts = self._python_api(board, f"trtexec not found on {board.device.name} (looked for "
+                                            f"{', '.join(candidates)})")
+        else:
+            version, source = self._version(board, path)
+            facts = {"tool": "trtexec", "path": path, "version": str(version), "version_source": source}
         cache = board.run(["sh", "-c", _CACHE_DIR], timeout=30)
         if not cache.ok:
             raise BackendUnavailable(f"cannot create edgeprof's engine cache on {board.device.name}: "
                                      f"{cache.stderr.strip()}")
-        return {"path": path, "version": str(version), "version_source": source, "cache_dir": cache.stdout.strip()}
+        facts["cache_dir"] = cache.stdout.strip()
+        return facts
+
+    @staticmethod
+    def _python_api(board, no_trtexec: str) -> dict:
+        """The facts of the Python-API path (board_runner.py uploaded), for a board without trtexec; raises
+        BackendUnavailable saying both what is missing when its Python lacks tensorrt or CUDA bindings."""
+        try:
+            facts = probe_python(board, _PROBE, ["tensorrt"], _INSTALL_HINT)
+        except BackendUnavailable as e:
+            raise BackendUnavailable(f"{no_trtexec}, and no TensorRT Python API either: {e}") from None
+        if facts["cuda_bindings"] is None:
+            raise BackendUnavailable(f"{no_trtexec}; {facts['python']} has tensorrt {facts['tensorrt']} but no "
+                                     f"CUDA bindings (cuda-python, pycuda or torch): {_BINDINGS_HINT}")
+        facts.update(tool="python-api", path=None, version=str(parse_version(facts["tensorrt"])),
+                     version_source="python module", runner=f"{board.workdir}/{RUNNER_FILE}")
+        for name, text in runner_files().items():
+            board.put_text(f"{board.workdir}/{name}", text)
+        return facts
 
     def variants(self, board, options: Options) -> list[Options]:
         """What --best tries: an engine in each precision this TensorRT version builds for the model source
@@ -230,9 +280,11 @@ class TensorRTBackend:
         result = board.new_result(model, self.name, batch)
         timing = TimingOptions(iterations=options.iterations or DEFAULT_ITERATIONS, warmup_ms=WARMUP_MS,
                                duration_s=0 if options.iterations else DEFAULT_DURATION_S)
-        result.settings = {"source": options.tensorrt_source, "precision": options.precision,
-                           "dla_core": options.dla_core, "span": options.span, "iterations": options.iterations,
-                           "warmup_ms": timing.warmup_ms, "duration_s": timing.duration_s}
+        result.settings = {"tensorrt_tool": tool["tool"], "source": options.tensorrt_source,
+                           "precision": options.precision, "dla_core": options.dla_core, "span": options.span,
+                           "iterations": options.iterations}
+        if tool["tool"] == "trtexec":
+            result.settings.update(warmup_ms=timing.warmup_ms, duration_s=timing.duration_s)
         result.state["versions"] = {"tensorrt": tool["version"], "tensorrt_version_source": tool["version_source"]}
         result.method = self._method(version, options, timing)
         result.span = options.span
@@ -258,6 +310,12 @@ class TensorRTBackend:
         if options.span == "host" and version.major < 6:
             raise _Failed(f"TensorRT {version}'s trtexec times no data transfers (its latency is enqueue and "
                           f"synchronisation only): use --span compute")
+        if tool["tool"] == "python-api" and options.tensorrt_source == "prototxt":
+            raise _Failed(f"--trt-from prototxt needs trtexec, which {board.device.name} lacks (edgeprof's "
+                          f"TensorRT Python-API path builds from ONNX only): use --trt-from onnx")
+        if tool["tool"] == "python-api" and options.dla_core is not None:
+            raise _Failed(f"--dla-core needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT "
+                          f"Python-API path builds for the GPU only)")
         source = self._model(board, model, batch, options, result)
         unit = board.facts.get("board_model") or board.facts.get("gpu") or board.device.profile.family
         key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core)
@@ -265,6 +323,9 @@ class TensorRTBackend:
         figures = result.figures
         figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
                        engine_key=key, engine_path=engine, engine_device=unit)
+        if tool["tool"] == "python-api":
+            self._run_python_api(board, tool, version, source, options, engine, key, result)
+            return
         log: list[str] = []
         cached = board.run(["sh", "-c", _CACHED, "cached-engine", engine, f"{tool['cache_dir']}/{key}.json"],
                            timeout=30, record_in=result)
@@ -283,6 +344,63 @@ class TensorRTBackend:
             self._profile(board, tool, version, source, batch, options, timing, engine, key, result, log)
         finally:
             result.raw_log = "\n".join(log)
+
+    def _run_python_api(self, board, tool: dict, version: TrtVersion, source: _Model, options: Options,
+                        engine: str, key: str, result: Result) -> None:
+        """board_runner.py builds (or loads) the engine and times it; its JSON becomes the result."""
+        if not board.run(["test", "-f", engine], timeout=30, record_in=result).ok:
+            source.upload()  # only a build reads the model, as on the trtexec path
+        argv = [tool["python"], tool["runner"], "--onnx", source.trt.path, "--engine", engine,
+                "--precision", options.precision, "--span", options.span, "--json"]
+        if options.iterations is not None:
+            argv += ["--iterations", str(options.iterations)]
+        try:
+            run = board.run(argv, timeout=options.timeout_s, record_in=result)
+        except CommandTimeout as e:
+            raise _Failed(f"{e}. Lower --batch or --iterations, or raise the timeout.") from None
+        result.raw_log = run.stderr + run.stdout
+        report = _last_json(run.stdout)
+        if report is None:
+            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
+            raise _Failed(f"the TensorRT Python-API runner {how} without a result; last output: "
+                          f"{run.stderr.strip()[-500:] or '(none)'}")
+        if "error" in report:
+            raise _Failed(f"{report['error']} ({report['kind']})")
+        figures = result.figures
+        if report["engine_cached"]:
+            cached = board.run(["cat", "--", f"{tool['cache_dir']}/{key}.json"], timeout=30, record_in=result)
+            try:
+                figures["engine_build"] = json.loads(cached.stdout) if cached.ok else None
+            except ValueError:
+                figures["engine_build"] = None
+        else:
+            # The build facts beside the engine, as trtexec's builds leave them: the trtexec path takes an
+            # engine as cached only with them, so either tool reuses the other's engines.
+            figures["engine_build"] = {
+                "trt_version": str(version), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "build_s": report["build_s"], "trtexec_build_s": None, "command": run.command, "dla": None,
+                "tool": "python-api"}
+            board.put_text(f"{tool['cache_dir']}/{key}.json", json.dumps(figures["engine_build"]))
+        result.span = report["span"]
+        result.latency_ms = dict(report["latency_ms"] or {})
+        result.throughput_ips = report["throughput_ips"]
+        result.iterations = report["iterations"]
+        result.timed_window = report["timed_window"]
+        result.settings.update(report["settings"])
+        result.state["versions"].update(tensorrt=report["trt_version"], python_version=report["python_version"],
+                                        cuda_bindings=f"{report['cuda_bindings']} {report['cuda_bindings_version']}")
+        figures.update({k: report.get(k) for k in (
+            "engine_cached", "build_s", "load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason",
+            "warmup_iterations", "memory", "device_name", "times_ms")}, dla=None, layers=None)
+        result.method = board_timing.describe_method(report)
+        result.method.update(
+            span=f"{options.span}: CUDA events around " + ("one enqueued inference, inputs already on the device"
+                                                           if options.span == "compute" else
+                                                           "the H2D copies, one enqueued inference, the D2H copies"),
+            engine="built with the TensorRT Python API once per model, TensorRT version, precision, batch and "
+                   "device, cached on the board with trtexec's engines; build time reported apart "
+                   "(tensorrt.build_s)",
+            per_layer="none on the Python-API path")
 
     def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
         base = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}"
@@ -463,6 +581,12 @@ class TensorRTBackend:
             "timed_window": "board clock read right after the timing command, minus the span of the kept "
                             "--exportTimes records (not earlier than the reading before the command)",
         }
+
+
+def runner_files() -> dict[str, str]:
+    """What the Python-API path uploads side by side into the board's work folder: name -> text."""
+    return {RUNNER_FILE: resources.files(__package__).joinpath("board_runner.py").read_text(),
+            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
 
 
 def _span_text(version: TrtVersion) -> str:
