@@ -254,3 +254,21 @@ def nvml_memory(uuid):
     apps = nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory") or []
     mine = [_mib_bytes(row[2]) for row in apps if len(row) == 3 and row[0] == str(os.getpid()) and ours(row[1])]
     return (sum(mine) if mine and None not in mine else None), (used[0] if len(used) == 1 else None)
+
+
+def emit(obj, as_json, summary_lines):
+    """A runner's output: one JSON object on stdout (--json), or a short summary for a person:
+    summary_lines(obj), then the timing line every runner shares."""
+    if as_json:
+        print(json.dumps(obj))
+    elif "error" in obj:
+        print("error (%s): %s" % (obj["kind"], obj["error"]))
+    else:
+        for line in summary_lines(obj):
+            print(line)
+        lat = obj["latency_ms"]
+        if lat:
+            print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
+                  % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
+                     obj["stop_reason"], obj["throughput_ips"]))
+    sys.stdout.flush()

@@ -284,22 +284,11 @@ def parse_args(argv):
     return args
 
 
-def _emit(obj, as_json):
-    if as_json:
-        print(json.dumps(obj))
-    elif "error" in obj:
-        print("error (%s): %s" % (obj["kind"], obj["error"]))
-    else:
-        lat = obj["latency_ms"] or {}
-        print("%s batch %d on %s (%s), providers %s, span %s, timer %s"
-              % (obj["net"], obj["batch"], obj["device_name"], obj["device"], ",".join(obj["providers_used"]),
-                 obj["span"], obj["timer"]))
-        print("load %.3f s, first inference %.3f ms" % (obj["load_s"], obj["first_inference_ms"]))
-        if lat:
-            print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
-                  % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
-                     obj["stop_reason"], obj["throughput_ips"]))
-    sys.stdout.flush()
+def _summary_lines(obj):
+    return ["%s batch %d on %s (%s), providers %s, span %s, timer %s"
+            % (obj["net"], obj["batch"], obj["device_name"], obj["device"], ",".join(obj["providers_used"]),
+               obj["span"], obj["timer"]),
+            "load %.3f s, first inference %.3f ms" % (obj["load_s"], obj["first_inference_ms"])]
 
 
 def _kind(error):
@@ -317,15 +306,15 @@ def main(argv=None):
     try:
         result = run(args)
     except RunnerError as e:
-        _emit({"error": str(e), "kind": e.kind}, args.json)
+        board_timing.emit({"error": str(e), "kind": e.kind}, args.json, _summary_lines)
         return 1
     except Exception as e:
         traceback.print_exc()
         kind = _kind(e)
-        _emit({"error": "%s: %s" % (type(e).__name__, str(e).strip()), "kind": kind,
-               "onnxruntime_version": ort.__version__}, args.json)
+        board_timing.emit({"error": "%s: %s" % (type(e).__name__, str(e).strip()), "kind": kind,
+                           "onnxruntime_version": ort.__version__}, args.json, _summary_lines)
         return 3 if kind == "oom" else 1
-    _emit(result, args.json)
+    board_timing.emit(result, args.json, _summary_lines)
     return 0
 
 

@@ -1309,24 +1309,13 @@ def parse_args(argv):
     return args
 
 
-def _emit(obj, as_json):
-    if as_json:
-        print(json.dumps(obj))
-    elif "error" in obj:
-        print("error (%s): %s" % (obj["kind"], obj["error"]))
-    else:
-        lat = obj["latency_ms"] or {}
-        print("%s batch %d on %s (%s), %s, %s, span %s, timer %s"
-              % (obj["net"], obj["batch"], obj["device_name"], obj["device"], obj["variant"],
-                 obj["settings"]["mode"], obj["span"], obj["timer"]))
-        print("load %.3f s, %sfirst inference %.3f ms"
-              % (obj["load_s"], "" if obj["compile_s"] is None else "compile %.3f s, " % obj["compile_s"],
-                 obj["first_inference_ms"]))
-        if lat:
-            print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
-                  % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
-                     obj["stop_reason"], obj["throughput_ips"]))
-    sys.stdout.flush()
+def _summary_lines(obj):
+    return ["%s batch %d on %s (%s), %s, %s, span %s, timer %s"
+            % (obj["net"], obj["batch"], obj["device_name"], obj["device"], obj["variant"],
+               obj["settings"]["mode"], obj["span"], obj["timer"]),
+            "load %.3f s, %sfirst inference %.3f ms"
+            % (obj["load_s"], "" if obj["compile_s"] is None else "compile %.3f s, " % obj["compile_s"],
+               obj["first_inference_ms"])]
 
 
 def _is_oom(error):
@@ -1346,19 +1335,19 @@ def main(argv=None):
     try:
         result = run(args)
     except RunnerError as e:
-        _emit({"error": str(e), "kind": e.kind}, args.json)
+        board_timing.emit({"error": str(e), "kind": e.kind}, args.json, _summary_lines)
         return 1
     except Exception as e:
         traceback.print_exc()
         if args.precision != "fp32" and _lacks_dtype_kernel(e):
-            _emit({"error": "--precision %s on %s: torch %s lacks an operation in that dtype: %s"
-                   % (args.precision, args.device, torch.__version__, e), "kind": "unsupported",
-                   "torch_version": torch.__version__}, args.json)
+            board_timing.emit({"error": "--precision %s on %s: torch %s lacks an operation in that dtype: %s"
+                               % (args.precision, args.device, torch.__version__, e), "kind": "unsupported",
+                               "torch_version": torch.__version__}, args.json, _summary_lines)
             return 1
-        _emit({"error": "%s: %s" % (type(e).__name__, e), "kind": "oom" if _is_oom(e) else "runtime",
-               "torch_version": torch.__version__}, args.json)
+        board_timing.emit({"error": "%s: %s" % (type(e).__name__, e), "kind": "oom" if _is_oom(e) else "runtime",
+                           "torch_version": torch.__version__}, args.json, _summary_lines)
         return 3 if _is_oom(e) else 1
-    _emit(result, args.json)
+    board_timing.emit(result, args.json, _summary_lines)
     return 0
 
 

@@ -41,7 +41,6 @@ on stdout and a non-zero exit status; kind "unavailable" (no CUDA bindings), "un
 version or precision this runner does not drive), "build" (parse or build failed), "usage", "oom", "runtime".
 """
 import ctypes
-import json
 import os
 import platform
 import random
@@ -449,21 +448,10 @@ def parse_args(argv):
     return args
 
 
-def _emit(obj, as_json):
-    if as_json:
-        print(json.dumps(obj))
-    elif "error" in obj:
-        print("error (%s): %s" % (obj["kind"], obj["error"]))
-    else:
-        lat = obj["latency_ms"] or {}
-        print("%s batch %d, TensorRT %s %s, span %s, engine %s"
-              % (obj["net"], obj["batch"], obj["trt_version"], obj["precision"], obj["span"],
-                 "cached" if obj["engine_cached"] else "built in %.1f s" % obj["build_s"]))
-        if lat:
-            print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
-                  % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
-                     obj["stop_reason"], obj["throughput_ips"]))
-    sys.stdout.flush()
+def _summary_lines(obj):
+    return ["%s batch %d, TensorRT %s %s, span %s, engine %s"
+            % (obj["net"], obj["batch"], obj["trt_version"], obj["precision"], obj["span"],
+               "cached" if obj["engine_cached"] else "built in %.1f s" % obj["build_s"])]
 
 
 def _kind(error):
@@ -478,15 +466,16 @@ def main(argv=None):
     try:
         result = run(args)
     except RunnerError as e:
-        _emit({"error": str(e), "kind": e.kind, "trt_version": trt.__version__}, args.json)
+        board_timing.emit({"error": str(e), "kind": e.kind, "trt_version": trt.__version__}, args.json,
+                          _summary_lines)
         return 1
     except Exception as e:
         traceback.print_exc()
         kind = _kind(e)
-        _emit({"error": "%s: %s" % (type(e).__name__, str(e).strip()), "kind": kind,
-               "trt_version": trt.__version__}, args.json)
+        board_timing.emit({"error": "%s: %s" % (type(e).__name__, str(e).strip()), "kind": kind,
+                           "trt_version": trt.__version__}, args.json, _summary_lines)
         return 3 if kind == "oom" else 1
-    _emit(result, args.json)
+    board_timing.emit(result, args.json, _summary_lines)
     return 0
 
 
