@@ -33,18 +33,27 @@ for r in "${d%/*}"/interrupted.*; do
   rm -rf "$r"
 done
 if mkdir "$d" 2>/dev/null; then
-  echo $(( $(date +%s) + lease )) > "$d/expires"; printf '%s\n' "$owner" > "$d/owner"; echo acquired; exit 0
+  # Each file appears whole (written aside, then renamed): a reader never sees an empty `expires`.
+  printf '%s\n' "$owner" > "$d/owner.new" && mv "$d/owner.new" "$d/owner"
+  echo $(( $(date +%s) + lease )) > "$d/expires.new" && mv "$d/expires.new" "$d/expires"
+  echo acquired; exit 0
 fi
-now=$(date +%s); expires=$(cat "$d/expires" 2>/dev/null || echo 0); guard=$(cat "$d/guard.pid" 2>/dev/null)
-if [ "$now" -le "$expires" ] || { [ -n "$guard" ] && [ -d "/proc/$guard" ]; }; then
-  echo "busy $(cat "$d/owner" 2>/dev/null)"; exit 3
+now=$(date +%s); expires=$(cat "$d/expires" 2>/dev/null); guard=$(cat "$d/guard.pid" 2>/dev/null)
+# A lease without `expires` is being taken this very moment (its taker writes it right after mkdir): busy,
+# not stale, unless it has been like that for a minute.
+young=$(( now - $(stat -c %Y "$d" 2>/dev/null || echo "$now") < 60 ))
+if { [ -z "$expires" ] && [ "$young" = 1 ]; } || [ "$now" -le "${expires:-0}" ] \
+   || { [ -n "$guard" ] && [ -d "/proc/$guard" ]; }; then
+  echo "busy $(cat "$d/owner" 2>/dev/null || echo '(being taken)')"; exit 3
 fi
 echo "stale $(cat "$d/owner" 2>/dev/null)"; exit 4'''
 
-# Runs detached (setsid, no terminal, stdio closed) so it outlives the SSH session that started it.
-_GUARD = r'''d=$1
+# Runs detached (setsid, no terminal, stdio closed) so it outlives the SSH session that started it. It guards
+# its own lease only: once the lease's owner is not its own (released, and maybe already taken by the next
+# run, whose `expires` may not be written yet), it leaves.
+_GUARD = r'''d=$1 owner=$2
 echo $$ > "$d/guard.pid"
-while [ -d "$d" ]; do
+while [ "$(cat "$d/owner" 2>/dev/null)" = "$owner" ]; do
   now=$(date +%s); expires=$(cat "$d/expires" 2>/dev/null || echo 0)
   if [ "$now" -gt "$expires" ]; then
     [ -f "$d/restore.sh" ] && sh "$d/restore.sh" > "$d/restore.log" 2>&1
@@ -54,7 +63,7 @@ while [ -d "$d" ]; do
   fi
   sleep 1
 done'''
-_LAUNCH = 'setsid sh -c "$1" edgeprof-guard "$2" </dev/null >/dev/null 2>&1 &'
+_LAUNCH = 'setsid sh -c "$1" edgeprof-guard "$2" "$3" </dev/null >/dev/null 2>&1 &'
 _RENEW = 'echo $(( $(date +%s) + $2 )) > "$1/expires.new" && mv "$1/expires.new" "$1/expires"'
 _RESTORE_STALE = r'''d=$1
 [ -f "$d/restore.sh" ] && sh "$d/restore.sh" > "$d/restore.log" 2>&1
@@ -70,6 +79,7 @@ class Lease:
     transport: Transport
     sudo: Sudo | None
     lease_s: int
+    owner: str                                          # written in the lease; its guard checks it
     notices: list[str] = field(default_factory=list)   # what the previous runs left behind, for the user
     _stop: threading.Event = field(default_factory=threading.Event)
     _renewer: threading.Thread | None = None
@@ -91,7 +101,7 @@ class Lease:
         self.transport.put_text(f"{LEASE_DIR}/restore.sh", script)
 
     def start_guard(self) -> None:
-        argv = ["sh", "-c", _LAUNCH, "edgeprof-launch", _GUARD, LEASE_DIR]
+        argv = ["sh", "-c", _LAUNCH, "edgeprof-launch", _GUARD, LEASE_DIR, self.owner]
         started = (self.sudo.run(argv, timeout=30) if self.sudo else self.transport.run(argv, timeout=30))
         if not started.ok:
             raise TransportError(f"{self.transport.name}: could not start the restore guard: {started.stderr.strip()}")
@@ -128,9 +138,9 @@ def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: in
     """Take the board's lease, waiting up to wait_s for another run to finish; raise BoardBusy after that."""
     notices: list[str] = []
     deadline = time.monotonic() + wait_s
+    label = owner_label(run_id)
     while True:
-        got = transport.run(["sh", "-c", _ACQUIRE, "acquire", LEASE_DIR, str(lease_s), owner_label(run_id)],
-                            timeout=30)
+        got = transport.run(["sh", "-c", _ACQUIRE, "acquire", LEASE_DIR, str(lease_s), label], timeout=30)
         lines = got.stdout.splitlines()
         for line in lines:
             if line.startswith("interrupted "):
@@ -141,7 +151,7 @@ def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: in
                                f"the board restored its own state at {when}")
         last = lines[-1] if lines else ""
         if got.exit_status == 0:
-            return Lease(transport, sudo, lease_s, notices)
+            return Lease(transport, sudo, lease_s, label, notices)
         if got.exit_status == 4:
             # Expired and no guard alive (the board rebooted under it): restore now, then try again.
             owner = last.removeprefix("stale ")
