@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,8 +34,22 @@ class ResultStore(SQLStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer during a sweep
+        self._use_wal()
         self._migrate()
+
+    def _use_wal(self, timeout_s: float = 30.0) -> None:
+        """WAL: readers do not block the writer during a sweep. Switching a new file to it takes a lock that
+        SQLite does not wait for (two processes opening one new database at once: "database is locked"), so
+        this waits here."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _execute(self, sql: str, args: Sequence = ()):
         return self._db.execute(sql, args)
