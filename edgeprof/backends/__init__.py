@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
+from ..transport import CommandTimeout
+
 if TYPE_CHECKING:
     from ..models import ModelSource
     from ..result import Result
@@ -78,6 +80,41 @@ def probe_python(board: "Board", script: str, modules: Sequence[str], hint: str)
     return facts
 
 
+class RunnerFailed(RuntimeError):
+    """A board runner gave no result (killed, crashed, timed out) or reported an error; the message says which."""
+
+
+_EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}
+
+
+def run_board_runner(board: "Board", argv: Sequence[str], result: "Result", timeout_s: float, runner: str) -> dict:
+    """Run an uploaded board runner (`runner` names it in messages), keep its output as the result's raw log,
+    and return the JSON object it printed last. Raises RunnerFailed when there is none or it is an error."""
+    try:
+        run = board.run(argv, timeout=timeout_s, record_in=result)
+    except CommandTimeout as e:
+        raise RunnerFailed(f"{e}. Lower --batch or --iterations, or raise the timeout.") from None
+    result.raw_log = run.stderr + run.stdout
+    report = next((found for found in map(_json_object, reversed(run.stdout.strip().splitlines())) if found), None)
+    if report is None:
+        how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
+        raise RunnerFailed(f"{runner} {how} without a result; last output: {run.stderr.strip()[-500:] or '(none)'}")
+    if "error" in report:
+        message = f"{report['error']} ({report['kind']})"
+        if report["kind"] == "oom":
+            message = f"out of memory at batch {result.batch} on {board.device.name}: {message}. Try a smaller --batch."
+        raise RunnerFailed(message)
+    return report
+
+
+def _json_object(line: str) -> dict | None:
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
 PROCESSORS = ("auto", "cpu", "gpu")
 SPANS = ("compute", "host")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -131,4 +168,5 @@ def get(name: str) -> Backend:
 
 
 __all__ = ["Backend", "BackendUnavailable", "COMPILE_MODES", "INT8_BACKENDS", "INT8_REFUSAL", "MODES", "Options",
-           "PRECISIONS", "PROCESSORS", "SPANS", "TENSORRT_SOURCES", "find_tool", "get", "names", "probe_python"]
+           "PRECISIONS", "PROCESSORS", "RunnerFailed", "SPANS", "TENSORRT_SOURCES", "find_tool", "get", "names",
+           "probe_python", "run_board_runner"]

@@ -25,11 +25,10 @@ from pathlib import Path
 
 from ...models import ModelSource, set_batch
 from ...result import Result
-from ...transport import CommandTimeout
-from .. import INT8_REFUSAL, BackendUnavailable, Options, board_timing, probe_python
+from .. import INT8_REFUSAL, BackendUnavailable, Options, RunnerFailed, board_timing, probe_python, run_board_runner
 from ..caffe.runner import prototxt_diff
 from ..onnx.export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
-from ..pytorch.runner import _EXIT_MEANING, TIMING_FILE, _last_json
+from ..pytorch.runner import TIMING_FILE
 
 # Named apart from the PyTorch backend's board_runner.py: both live in the same work folder on the board.
 RUNNER_FILE = "onnxruntime_runner.py"
@@ -161,21 +160,10 @@ class OnnxRuntimeBackend:
             return result.fail(f"could not put {exported.sha256}.onnx into {facts['cache']} on "
                                f"{board.device.name}: {e}")
         try:
-            run = board.run(runner_argv(facts, model_path, providers, options), timeout=options.timeout_s,
-                            record_in=result)
-        except CommandTimeout as e:
-            return result.fail(f"{e}. Lower --batch or --iterations, or raise the timeout.")
-        result.raw_log = run.stderr + run.stdout
-        report = _last_json(run.stdout)
-        if report is None:
-            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
-            return result.fail(f"the ONNX Runtime runner {how} without a result; last output: "
-                               f"{run.stderr.strip()[-500:] or '(none)'}")
-        if "error" in report:
-            message = f"{report['error']} ({report['kind']})"
-            if report["kind"] == "oom":
-                message = f"out of memory at batch {batch} on {board.device.name}: {message}. Try a smaller --batch."
-            return result.fail(message)
+            report = run_board_runner(board, runner_argv(facts, model_path, providers, options), result,
+                                      options.timeout_s, "the ONNX Runtime runner")
+        except RunnerFailed as e:
+            return result.fail(str(e))
         return self._fill(result, report, exported, upload_s, options.ort_provider)
 
     def variants(self, board, options: Options) -> list[Options]:

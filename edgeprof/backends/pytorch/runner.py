@@ -13,8 +13,7 @@ from importlib import resources
 
 from ...models import ModelSource, parse, set_batch
 from ...result import Result
-from ...transport import CommandTimeout
-from .. import INT8_REFUSAL, Options, board_timing, probe_python
+from .. import INT8_REFUSAL, Options, RunnerFailed, board_timing, probe_python, run_board_runner
 from ..caffe.runner import prototxt_diff, safe_file_name
 from .netspec import UnsupportedLayer, netspec
 
@@ -49,7 +48,6 @@ _INSTALL_HINT = {
               "docs.nvidia.com/deeplearning/frameworks/install-pytorch-jetson-platform)",
     "desktop": "pip install torch (for the Python edgeprof runs there)",
 }
-_EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}
 
 
 def runner_files() -> dict[str, str]:
@@ -126,17 +124,9 @@ class PyTorchBackend:
                            "iterations": options.iterations}
         result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}
         try:
-            run = board.run(argv, timeout=options.timeout_s, record_in=result)
-        except CommandTimeout as e:
-            return result.fail(f"{e}. Lower --batch or --iterations, or raise the timeout.")
-        result.raw_log = run.stderr + run.stdout
-        report = _last_json(run.stdout)
-        if report is None:
-            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
-            return result.fail(f"the PyTorch runner {how} without a result; last output: "
-                               f"{run.stderr.strip()[-500:] or '(none)'}")
-        if "error" in report:
-            return result.fail(self._failure(report, batch, board.device.name))
+            report = run_board_runner(board, argv, result, options.timeout_s, "the PyTorch runner")
+        except RunnerFailed as e:
+            return result.fail(str(e))
         return self._fill(result, report)
 
     def variants(self, board, options: Options) -> list[Options]:
@@ -167,13 +157,6 @@ class PyTorchBackend:
         return None if options.processor == "gpu" else "cpu"
 
     @staticmethod
-    def _failure(report: dict, batch: int, board: str) -> str:
-        message = f"{report['error']} ({report['kind']})"
-        if report["kind"] == "oom":
-            return f"out of memory at batch {batch} on {board}: {message}. Try a smaller --batch."
-        return message
-
-    @staticmethod
     def _fill(result: Result, report: dict) -> Result:
         settings = report["settings"]
         result.span = report["span"]
@@ -190,14 +173,3 @@ class PyTorchBackend:
             "loss", "times_ms")}
         result.method = board_timing.describe_method(report)
         return result
-
-
-def _last_json(stdout: str) -> dict | None:
-    for line in reversed(stdout.strip().splitlines()):
-        try:
-            found = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(found, dict):
-            return found
-    return None

@@ -58,9 +58,10 @@ from ...models.stats import in_test_net
 from ...parsers import trtexec as trtexec_parser
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import TENSORRT_SOURCES, BackendUnavailable, Options, board_timing, find_tool, probe_python
+from .. import (TENSORRT_SOURCES, BackendUnavailable, Options, RunnerFailed, board_timing, find_tool, probe_python,
+               run_board_runner)
 from ..caffe.runner import prototxt_diff, safe_file_name
-from ..pytorch.runner import _EXIT_MEANING, TIMING_FILE, _last_json
+from ..pytorch.runner import TIMING_FILE
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
                        parse_version, profile_command, timing_command)
@@ -355,17 +356,9 @@ class TensorRTBackend:
         if options.iterations is not None:
             argv += ["--iterations", str(options.iterations)]
         try:
-            run = board.run(argv, timeout=options.timeout_s, record_in=result)
-        except CommandTimeout as e:
-            raise _Failed(f"{e}. Lower --batch or --iterations, or raise the timeout.") from None
-        result.raw_log = run.stderr + run.stdout
-        report = _last_json(run.stdout)
-        if report is None:
-            how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
-            raise _Failed(f"the TensorRT Python-API runner {how} without a result; last output: "
-                          f"{run.stderr.strip()[-500:] or '(none)'}")
-        if "error" in report:
-            raise _Failed(f"{report['error']} ({report['kind']})")
+            report = run_board_runner(board, argv, result, options.timeout_s, "the TensorRT Python-API runner")
+        except RunnerFailed as e:
+            raise _Failed(str(e)) from None
         figures = result.figures
         if report["engine_cached"]:
             cached = board.run(["cat", "--", f"{tool['cache_dir']}/{key}.json"], timeout=30, record_in=result)
@@ -378,7 +371,9 @@ class TensorRTBackend:
             # engine as cached only with them, so either tool reuses the other's engines.
             figures["engine_build"] = {
                 "trt_version": str(version), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "build_s": report["build_s"], "trtexec_build_s": None, "command": run.command, "dla": None,
+                "build_s": report["build_s"], "trtexec_build_s": None,
+                "command": result.commands[-1]["command"],  # the runner's, recorded by run_board_runner
+                "dla": None,
                 "tool": "python-api"}
             board.put_text(f"{tool['cache_dir']}/{key}.json", json.dumps(figures["engine_build"]))
         result.span = report["span"]
