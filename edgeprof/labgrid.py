@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from .devices import Device, builtin_profiles
+from .errors import BoardControlError
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"   # labgrid's own default (LG_COORDINATOR)
 _POLL_S = 1.0   # labgrid-client's poll interval; a waiting reservation expires if not polled for 60 s
 
 
-class LabgridError(RuntimeError):
+class LabgridError(BoardControlError):
     """The coordinator cannot give the places asked for; the message says which and why."""
 
 

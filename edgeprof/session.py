@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from . import backends as backend_registry
 from .backends import BackendUnavailable, Options
 from .devices import Device, connect, get_device
+from .errors import BoardControlError, InputError
 from .models import ModelSource, resolve, set_batch
 from .power import POLICIES, power_session
 from .result import Result
@@ -114,8 +115,8 @@ class Board:
             started_at=_now())
 
 
-class MeasureError(RuntimeError):
-    """Nothing was measured: bad input or an unreachable device. The message says what to fix."""
+class MeasureError(InputError):
+    """Nothing was measured: the input cannot be used. The message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
                 board.workdir = make_temp_dir(board.transport)
                 # If this process dies, the board's guard stops what still runs from the work folder and
                 # removes it.
-                lease.write_stop_work([["pkill", "-TERM", "-f", "--", board.workdir + "/"],
-                                       ["rm", "-rf", "--", board.workdir]])
+                lease.write_restore(stop_work=board.workdir)
                 _sweep(board, power, jobs, sources, keep, status, finished, cooldown_s, should_stop, should_run)
         except TransportError as e:
             if board.power_state is None:
@@ -265,7 +265,13 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
                 last_clocks = None
             status(f"{board.device.name}: {job.backend} {source.name} batch {job.batch}")
             started = time.monotonic()
-            clocks_start = last_clocks or power.snapshot()
+            try:
+                clocks_start = last_clocks or power.snapshot()
+            except BoardControlError as e:
+                # The board answers but refused to show its clocks: this item has no trustworthy state, the
+                # next one may (only a lost connection ends the sweep).
+                keep(_new_result(board, sources, job).fail(f"not run: reading the clocks before it failed: {e}"))
+                continue
             with telemetry.sampling() as recording:
                 try:
                     result = backend.measure(board, source, job.batch, options)
@@ -273,7 +279,12 @@ def _sweep(board: Board, power, jobs: Sequence[Job], sources: dict[str, ModelSou
                     keep(_new_result(board, sources, job).fail(str(e)))
                     finished.add(index)
                     raise
-            last_clocks = power.snapshot()
+            try:
+                last_clocks = power.snapshot()
+            except BoardControlError as e:
+                last_clocks = None
+                result.flags.append({"code": "clocks_end_unknown",
+                                     "detail": f"reading the clocks after the timed window failed: {e}"})
             result.state.update(clocks_start=clocks_start, clocks_end=last_clocks)
             recording.attach(result)
             result.wall_s = time.monotonic() - started

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ..transport import CommandTimeout
+from ..errors import BackendUnavailable, RunnerFailed  # noqa: F401 (their home for backends)
 
 if TYPE_CHECKING:
     from ..models import ModelSource
@@ -35,10 +36,6 @@ _REGISTRY = {
     "pytorch": "edgeprof.backends.pytorch.runner:PyTorchBackend",
     "tensorrt": "edgeprof.backends.tensorrt.runner:TensorRTBackend",
 }
-
-
-class BackendUnavailable(RuntimeError):
-    """The board lacks the backend's tool or package; the message says how to install it."""
 
 
 # Prints the first candidate that exists and is executable; "~/" means the login user's home. The
@@ -78,10 +75,6 @@ def probe_python(board: "Board", script: str, modules: Sequence[str], hint: str)
                                  f"({reasons}): {hint}")
     facts["python"] = python
     return facts
-
-
-class RunnerFailed(RuntimeError):
-    """A board runner gave no result (killed, crashed, timed out) or reported an error; the message says which."""
 
 
 _EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}

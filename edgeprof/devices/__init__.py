@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+from ..errors import InputError
+
 from ..transport import Transport
 
 LOCAL = "local"
@@ -35,7 +37,7 @@ _PROFILE_KEYS = {"description", "kind", "max_power_mode", "clocks", "telemetry",
 _DEVICE_KEYS = {"family", "host", "user", "port", "key", "known_hosts", "proxy_jump", "tags"} | _PROFILE_KEYS
 
 
-class DeviceError(LookupError):
+class DeviceError(InputError, LookupError):
     """An unknown device or family, or a malformed inventory; the message says how to fix it."""
 
 

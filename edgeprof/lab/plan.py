@@ -28,6 +28,7 @@ from pathlib import Path
 from ..backends import INT8_BACKENDS, PRECISIONS, Options
 from ..backends import names as backend_names
 from ..devices import Device, select_devices
+from ..errors import InputError
 from ..models import resolve
 from ..power import POLICIES
 
@@ -37,7 +38,7 @@ _KEYS = {"name", "devices", "models", "backends", "batches", "precisions", "iter
 _FP32_ONLY = {"caffe"}
 
 
-class PlanError(ValueError):
+class PlanError(InputError):
     """A plan that cannot run; the message names the file and the key."""
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..errors import InputError
+
 from .prototxt import PrototxtError, parse
 from .stats import analyze
 
@@ -38,7 +40,7 @@ class ModelSource:
     kind: str = "prototxt"
 
 
-class UnknownModel(LookupError):
+class UnknownModel(InputError, LookupError):
     """Neither a catalog name nor a path to an existing .prototxt file."""
 
 

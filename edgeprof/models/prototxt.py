@@ -23,13 +23,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..errors import InputError
+
 __all__ = [
     "PrototxtError", "Span", "Scalar", "Field", "Message", "InputDecl",
     "parse", "layers", "inputs", "set_batch",
 ]
 
 
-class PrototxtError(ValueError):
+class PrototxtError(InputError):
     """A prototxt that cannot be read or does not say what edgeprof needs; str() is "PATH:LINE:COL: message"."""
 
     def __init__(self, path: str, line: int, column: int, message: str):

@@ -35,7 +35,7 @@ class DesktopPower:
             return {**recorded, "clocks_pinned": False}
         if not original["gpus"]:
             raise PowerModeError(f"{self.transport.name}: --clocks lock needs an NVIDIA GPU ({original['note']})")
-        lease.write_restore([["nvidia-smi", "-rgc"]])
+        lease.write_restore(nvidia_smi_rgc=True)
         for gpu in original["gpus"]:
             top = gpu["clocks.max.sm"]
             result = self.sudo.run(["nvidia-smi", "-i", str(gpu["index"]), "-lgc", f"{top},{top}"], timeout=60)

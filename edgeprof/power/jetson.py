@@ -5,10 +5,10 @@ import re
 import time
 
 from ..devices import Profile
+from ..errors import BoardControlError
 from ..parsers import jetson_clocks, nvpmodel
-from ..transport import Transport, TransportError
+from ..transport import Transport
 from ..transport.sudo import Sudo
-from .lease import LEASE_DIR
 
 # "< POWER_MODEL ID=0 NAME=MAXN >" in /etc/nvpmodel.conf; ids differ per board and release.
 _MODE_LINE = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=([^\s>]+)")
@@ -19,7 +19,7 @@ _STATE_SCRIPT = f'''nvpmodel -q && printf '{_STATE_SEPARATOR}' && jetson_clocks 
   && cat /etc/nvpmodel.conf'''
 
 
-class PowerModeError(TransportError):
+class PowerModeError(BoardControlError):
     pass
 
 
@@ -65,18 +65,10 @@ class JetsonPower:
         if self.policy == "leave":
             return {**recorded, "power_mode": original["power_mode"], "clocks_pinned": False}
         target = self._max_mode_id(conf)
-        clocks_file = f"{LEASE_DIR}/clocks.conf"
-        self._root("jetson_clocks", "--store", clocks_file)
-        # `jetson_clocks --restore` writes the CPU online flags before the frequencies, so a CPU the original
-        # mode keeps offline would go offline first and silently keep its pinned minimum (and use it when it
-        # comes back online). So: frequencies alone first, while the max mode has every CPU online; then the
-        # whole file (online flags); then the mode.
-        frequencies_file = f"{LEASE_DIR}/clocks-frequencies.conf"
-        lease.write_restore([["sh", "-c", 'grep -v "/online:" "$1" > "$2"', "split", clocks_file, frequencies_file],
-                             ["jetson_clocks", "--restore", frequencies_file],
-                             ["jetson_clocks", "--restore", clocks_file],
-                             ["nvpmodel", "-m", str(original["power_mode"]["mode_id"])]])
-        if target != original["power_mode"]["mode_id"]:
+        original_id = self._original_mode_id(original["power_mode"], conf)
+        lease.store_clocks()
+        lease.write_restore(jetson_clocks=True, nvpmodel=original_id)
+        if target != original_id:
             switched = self.sudo.run(["nvpmodel", "-m", str(target)], timeout=60)
             if _REBOOT_PROMPT.search(switched.stdout + switched.stderr):
                 raise PowerModeError(
@@ -98,6 +90,16 @@ class JetsonPower:
                 f"{', '.join(f'{k}={v}' for k, v in ids.items()) or 'none found'}). Set max_power_mode in the "
                 f"device's inventory entry.")
         return ids[name]
+
+    def _original_mode_id(self, mode: dict, conf: str) -> int:
+        """The id to switch back to: `nvpmodel -q`'s, or (a copy that lost the id line) the conf's id of its
+        name; without one, nothing is changed."""
+        found = mode["mode_id"] if mode["mode_id"] is not None else mode_ids(conf).get(mode["mode_name"])
+        if found is None:
+            raise PowerModeError(f"{self.transport.name}: cannot tell the id of the current power mode "
+                                 f"{mode['mode_name']} to restore it later; nothing was changed. Run with "
+                                 f"--clocks leave.")
+        return found
 
     def _settle(self) -> tuple[dict, dict]:
         """Wait until GPU and EMC run at their pinned maximum (DVFS takes a moment); return the power mode

@@ -1,170 +1,228 @@
 """The board lease: one edgeprof run per board at a time, and a guard that undoes its changes if the host
 disappears.
 
-On the board, `/var/tmp/edgeprof/lease/` is the lock (mkdir is atomic) and holds:
+Where it lives. Whatever root runs or reads back must be writable by root alone (jetson-stats keeps its
+privileged state the same way), so on a board where edgeprof changes state through sudo the lease is
+`/var/lib/edgeprof/lease/`, made and written only by root. Where edgeprof changes nothing (no sudo: a desktop
+under `--clocks leave`), it is `/var/tmp/edgeprof-UID/lease/` of the login user, mode 0700 (the per-user
+folder in a sticky /var/tmp that tmux uses for its sockets). The folder is the lock (mkdir is atomic) and
+holds:
 - `owner`: who holds it (host, pid, run id); `expires`: board-clock epoch seconds, renewed by the host;
-- `restore.sh`: the commands that put the board back (written from quoted argument vectors);
-- `guard.pid`: the guard, a detached shell loop that, once `expires` passes, runs restore.sh and renames
-  the folder to `interrupted.<time>.<pid>`, which releases the lock and leaves a record.
-The next edgeprof contact reports and clears those records, and also restores a lease left with no live
-guard (a reboot killed it). /var/tmp survives reboots; nvpmodel's mode does too, so that matters.
+- `restore`: what puts the board back, as data ("nvpmodel 3", "jetson_clocks", "stop_work /tmp/edgeprof.X"):
+  the lease script (edgeprof/onboard/lease.sh, sent by the host each time) checks each value and runs a fixed
+  command for it; nothing in the folder is ever executed;
+- `clocks.conf`: `jetson_clocks --store` output; `guard.pid`: the guard, a detached shell loop that, once
+  `expires` passes, restores and renames the folder to `interrupted.<time>.<pid>`, which releases the lock
+  and leaves a record.
+Before doing anything the script checks that the folder and every file in it are no symbolic links, belong
+to root (or, without sudo, to the login user) and are writable by nobody else; otherwise it refuses and the
+message says what it found and how to clean up. The next edgeprof contact reports and clears the records,
+and restores a lease left with no live guard (a reboot killed it): /var/lib survives reboots, and so does
+nvpmodel's mode.
+
+Older edgeprof versions kept the lease in a world-writable /var/tmp/edgeprof; whatever is there is reported
+and never run or removed.
 """
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
+from importlib import resources
+from typing import Callable
 
-from ..transport import Transport, TransportError
+from ..errors import BoardControlError
+
+from ..transport import CommandResult, Transport, TransportError
 from ..transport.sudo import Sudo
 
-BOARD_DIR = "/var/tmp/edgeprof"
+BOARD_DIR = "/var/lib/edgeprof"
 LEASE_DIR = f"{BOARD_DIR}/lease"
-
-_ACQUIRE = r'''d=$1 lease=$2 owner=$3
-mkdir -p "${d%/*}" 2>/dev/null && chmod 1777 "${d%/*}" 2>/dev/null
-for r in "${d%/*}"/interrupted.*; do
-  [ -d "$r" ] || continue
-  echo "interrupted $(cat "$r/restored_at" 2>/dev/null) $(cat "$r/owner" 2>/dev/null)"
-  rm -rf "$r"
-done
-if mkdir "$d" 2>/dev/null; then
-  # Each file appears whole (written aside, then renamed): a reader never sees an empty `expires`.
-  printf '%s\n' "$owner" > "$d/owner.new" && mv "$d/owner.new" "$d/owner"
-  echo $(( $(date +%s) + lease )) > "$d/expires.new" && mv "$d/expires.new" "$d/expires"
-  echo acquired; exit 0
-fi
-now=$(date +%s); expires=$(cat "$d/expires" 2>/dev/null); guard=$(cat "$d/guard.pid" 2>/dev/null)
-# A lease without `expires` is being taken this very moment (its taker writes it right after mkdir): busy,
-# not stale, unless it has been like that for a minute.
-young=$(( now - $(stat -c %Y "$d" 2>/dev/null || echo "$now") < 60 ))
-if { [ -z "$expires" ] && [ "$young" = 1 ]; } || [ "$now" -le "${expires:-0}" ] \
-   || { [ -n "$guard" ] && [ -d "/proc/$guard" ]; }; then
-  echo "busy $(cat "$d/owner" 2>/dev/null || echo '(being taken)')"; exit 3
-fi
-echo "stale $(cat "$d/owner" 2>/dev/null)"; exit 4'''
-
-# Runs detached (setsid, no terminal, stdio closed) so it outlives the SSH session that started it. It guards
-# its own lease only: once the lease's owner is not its own (released, and maybe already taken by the next
-# run, whose `expires` may not be written yet), it leaves.
-_GUARD = r'''d=$1 owner=$2
-echo $$ > "$d/guard.pid"
-while [ "$(cat "$d/owner" 2>/dev/null)" = "$owner" ]; do
-  now=$(date +%s); expires=$(cat "$d/expires" 2>/dev/null || echo 0)
-  if [ "$now" -gt "$expires" ]; then
-    [ -f "$d/restore.sh" ] && sh "$d/restore.sh" > "$d/restore.log" 2>&1
-    date +%s > "$d/restored_at"
-    mv "$d" "${d%/*}/interrupted.$now.$$"
-    exit 0
-  fi
-  sleep 1
-done'''
-_LAUNCH = 'setsid sh -c "$1" edgeprof-guard "$2" "$3" </dev/null >/dev/null 2>&1 &'
-_RENEW = 'echo $(( $(date +%s) + $2 )) > "$1/expires.new" && mv "$1/expires.new" "$1/expires"'
-_RESTORE_STALE = r'''d=$1
-[ -f "$d/restore.sh" ] && sh "$d/restore.sh" > "$d/restore.log" 2>&1
-date +%s > "$d/restored_at"; mv "$d" "${d%/*}/interrupted.$(date +%s).stale"'''
+LEGACY_DIR = "/var/tmp/edgeprof"
+# mktemp -d /tmp/edgeprof.XXXXXXXX (edgeprof.transport.make_temp_dir)
+_WORKDIR = re.compile(r"/tmp/edgeprof\.[A-Za-z0-9]+")
+BUSY, STALE, UNSAFE = 3, 4, 5   # lease.sh's exit statuses
 
 
-class BoardBusy(TransportError):
+def user_lease_dir(uid: int) -> str:
+    return f"/var/tmp/edgeprof-{uid}/lease"
+
+
+@cache
+def lease_script() -> str:
+    return resources.files("edgeprof.onboard").joinpath("lease.sh").read_text()
+
+
+class BoardBusy(BoardControlError):
     """Another edgeprof run holds the board."""
+
+
+class LeaseUnsafe(BoardControlError):
+    """The lease folder is not what edgeprof made (a link, another owner, writable by others): refused."""
+
+
+@dataclass(frozen=True)
+class Restore:
+    """What puts the board back, in the order the lease script applies it."""
+    stop_work: str | None = None        # the run's work folder: its processes stopped, the folder removed
+    jetson_clocks: bool = False         # `jetson_clocks --restore` of the clocks stored in the lease
+    nvpmodel: int | None = None         # the power mode id to switch back to
+    nvidia_smi_rgc: bool = False        # `nvidia-smi -rgc`: unlock the GPU clocks
+
+    def __post_init__(self):
+        if self.stop_work is not None and not _WORKDIR.fullmatch(self.stop_work):
+            raise ValueError(f"not an edgeprof work folder: {self.stop_work!r}")
+        if self.nvpmodel is not None and (type(self.nvpmodel) is not int or self.nvpmodel < 0):
+            raise ValueError(f"not a power mode id: {self.nvpmodel!r}")
+
+    def text(self) -> str:
+        lines = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is True:
+                lines.append(f.name)
+            elif value not in (None, False):
+                lines.append(f"{f.name} {value}")
+        return "\n".join(lines)
 
 
 @dataclass
 class Lease:
     transport: Transport
-    sudo: Sudo | None
+    sudo: Sudo | None                                   # root's lease when set, the login user's otherwise
     lease_s: int
     owner: str                                          # written in the lease; its guard checks it
+    path: str = LEASE_DIR
     notices: list[str] = field(default_factory=list)   # what the previous runs left behind, for the user
+    restore: Restore = field(default_factory=Restore)
     _stop: threading.Event = field(default_factory=threading.Event)
     _renewer: threading.Thread | None = None
-    _stop_work: list = field(default_factory=list)
-    _restore: list = field(default_factory=list)
 
-    def write_restore(self, commands: Sequence[Sequence[str]]) -> None:
-        """Record how to undo what is about to change; the guard and release() both run it."""
-        self._restore = list(commands)
-        self._write()
+    def write_restore(self, **steps) -> None:
+        """Record how to undo what is about to change (adding to what is recorded); the guard and release()
+        both apply it."""
+        self.restore = replace(self.restore, **steps)
+        self._checked("record", self.restore.text(), what="record how to restore the board")
 
-    def write_stop_work(self, commands: Sequence[Sequence[str]]) -> None:
-        """Record how to stop this run's processes; run before the restore, so no load outlives the lease."""
-        self._stop_work = list(commands)
-        self._write()
-
-    def _write(self) -> None:
-        script = "".join(shlex.join(argv) + "\n" for argv in self._stop_work + self._restore)
-        self.transport.put_text(f"{LEASE_DIR}/restore.sh", script)
+    def store_clocks(self) -> None:
+        """`jetson_clocks --store` into the lease folder, for Restore(jetson_clocks=True)."""
+        self._checked("store-clocks", what="store the board's clocks")
 
     def start_guard(self) -> None:
-        argv = ["sh", "-c", _LAUNCH, "edgeprof-launch", _GUARD, LEASE_DIR, self.owner]
-        started = (self.sudo.run(argv, timeout=30) if self.sudo else self.transport.run(argv, timeout=30))
-        if not started.ok:
-            raise TransportError(f"{self.transport.name}: could not start the restore guard: {started.stderr.strip()}")
+        launch = 'setsid sh -c "$1" edgeprof-guard guard "$2" "$3" </dev/null >/dev/null 2>&1 &'
+        self._checked("launch", what="start the restore guard",
+                      argv=["sh", "-c", launch, "edgeprof-launch", lease_script(), self.path, self.owner])
         self._renewer = threading.Thread(target=self._renew_loop, name="edgeprof-lease", daemon=True)
         self._renewer.start()
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(max(1.0, self.lease_s / 4)):
             try:
-                self.transport.run(["sh", "-c", _RENEW, "renew", LEASE_DIR, str(self.lease_s)], timeout=30)
+                if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner).exit_status:
+                    return  # not ours any more (or refused): nothing to keep alive
             except TransportError:
                 return  # the guard restores the board when the lease runs out
 
     def release(self) -> None:
-        """Undo the changes now (restore.sh) and free the board."""
+        """Undo the changes now and free the board."""
         self._stop.set()
         if self._renewer:
             self._renewer.join(timeout=35)
-        restore = ["sh", "-c", '[ ! -f "$1/restore.sh" ] || sh "$1/restore.sh"', "restore", LEASE_DIR]
-        done = self.sudo.run(restore, timeout=120) if self.sudo else self.transport.run(restore, timeout=120)
-        remove = ["rm", "-rf", "--", LEASE_DIR]
-        (self.sudo.run(remove, timeout=60) if self.sudo else self.transport.run(remove, timeout=60))
-        if not done.ok:
-            raise TransportError(f"{self.transport.name}: restoring the board's state failed: "
-                                 f"{(done.stderr or done.stdout).strip()}")
+        self._checked("release", self.owner, what="restore the board's state", timeout=120)
+
+    def _checked(self, action: str, *args: str, what: str, timeout: float = 60,
+                 argv: list[str] | None = None) -> CommandResult:
+        done = _run(self.transport, self.sudo, self.path, action, *args, timeout=timeout, argv=argv)
+        _raise_for(done, self.transport, self.path, what)
+        return done
+
+
+def _run(transport: Transport, sudo: Sudo | None, path: str, action: str, *args: str, timeout: float = 60,
+         argv: list[str] | None = None) -> CommandResult:
+    argv = argv or ["sh", "-c", lease_script(), "lease.sh", action, path, *args]
+    return sudo.run(argv, timeout=timeout) if sudo else transport.run(argv, timeout=timeout)
+
+
+def _raise_for(done: CommandResult, transport: Transport, path: str, what: str) -> None:
+    if done.ok:
+        return
+    last = (done.stdout.strip().splitlines() or [""])[-1]
+    if done.exit_status == UNSAFE:
+        found = last.removeprefix("unsafe ")
+        raise LeaseUnsafe(
+            f"{transport.name}: edgeprof will not use its lease folder {path}: {found}. Nothing was run from it. "
+            f"edgeprof makes that folder itself, owned by {'root' if path == LEASE_DIR else 'the login user'} and "
+            f"writable by nobody else; if no edgeprof run is using the board, remove it "
+            f"({'sudo ' if path == LEASE_DIR else ''}rm -rf {shlex.quote(path.rsplit('/', 1)[0])}) and run again.", command=done.command, command_status=done.exit_status)
+    fields = {"command": done.command, "command_status": done.exit_status, "stderr": done.stderr}
+    if done.exit_status == BUSY and last.startswith("lost "):
+        raise BoardControlError(f"{transport.name}: this run's board lease was taken over ({last[5:] or 'gone'}); "
+                                f"could not {what}", **fields)
+    raise BoardControlError(f"{transport.name}: could not {what} (exit {done.exit_status}): "
+                            f"{(done.stderr or done.stdout).strip()[-500:]}", **fields)
 
 
 def owner_label(run_id: str) -> str:
     return f"run {run_id} from {socket.gethostname()} pid {os.getpid()}"
 
 
+def _lease_path(transport: Transport, sudo: Sudo | None) -> str:
+    if sudo:
+        return LEASE_DIR
+    uid = transport.run(["id", "-u"], timeout=30)
+    if not uid.ok or not uid.stdout.strip().isdigit():
+        raise BoardControlError(f"{transport.name}: could not read the login user's id: {uid.stderr.strip()}",
+                                command=uid.command, command_status=uid.exit_status, stderr=uid.stderr)
+    return user_lease_dir(int(uid.stdout))
+
+
+def _notice(line: str) -> str | None:
+    if line.startswith("interrupted "):
+        _, restored_at, *owner = line.split(" ")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(restored_at))) if restored_at.isdigit() \
+            else "at an unknown time"
+        return (f"a previous edgeprof run ({' '.join(owner) or 'unknown owner'}) was interrupted; the board "
+                f"restored its own state at {when}")
+    if line.startswith("legacy "):
+        return (f"{LEGACY_DIR}/lease is left from an edgeprof before 0.2 (or was planted there: "
+                f"{line.removeprefix('legacy ')}); edgeprof no longer uses it and ran nothing from it. If that run "
+                f"was interrupted, the board may still be in its performance mode (check `sudo nvpmodel -q`). "
+                f"Remove it once no old edgeprof uses the board: sudo rm -rf {LEGACY_DIR}")
+    return None
+
+
 def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: int, wait_s: float,
             status: Callable[[str], None] = lambda m: None) -> Lease:
-    """Take the board's lease, waiting up to wait_s for another run to finish; raise BoardBusy after that."""
+    """Take the board's lease, waiting up to wait_s for another run to finish; raise BoardBusy after that,
+    LeaseUnsafe when the lease folder is not edgeprof's own."""
     notices: list[str] = []
     deadline = time.monotonic() + wait_s
     label = owner_label(run_id)
+    path = _lease_path(transport, sudo)
     while True:
-        got = transport.run(["sh", "-c", _ACQUIRE, "acquire", LEASE_DIR, str(lease_s), label], timeout=30)
+        got = _run(transport, sudo, path, "acquire", str(lease_s), label, timeout=30)
         lines = got.stdout.splitlines()
-        for line in lines:
-            if line.startswith("interrupted "):
-                _, restored_at, *owner = line.split(" ")
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(restored_at))) if restored_at.isdigit() \
-                    else "at an unknown time"
-                notices.append(f"a previous edgeprof run ({' '.join(owner) or 'unknown owner'}) was interrupted; "
-                               f"the board restored its own state at {when}")
+        notices += [n for n in map(_notice, lines) if n and n not in notices]
         last = lines[-1] if lines else ""
         if got.exit_status == 0:
-            return Lease(transport, sudo, lease_s, label, notices)
-        if got.exit_status == 4:
+            return Lease(transport, sudo, lease_s, label, path, notices)
+        if got.exit_status == STALE:
             # Expired and no guard alive (the board rebooted under it): restore now, then try again.
-            owner = last.removeprefix("stale ")
-            fix = ["sh", "-c", _RESTORE_STALE, "restore-stale", LEASE_DIR]
-            (sudo.run(fix, timeout=120) if sudo else transport.run(fix, timeout=120))
-            notices.append(f"a previous edgeprof run ({owner}) left a pending restore with no guard (reboot?); "
-                           f"edgeprof restored the board's state now")
+            fix = _run(transport, sudo, path, "restore-stale", timeout=120)
+            _raise_for(fix, transport, path, "restore the state a previous run left")
+            notices.append(f"a previous edgeprof run ({last.removeprefix('stale ')}) left a pending restore with "
+                           f"no guard (reboot?); edgeprof restored the board's state now")
             continue
-        if got.exit_status == 3:
+        if got.exit_status == BUSY:
             if time.monotonic() >= deadline:
                 raise BoardBusy(f"{transport.name} is in use by another edgeprof run "
                                 f"({last.removeprefix('busy ')}). Wait for it, or pass --wait SECONDS.")
             status(f"{transport.name} is busy ({last.removeprefix('busy ')}); waiting")
             time.sleep(2)
             continue
-        raise TransportError(f"{transport.name}: could not take the board lease: {(got.stderr or got.stdout).strip()}")
+        _raise_for(got, transport, path, "take the board lease")

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ReportError
 from ..result import Result
 from ..telemetry.summary import readings
 from .compare import FLAG_MARK, Comparison, compare, result_flags
@@ -49,10 +50,6 @@ th, td { border: 1px solid #ccc; padding: .25em .5em; vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; white-space: nowrap; }
 .flag { color: #a04000; } .failed { color: #b00020; }
 """
-
-
-class ReportError(RuntimeError):
-    """The report cannot be written: matplotlib missing, or nothing to report."""
 
 
 @dataclass

@@ -16,11 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import StoreError
 from ..result import Result
-
-
-class StoreError(RuntimeError):
-    """The results database cannot be used: driver missing, server unreachable, newer schema."""
 
 
 def is_postgres_url(db: str | os.PathLike) -> bool:

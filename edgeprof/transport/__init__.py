@@ -10,12 +10,14 @@ import shlex
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-
-class TransportError(RuntimeError):
-    """A board could not be reached or refused us; the message says what to do about it."""
+from ..errors import BoardUnreachable
 
 
-class CommandTimeout(TransportError):
+# The connection is gone or cannot be made; the name predates edgeprof.errors and stays for callers.
+TransportError = BoardUnreachable
+
+
+class CommandTimeout(BoardUnreachable):
     pass
 
 

@@ -11,10 +11,12 @@ import os
 import threading
 from typing import Callable, Mapping, Sequence
 
-from . import CommandResult, Transport, TransportError
+from ..errors import BoardControlError
+
+from . import CommandResult, Transport
 
 
-class SudoDenied(TransportError):
+class SudoDenied(BoardControlError):
     """sudo refused: wrong password, or the user may not use sudo on the board."""
 
 

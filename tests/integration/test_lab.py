@@ -36,7 +36,7 @@ def power_state(board) -> tuple[str, str]:
         mode = transport.run(["sudo", "-n", "nvpmodel", "-q"]).stdout.strip()
         clocks = transport.run(["sudo", "-n", "jetson_clocks", "--show"]).stdout
         # The copies share the host's PID space: any caffe or tegrastats left would show on every board.
-        leftovers = transport.run(["sh", "-c", "ls -d /var/tmp/edgeprof/lease /tmp/edgeprof.* 2>/dev/null; "
+        leftovers = transport.run(["sh", "-c", "ls -d /var/lib/edgeprof/lease /tmp/edgeprof.* 2>/dev/null; "
                                    "pgrep -x caffe; pgrep -x tegrastats; true"]).stdout.strip()
         return mode, clocks, leftovers
     finally:

@@ -28,7 +28,7 @@ def board_state(tx2) -> str:
 
 
 def lease_folder(tx2) -> str:
-    return tx2.run(["sh", "-c", "ls -A /var/tmp/edgeprof 2>/dev/null"]).stdout
+    return tx2.run(["sh", "-c", "ls -A /var/lib/edgeprof 2>/dev/null"]).stdout
 
 
 def wait_for(condition, timeout, what):
@@ -167,3 +167,35 @@ def test_sudo_password_from_the_prompt(lab_inventory, tmp_path, tx2):
     after_prompt = seen.split(b"sudo password for sim-tx2-pw", 1)[1].decode()
     assert password not in after_prompt  # not echoed
     assert '"mode_name": "MAXN"' in after_prompt
+
+
+def test_a_board_control_failure_between_items_fails_that_item_and_the_sweep_goes_on(lab_inventory, tx2, tmp_path):
+    """`jetson_clocks --show` refused between two items (the sim's show_fails hook, set during the cooldown
+    before item 2 and removed during the one before item 3): item 2 fails saying why, items 1 and 3 are
+    measured, and the board is restored; only a lost connection ends a sweep."""
+    from edgeprof.backends import Options
+    from edgeprof.session import measure
+    from edgeprof.storage import open_store
+    hook = "/var/lib/jetson-sim/show_fails"
+    cooldowns = []
+
+    def on_status(message):
+        if "cooling down" in message:
+            cooldowns.append(message)
+            change = f"echo 'cannot read the EMC clock' > {hook}" if len(cooldowns) == 1 else f"rm -f {hook}"
+            assert tx2.run(["sudo", "sh", "-c", change]).ok
+
+    before = board_state(tx2)
+    try:
+        with open_store(tmp_path / "results.sqlite") as store:
+            results = measure("sim-tx2", ["alexnet"], batches=(1, 2, 3), options=Options(iterations=1), store=store,
+                              inventory=str(lab_inventory), cooldown_s=0.1, on_status=on_status)
+            stored = store.query()
+    finally:
+        tx2.run(["sudo", "rm", "-f", hook])
+    assert len(cooldowns) == 2
+    assert [(r.batch, r.status) for r in results] == [(1, "ok"), (2, "failed"), (3, "ok")]
+    assert results[1].error.startswith("not run: reading the clocks before it failed: sim-tx2: `jetson_clocks "
+                                       "--show` failed (exit 1): cannot read the EMC clock")
+    assert len(stored) == 3
+    assert board_state(tx2) == before

@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 from ...models import ModelSource, parse, set_batch
+from ...errors import InputError
 from .. import BackendUnavailable
 from ..pytorch.netspec import UnsupportedLayer, netspec
 
@@ -43,7 +44,7 @@ INSTALL_HINT = "pip install 'edgeprof[local]'"
 _EXPECTED_WARNINGS = ("You are using the legacy TorchScript-based ONNX export", "Constant folding - Only steps=1")
 
 
-class ExportError(RuntimeError):
+class ExportError(InputError):
     """The model cannot be built or exported here; the message says why."""
 
 

@@ -72,11 +72,12 @@ import re
 from dataclasses import dataclass
 
 from ...parsers.trtexec import version_from_code
+from ...errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
 
 
-class TensorRTCommandError(ValueError):
+class TensorRTCommandError(InputError):
     """The requested engine or run is not possible with this TensorRT version; the message says why."""
 
 

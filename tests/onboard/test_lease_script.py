@@ -1,0 +1,71 @@
+"""edgeprof/onboard/lease.sh on this machine's own /bin/sh, as an unprivileged user would meet it: the folder
+checks that stand between another user's files and root. The lab tests (tests/integration/test_lease.py) run
+it through sudo on sim-tx2; these pin the checks one by one, with shellcheck on every shell file shipped."""
+import os
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from edgeprof.power.lease import Restore, lease_script
+
+ONBOARD = Path(resources.files("edgeprof.onboard"))
+
+
+@pytest.mark.parametrize("script", sorted(ONBOARD.glob("*.sh")), ids=lambda p: p.name)
+def test_shellcheck_finds_nothing(script):
+    if not shutil.which("shellcheck"):
+        pytest.fail("shellcheck is missing: run tests/setup")
+    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def lease(tmp_path, *args):
+    return subprocess.run(["sh", "-c", lease_script(), "lease.sh", args[0], str(tmp_path / "base/lease"),
+                           *args[1:]], capture_output=True, text=True)
+
+
+def test_acquire_makes_a_private_folder_and_a_second_acquire_is_busy(tmp_path):
+    assert lease(tmp_path, "acquire", "60", "run a").stdout == "acquired\n"
+    assert oct((tmp_path / "base").stat().st_mode & 0o777) == ("0o755" if os.geteuid() == 0 else "0o700")
+    busy = lease(tmp_path, "acquire", "60", "run b")
+    assert busy.returncode == 3 and busy.stdout == "busy run a\n"
+
+
+@pytest.mark.parametrize("tamper, found", [
+    (lambda d: (d / "owner").chmod(0o664), "owner is writable by group or others (mode 664)"),
+    (lambda d: d.chmod(0o757), "lease is writable by group or others (mode 757)"),
+    (lambda d: (d / "clocks.conf").symlink_to("/etc/passwd"), "clocks.conf is a symbolic link"),
+    (lambda d: (d / "restore").mkdir(), "restore is not a regular file"),
+])
+def test_every_action_refuses_a_tampered_folder(tmp_path, tamper, found):
+    assert lease(tmp_path, "acquire", "60", "run a").returncode == 0
+    tamper(tmp_path / "base/lease")
+    for action in (["acquire", "60", "run b"], ["record", "nvpmodel 0"], ["renew", "60", "run a"],
+                   ["release", "run a"], ["restore-stale"]):
+        done = lease(tmp_path, *action)
+        assert done.returncode == 5 and done.stdout.startswith("unsafe ") and found in done.stdout, action
+    assert (tmp_path / "base/lease").is_dir()
+
+
+def test_restore_values_are_checked_before_they_become_commands(tmp_path):
+    assert lease(tmp_path, "acquire", "60", "run a").returncode == 0
+    marker = tmp_path / "ran"
+    (tmp_path / "base/lease/restore").write_text(
+        f"stop_work /tmp/edgeprof.x;touch${{IFS}}{marker}\nnvpmodel 1;touch {marker}\nsh -c 'touch {marker}'\n")
+    done = lease(tmp_path, "release", "run a")
+    assert done.returncode == 1 and not marker.exists()
+    assert done.stderr.splitlines() == [f"ignored: stop_work /tmp/edgeprof.x;touch${{IFS}}{marker}",
+                                        f"ignored: nvpmodel 1;touch {marker}", "ignored: sh"]
+    assert not (tmp_path / "base/lease").exists()
+
+
+def test_restore_data_is_validated_on_the_host_too():
+    assert Restore(stop_work="/tmp/edgeprof.Ab12cd34", jetson_clocks=True, nvpmodel=3).text() == \
+        "stop_work /tmp/edgeprof.Ab12cd34\njetson_clocks\nnvpmodel 3"
+    for bad in ({"stop_work": "/tmp/edgeprof.x/../../etc"}, {"stop_work": "/home/u"}, {"nvpmodel": "0; reboot"},
+                {"nvpmodel": -1}, {"nvpmodel": True}):
+        with pytest.raises(ValueError):
+            Restore(**bad)
