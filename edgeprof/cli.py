@@ -10,38 +10,38 @@ import json
 import sys
 
 import click
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
 from . import backends as backend_registry
-from .backends import (BackendUnavailable, COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENSORRT_SOURCES,
+from .backends import (COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENSORRT_SOURCES,
                        Options)
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
-from .labgrid import LabgridError, acquire_places, parse_filter
+from .errors import EdgeprofError, exit_status
+from .labgrid import acquire_places, parse_filter
 from .lab import Lab, Plan, PlanError
-from .models import PrototxtError, UnknownModel, catalog_names, describe, resolve
+from .models import catalog_names, describe, resolve
 from .parsers import KINDS as PARSE_KINDS, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .reporting.best import describe_fastest, fastest_variants
 from .reporting.compare import compare
-from .reporting.html import ReportError, write_report
+from .reporting.html import write_report
 from .reporting.progress import lab_progress
-from .session import MeasureError, measure
+from .reporting.terminal import DataConsole, styled
+from .session import measure
 from .storage import StoreError, open_store
-from .transport import TransportError
 
 # Piped output gets a wide table instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = DataConsole(width=None if sys.stdout.isatty() else 160)
 # soft_wrap: messages stay whole lines (greppable, copyable) whatever the terminal width.
-errors = Console(stderr=True, soft_wrap=True)
-_BAD_INPUT = (MeasureError, UnknownModel, PrototxtError, DeviceError, TransportError, StoreError, LabgridError)
+errors = DataConsole(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str, code: int = 2):
-    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+def _fail(message: str, code: int = EdgeprofError.exit_status):
+    errors.print(styled(("error:", "bold red"), f" {message}"), highlight=False)
     sys.exit(code)
 
 
@@ -83,7 +83,18 @@ def _labgrid(places, reserve, count, coordinator, wait_s, status):
                           status=status)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Any EdgeprofError a command did not handle itself still ends in its message and exit status, never a
+    traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeprofError as e:
+            _fail(str(e), exit_status(e))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgeprof")
 def main():
     """Profile neural-network inference on Jetson boards and desktop GPUs."""
@@ -201,7 +212,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     status_line = ["starting"]
 
     def render():
-        return Group(f"[dim]{status_line[0]}[/]", results_table(done))
+        return Group(styled((status_line[0], "dim")), results_table(done))
 
     def on_status(message):
         status_line[0] = message
@@ -228,8 +239,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                 results = run()
             if not console.is_terminal:
                 console.print()  # Live leaves its last frame without a line end when piped
-    except _BAD_INPUT as e:
-        _fail(str(e))
+    except EdgeprofError as e:
+        _fail(str(e), exit_status(e))
     except KeyboardInterrupt:
         _fail(f"interrupted; {len(done)} finished result(s) are stored in {store.location}", 130)
     finally:
@@ -299,13 +310,13 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, place
             if not console.is_terminal:
                 console.print()
             console.print(results_table(lab_run.results, title=f"plan {plan.name} ({lab_run.plan_hash})"))
-    except (*_BAD_INPUT, PlanError) as e:
-        _fail(str(e))
+    except EdgeprofError as e:
+        _fail(str(e), exit_status(e))
     finally:
         boards.close()
     failures = lab_run.failures
     for what, why in failures:
-        errors.print(f"[red]failed[/] {what}: {why}", highlight=False)
+        errors.print(styled(("failed", "red"), f" {what}: {why}"), highlight=False)
     skipped = sum(b.skipped for b in lab_run.boards.values())
     if skipped:
         errors.print(f"{skipped} item(s) already stored by an earlier or concurrent run of this plan were skipped",
@@ -330,8 +341,8 @@ def check_command(model, device, batch, seed, tolerance, accept_new_host_key, in
     try:
         report = check(device, model, batch=batch, seed=seed, tolerance=tolerance, inventory=inventory,
                        accept_new_host_key=accept_new_host_key)
-    except (*_BAD_INPUT, BackendUnavailable) as e:
-        _fail(str(e))
+    except EdgeprofError as e:
+        _fail(str(e), exit_status(e))
     if as_json:
         print(json.dumps(report.to_dict()))
     else:
@@ -340,9 +351,9 @@ def check_command(model, device, batch, seed, tolerance, accept_new_host_key, in
         for blob, error in report.errors.items():
             table.add_row(blob, "x".join(map(str, report.shapes[blob])), f"{error:.2e}")
         console.print(table)
-        verdict = "[green]agree[/]" if report.passed else "[red]differ[/]"
-        console.print(f"{verdict}: max relative error {report.max_error:.2e} (tolerance {tolerance:g}); "
-                      f"torch {report.versions['torch']}")
+        verdict = ("agree", "green") if report.passed else ("differ", "red")
+        console.print(styled(verdict, f": max relative error {report.max_error:.2e} (tolerance {tolerance:g}); "
+                                      f"torch {report.versions['torch']}"))
     sys.exit(0 if report.passed else 1)
 
 
@@ -418,10 +429,10 @@ def results_show(result_id, db, as_json):
         return
     console.print(results_table([result]))
     for key in ("error", "method", "state", "settings", "device_facts", "model_info", "commands"):
-        console.print(f"[bold]{key}[/]: {json.dumps(doc[key], indent=2)}", highlight=False)
-    console.print("[bold]prototxt diff[/]:", highlight=False)
+        console.print(styled((key, "bold"), f": {json.dumps(doc[key], indent=2)}"), highlight=False)
+    console.print(styled(("prototxt diff", "bold"), ":"), highlight=False)
     console.print(result.prototxt_diff or "(unchanged)", markup=False, highlight=False)
-    console.print("[bold]raw log[/]:", highlight=False)
+    console.print(styled(("raw log", "bold"), ":"), highlight=False)
     console.print(result.raw_log, markup=False, highlight=False)
 
 
@@ -502,8 +513,8 @@ def _measure_for_comparison(models, device_names, backend_names, batches, iterat
                 found += measure(device, list(models), backends=backends, batches=batches,
                                  options=Options(iterations=iterations), store=store, inventory=inventory,
                                  on_status=lambda message: errors.print(message, style="dim", highlight=False))
-            except _BAD_INPUT as e:
-                _fail(str(e))
+            except EdgeprofError as e:
+                _fail(str(e), exit_status(e))
     return found
 
 
@@ -530,7 +541,7 @@ def report_command(run_ids, html_path, png_dir, title, baseline, db):
         _fail(f"no results for run {', '.join(missing)}; see `edgeprof results list`")
     try:
         plots = write_report(found, html_path, title=title, baseline=baseline, png_dir=png_dir)
-    except (ReportError, ValueError) as e:
+    except (EdgeprofError, ValueError) as e:
         _fail(str(e))
     console.print(f"{html_path}: {len(found)} results of run {', '.join(run_ids)}, {len(plots)} plots"
                   + (f" (also as PNG in {png_dir})" if png_dir else ""), highlight=False)

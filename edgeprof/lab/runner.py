@@ -18,17 +18,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..devices import Device, DeviceError
+from ..devices import Device
+from ..errors import EdgeprofError
 from ..result import Result
-from ..session import Job, MeasureError, measure_jobs
-from ..storage import StoreError, open_store
-from ..transport import TransportError
+from ..session import Job, measure_jobs
+from ..storage import open_store
 from .plan import Item, Plan
 
 # What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost,
 # results database unreachable.
 # The items it did not finish stay to do for the next run of the plan.
-_BOARD_ERRORS = (TransportError, DeviceError, MeasureError, StoreError)
 
 
 @dataclass
@@ -182,7 +181,7 @@ class Lab:
                              cooldown_s=plan.cooldown_s, should_stop=stop.is_set, should_run=not_stored_yet,
                              on_result=on_result, on_status=on_status)
             progress.state = "finished"
-        except _BOARD_ERRORS as e:
+        except EdgeprofError as e:
             progress.state, progress.error = "failed", str(e)
         except Exception as e:
             # A fault of edgeprof's on one board must not take the other boards' runs down with it.

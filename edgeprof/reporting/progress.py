@@ -6,6 +6,7 @@ import time
 from rich.table import Table
 
 from ..lab import LabRun
+from .terminal import styled
 
 
 def lab_progress(lab_run: LabRun | None) -> Table:
@@ -22,6 +23,6 @@ def lab_progress(lab_run: LabRun | None) -> Table:
                    + (" — stopping after the items in flight" if lab_run.stopping else ""))
     for b in boards:
         style = {"failed": "red", "finished": "green", "measuring": "yellow"}.get(b.state, "dim")
-        table.add_row(b.device, f"[{style}]{b.state}[/]", str(b.done), str(b.failed), str(b.skipped), str(b.left),
+        table.add_row(b.device, styled((b.state, style)), str(b.done), str(b.failed), str(b.skipped), str(b.left),
                       b.error or b.current or "")
     return table

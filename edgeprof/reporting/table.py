@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..result import Result
+from .terminal import styled
 
 
 def headline(result: Result) -> tuple[float | None, str]:
@@ -41,7 +42,7 @@ def results_table(results: list[Result], title: str | None = None) -> Table:
         table.add_column(name, justify=justify, overflow="fold")
     for r in results:
         latency, what = headline(r)
-        status = "[green]ok[/]" if r.status == "ok" else f"[red]failed[/]: {r.error}"
+        status = styled(("ok", "green")) if r.status == "ok" else styled(("failed", "red"), f": {r.error}")
         row = [str(r.id or ""), r.device, r.model, backend_label(r), str(r.batch),
                f"{latency:.4g}" if latency is not None else "-", what,
                f"{r.throughput_ips:.4g}" if r.throughput_ips is not None else "-",
@@ -49,7 +50,7 @@ def results_table(results: list[Result], title: str | None = None) -> Table:
         if with_power:
             row += [f"{v:.4g}" if v is not None else "-" for v in power_figures(r)]
         # A flagged result is still shown, marked: its figures may not compare with unflagged ones.
-        row.append(status + (" [yellow]![/]" if r.flags else ""))
+        row.append(status + styled(" ", ("!", "yellow")) if r.flags else status)
         if with_flags:
             row.append(", ".join(flag["code"] for flag in r.flags))
         table.add_row(*row)
