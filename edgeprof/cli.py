@@ -19,11 +19,12 @@ from .backends import (COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENS
                        Options)
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
+from . import limits
 from .errors import EdgeprofError, exit_status
 from .labgrid import acquire_places, parse_filter
 from .lab import Lab, Plan, PlanError
 from .models import catalog_names, describe, resolve
-from .parsers import KINDS as PARSE_KINDS, parse_text
+from .parsers import KINDS as PARSE_KINDS, decode, parse_text
 from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .reporting.best import describe_fastest, fastest_variants
@@ -57,8 +58,9 @@ def _batches(_ctx, _param, value: str) -> list[int]:
         batches = [int(b) for b in value.split(",")]
     except ValueError:
         raise click.BadParameter(f"{value!r}: a batch size or a comma-separated list, e.g. 1,8,32")
-    if any(b < 1 for b in batches):
-        raise click.BadParameter("batch sizes must be 1 or more")
+    low, high = limits.BATCH
+    if any(not low <= b <= high for b in batches):
+        raise click.BadParameter(f"batch sizes must be from {low} to {high}")
     return batches
 
 
@@ -151,16 +153,17 @@ def models(as_json):
               help=f"Comma-separated backends: {', '.join(backend_registry.names())}.")
 @click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
               help="Batch size or comma-separated sweep, e.g. 1,8,32.")
-@click.option("--iterations", "-n", type=click.IntRange(min=1), help="Timed iterations (backend default if unset).")
+@click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS),
+              help="Timed iterations (backend default if unset).")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
 @click.option("--clocks", type=click.Choice(POLICIES),
               help="max: max power mode + pinned clocks, restored afterwards (Jetson default); leave: record only "
                    "(desktop default); lock: nvidia-smi -lgc, reset afterwards.")
 @click.option("--sudo-password-env", metavar="VAR",
               help="Read the board's sudo password from this environment variable instead of asking.")
-@click.option("--lease", "lease_s", type=click.IntRange(min=5), default=180, show_default=True,
+@click.option("--lease", "lease_s", type=click.IntRange(*limits.LEASE_S), default=180, show_default=True,
               help="Seconds after which the board restores itself if this process stops renewing its lease.")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--wait", "wait_s", type=click.FloatRange(*limits.WAIT_S), default=0, show_default=True,
               help="Seconds to wait for another edgeprof run on the same board to finish (and for labgrid to "
                    "allocate the place).")
 @click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
@@ -201,6 +204,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     if sum(map(bool, (device, place, reserve))) != 1:
         raise click.UsageError("name the board with one of --device, --place or --reserve")
     backends = [b.strip() for b in backend_names.split(",") if b.strip()]
+    if not backends:
+        raise click.BadParameter(f"{backend_names!r} names no backend; use one or more of "
+                                 f"{', '.join(backend_registry.names())}, comma-separated", param_hint="--backend")
     if best and (precision != "fp32" or channels_last or cuda_graph or compile_mode):
         raise click.UsageError("--best tries its own precisions, memory formats, CUDA graphs and compilation; "
                                "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
@@ -259,7 +265,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
 @click.argument("plan_file", metavar="PLAN.toml", type=click.Path(exists=True, dir_okay=False))
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host keys of boards seen first.")
 @click.option("--sudo-password-env", metavar="VAR", help="The boards' sudo password, from this environment variable.")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--wait", "wait_s", type=click.FloatRange(*limits.WAIT_S), default=0, show_default=True,
               help="Seconds each board waits for another edgeprof run on it to finish (and labgrid's "
                    "reservations wait to be allocated).")
 @click.option("--place", "places", multiple=True,
@@ -359,7 +365,7 @@ def check_command(model, device, batch, seed, tolerance, accept_new_host_key, in
 
 @main.command()
 @click.argument("kind", type=click.Choice(list(PARSE_KINDS)))
-@click.argument("log", type=click.File("r"))
+@click.argument("log", type=click.File("rb"))
 @click.option("--fields", help="nvidia-smi without a header line: the --query-gpu fields, comma-separated.")
 @json_option
 def parse(kind, log, fields, as_json):
@@ -368,9 +374,9 @@ def parse(kind, log, fields, as_json):
     if options and kind != "nvidia-smi":
         raise click.BadParameter("--fields only applies to nvidia-smi", param_hint="--fields")
     try:
-        parsed = parse_text(kind, log.read(), **options)
+        parsed = parse_text(kind, decode(log.read(), log.name), **options)
     except ValueError as e:
-        _fail(f"{log.name}: {e}")
+        _fail(str(e) if str(e).startswith(f"{log.name}:") else f"{log.name}: {e}")
     if as_json:
         print(json.dumps(parsed))
     elif kind == "caffe-time":
@@ -414,7 +420,7 @@ def results_list(device, model, backend, run_id, limit, db, as_json):
 
 
 @results.command("show")
-@click.argument("result_id", type=int)
+@click.argument("result_id", type=click.IntRange(*limits.RESULT_ID))
 @db_option
 @json_option
 def results_show(result_id, db, as_json):
@@ -467,7 +473,7 @@ def _stored(db, run_ids, **wanted) -> list:
               help="Only this backend (repeatable; with MODELs: the backends to measure, default caffe).")
 @click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
               help="With MODELs: batch size or comma-separated sweep.")
-@click.option("--iterations", "-n", type=click.IntRange(min=1), help="With MODELs: timed iterations.")
+@click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS), help="With MODELs: timed iterations.")
 @click.option("--baseline", metavar="COLUMN",
               help="The column to compare against: its label or a unique part of it, e.g. caffe. Default: the "
                    "first column (what was measured first).")

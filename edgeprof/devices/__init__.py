@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+from .. import limits
 from ..errors import InputError
 
 from ..transport import Transport
@@ -132,8 +133,18 @@ def load_devices(inventory: str | os.PathLike | None = None) -> dict[str, Device
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise DeviceError(f"{path}: not valid TOML: {e}") from None
-        for name, entry in data.get("devices", {}).items():
-            devices[name] = _device_from_entry(name, entry, profiles, f"{path} [devices.{name}]")
+        except UnicodeDecodeError as e:
+            raise DeviceError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except OSError as e:
+            raise DeviceError(f"{path}: {e.strerror}") from None
+        tables = data.get("devices", {})
+        if not isinstance(tables, dict):
+            raise DeviceError(f"{path}: `devices` must be tables, one per board: [devices.NAME]")
+        for name, entry in tables.items():
+            where = f"{path} [devices.{name}]"
+            if not isinstance(entry, dict):
+                raise DeviceError(f"{where}: must be a table of keys (host = ..., family = ...), got {entry!r}")
+            devices[name] = _device_from_entry(name, entry, profiles, where)
     return devices
 
 
@@ -148,6 +159,7 @@ def _device_from_entry(name: str, entry: dict, profiles: dict[str, Profile], whe
         raise DeviceError(f"{where}: family {family!r} is not one of {', '.join(sorted(profiles))}")
     if "host" not in entry:
         raise DeviceError(f"{where}: needs `host` (an address or an alias from ~/.ssh/config)")
+    _check_entry(entry, where)
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in _PROFILE_KEYS}
     # A single path given for a tool means "this one", not a list of characters.
     for tool in ("caffe", "trtexec"):
@@ -157,6 +169,23 @@ def _device_from_entry(name: str, entry: dict, profiles: dict[str, Profile], whe
         name=name, profile=replace(profiles[family], **overrides), host=entry["host"], user=entry.get("user"),
         port=entry.get("port"), key=entry.get("key"), known_hosts=entry.get("known_hosts"),
         proxy_jump=entry.get("proxy_jump"), tags=tuple(entry.get("tags", ())), defined_in=where)
+
+
+def _check_entry(entry: dict, where: str) -> None:
+    """Each key's type (and range), as edgeprof.limits checks plans."""
+    for key, value in entry.items():
+        if key == "port":
+            limits.integer(where, key, value, limits.PORT, DeviceError)
+        elif key == "tags":
+            limits.texts(where, key, value, DeviceError, may_be_empty=True)
+        elif key == "clocks":
+            from ..power import POLICIES
+            limits.text(where, key, value, DeviceError, choices=POLICIES)
+        elif key in ("caffe", "trtexec"):
+            if not isinstance(value, str):
+                limits.texts(where, key, value, DeviceError)
+        else:
+            limits.text(where, key, value, DeviceError)
 
 
 def get_device(name: str, inventory: str | os.PathLike | None = None) -> Device:

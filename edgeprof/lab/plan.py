@@ -28,6 +28,7 @@ from pathlib import Path
 from ..backends import INT8_BACKENDS, PRECISIONS, Options
 from ..backends import names as backend_names
 from ..devices import Device, select_devices
+from .. import limits
 from ..errors import InputError
 from ..models import resolve
 from ..power import POLICIES
@@ -78,6 +79,8 @@ class Plan:
             data = tomllib.loads(path.read_text())
         except OSError as e:
             raise PlanError(f"{path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise PlanError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         except tomllib.TOMLDecodeError as e:
             raise PlanError(f"{path}: not valid TOML: {e}") from None
         unknown = set(data) - _KEYS
@@ -92,25 +95,24 @@ class Plan:
         return plan
 
     def validate(self) -> None:
-        where = self.source
-        for key in ("devices", "models", "backends", "batches", "precisions"):
-            value = getattr(self, key)
-            if not isinstance(value, list) or not value:
-                raise PlanError(f"{where}: `{key}` must be a non-empty list")
-        if any(not isinstance(b, int) or b < 1 for b in self.batches):
-            raise PlanError(f"{where}: `batches` must be positive integers, got {self.batches}")
-        for backend in self.backends:
+        """Every key's type and range (edgeprof.limits: the CLI's own); a PlanError names the file and key."""
+        where, error = self.source, PlanError
+        limits.text(where, "name", self.name, error)
+        limits.texts(where, "devices", self.devices, error)
+        limits.texts(where, "models", self.models, error)
+        for backend in limits.texts(where, "backends", self.backends, error):
             if backend not in backend_names():
                 raise PlanError(f"{where}: unknown backend {backend!r}; available: {', '.join(backend_names())}")
-        for precision in self.precisions:
-            if precision not in PRECISIONS:
-                raise PlanError(f"{where}: unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
-        if self.clocks is not None and self.clocks not in POLICIES:
-            raise PlanError(f"{where}: `clocks` must be one of {', '.join(POLICIES)}")
-        if self.iterations is not None and (not isinstance(self.iterations, int) or self.iterations < 1):
-            raise PlanError(f"{where}: `iterations` must be a positive integer")
-        if self.cooldown_s < 0:
-            raise PlanError(f"{where}: `cooldown_s` must not be negative")
+        limits.integers(where, "batches", self.batches, limits.BATCH, error)
+        limits.texts(where, "precisions", self.precisions, error, choices=PRECISIONS)
+        if self.iterations is not None:
+            limits.integer(where, "iterations", self.iterations, limits.ITERATIONS, error)
+        if self.clocks is not None:
+            limits.text(where, "clocks", self.clocks, error, choices=POLICIES)
+        limits.flag(where, "shuffle", self.shuffle, error)
+        limits.integer(where, "seed", self.seed, limits.SEED, error)
+        limits.number(where, "cooldown_s", self.cooldown_s, limits.COOLDOWN_S, error)
+        limits.integer(where, "lease_s", self.lease_s, limits.LEASE_S, error)
 
     def resolve_devices(self, inventory: str | None = None) -> list[Device]:
         return select_devices(self.devices, inventory)

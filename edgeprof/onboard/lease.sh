@@ -110,6 +110,7 @@ legacy() {
 case $action in
   acquire)  # acquire LEASE_S OWNER
     lease_s=$1 owner=$2
+    case $lease_s in '' | *[!0-9]*) echo "error lease seconds must be digits: $lease_s"; exit 1 ;; esac
     prepare
     legacy
     for r in "$base"/interrupted.*; do
@@ -145,6 +146,7 @@ case $action in
     check_lease
     jetson_clocks --store "$d/clocks.conf" ;;
   renew)  # renew LEASE_S OWNER: only this run's own lease
+    case $1 in '' | *[!0-9]*) echo "error lease seconds must be digits: $1"; exit 1 ;; esac
     check_lease
     ours "$2" || { echo "lost $(cat "$d/owner" 2>/dev/null)"; exit 3; }
     write expires $(($(date +%s) + $1)) ;;

@@ -24,6 +24,27 @@ def default_db_path() -> Path:
     return data / "edgeprof" / "results.sqlite"
 
 
+# The first 16 bytes of every SQLite 3 database file (https://www.sqlite.org/fileformat.html, 1.3.1).
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_is_sqlite(path: Path) -> None:
+    """An existing file must be a SQLite database already: anything else is the user's and is never
+    written to (SQLite would turn an empty or foreign file into a database, or fail halfway)."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StoreError(f"{path} is not a file; name a SQLite file (new or edgeprof's) with --db")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except OSError as e:
+        raise StoreError(f"{path}: cannot read it ({e.strerror})") from None
+    if head and head != _SQLITE_HEADER:
+        raise StoreError(f"{path} is not a SQLite database (it starts with {head[:16]!r}); edgeprof does not "
+                         f"write to it. Name another file with --db.")
+
+
 class ResultStore(SQLStore):
     id_column = "INTEGER PRIMARY KEY"
     now = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
@@ -31,11 +52,16 @@ class ResultStore(SQLStore):
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path).expanduser() if path else default_db_path()
         self.location = str(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._use_wal()
-        self._migrate()
+        _check_is_sqlite(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._use_wal()
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"{self.path}: cannot use it as edgeprof's results database ({e}). If it is damaged, "
+                             f"move it aside (its results stay in it) and name a new file with --db.") from None
 
     def _use_wal(self, timeout_s: float = 30.0) -> None:
         """WAL: readers do not block the writer during a sweep. Switching a new file to it takes a lock that

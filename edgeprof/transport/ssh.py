@@ -30,6 +30,18 @@ from . import CommandResult, CommandTimeout, TransportError, shell_command
 _PID_PREFIX = "EDGEPROF-PID "
 
 
+def _split_pid(out: bytearray) -> tuple[bool, int | None, bytearray]:
+    """(found, the shell's PID, the command's own output) once edgeprof's PID line has arrived, else
+    (False, None, out). What a login shell prints before it (a .bashrc echo, a banner) is not the command's
+    output: dropped."""
+    at = out.find(_PID_PREFIX.encode())
+    end = out.find(b"\n", at) if at >= 0 else -1
+    if end < 0:
+        return False, None, out
+    number = bytes(out[at + len(_PID_PREFIX):end]).strip()
+    return True, (int(number) if number.isdigit() else None), out[end + 1:]
+
+
 @dataclass
 class SSHTarget:
     host: str
@@ -194,7 +206,7 @@ class SSHTransport:
         except (paramiko.SSHException, OSError, AttributeError) as e:
             raise TransportError(f"{self.name}: lost the SSH connection ({e or type(e).__name__})") from None
         out, err = bytearray(), bytearray()
-        pid = None
+        found, pid = False, None
         try:
             while True:
                 if timeout is not None and time.monotonic() - started > timeout:
@@ -208,10 +220,8 @@ class SSHTransport:
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
-                if pid is None and b"\n" in out:
-                    first, _, rest = bytes(out).partition(b"\n")
-                    pid = int(first.decode().removeprefix(_PID_PREFIX))
-                    out = bytearray(rest)
+                if not found:
+                    found, pid, out = _split_pid(out)
                 # EOF, not the exit status: sshd can send the exit status while output is still on its way
                 # (a log of more than 64 KB came back cut), and the protocol puts EOF after all data.
                 if channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
@@ -222,8 +232,8 @@ class SSHTransport:
             raise
         finally:
             channel.close()
-        if pid is None:  # the exit came before the loop split the PID line off
-            out = bytearray(bytes(out).partition(b"\n")[2])
+        if not found:  # the exit came before the loop split the PID line off
+            _, _, out = _split_pid(out)
         if status == -1:  # no exit status: with `; exit $?` that only happens when the connection died
             raise TransportError(f"{self.name}: the SSH connection dropped while running `{command}`")
         return CommandResult(command, status, out.decode(errors="replace"), err.decode(errors="replace"),

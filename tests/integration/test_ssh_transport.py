@@ -75,3 +75,24 @@ def test_ctrl_c_stops_the_measurement_on_the_board(edgeprof_cli, lab_inventory, 
         transport.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_login_shell_that_prints_first_still_works(board, lab_inventory):
+    """A .bashrc that echoes before its interactive check (a lab's banner): sshd runs it for every command
+    (Debian's bash reads .bashrc under sshd), so its text comes before edgeprof's PID line."""
+    bashrc = "/home/edgeprof-pw/.bashrc"
+    assert board.run(["sudo", "sh", "-c", f"cp {bashrc} {bashrc}.orig && "
+                                          f"sed -i '1i echo \"Welcome to lab board 7\"' {bashrc}"]).ok
+    try:
+        other = connect(get_device("sim-tx2-pw", lab_inventory))
+        try:
+            done = other.run(["sh", "-c", "echo out; sleep 0.2; echo more"])
+            assert (done.exit_status, done.stdout) == (0, "out\nmore\n")
+            with pytest.raises(CommandTimeout):
+                other.run(["sleep", "46.5"], timeout=1)
+            time.sleep(0.5)
+            assert remote_processes(board, "sleep 46.5") == []   # the PID was still found, and killed
+        finally:
+            other.close()
+    finally:
+        board.run(["sudo", "mv", f"{bashrc}.orig", bashrc])
