@@ -495,7 +495,8 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
     else:
         found = _stored(db, run_ids, device=device_names, model=model_names, backend=backend_names)
     if not found:
-        _fail("no stored results match; see `edgeprof results list`")
+        named = f" run {', '.join(run_ids)}" if run_ids else ""
+        _fail(f"no stored results match{named}; see `edgeprof results list`")
     try:
         comparison = compare(found, baseline)
     except ValueError as e:
