@@ -24,7 +24,8 @@ from .backends.pytorch.runner import PyTorchBackend
 from .backends.tensors import read_tensors, relative_error
 from .devices import Device, get_device
 from .models import parse, resolve, set_batch
-from .session import Board, MeasureError, open_board
+from .board import Board, open_board
+from .session import MeasureError
 from .transport import CommandResult, make_temp_dir
 
 DEFAULT_TOLERANCE = 1e-4

@@ -28,7 +28,7 @@ from ..errors import BackendUnavailable, RunnerFailed  # noqa: F401 (their home 
 if TYPE_CHECKING:
     from ..models import ModelSource
     from ..result import Result
-    from ..session import Board
+    from ..board import Board
 
 _REGISTRY = {
     "caffe": "edgeprof.backends.caffe.runner:CaffeBackend",

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..board import BoardPolicy
 from ..devices import Device
 from ..errors import EdgeprofError
 from ..result import Result
-from ..session import Job, measure_jobs
+from ..session import Job, measure_with_policy
 from ..storage import open_store
 from .plan import Item, Plan
 
@@ -109,6 +110,9 @@ class Lab:
         lab_run = LabRun(plan, plan_hash, {d.name: BoardProgress(d.name, len(items[d.name])) for d in devices})
         lock = threading.Lock()
         stop = threading.Event()
+        policy = BoardPolicy(accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
+                             sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
+                             cooldown_s=plan.cooldown_s)
 
         def notify():
             if on_progress:
@@ -120,7 +124,7 @@ class Lab:
             todo = [item for item in items[device.name] if item.key not in stored_ok]
             lab_run.boards[device.name].skipped = len(items[device.name]) - len(todo)
             thread = threading.Thread(target=self._board, name=f"edgeprof-{device.name}", daemon=True,
-                                      args=(device, plan, plan_hash, todo, wait_s, lab_run, lock, notify, stop))
+                                      args=(device, plan, plan_hash, todo, policy, lab_run, lock, notify, stop))
             threads.append(thread)
             thread.start()
         try:
@@ -138,7 +142,7 @@ class Lab:
         notify()
         return lab_run
 
-    def _board(self, device: Device, plan: Plan, plan_hash: str, todo: list[Item], wait_s: float,
+    def _board(self, device: Device, plan: Plan, plan_hash: str, todo: list[Item], policy: BoardPolicy,
                lab_run: LabRun, lock: threading.Lock, notify, stop: threading.Event) -> None:
         progress = lab_run.boards[device.name]
         if not todo:
@@ -175,11 +179,9 @@ class Lab:
         try:
             # Each board thread has its own database connection; SQLite's WAL lets them write side by side.
             with open_store(self.db) as store:
-                measure_jobs(device, jobs, store=store, inventory=self.inventory,
-                             accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
-                             sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
-                             cooldown_s=plan.cooldown_s, should_stop=stop.is_set, should_run=not_stored_yet,
-                             on_result=on_result, on_status=on_status)
+                measure_with_policy(device, jobs, policy, store=store, inventory=self.inventory,
+                                    should_stop=stop.is_set, should_run=not_stored_yet, on_result=on_result,
+                                    on_status=on_status)
             progress.state = "finished"
         except EdgeprofError as e:
             progress.state, progress.error = "failed", str(e)

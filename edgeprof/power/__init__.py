@@ -12,18 +12,22 @@ the board that restores it if this host process dies or the network drops.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from ..devices import Device
 from ..transport import Transport
 from ..transport.sudo import Sudo
 from .lease import BoardBusy, Lease, acquire
 
+if TYPE_CHECKING:
+    from ..board import BoardPolicy
+
 POLICIES = ("max", "leave", "lock")
 
 
 class PowerControl(Protocol):
     policy: str
+    sudo: Sudo
 
     def needs_root(self) -> bool: ...
 
@@ -43,16 +47,15 @@ def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -
 
 
 @contextlib.contextmanager
-def power_session(device: Device, transport: Transport, *, run_id: str, policy: str | None = None,
-                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
+def power_session(device: Device, transport: Transport, *, run_id: str, policy: "BoardPolicy",
                   status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict, Lease]]:
     """Hold the board for the duration of the block with the clocks policy applied; always restore."""
-    sudo = Sudo(transport, password_env=sudo_password_env)
-    control = control_for(device, transport, sudo, policy or device.profile.clocks)
+    sudo = Sudo(transport, password_env=policy.sudo_password_env)
+    control = control_for(device, transport, sudo, policy.clocks or device.profile.clocks)
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed
-    lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=lease_s,
-                    wait_s=wait_s, status=status)
+    lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=policy.lease_s,
+                    wait_s=policy.wait_s, status=status)
     for notice in lease.notices:
         status(f"notice: {notice}")
     try:

@@ -32,11 +32,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
-from functools import cache
-from importlib import resources
 from typing import Callable
 
 from ..errors import BoardControlError
+from ..onboard import source
 
 from ..transport import CommandResult, Transport, TransportError
 from ..transport.sudo import Sudo
@@ -53,9 +52,8 @@ def user_lease_dir(uid: int) -> str:
     return f"/var/tmp/edgeprof-{uid}/lease"
 
 
-@cache
 def lease_script() -> str:
-    return resources.files("edgeprof.onboard").joinpath("lease.sh").read_text()
+    return source("lease.sh")
 
 
 class BoardBusy(BoardControlError):

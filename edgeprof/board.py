@@ -1,0 +1,112 @@
+"""One device during one measure call: connected, probed, with a private work folder; and the policy that says
+how edgeprof may use it.
+
+`open_board()` is what measure, check and compare share: connect (strict host keys unless the policy accepts a
+new one), probe the board (edgeprof/onboard/probe.sh, one round trip), and on leaving remove the work folder
+and close the connection, whatever happened.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator, Mapping, Sequence
+
+from . import limits
+from .devices import Device, connect
+from .models import ModelSource
+from .onboard import source
+from .result import Result
+from .transport import CommandResult, Transport, TransportError, remove_tree
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class BoardPolicy:
+    """How edgeprof may use a board, the same for every item of a run (CLI flags, plan keys)."""
+    accept_new_host_key: bool = False   # trust and record the host key of a board seen first
+    clocks: str | None = None           # max, leave or lock (edgeprof.power); None: the family's default
+    sudo_password_env: str | None = None
+    lease_s: int = 180                  # the board restores itself this long after the host stops renewing
+    wait_s: float = 0                   # how long to queue for another run's lease
+    cooldown_s: float = 0               # a pause between items, so one item's heat does not bias the next
+
+    def __post_init__(self):
+        limits.integer("board policy", "lease_s", self.lease_s, limits.LEASE_S)
+        limits.number("board policy", "wait_s", self.wait_s, limits.WAIT_S)
+        limits.number("board policy", "cooldown_s", self.cooldown_s, limits.COOLDOWN_S)
+
+
+def probe(transport: Transport) -> dict:
+    result = transport.run(["sh", "-c", source("probe.sh")], timeout=60)
+    facts = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and value.strip():
+            facts[key] = value.strip()
+    for key in ("cpus", "mem_total_kb"):
+        if facts.get(key, "").isdigit():
+            facts[key] = int(facts[key])
+    return facts
+
+
+@contextlib.contextmanager
+def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False) -> Iterator["Board"]:
+    """A connected, probed Board; on leaving, its work folder (if one was made) is removed and the
+    connection closed, whatever happened."""
+    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    board = Board(device, transport, run_id=run_id)
+    try:
+        board.facts = probe(transport)
+        yield board
+    finally:
+        try:
+            if board.workdir:
+                remove_tree(transport, board.workdir)
+        except TransportError:
+            pass  # the connection is gone; /tmp on the board is cleaned at its next boot
+        transport.close()
+
+
+@dataclass
+class Board:
+    """One device during one measure call: its open transport, probed facts and private work folder."""
+    device: Device
+    transport: Transport
+    run_id: str
+    facts: dict = field(default_factory=dict)
+    backend_facts: dict = field(default_factory=dict)
+    power_state: dict | None = None   # what edgeprof.power recorded and applied; None until then
+    workdir: str = ""
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
+            record_in: Result | None = None) -> CommandResult:
+        result = self.transport.run(argv, env=env, timeout=timeout)
+        if record_in is not None:
+            record_in.commands.append(result.to_dict())
+        return result
+
+    def put_text(self, path: str, text: str) -> None:
+        self.transport.put_text(path, text)
+
+    def put_bytes(self, path: str, data: bytes) -> None:
+        self.transport.put_bytes(path, data)
+
+    def get_bytes(self, path: str) -> bytes:
+        return self.transport.get_bytes(path)
+
+    def new_result(self, model: ModelSource, backend: str, batch: int) -> Result:
+        return Result(
+            device=self.device.name, model=model.name, backend=backend, batch=batch, run_id=self.run_id,
+            device_facts={"family": self.device.profile.family, **self.facts},
+            model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog,
+                        "kind": model.kind},
+            state={k: v for k, v in (self.power_state or {}).items() if k != "original"}
+            | {"state_before": (self.power_state or {}).get("original")},
+            started_at=now())
+
+
+__all__ = ["Board", "BoardPolicy", "open_board", "probe"]

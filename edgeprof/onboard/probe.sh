@@ -1,0 +1,17 @@
+#!/bin/sh
+# What every result records about the board, in one round trip (edgeprof/board.py probe()): KEY=VALUE lines.
+# A constant script: nothing from the user is ever pasted into it.
+echo "hostname=$(hostname)"
+echo "arch=$(uname -m)"
+echo "kernel=$(uname -r)"
+# shellcheck disable=SC1091 # the board's own file, read for PRETTY_NAME
+[ -r /etc/os-release ] && . /etc/os-release && echo "os=$PRETTY_NAME"
+[ -r /etc/nv_tegra_release ] && echo "l4t=$(head -n 1 /etc/nv_tegra_release)"
+[ -r /proc/device-tree/model ] && echo "board_model=$(tr -d '\0' < /proc/device-tree/model)"
+echo "cpus=$(nproc 2>/dev/null)"
+echo "mem_total_kb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null)"
+echo "python3=$(python3 -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  echo "gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+elif [ -e /dev/nvhost-ctrl-gpu ]; then echo "gpu=integrated (Tegra)"; fi
+exit 0
