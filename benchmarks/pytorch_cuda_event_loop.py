@@ -22,7 +22,7 @@ import torch
 
 from edgeprof.backends import Options
 from edgeprof.backends.pytorch import board_runner as br
-from edgeprof.backends.pytorch.netspec import netspec
+from edgeprof.models.netspec import netspec
 from edgeprof.models import parse, resolve, set_batch
 from edgeprof.session import measure
 from edgeprof.storage import ResultStore

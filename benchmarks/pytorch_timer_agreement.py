@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 from edgeprof.backends import Options
-from edgeprof.backends.pytorch.netspec import netspec
+from edgeprof.models.netspec import netspec
 from edgeprof.backends.pytorch.runner import runner_files
 from edgeprof.devices import connect, get_device
 from edgeprof.models import parse, resolve, set_batch

@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 from .backends import BackendUnavailable
-from .backends.onnx.export import build, export_onnx, host_modules
 from .backends.onnxruntime.runner import CPU, OnnxRuntimeBackend, upload_model
-from .backends.pytorch.netspec import netspec
+from .models.netspec import netspec
+from .models.onnx_export import build, export_onnx, host_modules
 from .backends.pytorch.runner import PyTorchBackend
 from .backends.tensors import read_tensors, relative_error
 from .devices import Device, get_device

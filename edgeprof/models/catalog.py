@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-from .prototxt import PrototxtError, parse
+from .prototxt import PrototxtError, parse, set_batch
 from .stats import analyze
 
 __all__ = ["ModelSource", "UnknownModel", "catalog_names", "resolve", "describe"]
@@ -38,6 +38,18 @@ class ModelSource:
     sha256: str  # of the text, UTF-8 encoded (of the file's bytes for TorchScript, of the name for torchvision)
     catalog: bool
     kind: str = "prototxt"
+
+    def file_stem(self, batch: int) -> str:
+        """The model's file name on a board at `batch` (no suffix): safe in any shell and file system."""
+        return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', self.name) or 'model'}-b{batch}"
+
+    def at_batch(self, batch: int) -> tuple[str, str]:
+        """(the prototxt with only its batch changed to `batch`, the unified diff kept with the result for
+        `results show`)."""
+        rewritten = set_batch(self.text, batch, self.path)
+        diff = "".join(difflib.unified_diff(self.text.splitlines(keepends=True), rewritten.splitlines(keepends=True),
+                                            fromfile=self.path, tofile=f"{self.name} (batch {batch})"))
+        return rewritten, diff
 
 
 class UnknownModel(InputError, LookupError):

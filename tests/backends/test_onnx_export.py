@@ -1,4 +1,4 @@
-"""ONNX export of the PyTorch build (edgeprof/backends/onnx/export.py): the file passes onnx's checker, holds
+"""ONNX export of the PyTorch build (edgeprof/models/onnx_export.py): the file passes onnx's checker, holds
 the runner's net at the batch and precision asked for, and a second export of the same content comes from
 the cache. Every test has a cache folder of its own (XDG_CACHE_HOME)."""
 import builtins
@@ -15,8 +15,8 @@ ort = pytest.importorskip("onnxruntime")
 np = pytest.importorskip("numpy")
 
 from edgeprof.backends import BackendUnavailable  # noqa: E402
-from edgeprof.backends.onnx import ExportError, export_onnx  # noqa: E402
-from edgeprof.backends.onnx.export import build, cache_dir  # noqa: E402
+from edgeprof.models.onnx_export import ExportError, export_onnx  # noqa: E402
+from edgeprof.models.onnx_export import build, cache_dir  # noqa: E402
 from edgeprof.models import resolve  # noqa: E402
 
 # A BatchNorm + Scale pair, LRN, MAX pooling with explicit padding (pad > kernel / 2) and AVE pooling, two

@@ -14,11 +14,11 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from edgeprof.backends import Options  # noqa: E402
-from edgeprof.backends.onnx import export_onnx  # noqa: E402
+from edgeprof.models.onnx_export import export_onnx  # noqa: E402
 from edgeprof.backends.onnxruntime.runner import (CPU, CUDA, RUNNER_FILE, OnnxRuntimeBackend,  # noqa: E402
                                                   providers_for, runner_argv, runner_files)
 from edgeprof.backends.pytorch import runner as pytorch_runner  # noqa: E402
-from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.models.netspec import netspec  # noqa: E402
 from edgeprof.backends.tensors import read_tensors, relative_error  # noqa: E402
 from edgeprof.models import parse, resolve, set_batch  # noqa: E402
 from edgeprof.result import Result  # noqa: E402

@@ -29,7 +29,7 @@ pytest.importorskip("torch")
 from edgeprof.backends import tensors  # noqa: E402
 from edgeprof.backends import caffe as pycaffe_forward_dir  # noqa: E402
 from edgeprof.backends.pytorch import board_runner  # noqa: E402
-from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.models.netspec import netspec  # noqa: E402
 from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 

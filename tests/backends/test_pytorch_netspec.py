@@ -1,4 +1,4 @@
-"""Tests of the host-side net description for the PyTorch backend (edgeprof.backends.pytorch.netspec).
+"""Tests of the host-side net description for the PyTorch backend (edgeprof.models.netspec).
 
 Whether the description builds the same net as Caffe is checked numerically against pycaffe in
 test_pytorch_equivalence.py; these tests pin what the description says: Caffe's defaults, the TEST-phase
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.backends.pytorch.netspec import SUPPORTED_TYPES, UnsupportedLayer, netspec
+from edgeprof.models.netspec import SUPPORTED_TYPES, UnsupportedLayer, netspec
 from edgeprof.models.catalog import catalog_names, resolve
 from edgeprof.models.prototxt import PrototxtError, parse
 from edgeprof.models.stats import analyze

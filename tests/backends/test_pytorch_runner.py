@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgeprof.backends.pytorch import board_runner as br  # noqa: E402
-from edgeprof.backends.pytorch.netspec import netspec  # noqa: E402
+from edgeprof.models.netspec import netspec  # noqa: E402
 from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 

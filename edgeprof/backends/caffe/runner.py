@@ -9,10 +9,9 @@ and TensorRT backends' compute latency for absolute numbers.
 """
 from __future__ import annotations
 
-import difflib
 import re
 
-from ...models import ModelSource, set_batch
+from ...models import ModelSource
 from ...parsers import caffe_time
 from ...result import Result
 from ...transport import CommandTimeout
@@ -29,17 +28,6 @@ _CAPTURE = f'''log=$1; shift
 cat "$log" >&2
 echo "{_DATE_MARK}$(date '+%Y %z %s')"
 exit $status'''
-
-
-def safe_file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
-
-
-def prototxt_diff(model: ModelSource, rewritten: str, batch: int) -> str:
-    """What edgeprof changed in the user's prototxt (kept with the result for `results show`)."""
-    return "".join(difflib.unified_diff(
-        model.text.splitlines(keepends=True), rewritten.splitlines(keepends=True),
-        fromfile=model.path, tofile=f"{model.name} (batch {batch})"))
 
 
 def timed_window(log: str, board_date: str) -> dict | None:
@@ -89,9 +77,8 @@ class CaffeBackend:
         result.settings = {"iterations": iterations, "gpu": tool["gpu"], "phase": "TEST"}
         result.state["versions"] = {"caffe": tool["version"]}
 
-        rewritten = set_batch(model.text, batch, model.path)
-        result.prototxt_diff = prototxt_diff(model, rewritten, batch)
-        remote = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}.prototxt"
+        rewritten, result.prototxt_diff = model.at_batch(batch)
+        remote = f"{board.workdir}/{model.file_stem(batch)}.prototxt"
         board.put_text(remote, rewritten)
 
         caffe = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""edgeprof's ONNX Runtime runner: times an ONNX model (edgeprof.backends.onnx exports it) in ONNX Runtime.
+"""edgeprof's ONNX Runtime runner: times an ONNX model (edgeprof.models.onnx_exports it) in ONNX Runtime.
 Runs ON the board.
 
 Uploaded into edgeprof's work folder (as onnxruntime_runner.py, beside the PyTorch backend's runner) with

@@ -1,7 +1,7 @@
 """Host side of the ONNX Runtime backend: export the model to ONNX here, put the file in the board's model
 cache, run the board runner with the board's own Python and onnxruntime, map its JSON.
 
-The model is the PyTorch backend's build (edgeprof.backends.onnx.export: same layers, same seeded weights),
+The model is the PyTorch backend's build (edgeprof.models.onnx_export: same layers, same seeded weights),
 exported on the host at the batch and precision asked for and cached there by content. Boards keep the
 files in their own cache, ~/.cache/edgeprof/onnx/<sha256>.onnx (XDG_CACHE_HOME where set), so a file is
 uploaded once per board; on `local` the board's cache is the host's. What each figure means (spans, timer,
@@ -23,11 +23,10 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from ...models import ModelSource, set_batch
+from ...models import ModelSource
 from ...result import Result
 from .. import INT8_REFUSAL, BackendUnavailable, Options, RunnerFailed, board_timing, probe_python, run_board_runner
-from ..caffe.runner import prototxt_diff
-from ..onnx.export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
+from ...models.onnx_export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
 from ..pytorch.runner import TIMING_FILE
 
 # Named apart from the PyTorch backend's board_runner.py: both live in the same work folder on the board.
@@ -141,7 +140,7 @@ class OnnxRuntimeBackend:
             return result.fail(f"--processor gpu: onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
                                f"{CUDA} (it has {', '.join(facts['providers'])}): install onnxruntime-gpu")
         if model.kind == "prototxt":
-            result.prototxt_diff = prototxt_diff(model, set_batch(model.text, batch, model.path), batch)
+            result.prototxt_diff = model.at_batch(batch)[1]
         try:
             exported = export_onnx(model, batch, options.precision)
         except (ExportError, BackendUnavailable) as e:

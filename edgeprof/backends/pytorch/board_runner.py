@@ -2,7 +2,7 @@
 """edgeprof's PyTorch runner: builds a Caffe net from edgeprof's netspec JSON (or loads a torchvision model
 or a TorchScript module) and times it. Runs ON the board.
 
-Uploaded next to the JSON (edgeprof.backends.pytorch.netspec writes it), with board_timing.py beside it
+Uploaded next to the JSON (edgeprof.models.netspec writes it), with board_timing.py beside it
 (edgeprof's timing core, shared with the other board runners), and run as
 
     python3 board_runner.py --spec net.json --device cpu|cuda --batch N [--iterations N] --json

@@ -11,11 +11,10 @@ import json
 from dataclasses import replace
 from importlib import resources
 
-from ...models import ModelSource, parse, set_batch
+from ...models import ModelSource, parse
 from ...result import Result
 from .. import INT8_REFUSAL, Options, RunnerFailed, board_timing, probe_python, run_board_runner
-from ..caffe.runner import prototxt_diff, safe_file_name
-from .netspec import UnsupportedLayer, netspec
+from ...models.netspec import UnsupportedLayer, netspec
 
 RUNNER_FILE = "board_runner.py"
 # The timing core every board runner imports from its own folder (edgeprof/backends/board_timing.py).
@@ -100,10 +99,9 @@ class PyTorchBackend:
         if device is None:
             return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA "
                                f"device (torch.version.cuda = {facts['cuda']})")
-        base = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}"
+        base = f"{board.workdir}/{model.file_stem(batch)}"
         if model.kind == "prototxt":
-            rewritten = set_batch(model.text, batch, model.path)
-            result.prototxt_diff = prototxt_diff(model, rewritten, batch)
+            rewritten, result.prototxt_diff = model.at_batch(batch)
             try:
                 spec = netspec(parse(rewritten, model.path))
             except UnsupportedLayer as e:

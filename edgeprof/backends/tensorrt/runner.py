@@ -1,6 +1,6 @@
 """Build TensorRT engines and time them with `trtexec` on the board.
 
-The model: by default the ONNX export of the model's PyTorch build (edgeprof.backends.onnx.export); with
+The model: by default the ONNX export of the model's PyTorch build (edgeprof.models.onnx_export); with
 Options.tensorrt_source = "prototxt" (`--trt-from prototxt`) the Caffe deploy prototxt itself, rewritten to
 the batch, which TensorRT's Caffe parser reads up to 8.6 (10.0 removed it: such a result fails, saying so).
 Caffe engines are built without weights: trtexec fills them with random values, which do not change timing.
@@ -52,7 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from ...models import ModelSource, set_batch
+from ...models import ModelSource
 from ...models.prototxt import layers as prototxt_layers, parse
 from ...models.stats import in_test_net
 from ...parsers import trtexec as trtexec_parser
@@ -60,7 +60,6 @@ from ...result import Result
 from ...transport import CommandTimeout
 from .. import (TENSORRT_SOURCES, BackendUnavailable, Options, RunnerFailed, board_timing, find_tool, probe_python,
                run_board_runner)
-from ..caffe.runner import prototxt_diff, safe_file_name
 from ..pytorch.runner import TIMING_FILE
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
@@ -398,13 +397,12 @@ class TensorRTBackend:
             per_layer="none on the Python-API path")
 
     def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
-        base = f"{board.workdir}/{safe_file_name(model.name)}-b{batch}"
+        base = f"{board.workdir}/{model.file_stem(batch)}"
         if options.tensorrt_source == "prototxt":
             if model.kind != "prototxt":
                 raise _Failed(f"--trt-from prototxt needs a Caffe deploy prototxt; {model.name} is a {model.kind} "
                               f"model: use --trt-from onnx")
-            rewritten = set_batch(model.text, batch, model.path)
-            result.prototxt_diff = prototxt_diff(model, rewritten, batch)
+            rewritten, result.prototxt_diff = model.at_batch(batch)
             outputs = output_blobs(rewritten)
             if not outputs:
                 raise _Failed(f"{model.name}: no output blob found (every blob is read by a later layer)")
@@ -412,7 +410,7 @@ class TensorRTBackend:
             return _Model(CaffeModel(remote, ",".join(outputs)), hashlib.sha256(rewritten.encode()).hexdigest(),
                           lambda: board.put_text(remote, rewritten), {"kind": "prototxt", "outputs": outputs})
         # Imported here: the exporter needs torch and onnx on the host, which the prototxt path does not.
-        from ..onnx.export import ExportError, export_onnx
+        from ...models.onnx_export import ExportError, export_onnx
         try:
             # fp32: the precision is trtexec's (--fp16) up to 10.x, applied to the same fp32 model.
             exported = export_onnx(model, batch, "fp32")

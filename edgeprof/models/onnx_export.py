@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ...models import ModelSource, parse, set_batch
-from ...errors import InputError
-from .. import BackendUnavailable
-from ..pytorch.netspec import UnsupportedLayer, netspec
+from ..errors import BackendUnavailable, InputError
+from .catalog import ModelSource
+from .netspec import UnsupportedLayer, netspec
+from .prototxt import parse, set_batch
 
 MODEL_KINDS = ("prototxt", "torchvision", "torchscript")
 PRECISIONS = ("fp32", "fp16")
@@ -75,7 +75,7 @@ def host_modules():
     except ImportError as e:
         raise BackendUnavailable(f"exporting to ONNX needs torch and onnx on this host ({e}): "
                                  f"{INSTALL_HINT}") from None
-    from ..pytorch import board_runner
+    from ..backends.pytorch import board_runner
     return torch, onnx, board_runner
 
 
