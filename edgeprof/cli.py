@@ -20,7 +20,7 @@ from .backends import (COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENS
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
 from . import limits
-from .errors import EdgeprofError, exit_status
+from .errors import EXIT_FLAGGED, EdgeprofError, exit_status
 from .labgrid import acquire_places, parse_filter
 from .lab import Lab, Plan, PlanError
 from .models import catalog_names, describe, resolve
@@ -29,6 +29,7 @@ from .power import POLICIES
 from .reporting import FORMATS, export, results_table
 from .reporting.best import describe_fastest, fastest_variants
 from .reporting.compare import compare
+from .reporting.flags import footnotes
 from .reporting.html import write_report
 from .reporting.progress import lab_progress
 from .reporting.terminal import DataConsole, styled
@@ -70,6 +71,19 @@ db_option = click.option("--db", envvar="EDGEPROF_DB", metavar="FILE|URL",
                          help="Results database: a SQLite file, or a postgresql:// URL for a team's shared "
                               "database (default: ~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+strict_option = click.option("--strict", is_flag=True,
+                             help=f"Exit with status {EXIT_FLAGGED} when any result carries a validity flag (for CI "
+                                  f"jobs; failed results still give 1).")
+
+
+def _exit_for(results, *, failed: bool, strict: bool, as_json: bool):
+    """Footnotes for the flags seen (not with --json), then the exit status: 1 failed, 3 flagged under
+    --strict, else 0."""
+    if not as_json:
+        for line in footnotes(results):
+            console.print(line, highlight=False)
+    flagged = any(r.flags for r in results)
+    sys.exit(1 if failed else EXIT_FLAGGED if strict and flagged else 0)
 reserve_option = click.option("--reserve", multiple=True, metavar="KEY=VALUE",
                               help="labgrid: any place with these tags, e.g. family=tx2, reserved and acquired "
                                    "for the run (queued up to --wait seconds) and released after.")
@@ -193,10 +207,11 @@ def models(as_json):
 @inventory_option
 @db_option
 @json_option
+@strict_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, iterations,
                     accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
-                    as_json):
+                    as_json, strict):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
@@ -258,7 +273,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     if failed and not as_json:
         errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
                      style="yellow", highlight=False)
-    sys.exit(1 if failed else 0)
+    _exit_for(results, failed=bool(failed), strict=strict, as_json=as_json)
 
 
 @main.command(name="run")
@@ -278,8 +293,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
 @inventory_option
 @db_option
 @json_option
+@strict_option
 def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, places, reserve, count, coordinator,
-                inventory, db, as_json):
+                inventory, db, as_json, strict):
     """Run a plan over many boards in parallel (one measurement at a time per board).
 
     Run it again to resume: items of the same plan stored ok are skipped. Ctrl-C once: the items in flight
@@ -327,7 +343,7 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, place
     if skipped:
         errors.print(f"{skipped} item(s) already stored by an earlier or concurrent run of this plan were skipped",
                      style="dim")
-    sys.exit(1 if failures else 0)
+    _exit_for(lab_run.results, failed=bool(failures), strict=strict, as_json=as_json)
 
 
 @main.command(name="check")
@@ -417,6 +433,8 @@ def results_list(device, model, backend, run_id, limit, db, as_json):
             print(json.dumps(r.to_dict()))
     else:
         console.print(results_table(found, title=str(store.location)))
+        for line in footnotes(found):
+            console.print(line, highlight=False)
 
 
 @results.command("show")
@@ -480,8 +498,9 @@ def _stored(db, run_ids, **wanted) -> list:
 @click.option("--format", "fmt", type=click.Choice(("table",) + FORMATS), default="table", show_default=True)
 @inventory_option
 @db_option
+@strict_option
 def compare_command(measure_models, run_ids, device_names, model_names, backend_names, batches, iterations,
-                    baseline, fmt, inventory, db):
+                    baseline, fmt, inventory, db, strict):
     """Models x (device, backend) side by side: the median (the mean where the backend has only a mean) and,
     against the baseline, the time ratio with a 95 % bootstrap interval; "n.s." where the interval contains 1.
 
@@ -503,10 +522,11 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
         _fail(str(e))
     if fmt != "table":
         sys.stdout.write(comparison.export(fmt))
-        return
+        sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
     console.print(comparison.table())
     for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
         console.print(line, markup=False, highlight=False)
+    sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
 
 
 def _measure_for_comparison(models, device_names, backend_names, batches, iterations, inventory, db):

@@ -17,12 +17,14 @@ its stderr without parsing the message.
 Exit statuses of the `edgeprof` command (the CLI maps errors through `exit_status`):
 0 everything asked for was done; 1 it ran, and some results are failed (they are stored, with the reason);
 2 an EdgeprofError stopped the command (the message says which and what to do; usage errors are click's 2
-too); 130 interrupted (Ctrl-C; finished results are kept). Every EdgeprofError maps to 2 because scripts have
+too); 3 with --strict (measure, run, compare): some result carries a validity flag; 130 interrupted (Ctrl-C;
+finished results are kept). Every EdgeprofError maps to 2 because scripts have
 relied on 2 for "the command could not do its job" since the first release; the class is in the message.
 """
 from __future__ import annotations
 
 STDERR_TAIL = 2000  # characters of a failing command's stderr kept on the error
+EXIT_FLAGGED = 3
 
 
 class EdgeprofError(Exception):

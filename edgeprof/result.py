@@ -26,6 +26,10 @@ class Result:
     error: str | None = None
     span: str | None = None                  # what latency_ms covers, e.g. "caffe_forward", "compute", "host"
     latency_ms: dict = field(default_factory=empty_latency)
+    # Per percentile of latency_ms: its distribution-free 95 % interval [lo, hi] (edgeprof.validity), and for a
+    # percentile the iterations cannot bound (set to None in latency_ms) {"reason", "iterations_needed"}.
+    latency_ci95_ms: dict = field(default_factory=dict)
+    latency_unbounded: dict = field(default_factory=dict)
     throughput_ips: float | None = None      # images per second
     iterations: int | None = None
     figures: dict = field(default_factory=dict)     # the backend's own figures, under its name in to_dict
@@ -61,7 +65,8 @@ class Result:
         doc = {
             "id": self.id, "run_id": self.run_id, "device": self.device, "model": self.model,
             "backend": self.backend, "batch": self.batch, "status": self.status, "error": self.error,
-            "span": self.span, "latency_ms": dict(self.latency_ms), "throughput_ips": self.throughput_ips,
+            "span": self.span, "latency_ms": dict(self.latency_ms), "latency_ci95_ms": self.latency_ci95_ms,
+            "latency_unbounded": self.latency_unbounded, "throughput_ips": self.throughput_ips,
             "iterations": self.iterations, self.backend: dict(self.figures), "method": self.method,
             "state": self.state, "device_facts": self.device_facts, "model_info": self.model_info,
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,

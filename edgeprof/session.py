@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from . import backends as backend_registry
+from . import validity
 from .backends import BackendUnavailable, Options
 from .board import Board, BoardPolicy, now, open_board, probe
 from .devices import Device, get_device
@@ -228,6 +229,7 @@ class Sweep:
                 self.keep(self.new_result(job).fail(str(e)))
                 self.finished.add(self._index)
                 raise
+        validity.assess(result)
         try:
             self._last_clocks = self.power.snapshot()
         except BoardControlError as e:

@@ -75,9 +75,13 @@ def test_prototxt_engine_is_built_once_then_loaded_from_the_cache(edgeprof_cli, 
         assert t["build_s"] > 0 and t["engine_build"]["build_s"] == t["build_s"]
         assert f"-trt8.2.1-fp32-b{r['batch']}-" in t["engine_key"] and t["dla"] is None
         latency = r["latency_ms"]
-        assert 0 < latency["min"] <= latency["median"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+        assert 0 < latency["min"] <= latency["median"] <= latency["max"]
         assert latency["stdev"] is not None and latency["iqr"] is not None
-        assert latency == t["gpu_compute_ms"] and len(t["times_ms"]) == 30
+        # trtexec's own percentiles stay in its figures; the headline's tail needs more than 30 iterations.
+        assert latency["p99"] is None and t["gpu_compute_ms"]["p99"] is not None
+        assert {k: v for k, v in latency.items() if v is not None} == {
+            k: v for k, v in t["gpu_compute_ms"].items() if k not in r["latency_unbounded"]}
+        assert len(t["times_ms"]) == 30
         # The figures come from the records; trtexec's own printed summary agrees with them.
         assert t["summary"]["gpu_compute_ms"]["median"] == pytest.approx(latency["median"], rel=1e-5)
         # One query is one batch: images per second = batch x queries per second.

@@ -1,0 +1,45 @@
+"""What each validity flag means, once, for the footnotes under tables and the README's "when to trust a
+number". A flag's own `detail` says what was seen in that result; this says why it matters."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..result import Result
+
+MEANINGS = {
+    # the timing itself (edgeprof.validity)
+    "not_converged": "the stop rule hit its time cap before the median's interval reached its target",
+    "high_spread": "iterations disagree: IQR above 10 % of the median",
+    # the board during the timed window (edgeprof.telemetry.summary)
+    "clocks_moved": "a clock changed during the timed window",
+    "clocks_below_pinned": "a clock ran below the value edgeprof pinned",
+    "thermal_throttle": "the board throttled for heat, or a sensor came near its trip point",
+    "power_throttle": "the GPU was held by its power cap or power brake",
+    "hw_slowdown": "NVML reported a hardware slowdown",
+    "power_mode_changed": "the power mode or power limit changed around the measurement",
+    "few_samples": "too few telemetry samples in the window for its statistics",
+    "telemetry_incomplete": "the telemetry sampler failed in part",
+    "no_timed_window": "the backend reported no timed window: no telemetry summary",
+    "clocks_end_unknown": "the clocks could not be read after the measurement",
+    # the backend
+    "provider_fallback": "ONNX Runtime ran on another execution provider than the one asked for",
+    "int8_uncalibrated": "int8 engine with placeholder scales: a timing, not a usable model",
+}
+
+
+def flag_codes(results: Iterable[Result]) -> list[str]:
+    """Every flag code among the results, in first-seen order."""
+    return list(dict.fromkeys(flag["code"] for r in results for flag in r.flags or []
+                              if isinstance(flag, dict) and "code" in flag))
+
+
+def footnotes(results: Iterable[Result]) -> list[str]:
+    """One line per flag seen, saying what it means (the result's own detail: `edgeprof results show ID`)."""
+    codes = flag_codes(results)
+    if not codes:
+        return []
+    return ["! flagged: do not compare these figures with unflagged ones before reading why "
+            "(edgeprof results show ID)"] + [f"  {code}: {MEANINGS.get(code, 'see the result')}" for code in codes]
+
+
+__all__ = ["MEANINGS", "flag_codes", "footnotes"]

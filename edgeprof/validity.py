@@ -1,0 +1,109 @@
+"""When a timing should not be believed, from the result's own figures: what its percentiles can claim, and flags.
+
+Percentiles. A sample of n iteration times bounds the q-quantile of the time distribution between two of its
+order statistics, whatever the distribution: with B ~ binomial(n, q) the number of times below the
+quantile, [x(j), x(k)] (1-based ranks) covers it with probability P(j <= B <= k - 1). The ranks are the
+widest-inside ones whose two tails are each at most (1 - confidence) / 2 (W. J. Conover, Practical
+Nonparametric Statistics, 3rd ed., 1999, section 3.2, "confidence interval for a quantile"). When no
+such rank exists on a side (n < ln(0.025) / ln(q): under 368 iterations for p99, 72 for p95, 36 for p90, 6
+for the median), the sample cannot bound that percentile: its value is set to null, with the reason and the
+iteration count it would need, instead of a figure interpolated between the largest samples. MLPerf
+Inference's early-stopping rule bounds its tail percentiles by sample size for the same reason.
+
+Flags (each with its figures in the detail):
+- not_converged: the adaptive stop rule ran into its time cap before the median's 95 % interval came within
+  its target (stop_reason "time_cap"), so the median is less certain than the run was asked for.
+- high_spread: IQR / median above 10 %, the level at which torch.utils.benchmark's Measurement warns that
+  a measurement "may be unreliable" (its _IQR_WARN_THRESHOLD; trtexec's CoV warnings at 1-2.5 % are for a
+  GPU alone, too strict for CPU runs on a shared board).
+"""
+from __future__ import annotations
+
+import math
+
+from .result import Result
+
+CONFIDENCE = 0.95
+HIGH_SPREAD_IQR_REL = 0.10
+# latency_ms keys that are percentiles, and their q.
+PERCENTILES = {"median": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+
+
+def _binomial_cdf(n: int, q: float) -> list[float]:
+    """P(B <= k) for k = 0..n, B ~ binomial(n, q), through log-gamma (no overflow at large n)."""
+    cdf, total = [], 0.0
+    log_q, log_p = math.log(q), math.log1p(-q)
+    for k in range(n + 1):
+        total += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q
+                          + (n - k) * log_p)
+        cdf.append(min(total, 1.0))
+    return cdf
+
+
+def percentile_interval(ordered: list[float], q: float, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The distribution-free interval of the q-quantile from a sorted sample, or None when n cannot bound it."""
+    n, tail = len(ordered), (1 - confidence) / 2
+    if n == 0:
+        return None
+    cdf = _binomial_cdf(n, q)
+    # lower rank j (1-based): the largest with P(B <= j - 1) <= tail; upper rank k: the smallest with
+    # P(B >= k) = 1 - P(B <= k - 1) <= tail.
+    lower = max((j for j in range(1, n + 1) if cdf[j - 1] <= tail), default=None)
+    upper = min((k for k in range(1, n + 1) if 1 - cdf[k - 1] <= tail), default=None)
+    if lower is None or upper is None:
+        return None
+    return ordered[lower - 1], ordered[upper - 1]
+
+
+def iterations_needed(q: float, confidence: float = CONFIDENCE) -> int:
+    """The smallest n whose sample can bound the q-quantile on both sides: max(q, 1 - q)^n <= tail."""
+    return math.ceil(math.log((1 - confidence) / 2) / math.log(max(q, 1 - q)))
+
+
+def assess(result: Result) -> None:
+    """Add the percentile intervals, null the percentiles the sample cannot bound, and flag the timing."""
+    times = (result.figures or {}).get("times_ms")
+    if result.status != "ok" or not times:
+        return
+    ordered = sorted(times)
+    result.flags = result.flags + timing_flags(result, len(ordered))
+    for name, q in PERCENTILES.items():
+        if result.latency_ms.get(name) is None:
+            continue
+        interval = percentile_interval(ordered, q)
+        if interval is None:
+            needed = iterations_needed(q)
+            result.latency_ms[name] = None
+            result.latency_unbounded[name] = {
+                "reason": f"{len(ordered)} iterations cannot bound the {name} (95 % distribution-free interval)",
+                "iterations_needed": needed}
+        else:
+            result.latency_ci95_ms[name] = list(interval)
+
+
+def timing_flags(result: Result, iterations: int) -> list[dict]:
+    """not_converged and high_spread, from the runner's stop reason and its latency_ms median and IQR."""
+    flags = []
+    figures = result.figures or {}
+    if figures.get("stop_reason") == "time_cap":
+        target = result.settings.get("target_ci")
+        reached = figures.get("ci_rel")
+        flags.append({"code": "not_converged", "detail": (
+            f"the stop rule hit its {result.settings.get('max_time_s', '?')} s cap after {iterations} iterations "
+            f"with the median's 95 % interval at +-{_percent(reached)} (target {_percent(target)})"),
+            "figures": {"ci_rel": reached, "target_ci": target, "iterations": iterations}})
+    median, iqr = result.latency_ms.get("median"), result.latency_ms.get("iqr")
+    if median and iqr is not None and iqr / median > HIGH_SPREAD_IQR_REL:
+        flags.append({"code": "high_spread", "detail": (
+            f"IQR {iqr:.4g} ms is {iqr / median:.0%} of the median {median:.4g} ms (over "
+            f"{HIGH_SPREAD_IQR_REL:.0%}: iterations disagree, e.g. other load on the board)"),
+            "figures": {"iqr_ms": iqr, "median_ms": median, "iqr_rel": iqr / median}})
+    return flags
+
+
+def _percent(value) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) else "unknown"
+
+
+__all__ = ["CONFIDENCE", "HIGH_SPREAD_IQR_REL", "assess", "iterations_needed", "percentile_interval",
+           "timing_flags"]
