@@ -21,8 +21,9 @@ def as_user(board, user: str, script: str) -> str:
 
 
 @pytest.fixture
-def clean_board(board):
-    """The lease places as a freshly flashed board has them, before and after the test."""
+def clean_board(tx2):
+    """sim-tx2, with the lease places as a freshly flashed board has them, before and after the test."""
+    board = tx2
     cleanup = f"rm -rf /var/lib/edgeprof/* /var/tmp/edgeprof /var/tmp/victim {PLANTED_MARK}"
     as_user(board, "root", cleanup)
     before = board_state(board)
@@ -47,7 +48,7 @@ def test_a_planted_lease_in_the_old_world_writable_folder_is_never_run(edgeprof_
                            "ln -s /var/tmp/victim /var/tmp/edgeprof/lease/clocks.conf && "
                            + planted_restore_script("/var/tmp/edgeprof/lease") +
                            " && touch -d '2020-01-01' /var/tmp/edgeprof/lease")
-    proc = edgeprof_cli("measure", "--device", "sim-board", "alexnet", "-n", "1", "--json", check=0)
+    proc = edgeprof_cli("measure", "--device", "sim-tx2", "alexnet", "-n", "1", "--json", check=0)
     [result] = json_lines(proc.stdout)
     assert result["state"]["power_mode"]["mode_name"] == "MAXN"   # the run itself went ahead
     assert "edgeprof no longer uses it and ran nothing from it" in proc.stderr
@@ -74,7 +75,7 @@ def test_a_stale_lease_folder_not_edgeprofs_own_is_refused_and_kept(edgeprof_cli
     d = "/var/lib/edgeprof/lease"
     as_user(board, "root", f"mkdir -p {d} && echo 0 > {d}/expires && echo 'run x' > {d}/owner && "
                          f"echo 'nvpmodel 0' > {d}/restore && touch -d 2020-01-01 {d} && " + tamper.format(d=d))
-    proc = edgeprof_cli("measure", "--device", "sim-board", "alexnet", "-n", "1", check=2)
+    proc = edgeprof_cli("measure", "--device", "sim-tx2", "alexnet", "-n", "1", check=2)
     assert "edgeprof will not use its lease folder /var/lib/edgeprof/lease" in proc.stderr
     assert found in proc.stderr and "Nothing was run from it" in proc.stderr
     assert "sudo rm -rf /var/lib/edgeprof" in proc.stderr
