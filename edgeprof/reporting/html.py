@@ -16,6 +16,11 @@ The plots (matplotlib, drawn on its Agg canvas: no display needed on a lab host)
 - A telemetry timeline of each result that carries raw samples: power, GPU load and clock, CPU load and the
   hottest sensor over the board's clock, the timed window shaded.
 The tables: the comparison (reporting.compare) with its notes, and every result with its flags.
+
+Every stored value is data, never markup: a shared PostgreSQL database takes results from any writer, so a
+name, an error or even the batch may be any text. The page escapes every value it prints; the plots draw
+every text as it is written (no mathtext, no TeX); a result whose batch is not a whole number in edgeprof's
+range or whose headline latency is not a number is listed, not plotted.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import limits
 from ..errors import ReportError
 from ..result import Result
 from ..telemetry.summary import readings
@@ -38,6 +44,14 @@ from .table import backend_label, headline, power_figures
 WIDTH_IN = 8.0
 DPI = 100
 INSTALL_HINT = "pip install 'edgeprof[report]'"
+# The longest plot file name under --png: the name is made from the model and device, which may be any length.
+SLUG_CHARS = 80
+# Text properties that make a matplotlib text literal. parse_math off: "$...$" is not read as mathtext (a model
+# named net$x^2$ is printed as written, and a$\frac$ no longer fails the whole report); usetex off: a
+# matplotlibrc's text.usetex does not send the text through TeX, where _, % and \ are markup too.
+# https://matplotlib.org/stable/api/text_api.html#matplotlib.text.Text.set_parse_math
+# https://matplotlib.org/stable/api/text_api.html#matplotlib.text.Text.set_usetex
+LITERAL = {"parse_math": False, "usetex": False}
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1180px; margin: 1.5em auto;
@@ -73,7 +87,32 @@ def _figure_class():
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:SLUG_CHARS].rstrip("-")
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (not a bool): what a stored figure should be; JSON from another writer of a shared
+    database may hold anything there."""
+    try:
+        return type(value) in (int, float) and math.isfinite(value)
+    except OverflowError:       # an int beyond any float
+        return False
+
+
+def _unplottable(result: Result) -> str | None:
+    """Why a successful result with a headline latency cannot be placed on a batch axis or compared, or None."""
+    latency, _ = headline(result)
+    low, high = limits.BATCH
+    if not (type(result.batch) is int and low <= result.batch <= high):
+        return f"its batch {result.batch!r} is not a whole number from {low} to {high}"
+    if not (_is_number(latency) and latency > 0):
+        return f"its latency {latency!r} is not a positive number"
+    return None
+
+
+def _literal_legend(ax) -> None:
+    for text in ax.legend(fontsize="small").get_texts():
+        text.update(LITERAL)
 
 
 class _Drawer:
@@ -116,12 +155,12 @@ def _latency_vs_batch(drawer: _Drawer, comparison: Comparison) -> None:
         batches = sorted({row.batch for row in rows})
         if len(batches) > 1 and batches[-1] / batches[0] >= 4:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(batches, [str(b) for b in batches])
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("latency of one batch, ms")
-        ax.set_title(f"{model}: latency vs batch")
+        ax.set_xticks(batches, [str(b) for b in batches], **LITERAL)
+        ax.set_xlabel("batch size", **LITERAL)
+        ax.set_ylabel("latency of one batch, ms", **LITERAL)
+        ax.set_title(f"{model}: latency vs batch", **LITERAL)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        _literal_legend(ax)
         drawer.add(figure, "latency", f"{model} latency vs batch",
                    "Headline latency of one timed iteration on the whole batch (what it covers is the span in the "
                    "legend), the median of per-iteration times, or the mean where the backend reports only a mean, "
@@ -157,8 +196,8 @@ def _grouped_bars(ax, comparison: Comparison, rows, value_of, error_of=None, lab
                 if cell.statistic == "mean":
                     bar.set_hatch("//")
         if label_of:
-            ax.bar_label(bars, labels=labels, padding=3, fontsize="x-small")
-    ax.set_xticks(range(len(rows)), [row.model for row in rows])
+            ax.bar_label(bars, labels=labels, padding=3, fontsize="x-small", **LITERAL)
+    ax.set_xticks(range(len(rows)), [row.model for row in rows], **LITERAL)
     ax.grid(True, axis="y", alpha=0.3)
 
 
@@ -174,10 +213,10 @@ def _comparison_bars(drawer: _Drawer, comparison: Comparison) -> None:
         figure = drawer.new(4.2)
         ax = figure.add_subplot()
         _grouped_bars(ax, comparison, rows, lambda c: c.latency_ms, lambda c: c.median_ci_ms, ratio_label)
-        ax.set_ylabel("latency of one batch, ms")
-        ax.set_title(f"backbones at batch {batch}")
+        ax.set_ylabel("latency of one batch, ms", **LITERAL)
+        ax.set_title(f"backbones at batch {batch}", **LITERAL)
         ax.margins(y=0.15)
-        ax.legend(fontsize="small")
+        _literal_legend(ax)
         drawer.add(figure, "comparison", f"backbones at batch {batch}",
                    f"Headline latency of the latest result (median; hatched: mean, where the backend reports only a "
                    f"mean). Error bars: {comparison.confidence:.0%} interval of the median (bootstrap of per-iteration "
@@ -189,7 +228,8 @@ def _comparison_bars(drawer: _Drawer, comparison: Comparison) -> None:
 def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
     """The images-per-joule plots; returns the power definitions they rest on (none: no power telemetry)."""
     def per_joule(cell):
-        return ((cell.result.telemetry or {}).get("energy") or {}).get("inferences_per_j")
+        value = ((cell.result.telemetry or {}).get("energy") or {}).get("inferences_per_j")
+        return value if _is_number(value) else None
 
     definitions = []
     for batch in sorted({row.batch for row in comparison.rows}):
@@ -202,9 +242,9 @@ def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
         figure = drawer.new(4.0)
         ax = figure.add_subplot()
         _grouped_bars(ax, comparison, rows, per_joule)
-        ax.set_ylabel("images per joule (= img/s per W)")
-        ax.set_title(f"energy efficiency at batch {batch}")
-        ax.legend(fontsize="small")
+        ax.set_ylabel("images per joule (= img/s per W)", **LITERAL)
+        ax.set_title(f"energy efficiency at batch {batch}", **LITERAL)
+        _literal_legend(ax)
         drawer.add(figure, "efficiency", f"images per joule at batch {batch}",
                    "Images per joule: inferences in the timed window / (mean power over the samples in the window x "
                    "the window's duration), the latest result per bar. For caffe the window holds forward and backward "
@@ -243,12 +283,12 @@ def _timelines(drawer: _Drawer, results: list[Result]) -> None:
             ax.plot([t - t0 for t, _ in points], [v for _, v in points], marker=".", markersize=3, linewidth=1)
             if window:
                 ax.axvspan(0, window["end_s"] - t0, color="0.85", zorder=0)
-            ax.set_ylabel(label, fontsize="small")
+            ax.set_ylabel(label, fontsize="small", **LITERAL)
             ax.grid(True, alpha=0.3)
         axes[-1].set_xlabel("seconds from the start of the timed window (board clock)" if window else
-                            "seconds from the first sample (no timed window reported)")
+                            "seconds from the first sample (no timed window reported)", **LITERAL)
         title = f"result {r.id}: {r.model} batch {r.batch}, {r.device} {backend_label(r)}"
-        axes[0].set_title(title, fontsize="medium")
+        axes[0].set_title(title, fontsize="medium", **LITERAL)
         power = (telemetry.get("power_total") or {}).get("definition")
         drawer.add(figure, "telemetry", f"telemetry {title}",
                    f"Raw samples of {telemetry.get('source')} every {telemetry.get('interval_ms')} ms; shaded: the "
@@ -258,7 +298,15 @@ def _timelines(drawer: _Drawer, results: list[Result]) -> None:
 # --- HTML ---------------------------------------------------------------------------------------------
 
 def _e(text) -> str:
-    return html.escape(str(text))
+    """Any value as HTML text, safe in an element and in a quoted attribute (quotes are escaped too)."""
+    return html.escape(str(text), quote=True)
+
+
+def _figure_text(value) -> str:
+    """A stored figure as table text: a number formatted, nothing for None, anything else as it is."""
+    if value is None:
+        return ""
+    return number(value) if _is_number(value) else str(value)
 
 
 def _figure_html(plot: Plot) -> str:
@@ -275,7 +323,7 @@ def _comparison_html(comparison: Comparison) -> str:
     for row in comparison.rows:
         cells = "".join('<td class="num">' + "<br>".join(_e(line) for line in comparison.cell_lines(row, c.label))
                         + "</td>" for c in comparison.columns)
-        body.append(f"<tr><td>{_e(row.model)}</td><td class=\"num\">{row.batch}</td>{cells}</tr>")
+        body.append(f"<tr><td>{_e(row.model)}</td><td class=\"num\">{_e(row.batch)}</td>{cells}</tr>")
     items = [comparison.legend()] + comparison.sentences() + comparison.notes()
     return (f'<table class="comparison"><thead><tr><th>model</th><th>batch</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>"
@@ -290,13 +338,13 @@ def _results_html(results: list[Result]) -> str:
         latency, what = headline(r)
         watts, joules = power_figures(r)
         status = "ok" if r.status == "ok" else f'<span class="failed">failed: {_e(r.error or "")}</span>'
-        flags = "<br>".join(f'<span class="flag">{_e(f["code"])}</span>'
+        flags = "<br>".join(f'<span class="flag">{_e(f.get("code"))}</span>'
                             + (f": {_e(f['detail'])}" if f.get("detail") else "") for f in result_flags(r))
-        nums = [number(latency), what, number(r.throughput_ips), "" if r.iterations is None else r.iterations,
-                number(watts), number(joules)]
+        nums = [_figure_text(latency), what, _figure_text(r.throughput_ips),
+                "" if r.iterations is None else r.iterations, _figure_text(watts), _figure_text(joules)]
         rows.append(f"<tr><td class=\"num\">{_e(r.id if r.id is not None else '')}</td><td>{_e(r.run_id)}</td>"
                     f"<td>{_e(r.device)}</td><td>{_e(r.model)}</td><td>{_e(backend_label(r))}</td>"
-                    f"<td class=\"num\">{r.batch}</td>"
+                    f"<td class=\"num\">{_e(r.batch)}</td>"
                     + "".join(f'<td class="num">{_e(v)}</td>' for v in nums)
                     + f"<td>{status}</td><td>{flags}</td></tr>")
     return (f'<table class="results"><thead><tr>{"".join(f"<th>{_e(h)}</th>" for h in header)}</tr></thead>'
@@ -316,8 +364,13 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
         raise ReportError("no results to report")
     drawer = _Drawer()
     order = sorted(results, key=lambda r: (r.id is None, r.id or 0))
-    usable = any(r.status == "ok" and headline(r)[0] is not None for r in order)
-    comparison = compare(order, baseline) if usable else None
+    # compare() takes failed results too (it names them in its notes); a successful one that cannot be
+    # placed on the axes is named on the page instead.
+    measured = [r for r in order if r.status == "ok" and headline(r)[0] is not None]
+    unplottable = {id(r): reason for r in measured if (reason := _unplottable(r))}
+    comparable = [r for r in order if id(r) not in unplottable]
+    usable = any(id(r) not in unplottable for r in measured)
+    comparison = compare(comparable, baseline) if usable else None
     power = []
     if comparison:
         _latency_vs_batch(drawer, comparison)
@@ -329,10 +382,14 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
     runs = ", ".join(dict.fromkeys(r.run_id for r in order))
     title = title or f"edgeprof report: run {runs}"
     failed = sum(r.status != "ok" for r in order)
-    nothing = '<p class="note">No successful result: nothing to plot or compare.</p>'
+    nothing = '<p class="note">No successful result to plot or compare.</p>'
+    left_out = "".join(f'<p class="note">Not plotted or compared: result {_e(r.id)} ({_e(r.device)} '
+                       f'{_e(backend_label(r))} {_e(r.model)}): {_e(unplottable[id(r)])}.</p>'
+                       for r in order if id(r) in unplottable)
     sections = [
         _section("latency", "Latency vs batch", plots, "" if comparison else nothing),
-        _section("comparison", "Backbone comparison", plots, _comparison_html(comparison) if comparison else nothing),
+        _section("comparison", "Backbone comparison", plots,
+                 (_comparison_html(comparison) if comparison else nothing) + left_out),
         _section("efficiency", "Throughput per watt", plots,
                  "" if power else '<p class="note">no power telemetry: none of these results carries a power '
                                   'figure (a board without power rails, tegrastats without root, or results from '

@@ -2,6 +2,7 @@
 the plots and tables the results call for, and renders in real headless Chromium without console errors."""
 import base64
 import io
+import json
 import os
 import re
 import shutil
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from edgeprof.reporting import html as html_report
 from edgeprof.reporting.html import INSTALL_HINT, ReportError, write_report
-from edgeprof.storage import ResultStore
+from edgeprof.result import Result
+from edgeprof.storage import ResultStore, open_store
 
 from .samples import caffe_result, lab_sweep, pytorch_result
 
 pytest.importorskip("matplotlib", reason="matplotlib not installed: pip install 'edgeprof[report]' (tests/setup does)")
+from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
 
 # Headless, offline, no first-run or background work: the page must render from the file alone.
@@ -110,6 +114,122 @@ def test_png_dir_holds_the_same_plots(tmp_path):
     assert [f.read_bytes() for f in files] == [p.png for p in plots]
 
 
+# --- stored values are data ----------------------------------------------------------------------------
+
+# Markup in every form a value could break out of: an element, a quoted attribute (both quotes), the style
+# sheet, an entity. Console messages, not alert(): a script that ran shows in the browser's log (an alert would
+# block headless Chromium instead).
+HOSTILE = "<script>console.error(1)</script>\"'</style><img src=x onerror=console.error(2)>&amp;"
+
+
+def hostile_results() -> list[Result]:
+    """What another writer of a shared database can store: markup in every text, a batch that is text, a
+    fraction or beyond any float, a latency that is text."""
+    named = pytorch_result(f"{HOSTILE} model", 10.0, device=f"{HOSTILE} device", run_id=f"{HOSTILE} run",
+                           variant=f"{HOSTILE} variant", telemetry=True)
+    named.span = f"{HOSTILE} span"
+    named.throughput_ips = f"{HOSTILE} ips"
+    named.flags = [{"code": f"{HOSTILE} code", "detail": f"{HOSTILE} detail"}]
+    named.telemetry["source"] = f"{HOSTILE} source"
+    text_batch = pytorch_result("alexnet", 11.0, telemetry=True)
+    text_batch.batch = f"{HOSTILE} batch"
+    fraction_batch = pytorch_result("alexnet", 12.0)
+    fraction_batch.batch = 2.5
+    huge_batch = pytorch_result("alexnet", 12.5)
+    huge_batch.batch = 10**400
+    text_latency = caffe_result("alexnet", 13.0)
+    text_latency.latency_ms["mean"] = f"{HOSTILE} latency"
+    failed = caffe_result("vgg16", 14.0).fail(f"{HOSTILE} error")
+    failed.batch = f"{HOSTILE} failed batch"
+    return [named, text_batch, fraction_batch, huge_batch, text_latency, failed]
+
+
+def store_as_another_writer(store, result: Result) -> None:
+    """Store `result` as a writer with the database's own client could: the document exactly as given,
+    whatever edgeprof's columns would accept (PostgreSQL's batch column takes only integers)."""
+    doc = result.to_dict()
+    doc.pop("id")
+    batch, result.batch = result.batch, 1
+    store.add(result)
+    result.batch = batch
+    doc["batch"] = batch
+    with store._transaction():
+        store._execute("UPDATE results SET doc = ? WHERE id = ?", (json.dumps(doc), result.id))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "results.sqlite")
+    return request.getfixturevalue("postgres_url")
+
+
+def assert_no_markup_from_values(text: str) -> Page:
+    page = Page(text)
+    assert "<script" not in text.lower() and not page.all("script")
+    assert [tag for tag, _ in page.tags].count("style") == 1        # the page's own style sheet, in <head>
+    assert all(attrs["src"].startswith("data:image/png;base64,") for attrs in page.all("img"))
+    assert not [name for _, attrs in page.tags for name in attrs if name.startswith("on")]
+    return page
+
+
+def test_stored_markup_and_a_text_batch_are_printed_as_text(db, tmp_path):
+    with open_store(db) as store:
+        for result in hostile_results():
+            store_as_another_writer(store, result)
+        stored = {r.batch if r.status == "ok" else "failed" for r in store.query()}
+    assert stored == {1, f"{HOSTILE} batch", 2.5, 10**400, "failed"}     # the documents came back as written
+    runs = [f"{HOSTILE} run", "r1"]
+    proc = cli("report", *runs, "--html", tmp_path / "report.html", "--title", f"{HOSTILE} title", db=db)
+    assert proc.returncode == 0, proc.stderr
+    page = assert_no_markup_from_values((tmp_path / "report.html").read_text())
+    body = " ".join(page.text)
+    # Every value is on the page as the text it is, once the browser has decoded the escapes.
+    for what in ("title", "model", "device", "run", "variant", "span", "ips", "code", "detail", "batch",
+                 "latency", "failed batch"):
+        assert f"{HOSTILE} {what}" in body, what
+    assert f"failed: {HOSTILE} error" in body and f"Raw samples of {HOSTILE} source" in body
+    assert page.text.count(f"{HOSTILE} title") == 2        # <title> and <h1>
+    # The markup-named result is plotted (its name in the images' alt text); the four whose batch or latency
+    # is not a number edgeprof measures are listed instead.
+    assert any(attrs["alt"] == f"{HOSTILE} model latency vs batch" for attrs in page.all("img"))
+    assert body.count("Not plotted or compared") == 4
+    assert "is not a whole number from 1 to 65536" in body and "is not a positive number" in body
+
+
+def test_plot_texts_are_literal(tmp_path, monkeypatch):
+    """matplotlib reads "$...$" as mathtext: names are drawn as written (a$\\frac$b made the report fail)."""
+    names = ["net$x^2$", "a_b", "50%", "\\frac", "a$\\frac$b"]
+    figures = []
+    add = html_report._Drawer.add
+
+    def keep(drawer, figure, *args):
+        add(drawer, figure, *args)
+        figures.append(figure)
+
+    monkeypatch.setattr(html_report._Drawer, "add", keep)
+    results = [pytorch_result(name, 10.0 + i, device=f"{name} board", result_id=i + 1, telemetry=True)
+               for i, name in enumerate(names)]
+    write_report(results, tmp_path / "report.html")
+    axes = [ax for figure in figures for ax in figure.axes]
+    kinds = {"title": [ax.title for ax in axes],
+             "tick label": [label for ax in axes for label in ax.get_xticklabels()],
+             "legend entry": [text for ax in axes if ax.get_legend() for text in ax.get_legend().get_texts()]}
+    for kind, texts in kinds.items():
+        for name in names:
+            assert any(name in text.get_text() for text in texts), f"{name} in no {kind}"
+    drawn = [text for figure in figures for text in figure.findobj(Text)
+             if any(name in text.get_text() for name in names)]
+    assert drawn and all(not text.get_parse_math() and not text.get_usetex() for text in drawn)
+
+
+def test_png_names_stay_short_for_long_names(tmp_path):
+    plots = write_report([pytorch_result("n" * 5000, 10.0, result_id=1)], tmp_path / "report.html",
+                         png_dir=tmp_path / "png")
+    files = sorted(f.name for f in (tmp_path / "png").iterdir())
+    assert len(files) == len(plots) and files[0] == f"01-{'n' * html_report.SLUG_CHARS}.png"
+
+
 def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
@@ -151,6 +271,16 @@ def test_console_check_catches_a_broken_page(chromium, tmp_path):
     bad.write_text("<!DOCTYPE html><html><body><script>console.error('boom'); notDefined();</script></body></html>")
     messages = console_messages(chromium(bad, "--dump-dom").stderr)
     assert any("boom" in m for m in messages) and any("Uncaught ReferenceError" in m for m in messages)
+
+
+def test_stored_markup_stays_text_in_chromium(chromium, tmp_path):
+    report = tmp_path / "report.html"
+    plots = write_report(hostile_results(), report, title=f"{HOSTILE} title")
+    dom = chromium(report, "--dump-dom")
+    # Markup that ran would show: the script's and the broken <img>'s messages reach the console.
+    assert console_messages(dom.stderr) == []
+    page = assert_no_markup_from_values(dom.stdout)
+    assert len(page.all("img")) == len(plots) and f"{HOSTILE} model" in " ".join(page.text)
 
 
 def test_report_renders_in_chromium_with_plots_and_no_console_errors(chromium, tmp_path):
