@@ -116,7 +116,10 @@ def test_host_span_is_the_latency_with_copies(edgeprof_cli, fresh_net, engines):
     engines.append(r["tensorrt"]["engine_path"])
     t = r["tensorrt"]
     assert r["status"] == "ok" and r["span"] == "host"
-    assert r["latency_ms"] == t["latency_ms"] and r["latency_ms"]["median"] > t["gpu_compute_ms"]["median"]
+    # trtexec's figures whole; the headline without the percentiles 20 iterations cannot bound.
+    assert {k: v for k, v in r["latency_ms"].items() if v is not None} == {
+        k: v for k, v in t["latency_ms"].items() if k not in r["latency_unbounded"]}
+    assert r["latency_ms"]["median"] > t["gpu_compute_ms"]["median"]
 
 
 def test_onnx_export_is_the_default_source(edgeprof_cli, engines):
