@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from ..errors import StoreError
 from ..result import Result
@@ -24,13 +25,66 @@ def is_postgres_url(db: str | os.PathLike) -> bool:
     return str(db).startswith(("postgresql://", "postgres://"))
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+# libpq's connection parameters that hold a secret: the server password and the passphrase of the client's
+# SSL key (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS).
+_SECRET_KEYWORDS = ("password", "sslpassword")
+# One setting of a libpq key=value connection string: a keyword, "=" with optional spaces around it, and a
+# value that is either in single quotes or runs to the next space; in both a backslash takes the next
+# character as it is (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING). An
+# unterminated quote runs to the end. Anything else is a stray word, which libpq refuses.
+_CONNINFO_WORD = re.compile(r"(?P<keyword>[^\s=]+)\s*=\s*(?P<value>'(?P<quoted>(?:\\.|[^\\'])*)(?:'|\\?\Z)"
+                            r"|(?P<bare>(?:\\.|[^\s\\])*)\\?)|\S+", re.S)
+
+
+def _passwords(target: str) -> list[tuple[int, int, str]]:
+    """Where `target`, a postgresql:// URL or a libpq key=value string, writes a password: the start and end
+    of each non-empty value as written, and the value as libpq reads it."""
+    found = []
+    if is_postgres_url(target):
+        # A URI (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS): libpq looks
+        # for the "@" that ends user:password up to the first "/" only, so a password may hold "?" or "#".
+        # Up to the last "@" there: a password with a raw "@" in it is still covered whole.
+        start = target.index("://") + 3
+        authority_end = target.find("/", start)
+        if authority_end == -1:
+            authority_end = len(target)
+        userinfo_end = target.rfind("@", start, authority_end)
+        colon = target.find(":", start, userinfo_end) if userinfo_end != -1 else -1
+        if colon != -1:
+            found.append((colon + 1, userinfo_end))
+        # The query: "&"-separated keyword=value, both percent-decoded by libpq (pass%77ord is password too).
+        query = target.find("?", max(start, userinfo_end + 1))
+        position = query + 1
+        for setting in target[position:].split("&") if query != -1 else []:
+            keyword, equals, _ = setting.partition("=")
+            if equals and unquote(keyword) in _SECRET_KEYWORDS:
+                found.append((position + len(keyword) + 1, position + len(setting)))
+            position += len(setting) + 1
+        return [(start, end, unquote(target[start:end])) for start, end in found if end > start]
+    for match in _CONNINFO_WORD.finditer(target):
+        if match["keyword"] in _SECRET_KEYWORDS and match.end("value") > match.start("value"):
+            value = match["quoted"] if match["quoted"] is not None else match["bare"]
+            found.append((*match.span("value"), re.sub(r"\\(.)", r"\1", value, flags=re.S)))
+    return found
+
+
+def redact(target: str) -> str:
+    """`target`, a postgresql:// URL or a libpq key=value connection string, with every password in it (URL
+    user:password@, ?password=..., password=... settings; sslpassword alike) written ***, for messages."""
+    for start, end, _ in reversed(_passwords(target)):
+        target = target[:start] + "***" + target[end:]
+    return target
+
+
+def hide_passwords(message: str, target: str) -> str:
+    """`message`, a driver's error about connecting to `target`, with every password `target` holds written
+    ***, both as written there and as libpq reads it (percent-decoded; unquoted): libpq quotes what it could
+    not parse, e.g. 'invalid percent-encoded token: "pa%zzss"', or the whole URI."""
+    secrets = {text for start, end, value in _passwords(target) for text in (target[start:end], value) if text}
+    # Longest first: a secret inside a longer one must not leave the rest of the longer one behind.
+    for secret in sorted(secrets, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 def _backfill_plan(store: "SQLStore") -> None:
@@ -182,4 +236,4 @@ class SQLStore:
         self.close()
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLStore", "StoreError", "is_postgres_url", "redact"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLStore", "StoreError", "hide_passwords", "is_postgres_url", "redact"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .base import SQLStore, StoreError, redact
+from .base import SQLStore, StoreError, hide_passwords, is_postgres_url, redact
 
 # pg_advisory_xact_lock's key for schema migrations: any constant other tools in the same database are
 # unlikely to use ("edgp" in ASCII).
@@ -25,17 +25,27 @@ class PostgresResultStore(SQLStore):
     now = """(to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))"""
 
     def __init__(self, url: str):
+        """`url`: a postgresql:// URL or a libpq key=value connection string, as psycopg.connect takes them;
+        messages name it with every password in it written ***."""
         try:
             import psycopg
         except ImportError:
             raise StoreError("a postgresql:// results database needs psycopg: pip install 'edgeprof[postgres]'") \
                 from None
         self.location = redact(url)
+        if is_postgres_url(url) and url.split("://", 1)[1].split("/", 1)[0].count("@") > 1:
+            # libpq ends the password at the first "@" and takes the rest as the host name, which its error
+            # would then quote: part of the password in a message. Special characters must be
+            # percent-encoded (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS).
+            raise StoreError(f"cannot open the results database {self.location}: write an '@' in the user name "
+                             f"or password as %40")
         try:
             # autocommit: a read is a statement of its own; writes open a transaction in _transaction().
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.Error as e:
-            raise StoreError(f"cannot open the results database {self.location}: {e}") from None
+            # The driver's message may quote the URL or a part of it that it could not parse.
+            message = hide_passwords(str(e).strip(), url)
+            raise StoreError(f"cannot open the results database {self.location}: {message}") from None
         self._migrate()
 
     def _execute(self, sql: str, args: Sequence = ()):
