@@ -3,7 +3,7 @@ compare the outputs.
 
 On one board with both pycaffe and torch: the PyTorch runner builds the net with seeded random weights
 (BatchNorm statistics calibrated so deep nets keep unit-scale activations), saves those weights and the
-input, and dumps its outputs; pycaffe_forward.py loads the same weights and input into caffe.Net (TEST
+input, and dumps its outputs; edgeprof/onboard/pycaffe_forward.py (uploaded with the runners) loads the same weights and input into caffe.Net (TEST
 phase, CPU) and dumps Caffe's. The host compares them per blob: relative error = max |torch - caffe| /
 max |caffe|. The last InnerProduct's output is compared too, since a softmax can hide differences.
 Timing plays no part, so the board's clocks are not touched.
@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from .backends import BackendUnavailable
+from .backends import BackendUnavailable, Options
+from .backends.onnxruntime import runner as onnxruntime_runner
 from .backends.onnxruntime.runner import CPU, OnnxRuntimeBackend, upload_model
-from .models.netspec import netspec
-from .models.onnx_export import build, export_onnx, host_modules
+from .backends.pytorch import runner as pytorch_runner
 from .backends.pytorch.runner import PyTorchBackend
-from .backends.tensors import read_tensors, relative_error
+from .models.netspec import netspec
+from .models.onnx_export import build, export_onnx
+from .onboard.tensors import read_tensors, relative_error, write_tensors
 from .devices import Device, get_device
 from .models import parse, resolve, set_batch
 from .board import Board, open_board
@@ -96,13 +97,10 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
         work = board.workdir
         board.put_text(f"{work}/deploy.prototxt", deploy)
         board.put_text(f"{work}/net.json", json.dumps(spec))
-        board.put_text(f"{work}/pycaffe_forward.py",
-                       resources.files("edgeprof.backends.caffe").joinpath("pycaffe_forward.py").read_text())
         steps = [
-            ([python, torch_facts["runner"], "--spec", f"{work}/net.json", "--device", "cpu", "--batch", str(batch),
-              "--iterations", "0", "--seed", str(seed), "--save-weights", f"{work}/weights.f32",
-              "--save-input", f"{work}/input.f32", "--dump-output", f"{work}/torch.f32", "--json"]
-             + (["--dump-blobs", ",".join(extra)] if extra else []), {}),
+            (_torch_argv(torch_facts, work, batch)
+             + ["--seed", str(seed), "--save-weights", f"{work}/weights.f32", "--save-input", f"{work}/input.f32",
+                "--dump-output", f"{work}/torch.f32"] + (["--dump-blobs", ",".join(extra)] if extra else []), {}),
             ([python, f"{work}/pycaffe_forward.py", f"{work}/deploy.prototxt", f"{work}/weights.f32",
               f"{work}/input.f32", f"{work}/caffe.f32", *extra], {"GLOG_minloglevel": "2"}),
         ]
@@ -110,6 +108,12 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
         ours = read_tensors(board.get_bytes(f"{work}/torch.f32"))
         theirs = read_tensors(board.get_bytes(f"{work}/caffe.f32"))
     return _compare(report, ("PyTorch", ours), ("Caffe", theirs))
+
+
+def _torch_argv(facts: dict, work: str, batch: int) -> list[str]:
+    """The PyTorch runner's command for the netspec in `work`, on the CPU, computing outputs only."""
+    return pytorch_runner.runner_argv(facts["python"], facts["runner"], ["--spec", f"{work}/net.json"], "cpu", batch,
+                                      Options(iterations=0))
 
 
 def _run_steps(board: Board, steps: list[tuple[list[str], dict]], report: CheckReport) -> CommandResult:
@@ -171,7 +175,6 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
         raise MeasureError(f"check_onnxruntime gives both runners the same Caffe blobs, so it needs a prototxt "
                            f"model; {model} is {source.kind}")
     exported = export_onnx(source, batch, "fp32", seed=seed)
-    _, _, br = host_modules()
     loaded, inputs = build(source, batch, seed)
     if isinstance(device, str):
         device = get_device(device, inventory)
@@ -193,15 +196,14 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
                                                    for layer, blobs in loaded.net.named_blobs()
                                                    for i, blob in enumerate(blobs)]),
                                   ("input.f32", [({"name": d["name"]}, x) for d, x in zip(loaded.inputs, inputs)])):
-                br.write_tensors(f"{host_work}/{name}", entries)
+                write_tensors(f"{host_work}/{name}", entries)
                 board.put_bytes(f"{work}/{name}", Path(f"{host_work}/{name}").read_bytes())
         model_path, _ = upload_model(board, ort_facts["cache"], exported)
         steps = [
-            [torch_facts["python"], torch_facts["runner"], "--spec", f"{work}/net.json", "--device", "cpu",
-             "--batch", str(batch), "--iterations", "0", "--weights", f"{work}/weights.f32",
-             "--input", f"{work}/input.f32", "--dump-output", f"{work}/torch.f32", "--json"],
-            [ort_facts["python"], ort_facts["runner"], "--model", model_path, "--providers", CPU,
-             "--iterations", "0", "--input", f"{work}/input.f32", "--dump-output", f"{work}/ort.f32", "--json"],
+            _torch_argv(torch_facts, work, batch) + ["--weights", f"{work}/weights.f32", "--input",
+                                                     f"{work}/input.f32", "--dump-output", f"{work}/torch.f32"],
+            onnxruntime_runner.runner_argv(ort_facts, model_path, [CPU], Options(iterations=0))
+            + ["--input", f"{work}/input.f32", "--dump-output", f"{work}/ort.f32"],
         ]
         run = _run_steps(board, [(argv, {}) for argv in steps], report)
         report.onnx["providers_used"] = json.loads(run.stdout.strip().splitlines()[-1])["providers_used"]

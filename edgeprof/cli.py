@@ -15,8 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from . import backends as backend_registry
-from .backends import (COMPILE_MODES, MODES, PRECISIONS, PROCESSORS, SPANS, TENSORRT_SOURCES,
-                       Options)
+from .backends import COMPILE_MODES, MODES, PROCESSORS, TENSORRT_SOURCES, Options
 from .check import DEFAULT_TOLERANCE, check
 from .devices import DeviceError, builtin_profiles, load_devices
 from . import limits
@@ -156,6 +155,13 @@ def models(as_json):
     console.print("Any path to a deploy .prototxt works as a model too.")
 
 
+def _backends_with(capability: str) -> str:
+    """Each backend that declares `capability` (a base.Backend attribute) and its value, for --help."""
+    found = [(name, getattr(backend_registry.backend_class(name), capability)) for name in backend_registry.names()]
+    return "; ".join(f"{name}: {value if isinstance(value, str) else ', '.join(value)}"
+                     for name, value in found if value)
+
+
 @main.command(name="measure")
 @click.argument("model_names", metavar="MODEL...", nargs=-1, required=True)
 @click.option("--device", "-d", help="Device name (see `edgeprof devices`), or `local`.")
@@ -182,12 +188,11 @@ def models(as_json):
                    "allocate the place).")
 @click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
               help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
-@click.option("--span", type=click.Choice(SPANS), default="compute", show_default=True,
-              help="PyTorch, TensorRT: compute (input already on the device) or host (copies in and out "
-                   "included).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="PyTorch (fp32, fp16, bf16); ONNX Runtime (fp32, fp16); TensorRT (fp32, fp16, int8: "
-                   "uncalibrated, timing only).")
+@click.option("--span", type=click.Choice(backend_registry.spans()), default="compute", show_default=True,
+              help="compute (input already on the device) or host (copies in and out included): "
+                   f"{_backends_with('spans')}.")
+@click.option("--precision", type=click.Choice(backend_registry.precisions()), default="fp32", show_default=True,
+              help=f"{_backends_with('precisions')}; TensorRT's int8 is uncalibrated, timing only.")
 @click.option("--channels-last", is_flag=True, help="PyTorch: NHWC memory format.")
 @click.option("--cuda-graph", is_flag=True, help="PyTorch: capture the forward once, time graph replays.")
 @click.option("--compile", "compile_mode", is_flag=False, flag_value="default", type=click.Choice(COMPILE_MODES),
@@ -195,8 +200,8 @@ def models(as_json):
                    "is reported apart.")
 @click.option("--threads", type=click.IntRange(min=1), help="PyTorch: CPU threads.")
 @click.option("--best", is_flag=True,
-              help="Try the variants the board supports, one result each, and name the fastest: PyTorch "
-                   "precisions, channels-last, CUDA graph, compile; TensorRT precisions; ONNX Runtime providers.")
+              help="Try the variants the board supports, one result each, and name the fastest: "
+                   f"{_backends_with('best_tries')}.")
 @click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="PyTorch: train-step times forward + loss + backward + SGD step.")
 @click.option("--trt-from", "trt_from", type=click.Choice(TENSORRT_SOURCES), default="onnx", show_default=True,

@@ -202,8 +202,7 @@ class Sweep:
             self.keep(self.new_result(job).fail(str(backend)))
             return
         # --best: each variant the backend has for this board is a result of its own.
-        variants = backend.variants(self.board, job.options) if job.options.best and hasattr(backend, "variants") \
-            else [job.options]
+        variants = backend.variants(self.board, job.options) if job.options.best else [job.options]
         for options in variants:
             self._measure(backend, job, options)
 

@@ -25,7 +25,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import INT8_BACKENDS, PRECISIONS, Options
+from ..backends import Options, backend_class, precisions
 from ..backends import names as backend_names
 from ..devices import Device, select_devices
 from .. import limits
@@ -35,8 +35,6 @@ from ..power import POLICIES
 
 _KEYS = {"name", "devices", "models", "backends", "batches", "precisions", "iterations", "clocks", "shuffle",
          "seed", "cooldown_s", "lease_s"}
-# Backends without precision variants: only their fp32 items exist.
-_FP32_ONLY = {"caffe"}
 
 
 class PlanError(InputError):
@@ -104,7 +102,7 @@ class Plan:
             if backend not in backend_names():
                 raise PlanError(f"{where}: unknown backend {backend!r}; available: {', '.join(backend_names())}")
         limits.integers(where, "batches", self.batches, limits.BATCH, error)
-        limits.texts(where, "precisions", self.precisions, error, choices=PRECISIONS)
+        limits.texts(where, "precisions", self.precisions, error, choices=precisions())
         if self.iterations is not None:
             limits.integer(where, "iterations", self.iterations, limits.ITERATIONS, error)
         if self.clocks is not None:
@@ -138,10 +136,8 @@ class Plan:
 
     @staticmethod
     def _has(backend: str, precision: str) -> bool:
-        """Whether `backend` has items at `precision`: a plan's precisions apply to each backend that has them."""
-        if precision == "int8":
-            return backend in INT8_BACKENDS
-        return precision == "fp32" or backend not in _FP32_ONLY
+        """Whether `backend` has items at `precision`: a plan's precisions apply to each backend that runs them."""
+        return precision in backend_class(backend).precisions
 
     def options(self, item: Item) -> Options:
         return Options(iterations=self.iterations, precision=item.precision)

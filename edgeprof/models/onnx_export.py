@@ -1,7 +1,7 @@
 """The PyTorch build of a model exported to ONNX on the host, once per content.
 
-The net is the one the PyTorch backend runs: edgeprof.backends.pytorch.board_runner, imported here, builds it
-exactly as on a board with that runner's defaults: CaffeNet from the netspec of the prototxt rewritten to the
+The net is the one the PyTorch backend runs: edgeprof/onboard/'s torch_models and caffe_layers, imported here,
+build it exactly as the PyTorch runner does on a board with its defaults (its command line, parse_args): CaffeNet from the netspec of the prototxt rewritten to the
 batch, with seeded random weights (--seed, default 0) and BatchNorm statistics calibrated on a seeded image;
 torchvision:NAME with seeded random weights; a TorchScript file with its own weights. So ONNX Runtime or
 TensorRT and the PyTorch backend run the same weights, and their outputs can be compared (edgeprof.check).
@@ -15,7 +15,7 @@ Cache: ${XDG_CACHE_HOME:-~/.cache}/edgeprof/onnx/, content-addressed:
     keys/<key>.json             which file an export made, and its input and output names
 The key is the sha256 of what decides the file's content: the netspec JSON (the TorchScript file's bytes;
 the torchvision name and version), batch, precision, opset, torch version, seed, and the sha256 of
-board_runner.py, which defines the layers and the random weights. Boards keep their copies under the same
+caffe_layers.py and torch_models.py, which define the layers, the random weights and the conversions. Boards keep their copies under the same
 file names (edgeprof.backends.onnxruntime.runner), so on `local` the two caches are one folder.
 """
 from __future__ import annotations
@@ -27,10 +27,10 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from ..errors import BackendUnavailable, InputError
+from ..onboard import source as source_text
 from .catalog import ModelSource
 from .netspec import UnsupportedLayer, netspec
 from .prototxt import parse, set_batch
@@ -49,7 +49,8 @@ class ExportError(InputError):
 
 
 @dataclass
-class OnnxModel:
+class OnnxExport:
+    """A checked ONNX file of a model's PyTorch build, in the host's cache."""
     path: str                  # the .onnx file on the host
     sha256: str                # of the file
     opset: int
@@ -68,21 +69,23 @@ def cache_dir() -> Path:
 
 
 def host_modules():
-    """(torch, onnx, the PyTorch board runner), or BackendUnavailable saying how to install them."""
+    """(torch, onnx, edgeprof/onboard/'s torch_models), or BackendUnavailable saying how to install them."""
     try:
         import onnx
         import torch
     except ImportError as e:
         raise BackendUnavailable(f"exporting to ONNX needs torch and onnx on this host ({e}): "
                                  f"{INSTALL_HINT}") from None
-    from ..backends.pytorch import board_runner
-    return torch, onnx, board_runner
+    from ..onboard import torch_models
+    return torch, onnx, torch_models
 
 
 def build(model: ModelSource, batch: int, seed: int = 0):
-    """The PyTorch build of `model` as the board runner makes it with --seed `seed`: (the runner's Model,
+    """The PyTorch build of `model` as the PyTorch runner makes it with --seed `seed`: (torch_models.Model,
     the inputs as float32 CPU tensors: standard normal from seed + 1, the runner's default input)."""
-    torch, _, br = host_modules()
+    torch, _, torch_models = host_modules()
+    from ..onboard.harness import RunnerError
+    from ..onboard.torch_runner import parse_args
     with tempfile.TemporaryDirectory(prefix="edgeprof-export-") as work:
         if model.kind == "prototxt":
             spec_path = os.path.join(work, "net.json")
@@ -95,16 +98,16 @@ def build(model: ModelSource, batch: int, seed: int = 0):
             source = ["--torchscript", model.path]
         else:
             raise ExportError(f"{model.name} is a {model.kind} model; ONNX export builds {', '.join(MODEL_KINDS)}")
-        args = br.parse_args([*source, "--batch", str(batch), "--seed", str(seed)])
+        args = parse_args([*source, "--batch", str(batch), "--seed", str(seed)])
         try:
-            loaded = br.load_model(args)
-        except br.RunnerError as e:
+            loaded = torch_models.load_model(args)
+        except RunnerError as e:
             raise ExportError(f"{model.name}: torch {torch.__version__} on this host cannot build it: {e}") from None
-        return loaded, br._inputs(loaded.inputs, args, batch)
+        return loaded, torch_models.inputs(loaded.inputs, args, batch)
 
 
 def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: int = DEFAULT_OPSET, *,
-                seed: int = 0) -> OnnxModel:
+                seed: int = 0) -> OnnxExport:
     """`model` (a prototxt, torchvision:NAME or TorchScript source) as a checked ONNX file at `batch` and
     `precision` (fp32 or fp16), from the cache when this host exported the same content before.
 
@@ -112,21 +115,21 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     this host lacks torch or onnx."""
     if precision not in PRECISIONS:
         raise ExportError(f"ONNX export: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    torch, onnx, br = host_modules()
+    torch, onnx, torch_models = host_modules()
     key = _key(model, batch, precision, opset, seed, torch.__version__)
     folder = cache_dir()
     entry = folder / "keys" / f"{key}.json"
     if entry.is_file():
         known = json.loads(entry.read_text())
         if (folder / f"{known['sha256']}.onnx").is_file():
-            return OnnxModel(**known, path=str(folder / f"{known['sha256']}.onnx"), cached=True, export_s=None)
+            return OnnxExport(**known, path=str(folder / f"{known['sha256']}.onnx"), cached=True, export_s=None)
 
     started = time.perf_counter()
     loaded, inputs = build(model, batch, seed)
-    _refuse_lossy_layers(model, loaded.net, br)
-    dtype = getattr(torch, br.PRECISIONS[precision])
-    net = br.convert(loaded.net, dtype, False).eval()
-    inputs = tuple(br._to_net_format(x, dtype, False) for x in inputs)
+    _refuse_lossy_layers(model, loaded.net)
+    dtype = getattr(torch, torch_models.PRECISIONS[precision])
+    net = torch_models.convert(loaded.net, dtype, False).eval()
+    inputs = tuple(torch_models.to_net_format(x, dtype, False) for x in inputs)
     input_names = [decl["name"] for decl in loaded.inputs]
     (folder / "keys").mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)
@@ -138,11 +141,11 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
             try:
                 # CaffeNet names its outputs; torchvision and TorchScript outputs are named as the runner
                 # names them ("output", "output0"...), which takes one forward to count them.
-                output_names = loaded.returns or br._output_names(net(*inputs))
+                output_names = loaded.returns or torch_models.output_names(net(*inputs))
                 # A TorchScript module is exported as itself (the exporter flattens its outputs as
                 # FlatOutputs does): a trace cannot enter a loaded ScriptModule from a wrapper.
                 traced = net
-                if isinstance(net, br.FlatOutputs) and isinstance(net.model, torch.jit.ScriptModule):
+                if isinstance(net, torch_models.FlatOutputs) and isinstance(net.model, torch.jit.ScriptModule):
                     traced = net.model
                 torch.onnx.export(traced, inputs, partial, input_names=input_names, output_names=output_names,
                                   opset_version=opset, dynamo=False)
@@ -162,15 +165,16 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     known = {"sha256": sha, "opset": opset, "batch": batch, "precision": precision, "input_names": input_names,
              "output_names": list(output_names), "seed": seed, "torch_version": torch.__version__}
     _write_atomically(entry, json.dumps(known))
-    return OnnxModel(**known, path=str(folder / f"{sha}.onnx"), cached=False,
+    return OnnxExport(**known, path=str(folder / f"{sha}.onnx"), cached=False,
                      export_s=time.perf_counter() - started)
 
 
-def _refuse_lossy_layers(model: ModelSource, net, br) -> None:
+def _refuse_lossy_layers(model: ModelSource, net) -> None:
     """torch's TorchScript exporter drops avg_pool2d's divisor_override (torch 2.13: a plain AveragePool,
     which divides by the kernel area): the runner's AVE pooling with Caffe's own divisors (explicit padding,
     see its Pooling) would export as other values. Refused rather than exported wrong."""
-    lossy = [m.caffe_name for m in getattr(net, "layers", []) if isinstance(m, br.Pooling)
+    from ..onboard.caffe_layers import Pooling
+    lossy = [m.caffe_name for m in getattr(net, "layers", []) if isinstance(m, Pooling)
              and not m.is_max and m.explicit_pad is not None]
     if lossy:
         raise ExportError(f"{model.name}: AVE pooling {', '.join(lossy)} divides by Caffe's clipped window sizes, "
@@ -198,9 +202,9 @@ def _key(model: ModelSource, batch: int, precision: str, opset: int, seed: int, 
         source = f"{model.sha256} torchvision {torchvision.__version__}"
     else:
         source = model.sha256
-    runner = resources.files("edgeprof.backends.pytorch").joinpath("board_runner.py").read_bytes()
+    builder = (source_text("caffe_layers.py") + source_text("torch_models.py")).encode()
     described = {"source": source, "kind": model.kind, "batch": batch, "precision": precision, "opset": opset,
-                 "torch": torch_version, "seed": seed, "runner": hashlib.sha256(runner).hexdigest()}
+                 "torch": torch_version, "seed": seed, "runner": hashlib.sha256(builder).hexdigest()}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 

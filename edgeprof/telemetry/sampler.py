@@ -1,4 +1,4 @@
-"""Running board_sampler.py on the board around one measurement, from the host.
+"""Running edgeprof/onboard/board_sampler.py on the board around one measurement, from the host.
 
 Start: the script is uploaded once per work folder, then started detached (setsid, stdio to files) in one
 round trip that returns when its first record is written, so it is sampling before the backend starts.
@@ -13,9 +13,9 @@ import contextlib
 import json
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Iterator
 
+from ..onboard import source
 from ..transport import CommandResult, TransportError
 from ..transport.sudo import Sudo
 from .summary import NVIDIA_SMI_FIELDS, summarize
@@ -116,7 +116,7 @@ class BoardTelemetry:
         try:
             if self._script is None:
                 self._script = f"{self.board.workdir}/{SCRIPT}"
-                self.board.put_text(self._script, resources.files(__package__).joinpath(SCRIPT).read_text())
+                self.board.put_text(self._script, source(SCRIPT))
             started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._script,
                                  "--out", out, "--stop", out + ".stop", "--interval-ms", str(self.interval_ms),
                                  *self._source_args])

@@ -1,5 +1,5 @@
 """The board runners laid out as a board gets them: their files side by side in one folder, so that a test
-runs a runner exactly as the board does, importing board_timing.py from beside it."""
+runs a runner exactly as the board does, importing timing.py and the rest of the bundle from beside it."""
 from __future__ import annotations
 
 import atexit
@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def board_folder(files: dict[str, str]) -> Path:
-    """A fresh folder holding `files` (name -> text, a backend's runner_files()), removed at exit."""
+    """A fresh folder holding `files` (name -> text, edgeprof.onboard.bundle()), removed at exit."""
     folder = Path(tempfile.mkdtemp(prefix="edgeprof-board-"))
     atexit.register(shutil.rmtree, folder, True)
     for name, text in files.items():

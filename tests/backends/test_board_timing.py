@@ -1,14 +1,15 @@
-"""Tests of the timing core both board runners import (edgeprof/backends/board_timing.py): the statistics,
+"""Tests of the timing core every board runner imports (edgeprof/onboard/timing.py): the statistics,
 the warm-up and stopping rules, and the figures it reports. Standard library only, like the module."""
 import itertools
 
 import pytest
 
-from edgeprof.backends import board_timing as bt
+from edgeprof.onboard import timing as bt
+from edgeprof.onboard.harness import JsonUsageParser
 
 
 def timing_args(*argv):
-    parser = bt.JsonUsageParser()
+    parser = JsonUsageParser()
     bt.add_timing_arguments(parser)
     args = parser.parse_args(list(argv))
     bt.check_timing_arguments(parser, args)

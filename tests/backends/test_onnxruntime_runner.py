@@ -1,5 +1,5 @@
-"""The ONNX Runtime backend without a board: the board runner (edgeprof/backends/onnxruntime/board_runner.py)
-run as the board runs it, from a folder with board_timing.py beside it, on a small exported net; its
+"""The ONNX Runtime backend without a board: the board runner (edgeprof/onboard/onnxruntime_runner.py)
+run as the board runs it, from a folder with the rest of the bundle beside it, on a small exported net; its
 outputs against the PyTorch runner's on the same input; its Python 3.6 compatibility; and the host's
 mapping of its JSON (providers, fallback flag)."""
 import json
@@ -16,10 +16,11 @@ pytest.importorskip("onnxruntime")
 from edgeprof.backends import Options  # noqa: E402
 from edgeprof.models.onnx_export import export_onnx  # noqa: E402
 from edgeprof.backends.onnxruntime.runner import (CPU, CUDA, RUNNER_FILE, OnnxRuntimeBackend,  # noqa: E402
-                                                  providers_for, runner_argv, runner_files)
+                                                  providers_for, runner_argv)
+from edgeprof.onboard import bundle as runner_files  # noqa: E402
 from edgeprof.backends.pytorch import runner as pytorch_runner  # noqa: E402
 from edgeprof.models.netspec import netspec  # noqa: E402
-from edgeprof.backends.tensors import read_tensors, relative_error  # noqa: E402
+from edgeprof.onboard.tensors import read_tensors, relative_error  # noqa: E402
 from edgeprof.models import parse, resolve, set_batch  # noqa: E402
 from edgeprof.result import Result  # noqa: E402
 
@@ -27,7 +28,7 @@ from .board import board_folder  # noqa: E402
 from .test_onnx_export import NET  # noqa: E402
 
 RUNNER = board_folder(runner_files()) / RUNNER_FILE
-PYTORCH_RUNNER = board_folder(pytorch_runner.runner_files()) / pytorch_runner.RUNNER_FILE
+PYTORCH_RUNNER = board_folder(runner_files()) / pytorch_runner.RUNNER_FILE
 PYTHON36 = Path("/root/.pyenv/versions/3.6.15/bin/python")
 QUICK = ("--json", "--iterations", 4, "--warmup", 1, "--warmup-s", 0)
 # The keys both runners give (PyTorch's extra ones are about torch: compile, CUDA graphs, weights...).
@@ -144,7 +145,7 @@ def test_command_line_runs_under_python36(tmp_path):
         "import onnxruntime_runner as r\n"
         "args = r.parse_args(['--model', 'm.onnx', '--providers', 'CUDAExecutionProvider,CPUExecutionProvider'])\n"
         "assert args.providers == ['CUDAExecutionProvider', 'CPUExecutionProvider'] and args.span == 'compute'\n"
-        "assert r.board_timing.timing_settings(args)['min_iterations'] == 20\n"
+        "assert r.timing.timing_settings(args)['min_iterations'] == 20\n"
         "r.parse_args(['--model', 'm.onnx', '--threads', '0'])\n"
     )
     result = subprocess.run([str(PYTHON36), "-c", script, str(tmp_path), str(RUNNER.parent)],

@@ -1,9 +1,9 @@
 """The PyTorch build of every layer option against real Caffe: same random weights, same input, same outputs.
 
-Both sides meet only through files in edgeprof's tensor format (board_runner.py's docstring); the pycaffe
-side is edgeprof/backends/caffe/pycaffe_forward.py, the script `edgeprof check` uploads:
+Both sides meet only through files in edgeprof's tensor format (edgeprof/onboard/tensors.py); the pycaffe
+side is edgeprof/onboard/pycaffe_forward.py, the script `edgeprof check` uploads:
 
-    1. board_runner.py --seed S --iterations 0 --save-weights w --save-input x --dump-output torch_out
+    1. torch_runner.py --seed S --iterations 0 --save-weights w --save-input x --dump-output torch_out
        (--dump-blobs adds the last InnerProduct's output: softmax can hide errors)
     2. python3 pycaffe_forward.py deploy.prototxt w x caffe_out BLOB...   (on the Caffe machine)
     3. compare torch_out with caffe_out: relative error = max |torch - caffe| / max |caffe| per blob.
@@ -26,18 +26,18 @@ import pytest
 
 pytest.importorskip("torch")
 
-from edgeprof.backends import tensors  # noqa: E402
-from edgeprof.backends import caffe as pycaffe_forward_dir  # noqa: E402
-from edgeprof.backends.pytorch import board_runner  # noqa: E402
+from edgeprof.onboard import bundle as runner_files  # noqa: E402
+from edgeprof.onboard import caffe_layers as board_runner  # noqa: E402
+from edgeprof.onboard import tensors  # noqa: E402
 from edgeprof.models.netspec import netspec  # noqa: E402
-from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
 from .board import board_folder  # noqa: E402
 
 ROOTFS = Path(os.environ.get("EDGEPROF_LAB_CACHE", "/var/cache/edgeprof-lab")) / "bullseye-rootfs"
 RUNNER = board_folder(runner_files()) / RUNNER_FILE
-PYCAFFE_FORWARD = Path(pycaffe_forward_dir.__file__).parent / "pycaffe_forward.py"
+PYCAFFE_FORWARD = RUNNER.parent / "pycaffe_forward.py"
 FIXTURES = Path(__file__).parent.parent / "models" / "data"
 
 pytestmark = pytest.mark.lab
@@ -110,7 +110,7 @@ layer { name: "prob" type: "Softmax" bottom: "sum" top: "prob" softmax_param { a
 def workdir(caffe_rootfs):
     """A folder inside the root filesystem: (host path, the same folder as the chroot sees it)."""
     path = Path(tempfile.mkdtemp(prefix="edgeprof-eq-", dir=ROOTFS / "tmp"))
-    shutil.copy(PYCAFFE_FORWARD, path / "pycaffe_forward.py")
+    shutil.copytree(PYCAFFE_FORWARD.parent, path, dirs_exist_ok=True)  # with tensors.py, which it imports
     try:
         yield path, "/tmp/" + path.name
     finally:

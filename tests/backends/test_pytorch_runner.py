@@ -1,4 +1,4 @@
-"""Tests of the board-side PyTorch runner (edgeprof/backends/pytorch/board_runner.py) without Caffe.
+"""Tests of the board-side PyTorch runner (edgeprof/onboard/torch_runner.py, caffe_layers.py) without Caffe.
 
 The layers Caffe's own loops define most subtly (pooling's sizes, padding and AVE divisor; LRN) are
 compared with direct transcriptions of Caffe's CPU loops (pooling_layer.cpp, lrn_layer.cpp); the whole
@@ -19,9 +19,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgeprof.backends.pytorch import board_runner as br  # noqa: E402
+from edgeprof.onboard import bundle as runner_files  # noqa: E402
+from edgeprof.onboard import caffe_layers, tensors  # noqa: E402
 from edgeprof.models.netspec import netspec  # noqa: E402
-from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
 from .board import board_folder  # noqa: E402
@@ -82,7 +83,7 @@ def test_compiles_under_python36(tmp_path, name):
 @needs_python36
 def test_pure_python_parts_run_under_python36(tmp_path):
     # There is no torch for 3.6 here: a stub lets the module load, so the statistics and the command
-    # line run on a real 3.6 interpreter and standard library, with board_timing.py imported from beside
+    # line run on a real 3.6 interpreter and standard library, with timing.py imported from beside
     # the runner as on the board.
     stub = tmp_path / "torch"
     (stub / "nn").mkdir(parents=True)
@@ -92,7 +93,7 @@ def test_pure_python_parts_run_under_python36(tmp_path):
     script = (
         "import sys\n"
         "sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "import board_runner as br\n"
+        "import torch_runner as br\n"
         "args = br.parse_args(['--spec', 'x.json', '--json', '--batch', '4'])\n"
         "assert args.batch == 4 and args.span == 'compute' and args.cudnn_benchmark\n"
         "assert (args.precision, args.mode, args.compile, args.input_shape) == ('fp32', 'inference', None, None)\n"
@@ -102,8 +103,8 @@ def test_pure_python_parts_run_under_python36(tmp_path):
         "assert br.variant(args) == 'fp16+channels_last+compile+train_step', br.variant(args)\n"
         "args = br.parse_args(['--torchscript', 'm.pt', '--compile=max-autotune', '--input-shape', '1,8,8'])\n"
         "assert (args.compile, args.input_shape) == ('max-autotune', [1, 8, 8])\n"
-        "import board_timing\n"
-        "assert br.board_timing is board_timing\n"
+        "import timing as board_timing\n"
+        "assert br.timing is board_timing\n"
         "s = board_timing.summarize([float(i % 7) + 10 for i in range(50)])\n"
         "assert s['ci95_ms'] and s['latency_ms']['median'] == 13.0, s\n"
         "assert board_timing.median_ci(list(range(100))) == (39, 60)\n"
@@ -125,7 +126,7 @@ def test_tensor_file_round_trip(tmp_path):
     a = torch.arange(12, dtype=torch.float32).reshape(3, 4).t()  # not contiguous
     b = torch.tensor([1.5], dtype=torch.float64)
     path = tmp_path / "t.f32"
-    br.write_tensors(str(path), [({"name": "a"}, a), ({"name": "conv/1", "blob": 2}, b)])
+    tensors.write_tensors(str(path), [({"name": "a"}, a), ({"name": "conv/1", "blob": 2}, b)])
     raw = path.read_bytes()
     header_line = raw.split(b"\n", 1)[0] + b"\n"
     assert len(header_line) % 64 == 0
@@ -136,7 +137,7 @@ def test_tensor_file_round_trip(tmp_path):
     plain = read_tensor_file(path)
     assert list(plain[("a", None)][1]) == a.flatten().tolist()
     assert list(plain[("conv/1", 2)][1]) == [1.5]
-    source = br.TensorFile(str(path))
+    source = tensors.TensorFile(str(path))
     assert torch.equal(source.read(source.entries[0]), a)
     source.close()
 
@@ -149,7 +150,7 @@ def npy(array_bytes: bytes, descr: str, shape, fortran=False) -> bytes:
 
 def test_npz_weights(tmp_path):
     spec = spec_of(SMALL_NET)
-    net = br.CaffeNet(spec)
+    net = caffe_layers.CaffeNet(spec)
     blobs = dict(net.named_blobs())
     path = tmp_path / "w.npz"
     with zipfile.ZipFile(path, "w") as z:
@@ -170,26 +171,26 @@ def test_npz_weights(tmp_path):
             expected = (torch.arange(t.numel(), dtype=torch.float64) / 7 + 1).float().reshape(t.shape)
             assert torch.equal(t, expected), name
     # BatchNorm divides its first two blobs by the third.
-    bn = next(m for m in net.layers if isinstance(m, br.BatchNorm))
+    bn = next(m for m in net.layers if isinstance(m, caffe_layers.BatchNorm))
     assert torch.allclose(bn.mean, bn.mean_blob / bn.factor_blob[0])
 
 
 def test_weight_errors(tmp_path):
-    net = br.CaffeNet(spec_of(SMALL_NET))
+    net = caffe_layers.CaffeNet(spec_of(SMALL_NET))
     path = tmp_path / "w.f32"
     entries = [({"name": name, "blob": i}, t) for name, ts in net.named_blobs() for i, t in enumerate(ts)]
-    br.write_tensors(str(path), [e for e in entries if e[0]["name"] != "sc"])
-    with pytest.raises(br.RunnerError, match=r"layer 'sc' needs blobs 0\.\.1, the file has none"):
+    tensors.write_tensors(str(path), [e for e in entries if e[0]["name"] != "sc"])
+    with pytest.raises(caffe_layers.RunnerError, match=r"layer 'sc' needs blobs 0\.\.1, the file has none"):
         net.load_weights(str(path))
-    br.write_tensors(str(path), [(m, torch.zeros(3) if m["name"] == "fc" and m["blob"] == 1 else t)
+    tensors.write_tensors(str(path), [(m, torch.zeros(3) if m["name"] == "fc" and m["blob"] == 1 else t)
                                  for m, t in entries])
-    with pytest.raises(br.RunnerError, match=r"layer 'fc' blob 1 has shape \[3\], the net needs \[5\]"):
+    with pytest.raises(caffe_layers.RunnerError, match=r"layer 'fc' blob 1 has shape \[3\], the net needs \[5\]"):
         net.load_weights(str(path))
     fortran = tmp_path / "f.npz"
     with zipfile.ZipFile(fortran, "w") as z:
         z.writestr("conv/0.npy", npy(b"", "<f4", (0,), fortran=True))
         z.writestr("conv/1.npy", npy(b"", "<f4", (0,)))
-    with pytest.raises(br.RunnerError, match="only C-ordered little-endian float arrays"):
+    with pytest.raises(caffe_layers.RunnerError, match="only C-ordered little-endian float arrays"):
         net.load_weights(str(fortran))
 
 
@@ -208,7 +209,7 @@ def caffe_pooling(x, layer):
                 hend, wend = min(hstart + kh, height), min(wstart + kw, width)
                 hstart, wstart = max(hstart, 0), max(wstart, 0)
                 window = x[:, :, hstart:max(hend, hstart), wstart:max(wend, wstart)]
-                top[:, :, oh, ow] = window.amax((2, 3)) if window.numel() else -br.FLT_MAX
+                top[:, :, oh, ow] = window.amax((2, 3)) if window.numel() else -caffe_layers.FLT_MAX
             else:
                 hend, wend = min(hstart + kh, height + ph), min(wstart + kw, width + pw)
                 pool_size = (hend - hstart) * (wend - wstart)
@@ -240,7 +241,7 @@ POOLING = [
 @pytest.mark.parametrize("param, native", POOLING)
 def test_pooling_matches_caffes_loops(param, native):
     layer = one_layer(f'layer {{ name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param {{ {param} }} }}')
-    module = br.Pooling(layer)
+    module = caffe_layers.Pooling(layer)
     assert (module.explicit_pad is None) == native
     x = torch.randn(2, 3, 11, 13, generator=torch.Generator().manual_seed(0))
     got = module(x)
@@ -251,9 +252,9 @@ def test_pooling_matches_caffes_loops(param, native):
 def test_pooling_past_the_edge_gives_caffes_values():
     layer = one_layer('layer { name: "p" type: "Pooling" bottom: "data" top: "p" '
                       'pooling_param { pool: MAX kernel_size: 2 stride: 4 } }')
-    got = br.Pooling(layer)(torch.randn(2, 3, 11, 13))
+    got = caffe_layers.Pooling(layer)(torch.randn(2, 3, 11, 13))
     # rows: windows at 0, 4, 8, 12 of 11; the last lies wholly past the input and stays at -FLT_MAX.
-    assert got.shape[2:] == (4, 4) and bool((got[:, :, 3, :] == -br.FLT_MAX).all())
+    assert got.shape[2:] == (4, 4) and bool((got[:, :, 3, :] == -caffe_layers.FLT_MAX).all())
 
 
 def caffe_lrn_across(x, size, alpha, beta, k):
@@ -273,7 +274,7 @@ def test_lrn_across_channels_matches_caffes_loop(size, alpha, beta, k):
     layer = one_layer(f'layer {{ name: "n" type: "LRN" bottom: "data" top: "n" lrn_param {{ local_size: {size} '
                       f'alpha: {alpha} beta: {beta} k: {k} }} }}', shape=(2, 7, 5, 6))
     x = torch.randn(2, 7, 5, 6, generator=torch.Generator().manual_seed(1)) * 3
-    assert torch.allclose(br.LRN(layer)(x), caffe_lrn_across(x, size, alpha, beta, k), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(caffe_layers.LRN(layer)(x), caffe_lrn_across(x, size, alpha, beta, k), rtol=1e-5, atol=1e-6)
 
 
 def test_lrn_within_channel():
@@ -284,13 +285,13 @@ def test_lrn_within_channel():
     # k is not used.
     pool = {"pool": "AVE", "kernel": [3, 3], "stride": [1, 1], "pad": [1, 1], "output_size": [11, 13]}
     expected = x * (1 + 0.5 * caffe_pooling(x * x, pool)) ** -0.6
-    assert torch.allclose(br.LRN(layer)(x), expected, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(caffe_layers.LRN(layer)(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_batch_norm_scale_factor_and_batch_statistics():
     layer = one_layer('layer { name: "b" type: "BatchNorm" bottom: "data" top: "b" batch_norm_param { eps: 0.01 } }',
                       shape=(2, 3, 4, 4))
-    bn = br.BatchNorm(layer)
+    bn = caffe_layers.BatchNorm(layer)
     mean, var, factor = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([4.0, 0.25, 1.0]), 37.5
     for target, value in zip(bn.caffe_blobs(), (mean * factor, var * factor, torch.tensor([factor]))):
         target.copy_(value)
@@ -302,7 +303,7 @@ def test_batch_norm_scale_factor_and_batch_statistics():
     bn.blobs_loaded()
     assert torch.allclose(bn(x), x / math.sqrt(0.01), rtol=1e-5)
     layer["use_global_stats"] = False
-    batch = br.BatchNorm(layer)(x)
+    batch = caffe_layers.BatchNorm(layer)(x)
     assert torch.allclose(batch.mean((0, 2, 3)), torch.zeros(3), atol=1e-5)
     assert torch.allclose(batch.var((0, 2, 3), unbiased=False), torch.ones(3) / (1 + 0.01 / x.var((0, 2, 3), unbiased=False)), rtol=1e-4)
 
@@ -318,7 +319,7 @@ def test_blobs_flow_by_name_as_in_caffe():
         layer { name: "s" type: "Split" bottom: "c" top: "s1" top: "s2" }
         layer { name: "sum" type: "Eltwise" bottom: "s1" bottom: "s2" top: "sum" eltwise_param { coeff: 0.5 coeff: -2 } }
     """)
-    net = br.CaffeNet(spec, extra=["c"])
+    net = caffe_layers.CaffeNet(spec, extra=["c"])
     net.init_random(3)
     x = torch.randn(1, 2, 3, 3)
     with torch.no_grad():
@@ -334,7 +335,7 @@ def test_blobs_flow_by_name_as_in_caffe():
 
 
 def test_batch_norm_and_scale_fold_into_one_step():
-    net = br.CaffeNet(spec_of(SMALL_NET), extra=["conv"])
+    net = caffe_layers.CaffeNet(spec_of(SMALL_NET), extra=["conv"])
     net.init_random(0)
     net.calibrate([torch.randn(1, 3, 12, 12)])
     conv, bn, scale = net.layers[:3]
@@ -347,7 +348,7 @@ def test_batch_norm_and_scale_fold_into_one_step():
                               * scale.weight + scale.bias)
         assert torch.allclose(net(x)[1], separate, rtol=1e-5, atol=1e-5)
     # Not folded: a Scale that does not rewrite the BatchNorm's output in place.
-    unfolded = br.CaffeNet(spec_of(SMALL_NET.replace('top: "conv" scale_param', 'top: "scaled" scale_param')
+    unfolded = caffe_layers.CaffeNet(spec_of(SMALL_NET.replace('top: "conv" scale_param', 'top: "scaled" scale_param')
                                    .replace('bottom: "conv" top: "conv" }\nlayer { name: "pool"',
                                             'bottom: "scaled" top: "conv" }\nlayer { name: "pool"')))
     assert unfolded.layers[1].folded == [] and len(unfolded.steps) == 7
@@ -355,7 +356,7 @@ def test_batch_norm_and_scale_fold_into_one_step():
 
 def test_random_weights_are_deterministic_and_calibrated():
     spec = spec_of(SMALL_NET)
-    nets = [br.CaffeNet(spec), br.CaffeNet(spec), br.CaffeNet(spec)]
+    nets = [caffe_layers.CaffeNet(spec), caffe_layers.CaffeNet(spec), caffe_layers.CaffeNet(spec)]
     for net, seed in zip(nets, (5, 5, 6)):
         net.init_random(seed)
     same = [torch.equal(a, b) for (_, xs), (_, ys) in zip(nets[0].named_blobs(), nets[1].named_blobs())
@@ -368,7 +369,7 @@ def test_random_weights_are_deterministic_and_calibrated():
     x = torch.randn(1, 3, 12, 12)
     assert nets[0].calibrate([x])
     bn = nets[0].layers[1]
-    assert float(bn.factor_blob[0]) == pytest.approx(br.BN_FACTOR)
+    assert float(bn.factor_blob[0]) == pytest.approx(caffe_layers.BN_FACTOR)
     with torch.no_grad():
         y = nets[0].layers[0](x)
         normalized = (y - bn.mean.view(1, -1, 1, 1)) / torch.sqrt(bn.var.view(1, -1, 1, 1) + bn.eps)
@@ -379,8 +380,8 @@ def test_random_weights_are_deterministic_and_calibrated():
 def test_unknown_type_in_spec():
     spec = spec_of(SMALL_NET)
     spec["layers"][2]["type"] = "PriorBox"
-    with pytest.raises(br.RunnerError, match=r"layer 'sc' \(line 7\): type PriorBox is not supported") as info:
-        br.CaffeNet(spec)
+    with pytest.raises(caffe_layers.RunnerError, match=r"layer 'sc' \(line 7\): type PriorBox is not supported") as info:
+        caffe_layers.CaffeNet(spec)
     assert info.value.kind == "unsupported"
 
 

@@ -1,4 +1,4 @@
-"""The board runner's variants (board_runner.py): --precision, --channels-last, --cuda-graph, --compile,
+"""The PyTorch runner's variants (edgeprof/onboard/torch_runner.py): --precision, --channels-last, --cuda-graph, --compile,
 --mode train-step, and the model sources --torchvision and --torchscript.
 
 Each variant runs on the CPU where it applies, in a subprocess as the board runs it, and is checked
@@ -18,9 +18,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgeprof.backends.pytorch import board_runner as br  # noqa: E402
+from edgeprof.onboard import bundle as runner_files  # noqa: E402
+from edgeprof.onboard import caffe_layers, torch_models, torch_runner  # noqa: E402
 from edgeprof.models.netspec import netspec  # noqa: E402
-from edgeprof.backends.pytorch.runner import RUNNER_FILE, runner_files  # noqa: E402
+from edgeprof.backends.pytorch.runner import RUNNER_FILE  # noqa: E402
 from edgeprof.models.prototxt import parse  # noqa: E402
 
 from .board import board_folder  # noqa: E402
@@ -99,7 +100,7 @@ def outputs_of(spec, tmp_path, tag, *variant, device="cpu"):
 
 def test_variant_labels():
     def label(*argv):
-        return br.variant(br.parse_args(["--spec", "x.json", *argv]))
+        return torch_runner.variant(torch_runner.parse_args(["--spec", "x.json", *argv]))
     assert label() == "fp32"
     assert label("--precision", "fp16", "--channels-last", "--cuda-graph") == "fp16+channels_last+cuda_graph"
     assert label("--compile") == "fp32+compile"
@@ -120,16 +121,16 @@ def test_plain_run_reports_the_variant_settings(spec):
 # --- precision and memory format -----------------------------------------------------------------------
 
 def test_convert_keeps_batch_norms_in_float32():
-    net = br.CaffeNet(spec_of(NET))
+    net = caffe_layers.CaffeNet(spec_of(NET))
     net.init_random(0)
-    br.convert(net, torch.bfloat16, channels_last=True)
+    torch_models.convert(net, torch.bfloat16, channels_last=True)
     conv1, bn1, sc1 = net.layers[:3]
     assert conv1.conv.weight.dtype == torch.bfloat16
     assert conv1.conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert bn1.folded == [sc1]
     assert {bn1.mean.dtype, bn1.var.dtype, sc1.weight.dtype, sc1.bias.dtype} == {torch.float32}
     # torch's own batch norms too, as apex's BN_convert_float does.
-    seq = br.convert(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)), torch.float16, False)
+    seq = torch_models.convert(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)), torch.float16, False)
     assert seq[0].weight.dtype == torch.float16
     assert seq[1].weight.dtype == seq[1].running_var.dtype == torch.float32
 
@@ -137,7 +138,7 @@ def test_convert_keeps_batch_norms_in_float32():
 def test_lrn_in_half_precision_does_not_overflow():
     layer = spec_of('input: "data"\ninput_shape { dim: 1 dim: 5 dim: 4 dim: 4 }\nlayer { name: "n" type: "LRN" '
                     'bottom: "data" top: "n" lrn_param { local_size: 5 alpha: 1e-4 beta: 0.75 } }')["layers"][0]
-    lrn = br.LRN(layer)
+    lrn = caffe_layers.LRN(layer)
     # AlexNet-sized activations: x^2 is past fp16's 65504.
     x = torch.randn(1, 5, 4, 4, generator=torch.Generator().manual_seed(0)) * 1000
     want = lrn(x)
@@ -150,7 +151,7 @@ def test_lrn_in_half_precision_does_not_overflow():
 def test_max_pooling_pads_with_the_dtypes_lowest_value():
     layer = spec_of('input: "data"\ninput_shape { dim: 1 dim: 1 dim: 11 dim: 11 }\nlayer { name: "p" type: '
                     '"Pooling" bottom: "data" top: "p" pooling_param { pool: MAX kernel_size: 2 stride: 4 } }')
-    pool = br.Pooling(layer["layers"][0])
+    pool = caffe_layers.Pooling(layer["layers"][0])
     assert pool.explicit_pad is not None
     x = torch.randn(1, 1, 11, 11)
     got = pool(x.half())  # -FLT_MAX does not fit in fp16: torch refuses it as a pad value
@@ -232,7 +233,7 @@ def test_compile_reports_its_cost_apart(spec, tmp_path):
 # --- train step ----------------------------------------------------------------------------------------
 
 def test_dropout_drops_in_training_only():
-    drop = br.Dropout({"name": "d"})
+    drop = caffe_layers.Dropout({"name": "d"})
     x = torch.ones(10000)
     assert drop.eval()(x) is x
     y = drop.train()(x)
@@ -240,12 +241,12 @@ def test_dropout_drops_in_training_only():
 
 
 def test_train_step_updates_the_weights():
-    net = br.CaffeNet(spec_of(NET))
+    net = caffe_layers.CaffeNet(spec_of(NET))
     net.init_random(0)
     net.calibrate([torch.randn(1, 3, 16, 16)])
     net.train()
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
-    step = br.TrainStep(net, seed=3)
+    step = torch_runner.TrainStep(net, seed=3)
     x = torch.randn(2, 3, 16, 16)
     outputs = step(x)
     assert [tuple(o.shape) for o in outputs] == [(2, 6)] and not outputs[0].requires_grad
@@ -264,7 +265,7 @@ def test_train_step_updates_the_weights():
 
 def test_train_step_loss_without_classes():
     net = torch.nn.Conv2d(3, 2, 3)
-    step = br.TrainStep(br.FlatOutputs(net), seed=0)
+    step = torch_runner.TrainStep(torch_models.FlatOutputs(net), seed=0)
     x = torch.randn(1, 3, 5, 5)
     outputs = step(x)
     assert step.labels is None  # not [N, C]: the mean of squares
@@ -398,12 +399,12 @@ def test_nvml_memory_matches_this_process_and_device(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(uuid="BBBB"))
-    assert br.nvml_memory(0) == (1536 * 2 ** 20, 2048 * 2 ** 20)
+    assert torch_runner.nvml_memory(0) == (1536 * 2 ** 20, 2048 * 2 ** 20)
     # Without a UUID (old torch) two GPUs cannot be told apart.
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace())
-    assert br.nvml_memory(0) == (None, None)
+    assert torch_runner.nvml_memory(0) == (None, None)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    assert br.nvml_memory(0) == (None, None)  # no nvidia-smi (a Jetson before JetPack 6)
+    assert torch_runner.nvml_memory(0) == (None, None)  # no nvidia-smi (a Jetson before JetPack 6)
 
 
 # --- on a CUDA device ----------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The TensorRT backend's Python-API path (edgeprof/backends/tensorrt/board_runner.py and the host's choice
+"""The TensorRT backend's Python-API path (edgeprof/onboard/tensorrt_runner.py and the host's choice
 of it), for boards without trtexec.
 
 The real TensorRT cannot be installed here (no NVIDIA GPU), so `tensorrt` and cuda-python's `cuda.cudart`
 are stand-ins (tests/backends/trt_standin/, its README says what they are), put on PYTHONPATH of the runner's
 process ONLY in these tests. They keep the 8.x/10.x API differences and log the calls that matter, so these
 tests check which API the runner picks and what it asks for, not TensorRT's behaviour: the path has never
-run against real TensorRT. The runner runs as the board runs it, from a folder with board_timing.py beside it.
+run against real TensorRT. The runner runs as the board runs it, from a folder with the rest of the bundle.
 """
 import json
 import os
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.backends import Options, board_timing
+from edgeprof.backends import Options
+from edgeprof.onboard import bundle
+from edgeprof.onboard import timing as board_timing
 from edgeprof.backends.tensorrt import runner as trt_runner
 from edgeprof.backends.tensorrt.commands import OnnxModel
 from edgeprof.devices import get_device
@@ -27,7 +29,7 @@ from edgeprof.transport.local import LocalTransport
 from .board import board_folder
 
 STANDIN = Path(__file__).parent / "trt_standin"
-RUNNER = board_folder(trt_runner.runner_files()) / trt_runner.RUNNER_FILE
+RUNNER = board_folder(bundle()) / trt_runner.RUNNER_FILE
 PYTHON36 = Path("/root/.pyenv/versions/3.6.15/bin/python")
 QUICK = ("--json", "--iterations", 5, "--warmup", 1, "--warmup-s", 0)
 # The ONNX Runtime runner's keys (tests/backends/test_onnxruntime_runner.py's SHARED_KEYS, which the PyTorch
@@ -163,7 +165,7 @@ needs_python36 = pytest.mark.skipif(not PYTHON36.exists(), reason=f"no Python 3.
 
 
 @needs_python36
-@pytest.mark.parametrize("name", sorted(trt_runner.runner_files()))
+@pytest.mark.parametrize("name", sorted(bundle()))
 def test_compiles_under_python36(tmp_path, name):
     subprocess.run([str(PYTHON36), "-m", "py_compile", str(RUNNER.parent / name)], check=True)
 
@@ -196,7 +198,7 @@ def test_prepare_takes_the_python_api_without_trtexec(board):
     facts = trt_runner.TensorRTBackend().prepare(board)
     assert (facts["tool"], facts["version"], facts["version_source"]) == ("python-api", "10.3.0", "python module")
     assert facts["cuda_bindings"] == "cuda-python" and facts["python"] == sys.executable
-    assert Path(facts["runner"]).exists() and (Path(board.workdir) / "board_timing.py").exists()
+    assert Path(facts["runner"]).exists() and (Path(board.workdir) / "timing.py").exists()
     assert facts["cache_dir"].startswith(os.environ["XDG_CACHE_HOME"])
 
 

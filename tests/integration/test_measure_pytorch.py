@@ -39,7 +39,7 @@ def test_sim_desktop_batch_sweep_reports_every_figure_with_its_span(edgeprof_cli
                                                     rel=0.05)
         full = json.loads(edgeprof_cli("results", "show", r["id"], "--json", check=0).stdout)
         command = full["commands"][-1]["command"]
-        assert "/board_runner.py --spec /tmp/edgeprof." in command and f"--batch {r['batch']}" in command
+        assert "/torch_runner.py --spec /tmp/edgeprof." in command and f"--batch {r['batch']}" in command
         assert f"dim: {r['batch']} dim: 3 dim: 227 dim: 227" in full["prototxt_diff"]
 
 

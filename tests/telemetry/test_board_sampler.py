@@ -19,7 +19,7 @@ from edgeprof.telemetry.summary import NVIDIA_SMI_FIELDS, readings
 
 from .test_summary import h100_line
 
-SAMPLER = Path(__file__).resolve().parents[2] / "edgeprof" / "telemetry" / "board_sampler.py"
+SAMPLER = Path(__file__).resolve().parents[2] / "edgeprof" / "onboard" / "board_sampler.py"
 TX2_LINE = (Path(__file__).parent.parent / "parsers" / "logs" / "tegrastats" / "tx2_r32_datadog_agent.txt"
             ).read_text().splitlines()[0]
 

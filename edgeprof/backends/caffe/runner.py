@@ -4,8 +4,9 @@ What the figure means: `caffe time` runs one forward and one backward pass as it
 iterations of forward + backward, timing each layer with a timer that synchronizes the GPU. edgeprof
 reports the "Average Forward pass" (span `caffe_forward`): the mean over N of the summed per-layer forward
 times. Caffe prints no per-iteration forward times, so median and percentiles are unknown (None), and the
-per-layer synchronization inflates GPU figures (FIELD.md 2): compare Caffe with Caffe, or read the PyTorch
-and TensorRT backends' compute latency for absolute numbers.
+per-layer synchronization inflates GPU figures (caffe time times each layer's Forward between Timer Start and
+Stop, which synchronize the device: https://github.com/BVLC/caffe/blob/master/tools/caffe.cpp): compare Caffe
+with Caffe, or read the PyTorch and TensorRT backends' compute latency for absolute numbers.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ...models import ModelSource
 from ...parsers import caffe_time
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import BackendUnavailable, Options, find_tool
+from ..base import Backend, BackendUnavailable, Options, find_tool
 
 DEFAULT_ITERATIONS = 50
 _DATE_MARK = "edgeprof-board-date "
@@ -42,9 +43,11 @@ def timed_window(log: str, board_date: str) -> dict | None:
             for key, stamp in (("start_s", begins), ("end_s", ends))}
 
 
-class CaffeBackend:
+class CaffeBackend(Backend):
     name = "caffe"
+    tool = "caffe time"
     model_kinds = ("prototxt",)
+    spans = ()  # always "caffe_forward": the mean of its per-layer forward timers
 
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
@@ -62,8 +65,8 @@ class CaffeBackend:
         tool = board.backend_facts[self.name]
         iterations = options.iterations or DEFAULT_ITERATIONS
         result = board.new_result(model, self.name, batch)
-        if options.precision != "fp32":
-            return result.fail(f"--precision {options.precision}: caffe time runs fp32 only")
+        if refused := self.refusal(options):
+            return result.fail(refused)
         result.span = "caffe_forward"
         result.method = {
             "timer": "caffe's per-layer timers (GPU: synchronizing CUDA events; CPU: wall clock)",

@@ -5,7 +5,7 @@ The model is the PyTorch backend's build (edgeprof.models.onnx_export: same laye
 exported on the host at the batch and precision asked for and cached there by content. Boards keep the
 files in their own cache, ~/.cache/edgeprof/onnx/<sha256>.onnx (XDG_CACHE_HOME where set), so a file is
 uploaded once per board; on `local` the board's cache is the host's. What each figure means (spans, timer,
-stopping rule) is written in board_runner.py's docstring; the execution provider actually used is reported
+stopping rule) is written in edgeprof/onboard/onnxruntime_runner.py's docstring; the execution provider actually used is reported
 next to the one asked for, and a silent fallback is flagged (provider_fallback).
 
 Providers: --processor cpu runs the CPU provider; auto the CUDA provider where this onnxruntime build has
@@ -20,16 +20,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 
+from ...errors import BackendUnavailable, RunnerFailed
 from ...models import ModelSource
+from ...models.onnx_export import MODEL_KINDS, ExportError, OnnxExport, export_onnx
 from ...result import Result
-from .. import INT8_REFUSAL, BackendUnavailable, Options, RunnerFailed, board_timing, probe_python, run_board_runner
-from ...models.onnx_export import MODEL_KINDS, ExportError, OnnxModel, export_onnx
-from ..pytorch.runner import TIMING_FILE
+from ..base import Backend, Options
 
-# Named apart from the PyTorch backend's board_runner.py: both live in the same work folder on the board.
 RUNNER_FILE = "onnxruntime_runner.py"
 # What the board's Python, numpy and onnxruntime can do, and where its model cache is; a constant script
 # (Python 3.6+), nothing from the user in it. The cache rule is the host's (export.cache_dir).
@@ -64,12 +62,6 @@ _SHORT = {CPU: "cpu", CUDA: "cuda", TENSORRT: "tensorrt"}
 _FP16 = (CUDA, TENSORRT)
 
 
-def runner_files() -> dict[str, str]:
-    """What is uploaded side by side into the board's work folder: name -> text."""
-    return {RUNNER_FILE: resources.files(__package__).joinpath("board_runner.py").read_text(),
-            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
-
-
 def providers_for(available: list[str], processor: str, first: str | None = None) -> list[str] | None:
     """The providers to ask for, most preferred first; None when --processor gpu finds no CUDA provider.
     With `first` (Options.ort_provider, one of `available`): it and those it falls back on."""
@@ -80,7 +72,7 @@ def providers_for(available: list[str], processor: str, first: str | None = None
     return None if processor == "gpu" else [CPU]
 
 
-def upload_model(board, cache: str, model: OnnxModel, record_in: Result | None = None) -> tuple[str, float | None]:
+def upload_model(board, cache: str, model: OnnxExport, record_in: Result | None = None) -> tuple[str, float | None]:
     """The model's path in the board's cache, named by its sha256 as on the host: (path, seconds the upload
     took, or None when the board had it already). The file is written beside its final name and renamed,
     so a file there under that name is complete. Raises OSError when the board refuses the file (full disk,
@@ -99,7 +91,7 @@ def upload_model(board, cache: str, model: OnnxModel, record_in: Result | None =
 
 
 def runner_argv(facts: dict, model_path: str, providers: list[str], options: Options) -> list[str]:
-    """The board command for one measurement (see board_runner.py --help)."""
+    """The board command for one measurement (see onnxruntime_runner.py --help)."""
     argv = [facts["python"], facts["runner"], "--model", model_path, "--providers", ",".join(providers),
             "--span", options.span, "--json"]
     if options.iterations is not None:
@@ -109,16 +101,21 @@ def runner_argv(facts: dict, model_path: str, providers: list[str], options: Opt
     return argv
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    tool = "ONNX Runtime"
     model_kinds = MODEL_KINDS
+    precisions = ("fp32", "fp16")
+    best_tries = "execution providers x precisions"
+    runner = RUNNER_FILE
+    probe = _PROBE
+    modules = ("onnxruntime", "numpy")
+    install_hint = _INSTALL_HINT
+    report_versions = {"onnxruntime": "onnxruntime_version", "numpy": "numpy_version"}
+    figures = ("providers_requested", "providers_used")
 
     def prepare(self, board) -> dict:
-        facts = probe_python(board, _PROBE, ["onnxruntime", "numpy"],
-                             _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"]))
-        facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
-        for name, text in runner_files().items():
-            board.put_text(f"{board.workdir}/{name}", text)
+        facts = super().prepare(board)
         made = board.run(["mkdir", "-p", "--", facts["cache"]], timeout=60)
         if not made.ok:
             raise BackendUnavailable(f"cannot create the model cache {facts['cache']} on {board.device.name}: "
@@ -130,8 +127,8 @@ class OnnxRuntimeBackend:
         result = board.new_result(model, self.name, batch)
         if options.mode != "inference":
             return result.fail(f"--mode {options.mode}: ONNX Runtime runs inference only; use --backend pytorch")
-        if options.precision == "int8":
-            return result.fail(INT8_REFUSAL)
+        if refused := self.refusal(options):
+            return result.fail(refused)
         if options.ort_provider is not None and options.ort_provider not in facts["providers"]:
             return result.fail(f"onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
                                f"{options.ort_provider} (it has {', '.join(facts['providers'])})")
@@ -159,8 +156,7 @@ class OnnxRuntimeBackend:
             return result.fail(f"could not put {exported.sha256}.onnx into {facts['cache']} on "
                                f"{board.device.name}: {e}")
         try:
-            report = run_board_runner(board, runner_argv(facts, model_path, providers, options), result,
-                                      options.timeout_s, "the ONNX Runtime runner")
+            report = self.run_runner(board, runner_argv(facts, model_path, providers, options), result, options)
         except RunnerFailed as e:
             return result.fail(str(e))
         return self._fill(result, report, exported, upload_s, options.ort_provider)
@@ -178,20 +174,10 @@ class OnnxRuntimeBackend:
                  for precision in (("fp32", "fp16") if provider in _FP16 else ("fp32",))]
         return tried or [base]
 
-    @staticmethod
-    def _fill(result: Result, report: dict, exported: OnnxModel, upload_s: float | None,
+    @classmethod
+    def _fill(cls, result: Result, report: dict, exported: OnnxExport, upload_s: float | None,
               chosen_provider: str | None = None) -> Result:
-        result.span = report["span"]
-        result.latency_ms = dict(report["latency_ms"] or {})
-        result.throughput_ips = report["throughput_ips"]
-        result.iterations = report["iterations"]
-        result.timed_window = report["timed_window"]
-        result.settings.update(report["settings"], processor=report["device"])
-        result.state["versions"].update(onnxruntime=report["onnxruntime_version"], numpy=report["numpy_version"],
-                                        python_version=report["python_version"])
-        result.figures = {k: report.get(k) for k in (
-            "load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
-            "device_name", "threads", "providers_requested", "providers_used", "times_ms")}
+        cls.fill(result, report)
         result.figures.update(
             # The provider joins the label only where --best chose it: otherwise --processor says where it ran.
             variant=(exported.precision if chosen_provider is None
@@ -205,5 +191,4 @@ class OnnxRuntimeBackend:
                       f"{', '.join(report['providers_used'])}: {said}")
             result.flags.append({"code": "provider_fallback", "detail": detail})
             result.figures["provider_fallback"] = detail
-        result.method = board_timing.describe_method(report)
         return result

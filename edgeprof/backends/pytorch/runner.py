@@ -1,24 +1,24 @@
-"""Host side of the PyTorch backend: find Python and torch on the board, upload the runner, map its JSON.
+"""Host side of the PyTorch backend: find Python and torch on the board, map the options to the runner's
+command line, keep the figures that are torch's own.
 
-The board runs board_runner.py (uploaded into edgeprof's private work folder, never installed) with the
-board's own Python and torch; it builds the net from the netspec JSON written here (or from torchvision,
-or loads a TorchScript file), times it and prints one JSON object. What each figure means (spans, timers,
-the stopping rule) is written in board_runner.py's docstring and copied into every result's `method`.
+The board runs edgeprof/onboard/torch_runner.py (uploaded into edgeprof's private work folder with the rest
+of the bundle, never installed) with the board's own Python and torch; it builds the net from the netspec
+JSON written here (or from torchvision, or loads a TorchScript file), times it and prints one JSON object.
+What each figure means (spans, timers, the stopping rule) is written in the runner's docstring and timing.py's,
+and copied into every result's `method`.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from importlib import resources
 
+from ...errors import RunnerFailed
 from ...models import ModelSource, parse
-from ...result import Result
-from .. import INT8_REFUSAL, Options, RunnerFailed, board_timing, probe_python, run_board_runner
 from ...models.netspec import UnsupportedLayer, netspec
+from ...result import Result
+from ..base import Backend, Options
 
-RUNNER_FILE = "board_runner.py"
-# The timing core every board runner imports from its own folder (edgeprof/backends/board_timing.py).
-TIMING_FILE = "board_timing.py"
+RUNNER_FILE = "torch_runner.py"
 # What the board's Python and torch can do; a constant script (Python 3.6+), nothing from the user in it.
 _PROBE = r'''import json, platform, sys
 facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
@@ -49,15 +49,9 @@ _INSTALL_HINT = {
 }
 
 
-def runner_files() -> dict[str, str]:
-    """What is uploaded side by side into the board's work folder: name -> text."""
-    return {RUNNER_FILE: resources.files(__package__).joinpath(RUNNER_FILE).read_text(),
-            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
-
-
 def runner_argv(python: str, runner: str, model_args: list[str], device: str, batch: int,
                 options: Options) -> list[str]:
-    """The board command for one measurement with `options` (see board_runner.py --help)."""
+    """The board command for one measurement with `options` (see torch_runner.py --help)."""
     argv = [python, runner, *model_args, "--device", device, "--batch", str(batch), "--span", options.span,
             "--json"]
     # Variant flags only when asked for: the command in the result reads as what a person would type.
@@ -78,23 +72,24 @@ def runner_argv(python: str, runner: str, model_args: list[str], device: str, ba
     return argv
 
 
-class PyTorchBackend:
+class PyTorchBackend(Backend):
     name = "pytorch"
+    tool = "PyTorch"
     model_kinds = ("prototxt", "torchvision", "torchscript")
-
-    def prepare(self, board) -> dict:
-        facts = probe_python(board, _PROBE, ["torch"],
-                             _INSTALL_HINT.get(board.device.profile.kind, _INSTALL_HINT["desktop"]))
-        facts["runner"] = f"{board.workdir}/{RUNNER_FILE}"
-        for name, text in runner_files().items():
-            board.put_text(f"{board.workdir}/{name}", text)
-        return facts
+    precisions = ("fp32", "fp16", "bf16")
+    best_tries = "precisions, channels-last, CUDA graph, compile"
+    runner = RUNNER_FILE
+    probe = _PROBE
+    modules = ("torch",)
+    install_hint = _INSTALL_HINT
+    report_versions = {"torch": "torch_version", "cuda": "cuda_version", "cudnn": "cudnn_version"}
+    figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         facts = board.backend_facts[self.name]
         result = board.new_result(model, self.name, batch)
-        if options.precision == "int8":
-            return result.fail(INT8_REFUSAL)
+        if refused := self.refusal(options):
+            return result.fail(refused)
         device = self._device(facts, options)
         if device is None:
             return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA "
@@ -122,15 +117,17 @@ class PyTorchBackend:
                            "iterations": options.iterations}
         result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}
         try:
-            report = run_board_runner(board, argv, result, options.timeout_s, "the PyTorch runner")
+            report = self.run_runner(board, argv, result, options)
         except RunnerFailed as e:
             return result.fail(str(e))
-        return self._fill(result, report)
+        return self.fill(result, report)
 
     def variants(self, board, options: Options) -> list[Options]:
         """What --best tries on this board: eager fp32 as the reference, then what a careful hand-written
-        script would (FIELD.md 6): half precision in NHWC, CUDA graph replay, torch.compile; only those the
-        board's torch and processor have. Compile times are reported apart from latency."""
+        script would (PyTorch's performance tuning guide,
+        https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html): half precision in NHWC, CUDA graph
+        replay, torch.compile; only those the board's torch and processor have. Compile times are reported
+        apart from latency."""
         facts = board.backend_facts[self.name]
         base = replace(options, best=False, precision="fp32", channels_last=False, cuda_graph=False, compile=None)
         tried = [base, replace(base, channels_last=True)]
@@ -153,21 +150,3 @@ class PyTorchBackend:
         if facts.get("cuda_available"):
             return "cuda"
         return None if options.processor == "gpu" else "cpu"
-
-    @staticmethod
-    def _fill(result: Result, report: dict) -> Result:
-        settings = report["settings"]
-        result.span = report["span"]
-        result.latency_ms = dict(report["latency_ms"] or {})
-        result.throughput_ips = report["throughput_ips"]
-        result.iterations = report["iterations"]
-        result.timed_window = report["timed_window"]
-        result.settings.update(settings, processor=report["device"])
-        result.state["versions"].update(torch=report["torch_version"], cuda=report["cuda_version"],
-                                        cudnn=report["cudnn_version"], python_version=report["python_version"])
-        result.figures = {k: report.get(k) for k in (
-            "variant", "load_s", "calibration_s", "compile_s", "cuda_graph_capture_s", "first_inference_ms",
-            "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory", "device_name", "threads", "weights",
-            "loss", "times_ms")}
-        result.method = board_timing.describe_method(report)
-        return result

@@ -35,10 +35,11 @@ What the figures mean (commands.latency_span has the per-version text, stored in
   reading before). The process's teardown after the last query shifts it early by that much.
 
 Without trtexec on the board but with a `tensorrt` module its Python imports, prepare() takes the TensorRT
-Python API instead (settings.tensorrt_tool "python-api", else "trtexec"): board_runner.py, uploaded with
-board_timing.py, builds or loads the engine in the same cache and times it with the board runners' loop and
-figures (its docstring says what they mean). ONNX only, no DLA, no per-layer times; it has run only against
-a stand-in tensorrt module, never real TensorRT.
+Python API instead (settings.tensorrt_tool "python-api", else "trtexec"): edgeprof/onboard/tensorrt_runner.py,
+uploaded with the rest of the bundle, builds or loads the engine in the same cache and times it with the board
+runners' loop and figures (its docstring says what they mean). ONNX only, no DLA, no per-layer times; it has
+run only against a stand-in tensorrt module, never real TensorRT. The two are tool strategies (Trtexec,
+PythonApi), chosen once in prepare; each measurement's steps share one EngineJob.
 """
 from __future__ import annotations
 
@@ -48,7 +49,6 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -58,9 +58,9 @@ from ...models.stats import in_test_net
 from ...parsers import trtexec as trtexec_parser
 from ...result import Result
 from ...transport import CommandTimeout
-from .. import (TENSORRT_SOURCES, BackendUnavailable, Options, RunnerFailed, board_timing, find_tool, probe_python,
-               run_board_runner)
-from ..pytorch.runner import TIMING_FILE
+from ...errors import BackendUnavailable, RunnerFailed
+from ...onboard.timing import describe_method
+from ..base import TENSORRT_SOURCES, Backend, Options, find_tool
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
                        parse_version, profile_command, timing_command)
@@ -73,9 +73,8 @@ _CACHE_DIR = r'''d="${XDG_CACHE_HOME:-$HOME/.cache}/edgeprof/tensorrt-engines"
 mkdir -p -- "$d" && printf '%s\n' "$d"'''
 # A cached engine: the engine file exists and its build facts can be read. Paths arrive as arguments.
 _CACHED = r'''[ -f "$1" ] && cat -- "$2"'''
-# Named apart from the other backends' runners: all live in the same work folder on the board.
 RUNNER_FILE = "tensorrt_runner.py"
-# Whether the board's Python has TensorRT and which CUDA bindings board_runner.py would use; a constant
+# Whether the board's Python has TensorRT and which CUDA bindings tensorrt_runner.py would use; a constant
 # script (Python 3.6+), nothing from the user in it.
 _PROBE = r'''import json, platform, sys
 facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
@@ -170,7 +169,7 @@ def layer_placement(build_log: str) -> dict:
 
 
 def _stats(stats: trtexec_parser.Stats, values: list[float]) -> dict:
-    """trtexec's statistics, with the spread figures FIELD.md asks for beside every median."""
+    """trtexec's statistics, with the spread figures every median has beside it in edgeprof (stdev, IQR)."""
     found = asdict(stats)
     found["stdev"] = statistics.stdev(values) if len(values) > 1 else None
     if len(values) > 1:
@@ -204,11 +203,289 @@ def _span_s(records: list[dict]) -> float:
     return (float(records[-1][end]) - float(records[0][start])) / 1000.0
 
 
-class TensorRTBackend:
+@dataclass
+class EngineJob:
+    """One measurement's build context, what every step of either tool reads: the board and the facts
+    prepare found, the version, the model as TensorRT gets it, the engine's cache key and path, the options,
+    the timing policy, and the result being filled (with the log of the commands run so far)."""
+    board: object
+    facts: dict
+    version: TrtVersion
+    model: _Model
+    batch: int
+    options: Options
+    timing: TimingOptions
+    key: str
+    engine: str
+    result: Result
+    log: list[str]
+
+    @property
+    def record(self) -> str:
+        """The build facts' file beside the engine, which both tools write and read."""
+        return f"{self.facts['cache_dir']}/{self.key}.json"
+
+    def cached_record(self) -> dict | None:
+        """What the build of the cached engine reported, or None when there is no engine (or no readable
+        record: then it is built again, which rewrites the record)."""
+        found = self.board.run(["sh", "-c", _CACHED, "cached-engine", self.engine, self.record], timeout=30,
+                               record_in=self.result)
+        try:
+            return json.loads(found.stdout) if found.ok else None
+        except ValueError:
+            return None
+
+
+class Trtexec:
+    """trtexec builds the engine (--saveEngine), times it (--loadEngine --exportTimes) and profiles it
+    (--exportProfile), each a command of commands.py's for the board's version."""
+    name = "trtexec"
+
+    def refusal(self, board, options: Options) -> str | None:
+        return None
+
+    def settings(self, timing: TimingOptions) -> dict:
+        return {"warmup_ms": timing.warmup_ms, "duration_s": timing.duration_s}
+
+    def method(self, version: TrtVersion, options: Options, timing: TimingOptions) -> dict:
+        policy = (f"fixed ({timing.iterations} queries)" if options.iterations else
+                  f"at least {timing.iterations} queries and {timing.duration_s} s (trtexec --iterations, --duration)")
+        return {
+            "timer": "trtexec: CUDA events around each query's H2D copy, GPU compute and D2H copy (--exportTimes "
+                     "records), spin-wait synchronisation",
+            "span": f"{options.span}: " + ("GPU compute of one query (computeMs)" if options.span == "compute" else
+                                           "H2D + GPU compute + D2H of one query (latencyMs)")
+                    + f". TensorRT {version}: {_span_text(version)}",
+            "warmup": f"{timing.warmup_ms} ms (trtexec --warmUp); queries whose compute started in it are dropped",
+            "statistic": "median and percentiles of per-query times, picked as trtexec's sampleReporting picks "
+                         "them; stdev and IQR beside them",
+            "iterations_policy": policy,
+            "engine": "built once per model, TensorRT version, precision, batch and device, cached on the board; "
+                      "build time reported apart (tensorrt.build_s)",
+            "per_layer": "separate trtexec run with --exportProfile (profiler synchronises per layer)",
+            "timed_window": "board clock read right after the timing command, minus the span of the kept "
+                            "--exportTimes records (not earlier than the reading before the command)",
+        }
+
+    def measure(self, job: EngineJob) -> None:
+        figures = job.result.figures
+        built = job.cached_record()
+        figures["engine_cached"] = built is not None
+        figures["build_s"] = None
+        try:
+            if built is None:
+                built = self._build(job)
+            figures["engine_build"] = built
+            figures["dla"] = built.get("dla")
+            self._time(job)
+            self._profile(job)
+        finally:
+            job.result.raw_log = "\n".join(job.log)
+
+    @staticmethod
+    def _run(job: EngineJob, argv: list[str], what: str):
+        try:
+            run = job.board.run(argv, timeout=job.options.timeout_s, record_in=job.result)
+        except CommandTimeout as e:
+            raise _Failed(f"trtexec {what}: {e}. Raise the timeout or lower --iterations.") from None
+        job.log.append(f"$ {run.command}\n{run.stdout}{run.stderr}")
+        report = trtexec_parser.parse(run.stdout + run.stderr)
+        if not run.ok or report.error:
+            reason = report.error or f"exit status {run.exit_status}, no error line in its output"
+            hint = f" ({_DLA_HINT})" if "DLA" in reason and job.options.dla_core is not None else ""
+            raise _Failed(f"trtexec {what} failed: {reason}{hint}")
+        return run, report
+
+    @staticmethod
+    def _argv(make, *args, **kwargs) -> list[str]:
+        try:
+            return make(*args, **kwargs)
+        except TensorRTCommandError as e:
+            raise _Failed(str(e)) from None
+
+    def _build(self, job: EngineJob) -> dict:
+        """Build the engine into the cache; returns what the build reported (also stored beside it)."""
+        board, options = job.board, job.options
+        partial = f"{job.engine}.partial-{board.run_id}"
+        argv = self._argv(build_command, job.version, job.model.trt, options.precision, job.batch, partial,
+                          options.dla_core, trtexec=job.facts["path"])
+        job.model.upload()
+        try:
+            run, _ = self._run(job, argv, "engine build")
+        except _Failed:
+            board.run(["rm", "-f", "--", partial], timeout=30)
+            raise
+        output = run.stdout + run.stderr
+        placement = layer_placement(output)
+        reported = _BUILT_IN.search(output)
+        built = {"trt_version": str(job.version), "built_at": _now(), "build_s": run.duration_s,
+                 "trtexec_build_s": float(reported.group(1)) if reported else None, "command": run.command,
+                 "dla": None}
+        if options.dla_core is not None:
+            # How much of the net the DLA took: its subgraphs, and the layers that fell back to the GPU
+            # (None when the build log has no placement lists).
+            built["dla"] = {"core": options.dla_core,
+                            "dla_subgraphs": len(placement["dla"]) if placement else None,
+                            "gpu_layers": len(placement["gpu"]) if placement else None,
+                            "gpu_layer_names": placement["gpu"] if placement else None}
+        board.put_text(job.record, json.dumps(built))
+        moved = board.run(["mv", "-f", "--", partial, job.engine], timeout=30, record_in=job.result)
+        if not moved.ok:
+            raise _Failed(f"could not put the built engine into the cache: {moved.stderr.strip()}")
+        job.result.figures["build_s"] = run.duration_s
+        return built
+
+    def _time(self, job: EngineJob) -> None:
+        board, result, timing = job.board, job.result, job.timing
+        figures = result.figures
+        times_path = f"{board.workdir}/{job.key}.times.json" if job.version.major >= 6 else None
+        argv = self._argv(timing_command, job.version, job.model.trt, job.batch, job.engine, times_path,
+                          job.options.dla_core, timing, trtexec=job.facts["path"])
+        before = _clock(board, result)
+        _, summary = self._run(job, argv, "timing run")
+        after = _clock(board, result)
+        figures["summary"] = summary.to_dict()
+        figures["command_window"] = {"start_s": before, "end_s": after}
+        times_json = None
+        if times_path:
+            read = board.run(["cat", "--", times_path], timeout=120)
+            times_json = read.stdout if read.ok else None
+        if not times_json:
+            self._from_summary(job, summary)
+            return
+        times = trtexec_parser.parse_export_times(times_json, warmup_ms=timing.warmup_ms)
+        records = _kept_records(times_json, timing.warmup_ms)
+        if not records:
+            raise _Failed("trtexec's --exportTimes file holds no query after the warm-up")
+        values = _per_query(records)
+        headline = "gpu_compute_ms" if job.options.span == "compute" else "latency_ms"
+        span_s = _span_s(records)
+        figures.update(stats_from="exportTimes", throughput_qps=times.throughput_qps, timed_span_s=span_s,
+                       times_ms=values[headline],
+                       **{name: _stats(getattr(times, name), found) for name, found in values.items()})
+        result.iterations = times.iterations
+        result.latency_ms = dict(figures[headline])
+        result.throughput_ips = times.throughput_qps * job.batch if times.throughput_qps else None
+        if before is not None and after is not None:
+            result.timed_window = {"start_s": max(before, after - span_s), "end_s": after}
+
+    @staticmethod
+    def _from_summary(job: EngineJob, summary: trtexec_parser.TrtexecReport) -> None:
+        """The printed summary as the figures, when there are no per-query records (before 6.0, or the
+        --exportTimes file is missing)."""
+        stats = summary.gpu_compute_ms if job.options.span == "compute" else summary.latency_ms
+        if stats.empty():
+            raise _Failed("trtexec's timing run printed no summary edgeprof could read; see the raw log "
+                          "(edgeprof results show ID)")
+        job.result.figures.update(stats_from="summary", throughput_qps=summary.throughput_qps)
+        job.result.latency_ms = asdict(stats)
+        # trtexec multiplies its throughput by --batch for implicit-batch engines: already images per second.
+        per_query = 1 if implicit_batch(job.version, job.model.trt) else job.batch
+        job.result.throughput_ips = summary.throughput_qps * per_query if summary.throughput_qps else None
+
+    def _profile(self, job: EngineJob) -> None:
+        figures = job.result.figures
+        profile_path = f"{job.board.workdir}/{job.key}.profile.json"
+        argv = profile_command(job.version, job.model.trt, job.batch, job.engine, profile_path, job.options.dla_core,
+                               trtexec=job.facts["path"])
+        if argv is None:
+            figures["layers"] = None  # before 6.0 trtexec writes no per-layer file
+            return
+        # Per-layer times need no second minimum-duration benchmark (trtexec's default is 3 s, and with
+        # --separateProfileRun the profiled pass repeats it): as many queries as the timing run, no more.
+        argv += [f"--iterations={job.timing.iterations}", f"--warmUp={job.timing.warmup_ms}", "--duration=0"]
+        try:
+            self._run(job, argv, "profile run")
+            read = job.board.run(["cat", "--", profile_path], timeout=120)
+            if not read.ok:
+                raise _Failed(f"trtexec wrote no --exportProfile file: {read.stderr.strip()}")
+            profile = trtexec_parser.parse_export_profile(read.stdout)
+        except (_Failed, ValueError, KeyError) as e:
+            # The timing figures stand without per-layer times; say why they are missing.
+            figures.update(layers=None, profile_error=str(e))
+            return
+        figures.update(layers=[asdict(layer) for layer in profile.layers], profile_iterations=profile.iterations)
+
+
+class PythonApi:
+    """edgeprof/onboard/tensorrt_runner.py builds (or loads) the engine with the TensorRT Python API and times
+    it; its JSON becomes the result. ONNX only, GPU only."""
+    name = "python-api"
+
+    def refusal(self, board, options: Options) -> str | None:
+        if options.tensorrt_source == "prototxt":
+            return (f"--trt-from prototxt needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT "
+                    f"Python-API path builds from ONNX only): use --trt-from onnx")
+        if options.dla_core is not None:
+            return (f"--dla-core needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT Python-API "
+                    f"path builds for the GPU only)")
+        return None
+
+    def settings(self, timing: TimingOptions) -> dict:
+        return {}
+
+    def method(self, version: TrtVersion, options: Options, timing: TimingOptions) -> dict:
+        return {"engine": "built with the TensorRT Python API once per model, TensorRT version, precision, batch "
+                          "and device, cached on the board with trtexec's engines; build time reported apart "
+                          "(tensorrt.build_s)",
+                "per_layer": "none on the Python-API path"}
+
+    def measure(self, job: EngineJob) -> None:
+        board, result, options = job.board, job.result, job.options
+        if not board.run(["test", "-f", job.engine], timeout=30, record_in=result).ok:
+            job.model.upload()  # only a build reads the model, as on the trtexec path
+        argv = [job.facts["python"], job.facts["runner"], "--onnx", job.model.trt.path, "--engine", job.engine,
+                "--precision", options.precision, "--span", options.span, "--json"]
+        if options.iterations is not None:
+            argv += ["--iterations", str(options.iterations)]
+        try:
+            report = TensorRTBackend().run_runner(board, argv, result, options)
+        except RunnerFailed as e:
+            raise _Failed(str(e)) from None
+        figures = result.figures
+        if report["engine_cached"]:
+            cached = board.run(["cat", "--", job.record], timeout=30, record_in=result)
+            try:
+                figures["engine_build"] = json.loads(cached.stdout) if cached.ok else None
+            except ValueError:
+                figures["engine_build"] = None
+        else:
+            # The build facts beside the engine, as trtexec's builds leave them: the trtexec path takes an
+            # engine as cached only with them, so either tool reuses the other's engines.
+            figures["engine_build"] = {
+                "trt_version": str(job.version), "built_at": _now(), "build_s": report["build_s"],
+                "trtexec_build_s": None,
+                "command": result.commands[-1]["command"],  # the runner's, recorded by run_runner
+                "dla": None,
+                "tool": "python-api"}
+            board.put_text(job.record, json.dumps(figures["engine_build"]))
+        TensorRTBackend.fill(result, report)
+        result.state["versions"]["cuda_bindings"] = f"{report['cuda_bindings']} {report['cuda_bindings_version']}"
+        figures.update(dla=None, layers=None)
+        result.method = dict(describe_method(report), **self.method(job.version, options, job.timing))
+        result.method["span"] = (f"{options.span}: CUDA events around " + (
+            "one enqueued inference, inputs already on the device" if options.span == "compute" else
+            "the H2D copies, one enqueued inference, the D2H copies"))
+
+
+_TOOLS = {tool.name: tool for tool in (Trtexec, PythonApi)}
+
+
+class TensorRTBackend(Backend):
     name = "tensorrt"
+    tool = "TensorRT Python-API"
     model_kinds = ("prototxt", "torchvision", "torchscript")
+    precisions = ("fp32", "fp16", "int8")
+    best_tries = "the precisions the TensorRT version builds"
+    runner = RUNNER_FILE
+    probe = _PROBE
+    modules = ("tensorrt",)
+    install_hint = {"desktop": _INSTALL_HINT}
+    report_versions = {"tensorrt": "trt_version"}
+    figures = ("engine_cached", "build_s")
 
     def prepare(self, board) -> dict:
+        """trtexec where the board has it, else the TensorRT Python API: the tool every measurement uses."""
         candidates = board.device.profile.trtexec
         path = find_tool(board, candidates, "trtexec")
         if path is None:
@@ -216,7 +493,7 @@ class TensorRTBackend:
                                             f"{', '.join(candidates)})")
         else:
             version, source = self._version(board, path)
-            facts = {"tool": "trtexec", "path": path, "version": str(version), "version_source": source}
+            facts = {"tool": Trtexec.name, "path": path, "version": str(version), "version_source": source}
         cache = board.run(["sh", "-c", _CACHE_DIR], timeout=30)
         if not cache.ok:
             raise BackendUnavailable(f"cannot create edgeprof's engine cache on {board.device.name}: "
@@ -224,21 +501,18 @@ class TensorRTBackend:
         facts["cache_dir"] = cache.stdout.strip()
         return facts
 
-    @staticmethod
-    def _python_api(board, no_trtexec: str) -> dict:
-        """The facts of the Python-API path (board_runner.py uploaded), for a board without trtexec; raises
+    def _python_api(self, board, no_trtexec: str) -> dict:
+        """The facts of the Python-API path (the bundle uploaded), for a board without trtexec; raises
         BackendUnavailable saying both what is missing when its Python lacks tensorrt or CUDA bindings."""
         try:
-            facts = probe_python(board, _PROBE, ["tensorrt"], _INSTALL_HINT)
+            facts = super().prepare(board)
         except BackendUnavailable as e:
             raise BackendUnavailable(f"{no_trtexec}, and no TensorRT Python API either: {e}") from None
         if facts["cuda_bindings"] is None:
             raise BackendUnavailable(f"{no_trtexec}; {facts['python']} has tensorrt {facts['tensorrt']} but no "
                                      f"CUDA bindings (cuda-python, pycuda or torch): {_BINDINGS_HINT}")
-        facts.update(tool="python-api", path=None, version=str(parse_version(facts["tensorrt"])),
-                     version_source="python module", runner=f"{board.workdir}/{RUNNER_FILE}")
-        for name, text in runner_files().items():
-            board.put_text(f"{board.workdir}/{name}", text)
+        facts.update(tool=PythonApi.name, path=None, version=str(parse_version(facts["tensorrt"])),
+                     version_source="python module")
         return facts
 
     def variants(self, board, options: Options) -> list[Options]:
@@ -275,27 +549,27 @@ class TensorRTBackend:
                                  f"tensorrt module")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        tool = board.backend_facts[self.name]
-        version = parse_version(tool["version"])
+        facts = board.backend_facts[self.name]
+        tool = _TOOLS[facts["tool"]]()
+        version = parse_version(facts["version"])
         result = board.new_result(model, self.name, batch)
         timing = TimingOptions(iterations=options.iterations or DEFAULT_ITERATIONS, warmup_ms=WARMUP_MS,
                                duration_s=0 if options.iterations else DEFAULT_DURATION_S)
-        result.settings = {"tensorrt_tool": tool["tool"], "source": options.tensorrt_source,
+        result.settings = {"tensorrt_tool": tool.name, "source": options.tensorrt_source,
                            "precision": options.precision, "dla_core": options.dla_core, "span": options.span,
-                           "iterations": options.iterations}
-        if tool["tool"] == "trtexec":
-            result.settings.update(warmup_ms=timing.warmup_ms, duration_s=timing.duration_s)
-        result.state["versions"] = {"tensorrt": tool["version"], "tensorrt_version_source": tool["version_source"]}
-        result.method = self._method(version, options, timing)
+                           "iterations": options.iterations, **tool.settings(timing)}
+        result.state["versions"] = {"tensorrt": facts["version"], "tensorrt_version_source": facts["version_source"]}
+        result.method = tool.method(version, options, timing)
         result.span = options.span
         try:
-            self._measure(board, tool, version, model, batch, options, timing, result)
+            tool.measure(self._job(board, facts, tool, version, model, batch, options, timing, result))
         except _Failed as e:
             return result.fail(str(e))
         return result
 
-    def _measure(self, board, tool: dict, version: TrtVersion, model: ModelSource, batch: int, options: Options,
-                 timing: TimingOptions, result: Result) -> None:
+    def _job(self, board, facts: dict, tool, version: TrtVersion, model: ModelSource, batch: int,
+             options: Options, timing: TimingOptions, result: Result) -> EngineJob:
+        """The refusals of this backend and tool, then the model and its engine's place in the cache."""
         if options.tensorrt_source not in TENSORRT_SOURCES:
             raise _Failed(f"unknown TensorRT model source {options.tensorrt_source!r}; one of "
                           f"{', '.join(TENSORRT_SOURCES)}")
@@ -310,91 +584,15 @@ class TensorRTBackend:
         if options.span == "host" and version.major < 6:
             raise _Failed(f"TensorRT {version}'s trtexec times no data transfers (its latency is enqueue and "
                           f"synchronisation only): use --span compute")
-        if tool["tool"] == "python-api" and options.tensorrt_source == "prototxt":
-            raise _Failed(f"--trt-from prototxt needs trtexec, which {board.device.name} lacks (edgeprof's "
-                          f"TensorRT Python-API path builds from ONNX only): use --trt-from onnx")
-        if tool["tool"] == "python-api" and options.dla_core is not None:
-            raise _Failed(f"--dla-core needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT "
-                          f"Python-API path builds for the GPU only)")
+        if refused := tool.refusal(board, options):
+            raise _Failed(refused)
         source = self._model(board, model, batch, options, result)
         unit = board.facts.get("board_model") or board.facts.get("gpu") or board.device.profile.family
         key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core)
-        engine = f"{tool['cache_dir']}/{key}.engine"
-        figures = result.figures
-        figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
-                       engine_key=key, engine_path=engine, engine_device=unit)
-        if tool["tool"] == "python-api":
-            self._run_python_api(board, tool, version, source, options, engine, key, result)
-            return
-        log: list[str] = []
-        cached = board.run(["sh", "-c", _CACHED, "cached-engine", engine, f"{tool['cache_dir']}/{key}.json"],
-                           timeout=30, record_in=result)
-        try:
-            built = json.loads(cached.stdout) if cached.ok else None
-        except ValueError:
-            built = None  # an unreadable record: build again, which rewrites it
-        figures["engine_cached"] = built is not None
-        figures["build_s"] = None
-        try:
-            if built is None:
-                built = self._build(board, tool, version, source, batch, options, engine, key, result, log)
-            figures["engine_build"] = built
-            figures["dla"] = built.get("dla")
-            self._time(board, tool, version, source, batch, options, timing, engine, key, result, log)
-            self._profile(board, tool, version, source, batch, options, timing, engine, key, result, log)
-        finally:
-            result.raw_log = "\n".join(log)
-
-    def _run_python_api(self, board, tool: dict, version: TrtVersion, source: _Model, options: Options,
-                        engine: str, key: str, result: Result) -> None:
-        """board_runner.py builds (or loads) the engine and times it; its JSON becomes the result."""
-        if not board.run(["test", "-f", engine], timeout=30, record_in=result).ok:
-            source.upload()  # only a build reads the model, as on the trtexec path
-        argv = [tool["python"], tool["runner"], "--onnx", source.trt.path, "--engine", engine,
-                "--precision", options.precision, "--span", options.span, "--json"]
-        if options.iterations is not None:
-            argv += ["--iterations", str(options.iterations)]
-        try:
-            report = run_board_runner(board, argv, result, options.timeout_s, "the TensorRT Python-API runner")
-        except RunnerFailed as e:
-            raise _Failed(str(e)) from None
-        figures = result.figures
-        if report["engine_cached"]:
-            cached = board.run(["cat", "--", f"{tool['cache_dir']}/{key}.json"], timeout=30, record_in=result)
-            try:
-                figures["engine_build"] = json.loads(cached.stdout) if cached.ok else None
-            except ValueError:
-                figures["engine_build"] = None
-        else:
-            # The build facts beside the engine, as trtexec's builds leave them: the trtexec path takes an
-            # engine as cached only with them, so either tool reuses the other's engines.
-            figures["engine_build"] = {
-                "trt_version": str(version), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "build_s": report["build_s"], "trtexec_build_s": None,
-                "command": result.commands[-1]["command"],  # the runner's, recorded by run_board_runner
-                "dla": None,
-                "tool": "python-api"}
-            board.put_text(f"{tool['cache_dir']}/{key}.json", json.dumps(figures["engine_build"]))
-        result.span = report["span"]
-        result.latency_ms = dict(report["latency_ms"] or {})
-        result.throughput_ips = report["throughput_ips"]
-        result.iterations = report["iterations"]
-        result.timed_window = report["timed_window"]
-        result.settings.update(report["settings"])
-        result.state["versions"].update(tensorrt=report["trt_version"], python_version=report["python_version"],
-                                        cuda_bindings=f"{report['cuda_bindings']} {report['cuda_bindings_version']}")
-        figures.update({k: report.get(k) for k in (
-            "engine_cached", "build_s", "load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason",
-            "warmup_iterations", "memory", "device_name", "times_ms")}, dla=None, layers=None)
-        result.method = board_timing.describe_method(report)
-        result.method.update(
-            span=f"{options.span}: CUDA events around " + ("one enqueued inference, inputs already on the device"
-                                                           if options.span == "compute" else
-                                                           "the H2D copies, one enqueued inference, the D2H copies"),
-            engine="built with the TensorRT Python API once per model, TensorRT version, precision, batch and "
-                   "device, cached on the board with trtexec's engines; build time reported apart "
-                   "(tensorrt.build_s)",
-            per_layer="none on the Python-API path")
+        engine = f"{facts['cache_dir']}/{key}.engine"
+        result.figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
+                              engine_key=key, engine_path=engine, engine_device=unit)
+        return EngineJob(board, facts, version, source, batch, options, timing, key, engine, result, [])
 
     def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
         base = f"{board.workdir}/{model.file_stem(batch)}"
@@ -422,164 +620,17 @@ class TensorRTBackend:
                       {"kind": "onnx", "sha256": exported.sha256, "opset": exported.opset,
                        "exported_cached": exported.cached, "export_s": exported.export_s})
 
-    def _trtexec(self, board, argv: list[str], options: Options, result: Result, log: list[str], what: str):
-        try:
-            run = board.run(argv, timeout=options.timeout_s, record_in=result)
-        except CommandTimeout as e:
-            raise _Failed(f"trtexec {what}: {e}. Raise the timeout or lower --iterations.") from None
-        log.append(f"$ {run.command}\n{run.stdout}{run.stderr}")
-        report = trtexec_parser.parse(run.stdout + run.stderr)
-        if not run.ok or report.error:
-            reason = report.error or f"exit status {run.exit_status}, no error line in its output"
-            hint = f" ({_DLA_HINT})" if "DLA" in reason and options.dla_core is not None else ""
-            raise _Failed(f"trtexec {what} failed: {reason}{hint}")
-        return run, report
 
-    def _build(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
-               engine: str, key: str, result: Result, log: list[str]) -> dict:
-        """Build the engine into the cache; returns what the build reported (also stored beside it)."""
-        partial = f"{engine}.partial-{board.run_id}"
-        try:
-            argv = build_command(version, source.trt, options.precision, batch, partial, options.dla_core,
-                                 trtexec=tool["path"])
-        except TensorRTCommandError as e:
-            raise _Failed(str(e)) from None
-        source.upload()
-        try:
-            run, _ = self._trtexec(board, argv, options, result, log, "engine build")
-        except _Failed:
-            board.run(["rm", "-f", "--", partial], timeout=30)
-            raise
-        output = run.stdout + run.stderr
-        placement = layer_placement(output)
-        reported = _BUILT_IN.search(output)
-        built = {"trt_version": str(version), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "build_s": run.duration_s, "trtexec_build_s": float(reported.group(1)) if reported else None,
-                 "command": run.command, "dla": None}
-        if options.dla_core is not None:
-            # How much of the net the DLA took: its subgraphs, and the layers that fell back to the GPU
-            # (None when the build log has no placement lists).
-            built["dla"] = {"core": options.dla_core,
-                            "dla_subgraphs": len(placement["dla"]) if placement else None,
-                            "gpu_layers": len(placement["gpu"]) if placement else None,
-                            "gpu_layer_names": placement["gpu"] if placement else None}
-        board.put_text(f"{tool['cache_dir']}/{key}.json", json.dumps(built))
-        moved = board.run(["mv", "-f", "--", partial, engine], timeout=30, record_in=result)
-        if not moved.ok:
-            raise _Failed(f"could not put the built engine into the cache: {moved.stderr.strip()}")
-        result.figures["build_s"] = run.duration_s
-        return built
-
-    def _time(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
-              timing: TimingOptions, engine: str, key: str, result: Result, log: list[str]) -> None:
-        figures = result.figures
-        times_path = f"{board.workdir}/{key}.times.json" if version.major >= 6 else None
-        try:
-            argv = timing_command(version, source.trt, batch, engine, times_path, options.dla_core, timing,
-                                  trtexec=tool["path"])
-        except TensorRTCommandError as e:
-            raise _Failed(str(e)) from None
-        before = self._clock(board, result)
-        _, summary = self._trtexec(board, argv, options, result, log, "timing run")
-        after = self._clock(board, result)
-        figures["summary"] = summary.to_dict()
-        figures["command_window"] = {"start_s": before, "end_s": after}
-        times_json = None
-        if times_path:
-            read = board.run(["cat", "--", times_path], timeout=120)
-            times_json = read.stdout if read.ok else None
-        if times_json:
-            times = trtexec_parser.parse_export_times(times_json, warmup_ms=timing.warmup_ms)
-            records = _kept_records(times_json, timing.warmup_ms)
-            if not records:
-                raise _Failed("trtexec's --exportTimes file holds no query after the warm-up")
-            values = _per_query(records)
-            headline = "gpu_compute_ms" if options.span == "compute" else "latency_ms"
-            span_s = _span_s(records)
-            figures.update(stats_from="exportTimes", throughput_qps=times.throughput_qps, timed_span_s=span_s,
-                           times_ms=values[headline],
-                           **{name: _stats(getattr(times, name), found) for name, found in values.items()})
-            result.iterations = times.iterations
-            result.latency_ms = dict(figures[headline])
-            result.throughput_ips = times.throughput_qps * batch if times.throughput_qps else None
-            if before is not None and after is not None:
-                result.timed_window = {"start_s": max(before, after - span_s), "end_s": after}
-        else:
-            self._from_summary(version, source, batch, options, summary, result)
-
-    @staticmethod
-    def _from_summary(version: TrtVersion, source: _Model, batch: int, options: Options,
-                      summary: trtexec_parser.TrtexecReport, result: Result) -> None:
-        """The printed summary as the figures, when there are no per-query records (before 6.0, or the
-        --exportTimes file is missing)."""
-        stats = summary.gpu_compute_ms if options.span == "compute" else summary.latency_ms
-        if stats.empty():
-            raise _Failed("trtexec's timing run printed no summary edgeprof could read; see the raw log "
-                          "(edgeprof results show ID)")
-        result.figures.update(stats_from="summary", throughput_qps=summary.throughput_qps)
-        result.latency_ms = asdict(stats)
-        # trtexec multiplies its throughput by --batch for implicit-batch engines: already images per second.
-        per_query = 1 if implicit_batch(version, source.trt) else batch
-        result.throughput_ips = summary.throughput_qps * per_query if summary.throughput_qps else None
-
-    def _profile(self, board, tool: dict, version: TrtVersion, source: _Model, batch: int, options: Options,
-                 timing: TimingOptions, engine: str, key: str, result: Result, log: list[str]) -> None:
-        profile_path = f"{board.workdir}/{key}.profile.json"
-        argv = profile_command(version, source.trt, batch, engine, profile_path, options.dla_core,
-                               trtexec=tool["path"])
-        if argv is None:
-            result.figures["layers"] = None  # before 6.0 trtexec writes no per-layer file
-            return
-        # Per-layer times need no second minimum-duration benchmark (trtexec's default is 3 s, and with
-        # --separateProfileRun the profiled pass repeats it): as many queries as the timing run, no more.
-        argv += [f"--iterations={timing.iterations}", f"--warmUp={timing.warmup_ms}", "--duration=0"]
-        try:
-            self._trtexec(board, argv, options, result, log, "profile run")
-            read = board.run(["cat", "--", profile_path], timeout=120)
-            if not read.ok:
-                raise _Failed(f"trtexec wrote no --exportProfile file: {read.stderr.strip()}")
-            profile = trtexec_parser.parse_export_profile(read.stdout)
-        except (_Failed, ValueError, KeyError) as e:
-            # The timing figures stand without per-layer times; say why they are missing.
-            result.figures.update(layers=None, profile_error=str(e))
-            return
-        result.figures.update(layers=[asdict(layer) for layer in profile.layers],
-                              profile_iterations=profile.iterations)
-
-    @staticmethod
-    def _clock(board, result: Result) -> float | None:
-        found = board.run(["date", "+%s.%N"], timeout=30, record_in=result)
-        try:
-            return float(found.stdout.strip())
-        except ValueError:
-            return None
-
-    @staticmethod
-    def _method(version: TrtVersion, options: Options, timing: TimingOptions) -> dict:
-        policy = (f"fixed ({timing.iterations} queries)" if options.iterations else
-                  f"at least {timing.iterations} queries and {timing.duration_s} s (trtexec --iterations, --duration)")
-        return {
-            "timer": "trtexec: CUDA events around each query's H2D copy, GPU compute and D2H copy (--exportTimes "
-                     "records), spin-wait synchronisation",
-            "span": f"{options.span}: " + ("GPU compute of one query (computeMs)" if options.span == "compute" else
-                                           "H2D + GPU compute + D2H of one query (latencyMs)")
-                    + f". TensorRT {version}: {_span_text(version)}",
-            "warmup": f"{timing.warmup_ms} ms (trtexec --warmUp); queries whose compute started in it are dropped",
-            "statistic": "median and percentiles of per-query times, picked as trtexec's sampleReporting picks "
-                         "them; stdev and IQR beside them",
-            "iterations_policy": policy,
-            "engine": "built once per model, TensorRT version, precision, batch and device, cached on the board; "
-                      "build time reported apart (tensorrt.build_s)",
-            "per_layer": "separate trtexec run with --exportProfile (profiler synchronises per layer)",
-            "timed_window": "board clock read right after the timing command, minus the span of the kept "
-                            "--exportTimes records (not earlier than the reading before the command)",
-        }
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def runner_files() -> dict[str, str]:
-    """What the Python-API path uploads side by side into the board's work folder: name -> text."""
-    return {RUNNER_FILE: resources.files(__package__).joinpath("board_runner.py").read_text(),
-            TIMING_FILE: resources.files("edgeprof.backends").joinpath(TIMING_FILE).read_text()}
+def _clock(board, result: Result) -> float | None:
+    found = board.run(["date", "+%s.%N"], timeout=30, record_in=result)
+    try:
+        return float(found.stdout.strip())
+    except ValueError:
+        return None
 
 
 def _span_text(version: TrtVersion) -> str:

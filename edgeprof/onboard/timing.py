@@ -1,13 +1,12 @@
-"""edgeprof's timing core, shared by the board runners (pytorch/board_runner.py, onnxruntime/board_runner.py):
-the warm-up and adaptive-stopping loop, the statistics, the timing options, and the memory and processor
-facts that do not depend on the framework. Runs ON the board.
+"""edgeprof's timing core, which every board runner uses: the warm-up and adaptive-stopping loop, the
+statistics, the timing options, and the memory and processor facts that do not depend on the framework.
+Runs ON the board, beside the runners in the work folder (Python 3.6+, standard library only); the host
+imports describe_method() from it as edgeprof.onboard.timing, so a result's `method` is written beside the
+loop it describes.
 
-Uploaded as this single file into edgeprof's work folder on the board, beside the runners, which import it
-as `board_timing` there (a script's own folder is on sys.path); on the host they import it as
-edgeprof.backends.board_timing. Python 3.6+ and the standard library only: no dataclasses, no f-strings
-with `=`, nothing from the standard library newer than 3.6.
-
-The loop (FIELD.md section 1), `measure(step, args)` with `step()` returning (milliseconds, outputs):
+The loop, `measure(step, args)` with `step()` returning (milliseconds, outputs); the discipline is the one
+of Google Benchmark's and pyperf's runners (warm-up apart, then repeat until the estimate is stable,
+https://pyperf.readthedocs.io/en/latest/run_benchmark.html):
     warm-up: at least --warmup iterations and --warmup-s seconds, excluded from every figure.
     timed: at least --min-iterations and --min-time-s, then until the median's distribution-free 95 %
         confidence interval (order statistics of the binomial(n, 1/2)) lies within --target-ci of the
@@ -16,25 +15,12 @@ The loop (FIELD.md section 1), `measure(step, args)` with `step()` returning (mi
     throughput_ips: batch x iterations / wall time of the timed window; the window is also reported on the
         board's clock (epoch seconds), so telemetry can be summarized over exactly it.
 """
-import argparse
-import json
 import math
 import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
-
-
-class JsonUsageParser(argparse.ArgumentParser):
-    """Usage errors come back as one JSON object {"error", "kind": "usage"} on stdout and exit status 2, so
-    the host parses one format whatever went wrong."""
-
-    def error(self, message):
-        print(json.dumps({"error": message, "kind": "usage"}))
-        sys.stdout.flush()
-        sys.exit(2)
 
 
 # --- options -------------------------------------------------------------------------------------------
@@ -254,21 +240,3 @@ def nvml_memory(uuid):
     apps = nvidia_smi("--query-compute-apps=pid,gpu_uuid,used_memory") or []
     mine = [_mib_bytes(row[2]) for row in apps if len(row) == 3 and row[0] == str(os.getpid()) and ours(row[1])]
     return (sum(mine) if mine and None not in mine else None), (used[0] if len(used) == 1 else None)
-
-
-def emit(obj, as_json, summary_lines):
-    """A runner's output: one JSON object on stdout (--json), or a short summary for a person:
-    summary_lines(obj), then the timing line every runner shares."""
-    if as_json:
-        print(json.dumps(obj))
-    elif "error" in obj:
-        print("error (%s): %s" % (obj["kind"], obj["error"]))
-    else:
-        for line in summary_lines(obj):
-            print(line)
-        lat = obj["latency_ms"]
-        if lat:
-            print("median %.3f ms (95%% CI %s), p90 %.3f, p99 %.3f, %d iterations (%s), %.1f inferences/s"
-                  % (lat["median"], obj["ci95_ms"], lat["p90"], lat["p99"], obj["iterations"],
-                     obj["stop_reason"], obj["throughput_ips"]))
-    sys.stdout.flush()

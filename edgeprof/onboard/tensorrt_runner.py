@@ -2,15 +2,14 @@
 """edgeprof's TensorRT Python-API runner, for boards with the tensorrt Python module but no trtexec: builds
 (or loads from the cache) an engine from an ONNX file and times it. Runs ON the board.
 
-Uploaded into edgeprof's work folder (as tensorrt_runner.py) with board_timing.py beside it, and run as
+Uploaded with the rest of edgeprof/onboard/ into the work folder, and run as
 
     python3 tensorrt_runner.py --onnx net.onnx --engine CACHE/KEY.engine [--precision fp32|fp16|int8|best]
         [--workspace-mib N] [--span compute|host] [--iterations N] --json
 
 It needs Python 3.6+, the standard library, tensorrt (8.x or 10.x) and one of the CUDA bindings below for
-device memory, streams and events, and nothing else but board_timing.py. So: no dataclasses, no f-strings
-with `=`, nothing from the standard library newer than 3.6. It has run only against a stand-in tensorrt
-module (tests/backends/test_tensorrt_python_api.py), never against real TensorRT.
+device memory, streams and events. It has run only against a stand-in tensorrt module
+(tests/backends/test_tensorrt_python_api.py), never against real TensorRT.
 
 The engine
     --engine exists: deserialized (engine_cached true, build_s null). Otherwise the ONNX file is parsed
@@ -24,7 +23,7 @@ The engine
 CUDA bindings, the first that imports: cuda-python (cuda.bindings.runtime, or cuda.cudart before 12.8),
     pycuda, torch's CUDA. None: a JSON error of kind "unavailable".
 
-Timing (the loop and the statistics are board_timing.py's)
+Timing (the loop and the statistics are timing.py's)
     inputs: float32 inputs standard normal from random.Random(--seed + 1), others zero bytes; copied to the
         device once; outputs stay on the device.
     span "compute" (default): CUDA events on the runner's stream around one execute_async_v2 (8.x) /
@@ -33,43 +32,34 @@ Timing (the loop and the statistics are board_timing.py's)
         after; trtexec's "Latency".
     first inference: the first execution after the context is created, reported on its own.
 
-Memory: the process's peak RSS and nvidia-smi's view (board_timing.nvml_memory, a lone GPU only); the
+Memory: the process's peak RSS and nvidia-smi's view (timing.nvml_memory, a lone GPU only); the
     allocator figures are null (TensorRT does not report a peak).
 
-Output: one JSON object on stdout (--json), or a short summary. Any error is a JSON object {"error", "kind"}
-on stdout and a non-zero exit status; kind "unavailable" (no CUDA bindings), "unsupported" (a TensorRT
-version or precision this runner does not drive), "build" (parse or build failed), "usage", "oom", "runtime".
+Output and errors: harness.py's; kind "unavailable" (no CUDA bindings), "unsupported" (a TensorRT version
+or precision this runner does not drive), "build" (parse or build failed).
 """
 import ctypes
 import os
-import platform
 import random
 import struct
 import sys
 import time
-import traceback
 
 import tensorrt as trt
 
 if __package__:
-    from .. import board_timing  # imported on the host, as edgeprof.backends.tensorrt.board_runner
+    from . import harness, timing
+    from .harness import RunnerError
 else:
-    # Run as a script on the board: board_timing.py lies beside this file (see the PyTorch runner's
-    # imports for why __package__ is tested rather than ImportError caught).
-    import board_timing
+    import harness
+    import timing
+    from harness import RunnerError
 
 PRECISIONS = ("fp32", "fp16", "int8", "best")
 # trtexec's placeholder dynamic ranges when int8 has no calibrator (sampleEngines.cpp, setTensorDynamicRange).
 INT8_INPUT_RANGE = 2.0
 INT8_OUTPUT_RANGE = 4.0
 
-
-class RunnerError(Exception):
-    """An error reported as JSON; kind is one of unavailable, unsupported, build, usage."""
-
-    def __init__(self, kind, message):
-        super().__init__(message)
-        self.kind = kind
 
 
 # --- TensorRT: what differs between versions -----------------------------------------------------------
@@ -362,7 +352,7 @@ class Step(object):
 
 
 def _device_name():
-    gpus = board_timing.nvidia_smi("--query-gpu=name") or []
+    gpus = timing.nvidia_smi("--query-gpu=name") or []
     return gpus[0][0] if len(gpus) == 1 else None  # several GPUs: the bindings' device 0 is not told apart
 
 
@@ -392,36 +382,18 @@ def run(args):
     step = Step(cuda, enqueue, [b for b, t in zip(buffers, tensors) if t[1]],
                 [b for b, t in zip(buffers, tensors) if not t[1]], args.span)
     first_ms = step()[0]
-    times, window, reason, warmup = board_timing.measure(step, args)
+    timed = timing.measure(step, args)
     inputs = [t for t in tensors if t[1]]
     batch = int(inputs[0][2][0])
-
-    result = {"load_s": load_s, "build_s": build_s, "engine_cached": build_s is None, "engine_path": args.engine,
-              "first_inference_ms": first_ms, "first_inference_timer": "cuda_event"}
-    result.update(board_timing.timing_report(times, window, reason, warmup, batch))
-    nvml_process, nvml_used = board_timing.nvml_memory(None)
-    result.update({
-        "memory": {"allocator_peak_bytes": None, "allocator_reserved_bytes": None,
-                   "process_rss_peak_bytes": board_timing.rss_peak_bytes(), "nvml_process_bytes": nvml_process,
-                   "nvml_device_used_bytes": nvml_used},
-        "trt_version": trt.__version__,
-        "cuda_bindings": cuda.name,
-        "cuda_bindings_version": cuda.version,
-        "python_version": platform.python_version(),
-        "device": "cuda",
-        "device_name": _device_name(),
-        "threads": None,
-        "span": args.span,
-        "timer": "cuda_event",
-        "net": os.path.basename(args.onnx),
-        "batch": batch,
-        "precision": args.precision,
-        "inputs": [[name, str(dtype)] for name, _, _, dtype in inputs],
-        "outputs": [name for name, is_input, _, _ in tensors if not is_input],
-        "settings": dict(board_timing.timing_settings(args), batch=batch, seed=args.seed, span=args.span,
-                         precision=args.precision, workspace_mib=args.workspace_mib),
-    })
-    return result
+    # TensorRT does not report an allocator peak; nvidia-smi tells a lone GPU only.
+    return harness.report(
+        args, timed, batch, (first_ms, "cuda_event"), harness.memory_report(nvml=timing.nvml_memory(None)),
+        {"precision": args.precision, "workspace_mib": args.workspace_mib},
+        load_s=load_s, build_s=build_s, engine_cached=build_s is None, engine_path=args.engine,
+        trt_version=trt.__version__, cuda_bindings=cuda.name, cuda_bindings_version=cuda.version, device="cuda",
+        device_name=_device_name(), threads=None, timer="cuda_event", net=os.path.basename(args.onnx),
+        precision=args.precision, inputs=[[name, str(dtype)] for name, _, _, dtype in inputs],
+        outputs=[name for name, is_input, _, _ in tensors if not is_input])
 
 
 def _count(shape):
@@ -432,20 +404,13 @@ def _count(shape):
 
 
 def parse_args(argv):
-    p = board_timing.JsonUsageParser(description="Build (or load) a TensorRT engine and time it.")
+    p = harness.JsonUsageParser(description="Build (or load) a TensorRT engine and time it.")
     p.add_argument("--onnx", required=True, help="the .onnx file, parsed when --engine does not exist")
     p.add_argument("--engine", required=True, help="the engine file: loaded when it exists, else built there")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--workspace-mib", type=int, help="builder workspace limit (default: TensorRT's)")
-    p.add_argument("--span", choices=("compute", "host"), default="compute")
-    board_timing.add_timing_arguments(p)
-    p.add_argument("--seed", type=int, default=0, help="random float32 inputs: seed + 1")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    args = p.parse_args(argv)
-    if args.workspace_mib is not None and args.workspace_mib < 1:
-        p.error("--workspace-mib must be at least 1")
-    board_timing.check_timing_arguments(p, args)
-    return args
+    harness.add_common_arguments(p, "random float32 inputs: seed + 1")
+    return harness.check_arguments(p, p.parse_args(argv), positive=("workspace_mib",))
 
 
 def _summary_lines(obj):
@@ -454,29 +419,8 @@ def _summary_lines(obj):
                "cached" if obj["engine_cached"] else "built in %.1f s" % obj["build_s"])]
 
 
-def _kind(error):
-    text = str(error)
-    if isinstance(error, MemoryError) or "out of memory" in text.lower() or "cudaErrorMemoryAllocation" in text:
-        return "oom"
-    return "runtime"
-
-
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = run(args)
-    except RunnerError as e:
-        board_timing.emit({"error": str(e), "kind": e.kind, "trt_version": trt.__version__}, args.json,
-                          _summary_lines)
-        return 1
-    except Exception as e:
-        traceback.print_exc()
-        kind = _kind(e)
-        board_timing.emit({"error": "%s: %s" % (type(e).__name__, str(e).strip()), "kind": kind,
-                           "trt_version": trt.__version__}, args.json, _summary_lines)
-        return 3 if kind == "oom" else 1
-    board_timing.emit(result, args.json, _summary_lines)
-    return 0
+    return harness.main(parse_args, run, _summary_lines, {"trt_version": trt.__version__}, argv=argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,212 @@
+"""The base every backend builds on (after Polygraphy's BaseRunner, backend/base/runner.py): what a backend can
+do, declared as data that the CLI, plans and --best read, and the recipe the backends that run a Python runner
+on the board share, written once.
+
+Capabilities (class attributes):
+    name, model_kinds        the backend's name and the edgeprof.models kinds it runs
+    precisions               what --precision may be (the first is the reference --best starts from)
+    spans                    what --span may be; () for a backend that times one span of its own (caffe)
+    best_tries               what --best tries, in words (None: no variants; variants() gives [options])
+    tool                     what runs, in messages ("caffe time", "ONNX Runtime")
+
+The recipe, for a backend with a board runner (`runner`, a file of edgeprof/onboard/):
+    prepare(board)           its probe (`probe`, a constant Python script printing one JSON object of facts;
+                             `modules` must import) run with the board's Python, then edgeprof/onboard/'s
+                             bundle uploaded into the work folder; facts["runner"] is the runner's path there
+    refusal(options)         what the backend cannot do, said before anything runs on the board
+    run_runner(...)          the runner run, its JSON returned (RunnerFailed otherwise)
+    fill(result, report)     the fields every runner report gives copied into the result
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from .. import onboard
+from ..errors import BackendUnavailable, RunnerFailed
+from ..onboard.timing import describe_method
+from ..transport import CommandTimeout
+
+if TYPE_CHECKING:
+    from ..board import Board
+    from ..models import ModelSource
+    from ..result import Result
+
+PROCESSORS = ("auto", "cpu", "gpu")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+MODES = ("inference", "train-step")
+TENSORRT_SOURCES = ("onnx", "prototxt")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to measure. Backends apply what they have and record in each result's settings what they ran;
+    `caffe time` has none of the variants (fp32, its own timers, forward and backward always)."""
+    iterations: int | None = None    # None: the backend's default policy
+    timeout_s: float = 1800.0        # per measurement, on the board
+    processor: str = "auto"          # auto: the board's GPU when the framework sees one, else its CPU
+    span: str = "compute"            # compute: input already on the device; host: copies included
+    precision: str = "fp32"
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: str | None = None       # a torch.compile mode, None: eager
+    threads: int | None = None       # CPU threads (torch.set_num_threads)
+    mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
+    best: bool = False               # try the variants the board supports (Backend.variants), each a result
+    tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
+    ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
+    dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
+
+
+# Prints the first candidate that exists and is executable; "~/" means the login user's home. The
+# candidates (from the device profile or inventory) arrive as arguments, never pasted into the script.
+_FIND_TOOL = r'''for c in "$@"; do
+  case "$c" in "~/"*) c="$HOME/${c#"~/"}";; esac
+  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && { echo "$p"; exit 0; }
+done
+exit 1'''
+
+
+def find_tool(board: "Board", candidates: tuple[str, ...], tool: str) -> str | None:
+    """The path of the first of `candidates` (commands on PATH or paths) that the board has, or None."""
+    found = board.run(["sh", "-c", _FIND_TOOL, f"find-{tool}", *candidates], timeout=30)
+    return found.stdout.strip() if found.ok else None
+
+
+def probe_python(board: "Board", script: str, modules: Sequence[str], hint: str) -> dict:
+    """Run a backend's probe `script` with the board's Python (the profile's `python`), `modules` as its
+    arguments: its last stdout line is a JSON object of facts, with "<module>_error" for each of `modules`
+    that would not import. Raises BackendUnavailable, with `hint` on how to install, when the Python or a
+    module is missing."""
+    python = board.device.profile.python
+    found = board.run([python, "-c", script, *modules], timeout=180)
+    if found.exit_status == 127:
+        raise BackendUnavailable(
+            f"{python} not found on {board.device.name}: install Python 3.6 or newer, or set "
+            f"python = \"/path/to/python3\" in the device's inventory entry")
+    try:
+        facts = json.loads(found.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BackendUnavailable(f"{python} on {board.device.name} could not run edgeprof's probe "
+                                 f"(status {found.exit_status}): {found.stderr.strip()[-500:]}") from None
+    missing = [name for name in modules if f"{name}_error" in facts]
+    if missing:
+        reasons = "; ".join(facts[f"{name}_error"] for name in missing)
+        raise BackendUnavailable(f"{' and '.join(missing)} not importable by {python} on {board.device.name} "
+                                 f"({reasons}): {hint}")
+    facts["python"] = python
+    return facts
+
+
+_EXIT_MEANING = {137: "was killed (SIGKILL: out of memory?)", 139: "crashed (SIGSEGV)", 134: "aborted (SIGABRT)"}
+
+
+def run_board_runner(board: "Board", argv: Sequence[str], result: "Result", timeout_s: float, runner: str) -> dict:
+    """Run an uploaded board runner (`runner` names it in messages), keep its output as the result's raw log,
+    and return the JSON object it printed last. Raises RunnerFailed when there is none or it is an error."""
+    try:
+        run = board.run(argv, timeout=timeout_s, record_in=result)
+    except CommandTimeout as e:
+        raise RunnerFailed(f"{e}. Lower --batch or --iterations, or raise the timeout.") from None
+    result.raw_log = run.stderr + run.stdout
+    report = next((found for found in map(_json_object, reversed(run.stdout.strip().splitlines())) if found), None)
+    if report is None:
+        how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
+        raise RunnerFailed(f"{runner} {how} without a result; last output: {run.stderr.strip()[-500:] or '(none)'}")
+    if "error" in report:
+        message = f"{report['error']} ({report['kind']})"
+        if report["kind"] == "oom":
+            message = f"out of memory at batch {result.batch} on {board.device.name}: {message}. Try a smaller --batch."
+        raise RunnerFailed(message)
+    return report
+
+
+def _json_object(line: str) -> dict | None:
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+# int8 needs quantization scales: a calibrated model, which edgeprof does not make, or TensorRT's placeholder
+# scales, which time the int8 engine but make its outputs meaningless. Only TensorRT offers the latter.
+INT8_REFUSAL = "int8 needs a calibrated model; only --backend tensorrt times int8"
+# The board's Python version and each module's (the arguments) version or import error, as one JSON line.
+MODULE_VERSIONS = r'''import json, platform, sys
+facts = {"python_version": platform.python_version(), "python_executable": sys.executable}
+for name in sys.argv[1:]:
+    try:
+        facts[name] = __import__(name).__version__
+    except Exception as e:
+        facts[name + "_error"] = "%s: %s" % (type(e).__name__, e)
+print(json.dumps(facts))
+'''
+# What every runner report gives (edgeprof/onboard/harness.py, report()) and a result keeps among its figures.
+COMMON_FIGURES = ("load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
+                  "device_name", "threads", "times_ms")
+
+
+class Backend:
+    name: str
+    model_kinds: tuple[str, ...]
+    precisions: tuple[str, ...] = ("fp32",)
+    spans: tuple[str, ...] = ("compute", "host")
+    best_tries: str | None = None
+    tool: str = ""
+    runner: str | None = None
+    probe: str = MODULE_VERSIONS
+    modules: tuple[str, ...] = ()
+    install_hint: Mapping[str, str] = {}     # by device kind (jetson, desktop); "desktop" is the default
+    report_versions: Mapping[str, str] = {}  # result.state["versions"] key -> the runner report's key
+    figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides COMMON_FIGURES
+
+    def prepare(self, board: "Board") -> dict:
+        hint = self.install_hint.get(board.device.profile.kind, self.install_hint.get("desktop", ""))
+        facts = probe_python(board, self.probe, self.modules, hint)
+        for name, text in onboard.bundle().items():
+            board.put_text(f"{board.workdir}/{name}", text)
+        facts["runner"] = f"{board.workdir}/{self.runner}"
+        return facts
+
+    def measure(self, board: "Board", model: "ModelSource", batch: int, options: Options) -> "Result":
+        raise NotImplementedError
+
+    def variants(self, board: "Board", options: Options) -> list[Options]:
+        """What --best tries on this board; a backend without variants measures `options` once."""
+        return [options]
+
+    def refusal(self, options: Options) -> str | None:
+        """Why this backend cannot measure with `options` at all, or None."""
+        if options.precision == "int8" and "int8" not in self.precisions:
+            return INT8_REFUSAL
+        if options.precision not in self.precisions:
+            return f"--precision {options.precision}: {self.tool} runs {', '.join(self.precisions)} only"
+        if self.spans and options.span not in self.spans:
+            return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
+        return None
+
+    def run_runner(self, board: "Board", argv: Sequence[str], result: "Result", options: Options) -> dict:
+        return run_board_runner(board, argv, result, options.timeout_s, f"the {self.tool} runner")
+
+    @classmethod
+    def fill(cls, result: "Result", report: dict) -> "Result":
+        """The runner report's common fields in `result`: span, latency, throughput, iterations, timed window,
+        settings (processor: the device it ran on), versions, figures, method."""
+        result.span = report["span"]
+        result.latency_ms = dict(report["latency_ms"] or {})
+        result.throughput_ips = report["throughput_ips"]
+        result.iterations = report["iterations"]
+        result.timed_window = report["timed_window"]
+        result.settings.update(report["settings"], processor=report["device"])
+        result.state.setdefault("versions", {}).update(
+            {key: report[found] for key, found in cls.report_versions.items()},
+            python_version=report["python_version"])
+        result.figures.update({key: report.get(key) for key in COMMON_FIGURES + cls.figures})
+        result.method = describe_method(report)
+        return result
+
+
+__all__ = ["Backend", "COMMON_FIGURES", "COMPILE_MODES", "INT8_REFUSAL", "MODES", "MODULE_VERSIONS", "Options",
+           "PROCESSORS", "TENSORRT_SOURCES", "find_tool", "probe_python", "run_board_runner"]
