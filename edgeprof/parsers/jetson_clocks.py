@@ -30,17 +30,36 @@ Variants handled, all from real output (tests/parsers/logs/jetson_clocks/SOURCES
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from .lines import lines_of
+from .paste import Invocation, command_pattern, is_command
+
+# Frequencies and CPU numbers are at most 18 digits here (int() refuses strings past 4300 digits).
+_N = r"\d{1,18}"
+# L4T R28's jetson_clocks.sh printed "Gonvernor=" (its own typo, kept by every release of the script up to
+# R28.x: L4T R28.1 TX1 output in hordiales/jetson-tx1-dev SCRIPTS.md).
 _CPU = re.compile(
-    r"^(?P<name>cpu\d+):\s+(?:Online=(?P<online>\d)\s+)?(?:Governor=\S+\s+)?"
-    r"MinFreq=(?P<min>\d+)\s+MaxFreq=(?P<max>\d+)\s+CurrentFreq=(?P<cur>\d+)"
+    rf"^(?P<name>cpu{_N}):\s+(?:Online=(?P<online>\d)\s+)?(?:(?P<governor>Governor|Gonvernor)=\S+\s+)?"
+    rf"MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})"
 )
-_GPU = re.compile(r"^GPU MinFreq=(?P<min>\d+)\s+MaxFreq=(?P<max>\d+)\s+CurrentFreq=(?P<cur>\d+)")
-_EMC = re.compile(r"^EMC MinFreq=(?P<min>\d+)\s+MaxFreq=(?P<max>\d+)\s+CurrentFreq=(?P<cur>\d+)")
-_MODE = re.compile(r"^NV Power Mode:\s*(?P<name>\S.*?)\s*$")
+_GPU = re.compile(rf"^GPU MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})")
+_EMC = re.compile(rf"^EMC MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})")
+# The name is the rest of the line, right-stripped after the match (a lazy name before "\s*$" is quadratic
+# on a long run of spaces).
+_MODE = re.compile(r"^NV Power Mode:\s*(?P<name>\S.*)")
 # "Online CPUs: 0,3-5" (R32) or "Online CPUs: 0-5, Offline CPUs: 6-7" (R39): kernel CPU lists.
-_ONLINE_LIST = re.compile(r"^Online CPUs:\s*(?P<online>[\d,\-]*?)(?:,?\s*Offline CPUs:\s*(?P<offline>[\d,\-]*))?\s*$")
+_ONLINE_LIST = re.compile(r"^Online CPUs:\s*(?P<online>[\d,\-]*)(?:\s*Offline CPUs:\s*(?P<offline>[\d,\-]*))?\s*$")
+_CPU_RANGE = re.compile(rf"({_N})(?:-({_N}))?")
+# The kernel's CPU numbers stay below CONFIG_NR_CPUS, at most 8192 (arch/x86/Kconfig, MAXSMP); a list that
+# names more is not a CPU list, and reading it as one could take any amount of memory.
+_MAX_CPUS = 8192
+
+_SOC = re.compile(r"^SOC family:")
+# What a line must contain to matter (Lines.select passes over the others without a Python step).
+_KEYWORDS = ("cpu", "GPU ", "EMC ", "NV Power Mode", "Online CPUs", "SOC family", "jetson_clocks")
+_COMMAND = command_pattern(r"jetson_clocks")
 
 # cpufreq reports kHz; everything returned is Hz.
 _KHZ = 1000
@@ -74,47 +93,123 @@ class ClocksReport:
 
 
 def _cpu_list(text: str | None) -> set[int]:
-    """The numbers of a kernel CPU list such as "0,3-5"."""
+    """The numbers of a kernel CPU list such as "0,3-5"; an empty set for anything else."""
     numbers: set[int] = set()
-    for part in (text or "").split(","):
-        if "-" in part:
-            first, last = part.split("-")
-            numbers.update(range(int(first), int(last) + 1))
-        elif part.strip():
-            numbers.add(int(part))
+    for part in (text or "").strip(",").split(","):
+        found = _CPU_RANGE.fullmatch(part)
+        if not found:
+            return set()
+        first = int(found.group(1))
+        last = int(found.group(2) or first)
+        if not first <= last < _MAX_CPUS:
+            return set()
+        numbers.update(range(first, last + 1))
     return numbers
 
 
-def parse(text: str) -> ClocksReport:
-    """Read the power mode and the CPU, GPU and EMC clocks out of ``jetson_clocks --show``."""
-    report = ClocksReport(None, None, None, None)
-    cpus: list[CpuClock] = []
-    online: set[int] = set()
-    offline: set[int] = set()
+class _Show:
+    """One ``--show`` output as far as the lines go."""
 
-    for raw in text.splitlines():
+    def __init__(self, first_line: int, command: str | None = None) -> None:
+        self.report = ClocksReport(None, None, None, None)
+        self.cpus: dict[str, CpuClock] = {}
+        self.online: set[int] = set()
+        self.offline: set[int] = set()
+        self.first_line = self.last_line = first_line
+        self.command = command
+        self.soc = self.lists = self.offline_list = self.legacy = False
+
+    def empty(self) -> bool:
+        r = self.report
+        return not (self.cpus or self.soc or self.lists or r.gpu or r.emc or r.power_mode)
+
+    def invocation(self, number: int) -> Invocation:
+        for cpu in self.cpus.values():
+            if cpu.online is None:
+                index = int(cpu.name[3:])
+                cpu.online = True if index in self.online else False if index in self.offline else None
+        self.report.cpus = list(self.cpus.values()) or None
+        if self.legacy:
+            form = "jetson_clocks.sh --show, L4T R28 and older (Gonvernor=)"
+        elif self.offline_list:
+            form = "jetson_clocks --show, L4T R39 and later (Offline CPUs list, no Online= per CPU)"
+        else:
+            form = "jetson_clocks --show, L4T R32 to R38"
+        return Invocation(number, self.first_line, self.last_line, self.command, form, self.report)
+
+
+def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
+    """Every ``--show`` output in `source` (text or lines), in order.
+
+    A new one starts at a pasted jetson_clocks command line, a second "SOC family:" line, or a CPU, GPU,
+    EMC or power-mode line that the current one already has (two outputs pasted without their prompts).
+    """
+    count = 0
+    show = _Show(1)
+
+    def next_show(number: int, command: str | None = None) -> Iterator[Invocation]:
+        nonlocal count, show
+        if not show.empty():
+            count += 1
+            yield show.invocation(count)
+        show = _Show(number, command)
+
+    for number, raw, _ in lines_of(source).select(_KEYWORDS):
         line = raw.strip()
+        report = show.report
         if m := _CPU.match(line):
-            cpus.append(CpuClock(
-                m.group("name"),
-                None if m.group("online") is None else m.group("online") == "1",
-                int(m.group("min")) * _KHZ,
-                int(m.group("max")) * _KHZ,
-                int(m.group("cur")) * _KHZ,
-            ))
+            if m.group("name") in show.cpus:
+                yield from next_show(number)
+            if len(show.cpus) < _MAX_CPUS:
+                show.cpus[m.group("name")] = CpuClock(
+                    m.group("name"),
+                    None if m.group("online") is None else m.group("online") == "1",
+                    int(m.group("min")) * _KHZ,
+                    int(m.group("max")) * _KHZ,
+                    int(m.group("cur")) * _KHZ,
+                )
+            show.legacy = show.legacy or m.group("governor") == "Gonvernor"
         elif m := _GPU.match(line):
-            report.gpu = ClockRange(int(m.group("min")), int(m.group("max")), int(m.group("cur")))
+            if report.gpu:
+                yield from next_show(number)
+            show.report.gpu = ClockRange(int(m.group("min")), int(m.group("max")), int(m.group("cur")))
         elif m := _EMC.match(line):
-            report.emc = ClockRange(int(m.group("min")), int(m.group("max")), int(m.group("cur")))
+            if report.emc:
+                yield from next_show(number)
+            show.report.emc = ClockRange(int(m.group("min")), int(m.group("max")), int(m.group("cur")))
         elif m := _MODE.match(line):
-            report.power_mode = m.group("name")
+            if report.power_mode:
+                yield from next_show(number)
+            show.report.power_mode = m.group("name").rstrip()
         elif m := _ONLINE_LIST.match(line):
-            online = _cpu_list(m.group("online"))
-            offline = _cpu_list(m.group("offline"))
+            if show.lists:
+                yield from next_show(number)
+            show.lists = True
+            show.offline_list = m.group("offline") is not None
+            show.online = _cpu_list(m.group("online"))
+            show.offline = _cpu_list(m.group("offline"))
+        elif _SOC.match(line):
+            if not show.empty():
+                yield from next_show(number)
+            show.soc = True
+        elif "jetson_clocks" in line and is_command(_COMMAND, line):
+            yield from next_show(number, line)
+            continue
+        else:
+            continue
+        show.last_line = number
+    yield from next_show(0)
 
-    for cpu in cpus:
-        if cpu.online is None:
-            number = int(cpu.name[3:])
-            cpu.online = True if number in online else False if number in offline else None
-    report.cpus = cpus or None
-    return report
+
+def choose(found: Iterable[Invocation]) -> Invocation | None:
+    """The invocation `parse` reports: the last one."""
+    last = None
+    for last in found:
+        pass
+    return last
+
+
+def parse(source: str | Iterable[str]) -> ClocksReport:
+    """The power mode and the CPU, GPU and EMC clocks of the last ``jetson_clocks --show`` in `source`."""
+    chosen = choose(invocations(source))
+    return chosen.record if chosen else ClocksReport(None, None, None, None)

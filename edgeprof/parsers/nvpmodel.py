@@ -20,11 +20,19 @@ Around those two lines the real tool prints other things, all seen in real outpu
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
-# "NV Power Mode: MAXN", possibly after "NVPM VERB: Current mode: " (verbose output).
-_MODE = re.compile(r"NV Power Mode:\s*(?P<name>\S.*?)\s*$")
-_ID = re.compile(r"^\s*(\d+)\s*$")
+from .lines import lines_of
+from .paste import Invocation, command_pattern, is_command
+
+# "NV Power Mode: MAXN", possibly after "NVPM VERB: Current mode: " (verbose output). The name is the rest
+# of the line without its trailing spaces (stripped after the match: a lazy name before "\s*$" is
+# quadratic on a long run of spaces).
+_MODE = re.compile(r"NV Power Mode:\s*(?P<name>\S.*)")
+# Mode ids are small; a longer run of digits is not an id (and int() refuses strings past 4300 digits).
+_ID = re.compile(r"\d{1,9}")
+_COMMAND = command_pattern("nvpmodel")
 
 
 @dataclass
@@ -36,23 +44,56 @@ class PowerMode:
         return asdict(self)
 
 
-def parse(text: str) -> PowerMode:
-    """Return the power mode name and id; None for what the text does not contain.
+def _format(verbose: bool, fan: bool) -> str:
+    words = "nvpmodel -q --verbose" if verbose else "nvpmodel -q"
+    return words + (", with the fan mode (Xavier, Nano)" if fan else "")
+
+
+def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
+    """Every mode report in `source` (text or lines), in order: one per "NV Power Mode:" line.
 
     The id is the first non-blank line after the mode line when that line is a bare number; when
-    it is anything else (an NVPM line, the end of a copy that lost the id) the id is None.
+    it is anything else (an NVPM line, the end of a copy that lost the id) the id is None. A pasted
+    command line (``$ sudo nvpmodel -q``) goes with the report that follows it; one that printed no mode
+    (``nvpmodel -m 0``) is no report.
     """
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        found = _MODE.search(line)
-        if not found:
-            continue
-        mode_id = None
-        for following in lines[index + 1:]:
-            if not following.strip():
+    count = 0
+    command = None
+    verbose = fan = False
+    pending: tuple[int, str] | None = None  # (line, name) of a mode line waiting for its id
+    for number, line in enumerate(lines_of(source), 1):
+        if pending and line.strip():
+            found_id = _ID.fullmatch(line.strip())
+            count += 1
+            yield Invocation(count, pending[0], number if found_id else pending[0], command, _format(verbose, fan),
+                             PowerMode(pending[1], int(found_id.group()) if found_id else None))
+            pending, command, verbose, fan = None, None, False, False
+            if found_id:
                 continue
-            id_match = _ID.match(following)
-            mode_id = int(id_match.group(1)) if id_match else None
-            break
-        return PowerMode(found.group("name"), mode_id)
-    return PowerMode(None, None)
+        if "NV" not in line and "nvpmodel" not in line:
+            continue  # the lines that matter all hold one or the other
+        if "nvpmodel" in line and is_command(_COMMAND, line):
+            command, verbose, fan = line.strip(), False, False
+        elif found := _MODE.search(line):
+            verbose = verbose or line.lstrip().startswith("NVPM VERB")
+            pending = (number, found.group("name").rstrip())
+        elif line.startswith("NVPM VERB"):
+            verbose = True
+        elif line.startswith("NV Fan Mode") or line.startswith("NVPM WARN: fan mode"):
+            fan = True
+    if pending:
+        yield Invocation(count + 1, pending[0], pending[0], command, _format(verbose, fan), PowerMode(pending[1], None))
+
+
+def choose(found: Iterable[Invocation]) -> Invocation | None:
+    """The invocation `parse` reports: the last one."""
+    last = None
+    for last in found:
+        pass
+    return last
+
+
+def parse(source: str | Iterable[str]) -> PowerMode:
+    """The power mode name and id of the last report in `source`; None for what it does not contain."""
+    chosen = choose(invocations(source))
+    return chosen.record if chosen else PowerMode(None, None)

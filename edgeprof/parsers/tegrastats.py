@@ -33,22 +33,32 @@ prompts, blank lines) are not tegrastats samples and are skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from .lines import lines_of
+from .paste import Invocation, command_pattern, is_command
+
 _TIMESTAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s")
-_RAM = re.compile(r"\bRAM (\d+)/(\d+)MB\b")
-_SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB\b")
-_CPUS = re.compile(r"\bCPU \[([^\]]*)\]")
-_CPU_ENTRY = re.compile(r"^(\d+)%(?:@(\d+))?$")
-_EMC = re.compile(r"\bEMC_FREQ (\d+)%(?:@(\d+))?")
+# Figures are at most 18 digits (int() refuses strings past 4300 digits; no reading comes near 18).
+_N = r"\d{1,18}"
+_RAM = re.compile(rf"\bRAM ({_N})/({_N})MB\b")
+_SWAP = re.compile(rf"\bSWAP ({_N})/({_N})MB\b")
+# The list stops at the first bracket of either kind, so that a line of "CPU [CPU [..." is read once.
+_CPUS = re.compile(r"\bCPU \[([^\][]*)\]")
+_CPU_ENTRY = re.compile(rf"^({_N})%(?:@({_N}))?$")
+_EMC = re.compile(rf"\bEMC_FREQ ({_N})%(?:@({_N})(?!\d))?")
 # "GR3D_FREQ 0%", "0%@624", "0%@[305,305]", "@[314,314,314]"; the first figure is GPC0's.
-_GR3D = re.compile(r"\bGR3D_FREQ (?:(\d+)%)?(?:@\[?(\d+)[\d,]*\]?)?")
+_GR3D = re.compile(rf"\bGR3D_FREQ (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)?")
 # "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
-# "1%@345" entries of the CPU list cannot match.
-_TEMP = re.compile(r"(?<![\w@])([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
+# "1%@345" entries of the CPU list cannot match. A name cannot start right after a '-' either: each
+# name is then tried once from its first letter (from every letter, "a-a-a-..." was quadratic).
+_TEMP = re.compile(r"(?<![\w@-])([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
 # "VDD_IN 3056/3056", "VDD_IN 5299mW/5299mW", "VDD_GPU 4925mW/4925mW/4925mW". The trailing
 # look-ahead keeps "RAM 2344/7852MB" and "IRAM 0/252kB(...)" out.
-_RAIL = re.compile(r"(?<!\S)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
+_RAIL = re.compile(rf"(?<!\S)([A-Z][A-Z0-9_]*) ({_N})(?:mW)?/({_N})(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
+
+_COMMAND = command_pattern("tegrastats")
 
 # tegrastats prints -256C for a thermal zone whose sensor is powered off.
 _SENSOR_OFF = -256.0
@@ -130,6 +140,20 @@ def parse_line(line: str) -> TegrastatsSample | None:
     )
 
 
-def parse(text: str) -> list[TegrastatsSample]:
-    """One sample per tegrastats line of ``text``, in order."""
-    return [sample for line in text.splitlines() if (sample := parse_line(line)) is not None]
+def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
+    """One `Invocation` per sample of `source` (text or lines), in order, as they are read; its number is
+    the tegrastats run it belongs to (a pasted ``tegrastats`` command line starts the next one)."""
+    count, command = 1, None
+    started = False  # the current run has samples
+    for number, line, _ in lines_of(source).select(("RAM ", "tegrastats")):
+        sample = parse_line(line)
+        if sample is not None:
+            started = True
+            yield Invocation(count, number, number, command, "tegrastats", sample)
+        elif "tegrastats" in line and is_command(_COMMAND, line):
+            count, command, started = count + started, line.strip(), False
+
+
+def parse(source: str | Iterable[str]) -> list[TegrastatsSample]:
+    """One sample per tegrastats line of ``source`` (text or lines), in order."""
+    return [invocation.record for invocation in invocations(source)]

@@ -35,7 +35,11 @@ import json
 import math
 import re
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+
+from .lines import lines_of
+from .paste import Invocation
 
 # operator<< writes doubles as "18392", "0.0386963", "2.54521e+06", and an empty trace as "inf"/"nan".
 _NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|inf|nan)"
@@ -45,9 +49,10 @@ _NUM = r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|inf|nan)"
 _PREFIX = re.compile(
     r"^[\s#>`]*(?:\[\d{2}/\d{2}/\d{4}-\d{2}:\d{2}:\d{2}\]\s*)?(?:\[(?P<severity>[IWEVF])\]\s*)?(?:\[TRT\]\s*)?"
 )
-_BANNER = re.compile(r"&&&& (?P<state>RUNNING|PASSED|FAILED) TensorRT\.trtexec(?: \[TensorRT v(?P<code>\d+)\])?")
+# Version codes and parts are short; longer digit runs are not versions (int() refuses past 4300 digits).
+_BANNER = re.compile(r"&&&& (?P<state>RUNNING|PASSED|FAILED) TensorRT\.trtexec(?: \[TensorRT v(?P<code>\d{1,9})\])?")
 # "TensorRT version: 8.2.1"; TensorRT 8.0 printed the integer NV_TENSORRT_VERSION instead ("8001").
-_VERSION_LINE = re.compile(r"TensorRT version:\s*(?P<version>\d+(?:\.\d+)*)")
+_VERSION_LINE = re.compile(r"TensorRT version:\s*(?P<version>\d{1,9}(?:\.\d{1,9})*)(?!\d)")
 
 _TRT5_AVERAGE = re.compile(
     rf"Average over (?P<runs>\d+) runs is (?P<gpu>{_NUM}) ms(?: \(host walltime is (?P<host>{_NUM}) ms)?"
@@ -83,6 +88,17 @@ _UNTAGGED_ERROR = re.compile(
     r"^(?:Unknown argument: .*|ERROR: .*|could not parse layer type .*|Parameter check failed at: .*"
     r"|Engine could not be created|Segmentation fault.*)$"
 )
+
+# What a line must contain to matter at all: Lines.select passes over every other line without a Python step.
+# " ms" and "qps" find every figure (summaries, TensorRT 6/7 block lines, TensorRT 4/5 averages); the rest are
+# banners, versions, command lines, block headers and error lines. Each keyword costs one scan of the text.
+_KEYWORDS = ("&&&&", "trtexec", "giexec", "TensorRT version", " ms", "qps", "Performance summary", "Host Latency",
+             "Enqueue Time", "GPU Compute", "[E]", "[F]", "ERROR", "Unknown ", "could not", "Parameter check",
+             "Segmentation fault")
+# A line with " ms" matters only with one of these too (one search; the parsing of a line costs ten).
+_RELEVANT = re.compile(r"min|max|mean|median|percentile|Average o|qps|&&&&|trtexec|giexec|TensorRT version"
+                       r"|Performance summary|Host Latency|Enqueue Time|GPU Compute|\[[EF]\]|ERROR|Unknown |could not"
+                       r"|Parameter check|Segmentation fault")
 
 _STATS_FIELDS = ("latency_ms", "gpu_compute_ms", "h2d_ms", "d2h_ms", "enqueue_ms")
 
@@ -142,19 +158,25 @@ class _Run:
 
     version: str | None = None
     report: TrtexecReport = field(default_factory=TrtexecReport)
-    trt5_gpu: list[float] = field(default_factory=list)
-    trt5_host: list[float] = field(default_factory=list)
-    errors: list[tuple[int, int, str]] = field(default_factory=list)  # (rank, order, message)
+    # TensorRT 4/5 per-iteration means: running sums, so that a log of any length takes the same memory.
+    trt5_gpu_sum: float = 0.0
+    trt5_gpu_count: int = 0
+    trt5_host_sum: float = 0.0
+    trt5_host_count: int = 0
+    best_error: tuple[int, str] | None = None  # (rank, message): lower rank wins, the first of a rank stays
     failed: bool = False
+    first_line: int = 0
+    last_line: int = 0
+    command: str | None = None
 
     def has_figures(self) -> bool:
         r = self.report
-        return (r.throughput_qps is not None or bool(self.trt5_gpu)
+        return (r.throughput_qps is not None or self.trt5_gpu_count > 0
                 or any(not getattr(r, name).empty() for name in _STATS_FIELDS))
 
-    def complete(self) -> bool:
-        # Every format ends its summary with the GPU compute figures (or, for 4/5, is nothing but them).
-        return bool(self.trt5_gpu) or self.report.gpu_compute_ms.mean is not None
+    def has_anything(self) -> bool:
+        return (self.has_figures() or self.best_error is not None or self.failed or self.version is not None
+                or self.command is not None)
 
     def add_error(self, message: str, tagged: bool) -> None:
         for rank, pattern in enumerate(_STRONG_ERRORS):
@@ -162,54 +184,73 @@ class _Run:
                 break
         else:
             rank = len(_STRONG_ERRORS) if tagged else len(_STRONG_ERRORS) + 1
-        self.errors.append((rank, len(self.errors), message))
+        if self.best_error is None or rank < self.best_error[0]:
+            self.best_error = (rank, message)
 
-    def finish(self) -> TrtexecReport:
+    def finish(self, number: int) -> Invocation:
         report = self.report
         report.trt_version = self.version
-        if self.trt5_gpu:
-            report.gpu_compute_ms.mean = sum(self.trt5_gpu) / len(self.trt5_gpu)
-        if self.trt5_host:
-            report.latency_ms.mean = sum(self.trt5_host) / len(self.trt5_host)
-        if self.errors and (self.failed or not self.has_figures()):
-            report.error = min(self.errors)[2]
+        if self.trt5_gpu_count:
+            report.gpu_compute_ms.mean = self.trt5_gpu_sum / self.trt5_gpu_count
+        if self.trt5_host_count:
+            report.latency_ms.mean = self.trt5_host_sum / self.trt5_host_count
+        if self.best_error and (self.failed or not self.has_figures()):
+            report.error = self.best_error[1]
         elif self.failed:
             report.error = "trtexec reported FAILED"
-        return report
+        return Invocation(number, self.first_line, self.last_line, self.command, "trtexec", report)
+
+
+def complete(report: TrtexecReport) -> bool:
+    """Whether a run's summary is all there: every format ends it with the GPU compute figures (or, for
+    TensorRT 4/5, is nothing but them)."""
+    return report.gpu_compute_ms.mean is not None
 
 
 class _Parser:
     def __init__(self) -> None:
-        self.runs: list[_Run] = [_Run()]
+        self.run = _Run()
         self.block: str | None = None  # current TensorRT 6/7 block
         self.previous_was_average = False
+        self.number = 0  # the line being read
+        self.count = 0  # invocations finished
+        self.done: list[Invocation] = []
 
-    @property
-    def run(self) -> _Run:
-        return self.runs[-1]
-
-    def new_run(self) -> None:
+    def new_run(self, command: str | None = None) -> None:
         # A run without a banner (a second summary pasted below the first) comes from the same install.
-        self.runs.append(_Run(version=self.run.version))
+        if self.run.has_anything():
+            self.count += 1
+            self.done.append(self.run.finish(self.count))
+        self.run = _Run(version=self.run.version, first_line=self.number, last_line=self.number, command=command)
         self.block = None
 
     def start_if_filled(self, filled: bool) -> None:
         if filled:
             self.new_run()
 
-    def line(self, raw: str) -> None:
+    def line(self, number: int, raw: str, passed: bool) -> None:
+        if passed:
+            self.previous_was_average = False  # other output came between
+        if not _RELEVANT.search(raw):
+            return  # a figure of some other tool ("forward: 2.2 ms." of caffe time)
         prefix = _PREFIX.match(raw)
         severity = prefix.group("severity")
         body = raw[prefix.end():].strip()
         if not body:
             return
+        self.number = number
+        self.run.first_line = self.run.first_line or number
+        self.run.last_line = number
 
         if banner := _BANNER.search(body):
             self.banner(banner)
             return
         if _COMMAND.search(body):
             # A pasted shell command ("$ ./bin/trtexec --deploy=...") opens the next run's output.
-            self.start_if_filled(self.run.has_figures() or bool(self.run.errors))
+            if self.run.has_figures() or self.run.best_error is not None or self.run.command is not None:
+                self.new_run(command=raw.strip())
+            else:
+                self.run.command = raw.strip()
             self.previous_was_average = False
             return
         if version := _VERSION_LINE.search(body):
@@ -218,12 +259,14 @@ class _Parser:
             return
 
         if average := _TRT5_AVERAGE.search(body):
-            if not self.previous_was_average and self.run.trt5_gpu:
+            if not self.previous_was_average and self.run.trt5_gpu_count:
                 self.new_run()
             self.previous_was_average = True
-            self.run.trt5_gpu.append(float(average.group("gpu")))
+            self.run.trt5_gpu_sum += float(average.group("gpu"))
+            self.run.trt5_gpu_count += 1
             if average.group("host"):
-                self.run.trt5_host.append(float(average.group("host")))
+                self.run.trt5_host_sum += float(average.group("host"))
+                self.run.trt5_host_count += 1
             return
         self.previous_was_average = False
 
@@ -250,7 +293,7 @@ class _Parser:
     def banner(self, banner: re.Match) -> None:
         state, code = banner.group("state"), banner.group("code")
         if state == "RUNNING":
-            if self.run.has_figures() or self.run.errors or self.run.failed:
+            if self.run.has_figures() or self.run.best_error is not None or self.run.failed:
                 self.new_run()
             self.run.version = None
         if code:
@@ -294,7 +337,23 @@ class _Parser:
             setattr(self.run.report, name, parsed)
 
 
-def parse(text: str) -> TrtexecReport:
+def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
+    """Every trtexec run in `source` (text or lines), in order, each as soon as the next one begins.
+
+    A run begins at a RUNNING banner, a pasted trtexec command line, or a summary (or summary figure) that
+    the current run already has.
+    """
+    parser = _Parser()
+    for number, line, passed in lines_of(source).select(_KEYWORDS):
+        parser.line(number, line, passed)
+        if parser.done:
+            yield from parser.done
+            parser.done.clear()
+    parser.new_run()
+    yield from parser.done
+
+
+def parse(source: str | Iterable[str]) -> TrtexecReport:
     """Read throughput, latency statistics, TensorRT version and failure out of trtexec's text output.
 
     Figures the text does not contain are None. With several runs in one text, the last run whose GPU
@@ -303,14 +362,23 @@ def parse(text: str) -> TrtexecReport:
     message of the most telling error line (``Error[N]``/``Error Code``, then parser and "unsupported"
     messages, then unknown options, then any other ``[E]`` line).
     """
-    parser = _Parser()
-    for raw in text.splitlines():
-        parser.line(raw)
-    runs = parser.runs
-    chosen = next((run for run in reversed(runs) if run.complete()), None)
-    if chosen is None:
-        chosen = next((run for run in reversed(runs) if run.has_figures() or run.errors or run.failed), runs[-1])
-    return chosen.finish()
+    chosen = choose(invocations(source))
+    return chosen.record if chosen else TrtexecReport()
+
+
+def choose(found: Iterable[Invocation]) -> Invocation | None:
+    """The invocation `parse` reports: the last complete run, else the last with a figure or an error, else
+    the last."""
+    last_complete = last_with_output = last = None
+    for invocation in found:
+        report = invocation.record
+        last = invocation
+        if complete(report):
+            last_complete = invocation
+        if report.error is not None or report.throughput_qps is not None or any(
+                not getattr(report, name).empty() for name in _STATS_FIELDS):
+            last_with_output = invocation
+    return last_complete or last_with_output or last
 
 
 # --- --exportTimes ----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.parsers.caffe_time import CaffeTimeReport, LayerTime, parse
+from edgeprof.parsers.caffe_time import CaffeTimeReport, LayerTime, invocations, parse
 
 LOGS = Path(__file__).parent / "logs" / "caffe_time"
 
@@ -277,9 +277,13 @@ def test_f_line_beats_later_fatal_signs():
     assert parse(lines[-1]).error == "Aborted"
 
 
-def test_first_f_line_is_the_error_when_runs_are_concatenated():
+def test_concatenated_runs_are_two_invocations_and_the_last_is_the_default():
     both = read("bullseye_cpu_unknown_layer.log") + read("bullseye_cpu_argmax_no_backward.log")
-    assert parse(both).error == UNKNOWN_LAYER_ERROR
+    first, second = invocations(both)
+    assert first.record.error == UNKNOWN_LAYER_ERROR and (first.first_line, first.last_line) == (1, 99)
+    assert second.record.error == EXPECTED["bullseye_cpu_argmax_no_backward.log"]["error"]
+    assert second.first_line == 100 and second.number == 2
+    assert parse(both).error == second.record.error
 
 
 def test_signal_block_beats_shell_and_libc_lines():
