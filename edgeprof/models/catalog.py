@@ -109,10 +109,11 @@ def _unknown_message(name_or_path: str, path: Path, names: list[str]) -> str:
     return " ".join(parts)
 
 
-def describe(source: ModelSource) -> dict:
-    """A JSON-ready summary of the model (see edgeprof.models.stats for what the figures count)."""
+def describe(source: ModelSource, per_layer: bool = False) -> dict:
+    """A JSON-ready summary of the model (see edgeprof.models.stats for what the figures count); with
+    per_layer, each layer's output shape (batch 1), parameters, MACs and share of the net's MACs."""
     stats = analyze(parse(source.text, source.path))
-    return {
+    doc = {
         "name": source.name,
         "path": source.path,
         "catalog": source.catalog,
@@ -123,4 +124,12 @@ def describe(source: ModelSource) -> dict:
         "layers": stats.layers,
         "complete": stats.complete,
         "unknown_layers": list(stats.unknown_layers),
+        "uncounted": [{"type": t, "count": n, "first_line": line} for t, (n, line) in stats.unknown_where.items()],
     }
+    if per_layer:
+        doc["per_layer"] = [{"name": one.name, "type": one.type, "line": one.line,
+                             "output_shape": list(one.output_shape) if one.output_shape else None,
+                             "params": one.params, "macs": one.macs,
+                             "macs_share": one.macs / stats.macs if stats.macs else None}
+                            for one in stats.per_layer]
+    return doc

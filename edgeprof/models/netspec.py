@@ -31,7 +31,7 @@ import math
 from edgeprof.models.prototxt import Message, PrototxtError, inputs, layers
 # Shared with the shape rules rather than re-implemented: the TEST-phase filter, the V1 type names, the
 # per-layer value readers with located errors, and Convolution's per-axis settings.
-from edgeprof.models.stats import V1_TYPES, in_test_net, Layer, spatial, analyze
+from edgeprof.models.stats import V1_TYPES, in_test_net, Layer, pooling_rounds_up, spatial, analyze
 
 __all__ = ["FORMAT", "VERSION", "SUPPORTED_TYPES", "UnsupportedLayer", "netspec"]
 
@@ -137,7 +137,7 @@ def _pooling(layer: Layer, tops):
         "stride": stride,
         "pad": pad,
         "global_pooling": global_pooling,
-        "round_mode": _enum(layer, p, "round_mode", ("CEIL", "FLOOR"), "CEIL"),
+        "round_mode": "CEIL" if pooling_rounds_up(layer, p) else "FLOOR",
         "input_size": size,
         "output_size": list(tops[0][2:]),
     }
@@ -295,6 +295,24 @@ def _check_arity(layer: Layer, bottoms: list[str], tops: list[str]) -> None:
         raise layer.error(f"needs as many tops as bottoms, found {len(bottoms)} bottoms and {len(tops)} tops")
 
 
+def _refuse_unbuildable_types(msg: Message) -> None:
+    """Every layer type the backend cannot build, with its count and first line, in one refusal (at the first
+    one's type field): a user learns the whole list at once, not one run at a time."""
+    found: dict[str, list] = {}   # type -> [count, first layer message]
+    for layer_msg in layers(msg):
+        type_ = V1_TYPES.get(str(layer_msg.get("type", "")), str(layer_msg.get("type", "")))
+        if in_test_net(layer_msg) and type_ != "Input" and type_ not in _BUILDERS:
+            found.setdefault(type_, [0, layer_msg])[0] += 1
+    if not found:
+        return
+    first_type, (_, first) = next(iter(found.items()))
+    listed = ", ".join(f"{type_} x{count} (first at line {m.span.line})" for type_, (count, m) in found.items())
+    type_field = first.scalar("type")
+    raise _unsupported(Layer(first, first_type, [], 0), f"layer type {first_type!r}",
+                       type_field.span if type_field else None,
+                       f" (it supports {', '.join(SUPPORTED_TYPES)}); all it cannot build here: {listed}")
+
+
 def netspec(msg: Message) -> dict:
     """The description of the TEST-phase net `msg` (a parsed deploy prototxt) that caffe_layers.CaffeNet builds.
 
@@ -307,6 +325,7 @@ def netspec(msg: Message) -> dict:
                         "or an Input layer with input_param { shape { dim: ... } }")
     # The shape pass refuses what Caffe's reshape would; its blob shapes are final, which is every
     # blob's only shape here since the in-place layers among the supported ones keep the shape.
+    _refuse_unbuildable_types(msg)
     shapes = analyze(msg).blob_shapes
     produced = {d.name for d in decls}
     unconsumed = set(produced)

@@ -23,7 +23,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .prototxt import Message, Scalar, inputs, layers
@@ -44,6 +44,20 @@ class NetStats:
     unknown_layers: tuple[str, ...]  # layer types, in order of first appearance
     complete: bool
     blob_shapes: dict[str, Shape]  # at the declared batch, as the blobs end up (in-place layers overwrite)
+    # Per layer of the TEST net, in file order: what it makes of one image (batch 1), and where it is.
+    per_layer: tuple["LayerCount", ...] = ()
+    # Layer types without a counting rule: {type: (how many, first line)}.
+    unknown_where: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    name: str
+    type: str
+    line: int
+    output_shape: Shape | None   # the first top's, at batch 1; None when the layer was not counted
+    params: int
+    macs: int
 
 
 # Legacy V1 `layers { type: CONVOLUTION }` enum names for the types below.
@@ -173,8 +187,7 @@ def _pooling(layer: Layer):
     pw = layer.integer(p, "pad_w", layer.integer(p, "pad", 0))
     sh = layer.integer(p, "stride_h", layer.integer(p, "stride", 1))
     sw = layer.integer(p, "stride_w", layer.integer(p, "stride", 1))
-    # round_mode exists from the 2018 Caffe that Debian ships; CEIL is Caffe's historic behaviour.
-    ceil = p.get("round_mode", "CEIL") != "FLOOR"
+    ceil = pooling_rounds_up(layer, p)
     out = []
     for size, k, s, pad in ((height, kh, sh, ph), (width, kw, sw, pw)):
         if k < 1 or s < 1:
@@ -188,6 +201,26 @@ def _pooling(layer: Layer):
             raise layer.error(f"kernel {k} stride {s} pad {pad} on size {size} gives no output")
         out.append(pooled)
     return [shape[:2] + tuple(out)], 0, 0
+
+
+def pooling_rounds_up(layer: Layer, p: Message) -> bool:
+    """Whether the pooled size rounds up (Caffe's historic behaviour) or down. BVLC Caffe says it with
+    round_mode (CEIL or FLOOR, from 2018: the Caffe Debian ships); forks from before it say it with
+    `ceil_mode: false` (the DenseNet, ResNeXt and DPN deploy files, converted from Torch's floor-rounding
+    pooling). Both are honoured; both given and disagreeing is refused."""
+    round_mode, ceil_mode = p.scalar("round_mode"), p.scalar("ceil_mode")
+    by_round = None
+    if round_mode is not None:
+        names = ("CEIL", "FLOOR")   # caffe.proto's numbering
+        value = names[round_mode.value] if isinstance(round_mode.value, int) and 0 <= round_mode.value < 2 \
+            else round_mode.value
+        if value not in names:
+            raise layer.error(f"round_mode must be CEIL or FLOOR, found {round_mode.text!r}", round_mode.span)
+        by_round = value == "CEIL"
+    by_ceil = layer.flag(p, "ceil_mode", True) if ceil_mode is not None else None
+    if by_round is not None and by_ceil is not None and by_round != by_ceil:
+        raise layer.error("round_mode and the fork field ceil_mode disagree: keep one of them", p.find("ceil_mode").span)
+    return next((v for v in (by_round, by_ceil) if v is not None), True)
 
 
 def _inner_product(layer: Layer):
@@ -264,6 +297,47 @@ _RULES: dict[str, Rule] = {
 }
 
 
+# The fields of each counted layer's parameter block in BVLC Caffe 1.0's caffe.proto
+# (https://github.com/BVLC/caffe/blob/master/src/caffe/proto/caffe.proto), plus fork fields with a defined
+# meaning, as (honoured: they shape the network and are read, irrelevant to inference). Any other field is
+# refused at its line: it may change the network (as ceil_mode did before it was read), and edgeprof does not
+# guess. Irrelevant: *filler (weight initialization for training; edgeprof's weights or --weights replace
+# it), engine and force_nd_im2col (which implementation computes the same thing), moving_average_fraction
+# and stable_prod_grad (training and gradients only), dropout_ratio (Dropout passes data through at test).
+_SPATIAL = {"pad", "pad_h", "pad_w", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w"}
+PARAM_FIELDS: dict[str, tuple[str, set[str], set[str]]] = {
+    "Convolution": ("convolution_param", _SPATIAL | {"num_output", "bias_term", "dilation", "group", "axis"},
+                    {"weight_filler", "bias_filler", "engine", "force_nd_im2col"}),
+    "Pooling": ("pooling_param", _SPATIAL | {"pool", "global_pooling", "round_mode", "ceil_mode"}, {"engine"}),
+    "InnerProduct": ("inner_product_param", {"num_output", "bias_term", "axis", "transpose"},
+                     {"weight_filler", "bias_filler"}),
+    "LRN": ("lrn_param", {"local_size", "alpha", "beta", "norm_region", "k"}, {"engine"}),
+    "ReLU": ("relu_param", {"negative_slope"}, {"engine"}),
+    "Sigmoid": ("sigmoid_param", set(), {"engine"}),
+    "TanH": ("tanh_param", set(), {"engine"}),
+    "Softmax": ("softmax_param", {"axis"}, {"engine"}),
+    "Concat": ("concat_param", {"axis", "concat_dim"}, set()),
+    "Eltwise": ("eltwise_param", {"operation", "coeff"}, {"stable_prod_grad"}),
+    "Flatten": ("flatten_param", {"axis", "end_axis"}, set()),
+    "BatchNorm": ("batch_norm_param", {"use_global_stats", "eps"}, {"moving_average_fraction"}),
+    "Scale": ("scale_param", {"axis", "num_axes", "bias_term"}, {"filler", "bias_filler"}),
+    "Dropout": ("dropout_param", set(), {"dropout_ratio"}),
+}
+
+
+def check_fields(layer: Layer) -> None:
+    """Refuse a field of the layer's parameter block that edgeprof neither honours nor knows to be irrelevant."""
+    block_name, honoured, irrelevant = PARAM_FIELDS.get(layer.type, ("", set(), set()))
+    for block in layer.msg.messages(block_name) if block_name else []:
+        for f in block.fields:
+            if f.name not in honoured and f.name not in irrelevant:
+                raise layer.error(
+                    f"{block_name} field `{f.name}` is not one edgeprof knows (it reads "
+                    f"{', '.join(sorted(honoured)) or 'none'}; ignores {', '.join(sorted(irrelevant)) or 'none'}). It may "
+                    f"change the network, so edgeprof will not measure a guess: remove it if your Caffe ignores it, "
+                    f"or ask for it to be supported", f.span)
+
+
 def _rule_matches(rule: Message) -> bool:
     """NetStateRule against the state `caffe time -phase TEST` runs in: phase TEST, level 0, no stages."""
     return (rule.get("phase", "TEST") == "TEST"
@@ -286,6 +360,8 @@ class _Pass:
     layers: int = 0
     unknown: list[str] = field(default_factory=list)
     complete: bool = True
+    per_layer: list[LayerCount] = field(default_factory=list)
+    unknown_where: dict = field(default_factory=dict)
 
 
 def _propagate(msg: Message, inputs_: dict[str, Shape]) -> _Pass:
@@ -302,16 +378,25 @@ def _propagate(msg: Message, inputs_: dict[str, Shape]) -> _Pass:
         bottoms = [str(s.value) for s in layer_msg.scalars("bottom")]
         tops = [str(s.value) for s in layer_msg.scalars("top")]
         rule = _RULES.get(type_)
+        name = str(layer_msg.get("name", "?"))
         if rule is None or any(b not in shapes for b in bottoms):
-            if rule is None and type_ not in run.unknown:
-                run.unknown.append(type_)
+            if rule is None:
+                if type_ not in run.unknown:
+                    run.unknown.append(type_)
+                count, line = run.unknown_where.get(type_, (0, layer_msg.span.line))
+                run.unknown_where[type_] = (count + 1, line)
             run.complete = False
+            run.per_layer.append(LayerCount(name, type_, layer_msg.span.line, None, 0, 0))
             for top in tops:
                 shapes.pop(top, None)
             continue
-        top_shapes, params, macs = rule(Layer(layer_msg, type_, [shapes[b] for b in bottoms], len(tops)))
+        layer = Layer(layer_msg, type_, [shapes[b] for b in bottoms], len(tops))
+        check_fields(layer)
+        top_shapes, params, macs = rule(layer)
         run.params += params
         run.macs += macs
+        run.per_layer.append(LayerCount(name, type_, layer_msg.span.line, top_shapes[0] if top_shapes else None,
+                                        params, macs))
         for top, shape in zip(tops, top_shapes):
             shapes[top] = shape
     return run
@@ -328,5 +413,8 @@ def analyze(msg: Message) -> NetStats:
     # Scale's bias) must still be counted as the file declares them, as pycaffe does.
     single = _propagate(msg, {d.name: (1,) + tuple(d.dims[1:]) for d in decls})
     input_shape = tuple(decls[0].dims) if decls else None
+    # Params as the file declares them, MACs and shapes per image.
+    per_layer = tuple(replace(one, params=declared_one.params)
+                      for one, declared_one in zip(single.per_layer, declared.per_layer))
     return NetStats(input_shape, declared.params, single.macs, declared.layers, tuple(declared.unknown),
-                    declared.complete, declared.shapes)
+                    declared.complete, declared.shapes, per_layer, dict(declared.unknown_where))

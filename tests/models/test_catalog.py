@@ -51,6 +51,7 @@ def test_describe_catalog_models(name):
         "layers": layers,
         "complete": True,
         "unknown_layers": [],
+        "uncounted": [],
     }
 
 
@@ -154,3 +155,13 @@ def test_describe_reports_partial_counts():
 
 def test_catalog_reads_the_package_data():
     assert resolve("alexnet").path == str(resources.files("edgeprof.prototxts").joinpath("alexnet.prototxt"))
+
+
+def test_per_layer_counts_add_up_to_the_net_and_say_where_counting_stopped():
+    whole = describe(resolve("alexnet"), per_layer=True)
+    rows = whole["per_layer"]
+    assert sum(r["macs"] for r in rows) == whole["macs"] and sum(r["params"] for r in rows) == whole["params"]
+    assert sum(r["macs_share"] for r in rows) == pytest.approx(1.0)
+    assert rows[0]["name"] == "conv1" and rows[0]["output_shape"] == [1, 96, 55, 55] and rows[0]["line"] > 0
+    partial = describe(resolve(str(Path(__file__).parent / "data" / "detection_unknown_layers.prototxt")))
+    assert partial["uncounted"][0] == {"type": "Permute", "count": 1, "first_line": 22}
