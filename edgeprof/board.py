@@ -103,7 +103,7 @@ class Board:
             device=self.device.name, model=model.name, backend=backend, batch=batch, run_id=self.run_id,
             device_facts={"family": self.device.profile.family, **self.facts},
             model_info={"path": model.path, "sha256": model.sha256, "catalog": model.catalog,
-                        "kind": model.kind},
+                        "kind": model.kind, "input_shapes": model.input_shapes(batch)},
             state={k: v for k, v in (self.power_state or {}).items() if k != "original"}
             | {"state_before": (self.power_state or {}).get("original")},
             started_at=now())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-from .prototxt import PrototxtError, parse, set_batch
+from .prototxt import PrototxtError, inputs, parse, set_batch
 from .stats import analyze
 
 __all__ = ["ModelSource", "UnknownModel", "catalog_names", "resolve", "describe"]
@@ -42,6 +42,13 @@ class ModelSource:
     def file_stem(self, batch: int) -> str:
         """The model's file name on a board at `batch` (no suffix): safe in any shell and file system."""
         return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', self.name) or 'model'}-b{batch}"
+
+    def input_shapes(self, batch: int) -> dict[str, list[int]] | None:
+        """{input name: shape} as a run at `batch` feeds it (a prototxt's declared inputs with the batch
+        replaced); None for models whose runner chooses (torchvision, TorchScript: its --input-shape)."""
+        if self.kind != "prototxt":
+            return None
+        return {d.name: [batch] + list(d.dims[1:]) for d in inputs(parse(self.text, self.path))}
 
     def at_batch(self, batch: int) -> tuple[str, str]:
         """(the prototxt with only its batch changed to `batch`, the unified diff kept with the result for
