@@ -1,7 +1,7 @@
 """edgeprof's telemetry sampler, run ON the board around one measurement (Python 3.6+, standard library only).
 
     python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.jsonl.stop
-        --interval-ms 100 [--tegrastats | --nvidia-smi FIELD,FIELD,...] [--proc]
+        --interval-ms 100 [--tegrastats | --nvidia-smi FIELD,FIELD,...] [--proc] [--others WORKDIR]
 
 It writes JSON lines to OUT.part and renames the file to OUT when it has stopped, so a complete file
 means a clean stop. Every record carries "t", the board's epoch clock (time.time()) when the reading
@@ -11,6 +11,8 @@ arrived; the backends report their timed window on the same clock. Records:
 - {"kind": "tegrastats", "line": ...} and {"kind": "nvidia-smi", "line": ...}: each tool's line as
   printed; the host parses them with edgeprof.parsers (one parser per format, no second copy here);
 - {"kind": "proc", ...}: per-CPU load and clock, RAM, thermal zones, read from /proc and /sys;
+- {"kind": "others", ...} (--others, once a second): the CPU seconds that processes other than the
+  measurement used since the previous record, the busiest of them, and the 1-minute load average;
 - {"kind": "error", "message": ...}: a source that could not start or died;
 - {"kind": "end", "reason": ...}: why it stopped.
 
@@ -34,6 +36,9 @@ _PR_SET_PDEATHSIG = 1
 _THERMAL = "/sys/class/thermal"
 # How often the stop file is looked for while no line arrives.
 _POLL_S = 0.05
+# How often the other processes are read: a pass reads /proc/PID/stat of every process.
+_OTHERS_S = 1.0
+_OTHERS_TOP = 5
 
 
 # Set by the signal handler; the main loop's select() wakes through signal.set_wakeup_fd. A handler that
@@ -142,6 +147,62 @@ class ProcReader(object):
                 "temps_c": temps}
 
 
+class OtherProcesses(object):
+    """CPU time of every process but the measurement's own, over each interval: what competed with it.
+    The measurement's processes are those whose command line names the work folder (the runner, caffe,
+    trtexec, this sampler and the shells and sudo around them), plus the tool this sampler started. CPU
+    time is utime + stime of /proc/PID/stat (fields 14 and 15, in clock ticks; proc(5))."""
+
+    def __init__(self, workdir, own_pids):
+        self.workdir = workdir
+        self.own = set(own_pids)
+        self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+        self.ours = {}       # pid -> whether it belongs to the measurement (its command line is read once)
+        self.before = self._ticks()
+        self.since = time.monotonic()
+
+    @staticmethod
+    def _ticks():
+        found = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            stat = _read("/proc/%s/stat" % name)
+            if not stat:
+                continue
+            # "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so split after the last ")".
+            close = stat.rfind(")")
+            fields = stat[close + 2:].split()
+            if len(fields) > 12 and fields[11].isdigit() and fields[12].isdigit():
+                found[int(name)] = (stat[stat.find("(") + 1:close], int(fields[11]) + int(fields[12]))
+        return found
+
+    def _is_ours(self, pid):
+        if pid in self.own:
+            return True
+        if pid not in self.ours:
+            cmdline = _read("/proc/%d/cmdline" % pid)
+            self.ours[pid] = cmdline is not None and self.workdir in cmdline
+        return self.ours[pid]
+
+    def sample(self):
+        after, now = self._ticks(), time.monotonic()
+        used = []
+        for pid, (comm, ticks) in after.items():
+            if not self._is_ours(pid):
+                # A process born since the last pass counts from its start.
+                delta = ticks - self.before.get(pid, (comm, 0))[1]
+                if delta > 0:
+                    used.append((delta * self.tick_s, comm, pid))
+        self.before, interval = after, now - self.since
+        self.since = now
+        used.sort(reverse=True)
+        load = (_read("/proc/loadavg") or "").split()
+        return {"interval_s": round(interval, 3), "cpu_s": round(sum(u[0] for u in used), 3),
+                "top": [[comm, pid, round(cpu, 3)] for cpu, comm, pid in used[:_OTHERS_TOP]],
+                "load1": float(load[0]) if load else None}
+
+
 class Sampler(object):
     def __init__(self, args, wakeup):
         self.args = args
@@ -219,6 +280,9 @@ class Sampler(object):
                    trip_points_c=dict((kind, zone["trips_c"]) for kind, zone in zones.items()))
         if failed:
             proc = self._without_tool(failed, proc, zones)
+        others = OtherProcesses(self.args.others, [os.getpid()] + ([self.child.pid] if self.child else [])) \
+            if self.args.others else None
+        next_others = time.monotonic() + _OTHERS_S
         interval_s = self.args.interval_ms / 1000.0
         next_proc = time.monotonic() + interval_s
         reason = None
@@ -236,6 +300,9 @@ class Sampler(object):
             if proc and time.monotonic() >= next_proc:
                 self.write("proc", **proc.sample())
                 next_proc = max(next_proc + interval_s, time.monotonic())
+            if others and time.monotonic() >= next_others:
+                self.write("others", **others.sample())
+                next_others = max(next_others + _OTHERS_S, time.monotonic())
             if _SIGNALLED:
                 reason = _SIGNALLED[0]
             elif os.path.exists(self.args.stop):
@@ -255,6 +322,7 @@ def main(argv):
     source.add_argument("--tegrastats", action="store_true")
     source.add_argument("--nvidia-smi", metavar="FIELDS")
     parser.add_argument("--proc", action="store_true")
+    parser.add_argument("--others", metavar="WORKDIR", help="also the CPU time of processes not naming WORKDIR")
     args = parser.parse_args(argv)
     wakeup, wakeup_write = os.pipe()
     for fd in (wakeup, wakeup_write):

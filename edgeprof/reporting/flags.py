@@ -11,6 +11,7 @@ MEANINGS = {
     "not_converged": "the stop rule hit its time cap before the median's interval reached its target",
     "high_spread": "iterations disagree: IQR above 10 % of the median",
     # the board during the timed window (edgeprof.telemetry.summary)
+    "contended": "other processes used over a quarter of a CPU during the timed window",
     "clocks_moved": "a clock changed during the timed window",
     "clocks_below_pinned": "a clock ran below the value edgeprof pinned",
     "thermal_throttle": "the board throttled for heat, or a sensor came near its trip point",

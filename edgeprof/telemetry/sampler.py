@@ -119,7 +119,7 @@ class BoardTelemetry:
                 self.board.put_text(self._script, source(SCRIPT))
             started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._script,
                                  "--out", out, "--stop", out + ".stop", "--interval-ms", str(self.interval_ms),
-                                 *self._source_args])
+                                 *self._source_args, "--others", self.board.workdir])
         except TransportError as e:
             recording.errors.append(f"the sampler could not be started: {e}")
             return

@@ -288,6 +288,48 @@ def sample_count_flag(count: int, window_s: float, interval_ms: float) -> list[d
     return []
 
 
+# Other processes busy for more than this share of one CPU on average during the window: the measurement
+# shared the board. A quiet lab board shows under 0.05 (sshd, the sampler's own tool, the kernel); one busy
+# loop elsewhere shows 1.0.
+CONTENDED_CPU_SHARE = 0.25
+
+
+def other_processes(records: list[dict], window: dict) -> dict | None:
+    """What processes other than the measurement did during the window (the sampler's "others" records,
+    each covering the interval that ends at its time, weighted by its overlap with the window): CPU
+    seconds and share of one CPU, the busiest processes, the highest 1-minute load average."""
+    start, end = window["start_s"], window["end_s"]
+    cpu_s, by_process, load1, seen = 0.0, {}, None, False
+    for r in records:
+        if r.get("kind") != "others":
+            continue
+        begins = r["t"] - r["interval_s"]
+        overlap = min(r["t"], end) - max(begins, start)
+        if overlap <= 0 or r["interval_s"] <= 0:
+            continue
+        seen, weight = True, overlap / r["interval_s"]
+        cpu_s += r["cpu_s"] * weight
+        for comm, pid, used in r["top"]:
+            by_process[(comm, pid)] = by_process.get((comm, pid), 0.0) + used * weight
+        if r.get("load1") is not None:
+            load1 = max(load1 or 0.0, r["load1"])
+    if not seen:
+        return None
+    window_s = max(end - start, 1e-9)
+    top = sorted(by_process.items(), key=lambda item: -item[1])[:5]
+    return {"cpu_s": round(cpu_s, 3), "cpu_share": round(cpu_s / window_s, 3), "load1_max": load1,
+            "top": [{"process": comm, "pid": pid, "cpu_s": round(used, 3)} for (comm, pid), used in top]}
+
+
+def contention_flag(others: dict) -> list[dict]:
+    if others["cpu_share"] <= CONTENDED_CPU_SHARE:
+        return []
+    names = ", ".join(f"{p['process']} ({p['pid']}) {p['cpu_s']:g} s" for p in others["top"][:3])
+    return [{"code": "contended", "detail": (
+        f"other processes used {others['cpu_share']:.2f} CPUs on average during the timed window (over "
+        f"{CONTENDED_CPU_SHARE}); busiest: {names}"), "figures": others}]
+
+
 def in_window(samples: list[Reading], window: dict) -> list[Reading]:
     return [s for s in samples if window["start_s"] <= s.t <= window["end_s"]]
 
@@ -311,6 +353,10 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
     if any(r.get("kind") == "nvidia-smi" for r in records):
         power_total = NVIDIA_SMI_POWER_TOTAL
     summary = window_statistics(samples, window, inferences=inferences, power_total=power_total)
+    others = other_processes(records, window)
+    if others is not None:
+        summary["others"] = others
+        flags += contention_flag(others)
     flags += sample_count_flag(len(samples), summary["window_s"], interval_ms)
     flags += clock_flags(samples, state)
     flags += throttle_flags(samples, start.get("trip_points_c") or {})

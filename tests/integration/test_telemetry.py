@@ -28,7 +28,7 @@ def tx2(lab_inventory):
 def in_window(result: dict) -> list[dict]:
     window = result["timed_window"]
     return [r for r in result["telemetry"]["samples"]
-            if r["kind"] not in ("start", "end", "error") and window["start_s"] <= r["t"] <= window["end_s"]]
+            if r["kind"] not in ("start", "end", "error", "others") and window["start_s"] <= r["t"] <= window["end_s"]]
 
 
 def board_time(board) -> float:

@@ -187,3 +187,31 @@ def test_other_gpus_and_error_lines_are_not_gpu_0():
     records = [{"kind": "nvidia-smi", "t": 0.0, "line": other},
                {"kind": "nvidia-smi", "t": 0.0, "line": "Failed to initialize NVML: Driver/library version mismatch"}]
     assert readings([start()] + records, None) == []
+
+
+def others(t, interval_s, cpu_s, top, load1=0.5):
+    return {"kind": "others", "t": t, "interval_s": interval_s, "cpu_s": cpu_s, "top": top, "load1": load1}
+
+
+def test_other_processes_are_weighted_by_their_overlap_with_the_window():
+    from edgeprof.telemetry.summary import other_processes
+    records = [others(100.0, 1.0, 0.8, [["burn", 7, 0.8]]),       # 99-100: half inside a 99.5-102.5 window
+               others(101.0, 1.0, 1.0, [["burn", 7, 1.0]], load1=1.7),
+               others(102.0, 1.0, 1.0, [["burn", 7, 0.9], ["sshd", 3, 0.1]]),
+               others(103.0, 1.0, 0.2, [["sshd", 3, 0.2]]),       # 102-103: half inside
+               others(110.0, 1.0, 5.0, [["late", 9, 5.0]])]       # after the window: left out
+    found = other_processes(records, {"start_s": 99.5, "end_s": 102.5})
+    assert found["cpu_s"] == pytest.approx(0.4 + 1.0 + 1.0 + 0.1)
+    assert found["cpu_share"] == pytest.approx(2.5 / 3, abs=1e-3) and found["load1_max"] == 1.7
+    assert found["top"][0] == {"process": "burn", "pid": 7, "cpu_s": pytest.approx(2.3)}
+    assert all(p["process"] != "late" for p in found["top"])
+
+
+def test_contended_only_past_a_quarter_of_a_cpu_and_names_the_busiest():
+    from edgeprof.telemetry.summary import contention_flag, other_processes
+    quiet = other_processes([others(11.0, 1.0, 0.03, [["sshd", 3, 0.03]])], {"start_s": 10.0, "end_s": 11.0})
+    busy = other_processes([others(11.0, 1.0, 0.9, [["burn", 7, 0.9]])], {"start_s": 10.0, "end_s": 11.0})
+    assert contention_flag(quiet) == []
+    [flag] = contention_flag(busy)
+    assert flag["code"] == "contended" and "burn (7) 0.9 s" in flag["detail"] and flag["figures"] == busy
+    assert other_processes([], {"start_s": 0.0, "end_s": 1.0}) is None

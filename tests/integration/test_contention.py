@@ -1,0 +1,37 @@
+"""A measurement that shared its board says so: a CPU burner (this test's own bounded process) running on
+sim-desktop (the host's process table) during the timed windows gives `contended`, naming it, in at least 9
+of 10 runs; the same runs without it give no `contended` in at least 9 of 10 (edgeprof.telemetry.summary,
+the sampler's "others" records)."""
+import subprocess
+
+from ..conftest import json_lines
+
+RUNS = 10
+
+
+def measure_ten(edgeprof_cli) -> list[dict]:
+    proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", *["alexnet"] * RUNS,
+                        "--iterations", "40", "--json", check=None)
+    results = json_lines(proc.stdout)
+    assert [r["status"] for r in results] == ["ok"] * RUNS, proc.stderr
+    return results
+
+
+def contended(result: dict) -> dict | None:
+    return next((f for f in result["flags"] if f["code"] == "contended"), None)
+
+
+def test_a_cpu_burner_during_the_window_is_named_and_a_quiet_board_is_not_flagged(edgeprof_cli):
+    quiet = measure_ten(edgeprof_cli)
+    burner = subprocess.Popen(["timeout", "600", "sh", "-c", "while :; do :; done"])
+    try:
+        busy = measure_ten(edgeprof_cli)
+    finally:
+        burner.kill()
+        burner.wait()
+    flagged = [contended(r) for r in busy]
+    assert sum(f is not None for f in flagged) >= RUNS - 1, [r["telemetry"].get("others") for r in busy]
+    assert all("busiest: sh (" in f["detail"] for f in flagged if f)
+    assert sum(contended(r) is not None for r in quiet) <= 1, [r["telemetry"].get("others") for r in quiet]
+    for r in quiet + busy:
+        assert r["telemetry"]["others"]["cpu_share"] >= 0
