@@ -8,7 +8,9 @@ import subprocess
 import pytest
 
 from ..conftest import json_lines
-from .test_power import board_state, tx2  # noqa: F401 (tx2 is a fixture)
+from edgeprof.devices import connect, get_device
+
+from .test_power import board_state
 
 PLANTED_MARK = "/var/tmp/planted-script-ran"
 
@@ -21,15 +23,16 @@ def as_user(board, user: str, script: str) -> str:
 
 
 @pytest.fixture
-def clean_board(tx2):
+def clean_board(lab_inventory):
     """sim-tx2, with the lease places as a freshly flashed board has them, before and after the test."""
-    board = tx2
+    board = connect(get_device("sim-tx2", lab_inventory))
     cleanup = f"rm -rf /var/lib/edgeprof/* /var/tmp/edgeprof /var/tmp/victim {PLANTED_MARK}"
     as_user(board, "root", cleanup)
     before = board_state(board)
     yield board
     as_user(board, "root", cleanup)
     assert board_state(board) == before
+    board.close()
 
 
 def planted_restore_script(path: str) -> str:
