@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from ..conftest import json_lines
 from edgeprof.devices import connect, get_device
 
+from ..conftest import json_lines
 from .test_power import board_state
 
 PLANTED_MARK = "/var/tmp/planted-script-ran"
