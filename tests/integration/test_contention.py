@@ -11,7 +11,7 @@ RUNS = 10
 
 def measure_ten(edgeprof_cli) -> list[dict]:
     proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", *["alexnet"] * RUNS,
-                        "--iterations", "40", "--json", check=None)
+                        "--iterations", "40", "--wait", "600", "--json", check=None)
     results = json_lines(proc.stdout)
     assert [r["status"] for r in results] == ["ok"] * RUNS, proc.stderr
     return results
