@@ -188,6 +188,9 @@ def _backends_with(capability: str) -> str:
               help=f"Comma-separated backends: {', '.join(backend_registry.names())}.")
 @click.option("--batch", "batches", default="1", callback=_batches, show_default=True,
               help="Batch size or comma-separated sweep, e.g. 1,8,32.")
+@click.option("--repeat", type=click.IntRange(*limits.REPEAT), default=1, show_default=True,
+              help="Measure each item N times in fresh processes and add one summary whose interval includes "
+                   "the run-to-run spread.")
 @click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS),
               help="Timed iterations (backend default if unset).")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
@@ -228,7 +231,7 @@ def _backends_with(capability: str) -> str:
 @db_option
 @json_option
 @strict_option
-def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, iterations,
+def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
                     as_json, strict):
@@ -268,7 +271,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     def run():
         with _labgrid((place,) if place else (), reserve, 1, coordinator, wait_s, on_status) as held:
             return measure(held[0] if held else device, model_names, backends=backends, batches=batches,
-                           options=options, store=store, inventory=inventory, accept_new_host_key=accept_new_host_key,
+                           options=options, repeat=repeat, store=store, inventory=inventory,
+                           accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
                            on_result=on_result, on_status=on_status)
 

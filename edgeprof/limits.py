@@ -18,6 +18,7 @@ COOLDOWN_S = (0.0, 3600.0)
 SEED = (0, 2**63 - 1)
 PORT = (1, 65535)
 RESULT_ID = (1, 2**63 - 1)     # SQLite and PostgreSQL bigint
+REPEAT = (1, 100)
 
 
 def _fail(error: type[InputError], where: str, key: str, wanted: str, value) -> InputError:

@@ -50,6 +50,10 @@ class Result:
     flags: list = field(default_factory=list)
     # For items of a plan (edgeprof.lab): {"hash", "name", "item"}, how a rerun knows what is done.
     plan: dict | None = None
+    # --repeat N: a run carries {"group", "index", "of"}; the summary of the N runs (edgeprof.validity
+    # summarize_repeats) carries {"summary": true, "runs", "ok", "result_ids", "statistic", "run_figures_ms",
+    # "between_runs_rel"} and the group.
+    repeat: dict | None = None
     # Kept for `results show`, not for tables:
     commands: list = field(default_factory=list)
     raw_log: str = ""
@@ -71,7 +75,7 @@ class Result:
             "state": self.state, "device_facts": self.device_facts, "model_info": self.model_info,
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
             "wall_s": self.wall_s, "timed_window": self.timed_window, "flags": self.flags,
-            "telemetry": self.telemetry, "plan": self.plan,
+            "telemetry": self.telemetry, "plan": self.plan, "repeat": self.repeat,
         }
         if full:
             doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)

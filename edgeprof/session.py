@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from . import backends as backend_registry
-from . import validity
+from . import limits, validity
 from .backends import BackendUnavailable, Options
 from .board import Board, BoardPolicy, now, open_board, probe
 from .devices import Device, get_device
@@ -37,6 +37,7 @@ class Job:
     batch: int
     options: Options = Options()
     plan: dict | None = field(default=None, hash=False, compare=False)
+    repeat: int = 1     # runs in fresh processes; more than one adds a summary result (edgeprof.validity)
 
 
 def prepare_jobs(jobs: Sequence[Job]) -> dict[str, ModelSource]:
@@ -62,12 +63,14 @@ def prepare_jobs(jobs: Sequence[Job]) -> dict[str, ModelSource]:
 
 
 def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[str] = ("caffe",),
-            batches: Sequence[int] = (1,), options: Options = Options(), **session) -> list[Result]:
-    """Measure every model x backend x batch on one device with the same options (backend by backend);
-    see measure_jobs for the rest of the arguments, what is guaranteed and what is raised."""
+            batches: Sequence[int] = (1,), options: Options = Options(), repeat: int = 1, **session) -> list[Result]:
+    """Measure every model x backend x batch on one device with the same options (backend by backend),
+    each `repeat` times in fresh processes (then also one summary result per item); see measure_jobs for
+    the rest of the arguments, what is guaranteed and what is raised."""
     if not batches:
         raise MeasureError("no batch size given")
-    return measure_jobs(device, [Job(model, backend, batch, options)
+    limits.integer("measure", "repeat", repeat, limits.REPEAT, MeasureError)
+    return measure_jobs(device, [Job(model, backend, batch, options, repeat=repeat)
                                  for backend in backends for model in models for batch in batches], **session)
 
 
@@ -204,9 +207,18 @@ class Sweep:
         # --best: each variant the backend has for this board is a result of its own.
         variants = backend.variants(self.board, job.options) if job.options.best else [job.options]
         for options in variants:
-            self._measure(backend, job, options)
+            if job.repeat == 1:
+                self._measure(backend, job, options)
+                continue
+            group = uuid.uuid4().hex[:8]
+            runs = [self._measure(backend, job, options, {"group": group, "index": i + 1, "of": job.repeat})
+                    for i in range(job.repeat)]
+            summary = validity.summarize_repeats(runs)
+            summary.repeat = {"group": group, **(summary.repeat or {"summary": True, "runs": job.repeat})}
+            self.keep(summary)
 
-    def _measure(self, backend, job: Job, options: Options) -> None:
+    def _measure(self, backend, job: Job, options: Options, repeat: dict | None = None) -> Result:
+        """Measure one item (one run of it with `repeat`), keep its result and return it."""
         board = self.board
         if self._measured and self.cooldown_s:
             self.status(f"{board.device.name}: cooling down {self.cooldown_s:g} s")
@@ -219,8 +231,10 @@ class Sweep:
         except BoardControlError as e:
             # The board answers but refused to show its clocks: this item has no trustworthy state, the next
             # one may (only a lost connection ends the sweep).
-            self.keep(self.new_result(job).fail(f"not run: reading the clocks before it failed: {e}"))
-            return
+            failed = self.new_result(job).fail(f"not run: reading the clocks before it failed: {e}")
+            failed.repeat = repeat
+            self.keep(failed)
+            return failed
         with self.telemetry.sampling() as recording:
             try:
                 result = backend.measure(board, self.sources[job.model], job.batch, options)
@@ -239,8 +253,10 @@ class Sweep:
         recording.attach(result)
         result.wall_s = time.monotonic() - started
         result.plan = job.plan
+        result.repeat = repeat
         self.keep(result)
         self._measured += 1
+        return result
 
 
 __all__ = ["Board", "BoardPolicy", "Job", "open_board", "MeasureError", "Sweep", "measure", "measure_jobs",

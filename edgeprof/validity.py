@@ -105,5 +105,49 @@ def _percent(value) -> str:
     return f"{value:.1%}" if isinstance(value, (int, float)) else "unknown"
 
 
+def summarize_repeats(runs: list[Result]) -> Result:
+    """One result for N runs of the same item in fresh processes (`--repeat N`): the median of the runs'
+    headline figures (their medians; for Caffe, which times only a mean, their means), and an interval for
+    it that includes the run-to-run variation one process cannot show: the hull of the runs' own intervals
+    (a run without one contributes its figure), so at least as wide as the widest of them and spanning the
+    runs' spread; from 6 runs on, widened where the order-statistic interval of the run figures is wider.
+    Tail percentiles stay per run (in the runs' own results), not pooled."""
+    first = runs[0]
+    summary = Result(device=first.device, model=first.model, backend=first.backend, batch=first.batch,
+                     run_id=first.run_id, span=first.span, method=dict(first.method), state=dict(first.state),
+                     device_facts=first.device_facts, model_info=first.model_info, settings=dict(first.settings),
+                     started_at=first.started_at, plan=first.plan)
+    if first.figures.get("variant"):
+        summary.figures = {"variant": first.figures["variant"]}
+    ok = [r for r in runs if r.status == "ok"]
+    stat = "median" if ok and all(r.latency_ms.get("median") is not None for r in ok) else "mean"
+    ok = [r for r in ok if r.latency_ms.get(stat) is not None]
+    if len(ok) < 2:
+        return summary.fail(f"--repeat {len(runs)}: {len(ok)} run(s) gave a figure; a summary needs two")
+    figures = sorted(r.latency_ms[stat] for r in ok)
+    half = len(figures) // 2
+    centre = figures[half] if len(figures) % 2 else (figures[half - 1] + figures[half]) / 2
+    intervals = [r.latency_ci95_ms.get(stat) or [r.latency_ms[stat]] * 2 for r in ok]
+    low, high = min(i[0] for i in intervals), max(i[1] for i in intervals)
+    of_runs = percentile_interval(figures, 0.5)
+    if of_runs:
+        low, high = min(low, of_runs[0]), max(high, of_runs[1])
+    summary.latency_ms[stat] = centre
+    summary.latency_ci95_ms = {stat: [low, high]}
+    summary.iterations = sum(r.iterations or 0 for r in ok)
+    throughputs = sorted(r.throughput_ips for r in ok if r.throughput_ips)
+    summary.throughput_ips = throughputs[len(throughputs) // 2] if throughputs else None
+    summary.repeat = {"summary": True, "runs": len(runs), "ok": len(ok), "result_ids": [r.id for r in runs],
+                      "statistic": stat, "run_figures_ms": figures,
+                      "between_runs_rel": (figures[-1] - figures[0]) / centre if centre else None}
+    summary.method = {**summary.method, "statistic": (
+        f"median of {len(ok)} runs' {stat}s, each run a fresh process; 95 % interval: the hull of the runs' "
+        f"intervals" + (" and of the order-statistic interval of the run figures" if of_runs else ""))}
+    # A run's flag is the summary's too: the summary is made of that run.
+    summary.flags = [dict(f, detail=f"run {i + 1}: {f.get('detail', '')}") for i, r in enumerate(runs)
+                     for f in r.flags]
+    return summary
+
+
 __all__ = ["CONFIDENCE", "HIGH_SPREAD_IQR_REL", "assess", "iterations_needed", "percentile_interval",
-           "timing_flags"]
+           "summarize_repeats", "timing_flags"]

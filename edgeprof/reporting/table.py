@@ -18,7 +18,10 @@ def headline(result: Result) -> tuple[float | None, str]:
 
 def backend_label(result: Result) -> str:
     """The backend and, where it ran a variant (fp16, CUDA graph...), which, and on what processor."""
-    details = [d for d in (result.figures.get("variant"), result.settings.get("processor")) if d]
+    repeat = result.repeat or {}
+    details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
+                           f"summary of {repeat['runs']} runs" if repeat.get("summary") else
+                           f"run {repeat['index']} of {repeat['of']}" if repeat else None) if d]
     return f"{result.backend} ({', '.join(details)})" if details else result.backend
 
 

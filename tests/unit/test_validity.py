@@ -73,3 +73,40 @@ def test_a_failed_result_or_one_without_iteration_times_is_left_alone():
     caffe.latency_ms["mean"] = 5.0
     assess(caffe)
     assert caffe.latency_ci95_ms == {} and caffe.flags == [] and caffe.latency_ms["mean"] == 5.0
+
+
+def run_result(median, interval, index, flags=()):
+    result = Result(device="d", model="m", backend="pytorch", batch=1, run_id="r", span="compute",
+                    figures={"variant": "fp16"}, flags=list(flags), iterations=100, throughput_ips=1000 / median)
+    result.id = index
+    result.latency_ms.update(median=median, min=median * 0.9, max=median * 1.3)
+    result.latency_ci95_ms = {"median": list(interval)}
+    return result
+
+
+def test_three_repeats_summarize_with_an_interval_at_least_as_wide_as_the_widest_run():
+    from edgeprof.validity import summarize_repeats
+    runs = [run_result(10.0, (9.9, 10.1), 1), run_result(11.0, (10.5, 11.6), 2),
+            run_result(10.4, (10.35, 10.45), 3, [{"code": "high_spread", "detail": "IQR 12%"}])]
+    summary = summarize_repeats(runs)
+    low, high = summary.latency_ci95_ms["median"]
+    assert summary.latency_ms["median"] == 10.4 and (low, high) == (9.9, 11.6)
+    assert high - low >= max(hi - lo for r in runs for lo, hi in [r.latency_ci95_ms["median"]])
+    assert summary.repeat == {"summary": True, "runs": 3, "ok": 3, "result_ids": [1, 2, 3], "statistic": "median",
+                              "run_figures_ms": [10.0, 10.4, 11.0], "between_runs_rel": pytest.approx(1.0 / 10.4)}
+    assert summary.flags == [{"code": "high_spread", "detail": "run 3: IQR 12%"}]
+    assert summary.iterations == 300 and summary.figures == {"variant": "fp16"} and summary.status == "ok"
+
+
+def test_repeats_of_a_mean_only_backend_summarize_their_means_and_one_good_run_is_not_enough():
+    from edgeprof.validity import summarize_repeats
+    caffe = []
+    for i, mean in enumerate((20.0, 22.0, 21.0)):
+        r = Result(device="d", model="m", backend="caffe", batch=1, run_id="r")
+        r.latency_ms["mean"] = mean
+        caffe.append(r)
+    summary = summarize_repeats(caffe)
+    assert summary.latency_ms["mean"] == 21.0 and summary.latency_ci95_ms == {"mean": [20.0, 22.0]}
+    failed = summarize_repeats([caffe[0], Result(device="d", model="m", backend="caffe", batch=1, run_id="r")
+                                .fail("killed")])
+    assert failed.status == "failed" and "1 run(s) gave a figure" in failed.error
