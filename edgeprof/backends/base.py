@@ -8,6 +8,7 @@ Capabilities (class attributes):
     spans                    what --span may be; () for a backend that times one span of its own (caffe)
     best_tries               what --best tries, in words (None: no variants; variants() gives [options])
     tool                     what runs, in messages ("caffe time", "ONNX Runtime")
+    precision_refusal        the message for a precision it lacks ({precision}, {tool}, {precisions})
 
 The recipe, for a backend with a board runner (`runner`, a file of edgeprof/onboard/):
     prepare(board)           its probe (`probe`, a constant Python script printing one JSON object of facts;
@@ -158,6 +159,7 @@ class Backend:
     runner: str | None = None
     probe: str = MODULE_VERSIONS
     modules: tuple[str, ...] = ()
+    precision_refusal = "--precision {precision}: {tool} runs {precisions} only"
     install_hint: Mapping[str, str] = {}     # by device kind (jetson, desktop); "desktop" is the default
     report_versions: Mapping[str, str] = {}  # result.state["versions"] key -> the runner report's key
     figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides COMMON_FIGURES
@@ -182,7 +184,8 @@ class Backend:
         if options.precision == "int8" and "int8" not in self.precisions:
             return INT8_REFUSAL
         if options.precision not in self.precisions:
-            return f"--precision {options.precision}: {self.tool} runs {', '.join(self.precisions)} only"
+            return self.precision_refusal.format(precision=options.precision, tool=self.tool,
+                                                 precisions=", ".join(self.precisions))
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
         return None

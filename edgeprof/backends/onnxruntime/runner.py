@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ...errors import BackendUnavailable, RunnerFailed
 from ...models import ModelSource
-from ...models.onnx_export import MODEL_KINDS, ExportError, OnnxExport, export_onnx
+from ...models.onnx_export import MODEL_KINDS, PRECISIONS, ExportError, OnnxExport, export_onnx
 from ...result import Result
 from ..base import Backend, Options
 
@@ -105,7 +105,8 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     tool = "ONNX Runtime"
     model_kinds = MODEL_KINDS
-    precisions = ("fp32", "fp16")
+    precisions = PRECISIONS  # what it runs is the ONNX export, which the exporter makes in these
+    precision_refusal = "ONNX export: precision {precision!r} is not one of {precisions}"
     best_tries = "execution providers x precisions"
     runner = RUNNER_FILE
     probe = _PROBE

@@ -59,7 +59,7 @@ from ...parsers import trtexec as trtexec_parser
 from ...result import Result
 from ...transport import CommandTimeout
 from ...errors import BackendUnavailable, RunnerFailed
-from ...onboard.timing import describe_method
+from ...onboard.timing import describe_method, percentile
 from ..base import TENSORRT_SOURCES, Backend, Options, find_tool
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
@@ -171,12 +171,10 @@ def layer_placement(build_log: str) -> dict:
 def _stats(stats: trtexec_parser.Stats, values: list[float]) -> dict:
     """trtexec's statistics, with the spread figures every median has beside it in edgeprof (stdev, IQR)."""
     found = asdict(stats)
-    found["stdev"] = statistics.stdev(values) if len(values) > 1 else None
-    if len(values) > 1:
-        low, _, high = statistics.quantiles(values, n=4, method="inclusive")
-        found["iqr"] = high - low
-    else:
-        found["iqr"] = None
+    ordered = sorted(values)
+    found["stdev"] = statistics.stdev(ordered) if len(ordered) > 1 else None
+    # The runners' percentile (linear interpolation), so an IQR means the same whichever tool timed.
+    found["iqr"] = percentile(ordered, 75) - percentile(ordered, 25) if len(ordered) > 1 else None
     return found
 
 
@@ -475,7 +473,8 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     tool = "TensorRT Python-API"
     model_kinds = ("prototxt", "torchvision", "torchscript")
-    precisions = ("fp32", "fp16", "int8")
+    # commands.py's, but trtexec's "best" (fp16 and int8 kernels mixed), which --precision does not offer.
+    precisions = tuple(p for p in PRECISIONS if p != "best")
     best_tries = "the precisions the TensorRT version builds"
     runner = RUNNER_FILE
     probe = _PROBE
