@@ -5,11 +5,13 @@ of every board of a family. An inventory entry names one board and the family it
 
     [devices."tx2-lab"]
     family = "tx2"
-    host = "tx2-lab"          # an address, or an alias from ~/.ssh/config (HostName, User, Port,
-    user = "nvidia"           #   IdentityFile and ProxyJump are honoured; keys given here win)
+    host = "tx2-lab"          # an address, or an alias from ~/.ssh/config (HostName, User, Port, IdentityFile,
+    user = "nvidia"           #   ProxyJump, ProxyCommand, known-hosts files: keys given here win); also
+                              #   user@host:port, ssh://user@host:port, [IPv6]:port
     port = 22
     key = "~/.ssh/id_ed25519"
     known_hosts = "~/.ssh/known_hosts"
+    proxy_jump = "gate,bastion"   # jump hosts, first hop first ([user@]host[:port] or ssh_config aliases)
     tags = ["site=lab2"]
     caffe = "/home/nvidia/caffe/build/tools/caffe"   # any profile key may be overridden
 
@@ -88,7 +90,8 @@ class Device:
     def address(self) -> str:
         if self.is_local:
             return "this host"
-        return f"{self.user + '@' if self.user else ''}{self.host}{':' + str(self.port) if self.port else ''}"
+        host = f"[{self.host}]" if self.port and ":" in self.host else self.host   # an IPv6 address
+        return f"{self.user + '@' if self.user else ''}{host}{':' + str(self.port) if self.port else ''}"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "family": self.profile.family, "address": self.address,
@@ -160,15 +163,38 @@ def _device_from_entry(name: str, entry: dict, profiles: dict[str, Profile], whe
     if "host" not in entry:
         raise DeviceError(f"{where}: needs `host` (an address or an alias from ~/.ssh/config)")
     _check_entry(entry, where)
+    user, host, port = _destination(entry, where)
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k in _PROFILE_KEYS}
     # A single path given for a tool means "this one", not a list of characters.
     for tool in ("caffe", "trtexec"):
         if isinstance(overrides.get(tool), str):
             overrides[tool] = (overrides[tool],)
     return Device(
-        name=name, profile=replace(profiles[family], **overrides), host=entry["host"], user=entry.get("user"),
-        port=entry.get("port"), key=entry.get("key"), known_hosts=entry.get("known_hosts"),
+        name=name, profile=replace(profiles[family], **overrides), host=host, user=user, port=port,
+        key=entry.get("key"), known_hosts=entry.get("known_hosts"),
         proxy_jump=entry.get("proxy_jump"), tags=tuple(entry.get("tags", ())), defined_in=where)
+
+
+def _destination(entry: dict, where: str) -> tuple[str | None, str, int | None]:
+    """(user, host, port) from `host`, which may also be `user@host:port`, `ssh://user@host:port` or
+    `[IPv6]:port` (the forms ssh(1) and ProxyJump take), and the `user` and `port` keys; `proxy_jump` checked
+    hop by hop."""
+    from ..transport.ssh import parse_destination, parse_jump_hosts
+    try:
+        user, host, port = parse_destination(entry["host"])
+    except ValueError as e:
+        raise DeviceError(f"{where}: host {e}") from None
+    for key, given, in_host in (("user", entry.get("user"), user), ("port", entry.get("port"), port)):
+        if given is not None and in_host is not None and given != in_host:
+            raise DeviceError(f"{where}: host {entry['host']!r} gives {key} {in_host!r} but {key} = {given!r}: "
+                              f"give the {key} once")
+    if "proxy_jump" in entry:
+        try:
+            parse_jump_hosts(entry["proxy_jump"])
+        except ValueError as e:
+            raise DeviceError(f"{where}: proxy_jump {e} (hops are [user@]host[:port], comma-separated, or "
+                              f"none)") from None
+    return user or entry.get("user"), host, port or entry.get("port")
 
 
 def _check_entry(entry: dict, where: str) -> None:

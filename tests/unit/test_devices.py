@@ -1,4 +1,6 @@
 """Profiles and inventories: built-in families, user entries, ~/.ssh/config aliases, clear errors."""
+import os
+
 import pytest
 
 from edgeprof.devices import DeviceError, builtin_profiles, get_device, load_devices
@@ -64,12 +66,38 @@ def test_ssh_config_alias_is_honoured(tmp_path):
     config = tmp_path / "config"
     config.write_text("Host tx2\n  HostName 192.0.2.7\n  User nvidia\n  Port 2200\n"
                       "  IdentityFile ~/.ssh/tx2_key\n  ProxyJump gate@jump.example:2022\n")
-    target = resolve_ssh_config(SSHTarget(host="tx2"), config)
+    target = resolve_ssh_config(SSHTarget(host="tx2"), [config])
     assert (target.host, target.user, target.port, target.proxy_jump) == (
         "192.0.2.7", "nvidia", 2200, "gate@jump.example:2022")
-    assert target.key_filename.endswith("/.ssh/tx2_key")
+    assert target.identity_files == (os.path.expanduser("~/.ssh/tx2_key"),)
     # What the inventory says wins over ~/.ssh/config.
-    assert resolve_ssh_config(SSHTarget(host="tx2", user="root"), config).user == "root"
+    assert resolve_ssh_config(SSHTarget(host="tx2", user="root"), [config]).user == "root"
+
+
+@pytest.mark.parametrize("host, user, port, address", [
+    ('"ssh://nvidia@10.0.0.5:2222"', "nvidia", 2222, "nvidia@10.0.0.5:2222"),
+    ('"nvidia@tx2-lab"', "nvidia", None, "nvidia@tx2-lab"),
+    ('"[fd00::5]:2200"', None, 2200, "[fd00::5]:2200"),
+    ('"fd00::5"', None, None, "fd00::5"),
+])
+def test_inventory_host_forms(tmp_path, host, user, port, address):
+    inventory = tmp_path / "inv.toml"
+    inventory.write_text(f'[devices."b"]\nfamily = "tx2"\nhost = {host}\nproxy_jump = "ssh://gate@[fd00::1]:22,b2"\n')
+    device = load_devices(inventory)["b"]
+    assert (device.user, device.port, device.address) == (user, port, address)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('host = "ssh://nvidia@h:2222"\nport = 22', "gives port 2222 but port = 22: give the port once"),
+    ('host = "nvidia@h"\nuser = "root"', "gives user 'nvidia' but user = 'root'"),
+    ('host = "h:twenty"', "host 'h:twenty': port 'twenty' is not a number"),
+    ('host = "h"\nproxy_jump = "gate,,b"', "proxy_jump '': '' is not a host name"),
+])
+def test_bad_host_forms_in_the_inventory(tmp_path, entry, message):
+    inventory = tmp_path / "inv.toml"
+    inventory.write_text(f'[devices."b"]\nfamily = "tx2"\n{entry}\n')
+    with pytest.raises(DeviceError, match=message):
+        load_devices(inventory)
 
 
 def test_local_runs_python_backends_in_edgeprofs_own_interpreter(monkeypatch, tmp_path):
