@@ -1,11 +1,11 @@
 """SSH transport (paramiko): one connection per board, reused for every command and file.
 
 Choices an OpenSSH user would expect:
-- ssh_config as ssh(1) reads it: ~/.ssh/config, then /etc/ssh/ssh_config; for each keyword the first value
-  obtained wins (ssh_config(5)). HostName, User, Port, IdentityFile, ProxyJump (any number of hops, each
-  resolved through ssh_config itself, `none`), ProxyCommand (run through the shell with %h %n %p %r, `none`),
-  UserKnownHostsFile, GlobalKnownHostsFile and HashKnownHosts are honoured; what the inventory gives wins, as
-  ssh's command-line options do. An inventory host or a hop may be `[user@]host[:port]`,
+- ssh_config as ssh(1) reads it: ~/.ssh/config, then /etc/ssh/ssh_config, with their Includes; for each
+  keyword the first value obtained wins (ssh_config(5)). HostName, User, Port, IdentityFile, ProxyJump (any
+  number of hops, each resolved through ssh_config itself; `none`), ProxyCommand (run through the shell with
+  %h %n %p %r; `none`), UserKnownHostsFile, GlobalKnownHostsFile and HashKnownHosts are honoured; what the
+  inventory gives wins, as ssh's command-line options do. An inventory host or a hop may be `[user@]host[:port]`,
   `ssh://[user@]host[:port]` or `[IPv6]:port`.
 - Host keys are checked against the device's own known_hosts file, the user's known_hosts files and the
   system's (/etc/ssh/ssh_known_hosts), read by edgeprof itself (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT":
@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
+import glob
 import hashlib
 import hmac
 import logging
@@ -162,12 +163,41 @@ def default_ssh_config_paths() -> tuple[Path, ...]:
     return Path.home() / ".ssh" / "config", SYSTEM_SSH_CONFIG
 
 
+# ssh_config(5) Include: OpenSSH's limit on nesting (readconf.c READCONF_MAX_DEPTH).
+_MAX_INCLUDE_DEPTH = 16
+_KEYWORD = re.compile(r"\s*(\w+)(?:\s*=\s*|\s+)(.*)")
+
+
+def _config_lines(path: Path, depth: int = 0, block: str = "Host *") -> list[str]:
+    """The file's lines with each Include replaced by the files it names, which paramiko does not read.
+    ssh_config(5) Include: glob patterns, ~, a relative path taken from ~/.ssh for the user's file and /etc/ssh
+    for the system's (the folder of the file here). ssh(1) reads each included file, and what follows the
+    Include, in the block the Include stood in (`block`), so that block's Host or Match line is repeated
+    before each."""
+    lines = []
+    for line in path.read_text().splitlines():
+        keyword = _KEYWORD.match(line)
+        name = keyword.group(1).lower() if keyword else ""
+        if name in ("host", "match"):
+            block = line
+        if name != "include":
+            lines.append(line)
+            continue
+        if depth >= _MAX_INCLUDE_DEPTH:
+            raise TransportError(f"{path}: Include nested more than {_MAX_INCLUDE_DEPTH} deep: a file includes itself?")
+        for pattern in shlex.split(keyword.group(2)):
+            pattern = os.path.expanduser(pattern)
+            for included in sorted(glob.glob(pattern if os.path.isabs(pattern) else str(path.parent / pattern))):
+                lines += [block] + _config_lines(Path(included), depth + 1, block)
+        lines.append(block)
+    return lines
+
+
 def _lookup(host: str, paths: Sequence[Path]) -> dict:
     config = _SSHConfig()
     for path in paths:
         try:
-            with open(path) as f:
-                config.parse(f)
+            config.parse(_config_lines(Path(path)))
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError) as e:

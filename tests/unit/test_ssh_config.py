@@ -143,6 +143,26 @@ def test_known_hosts_files_from_ssh_config(tmp_path, monkeypatch):
     assert defaults.global_known_hosts == ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 
+def test_include_inside_a_block_and_at_the_top(tmp_path):
+    """ssh_config(5) Include: relative to the including file's folder, globbed in order; inside a Host block it
+    applies to that host, and the block goes on after it even when the included file opens blocks of its own."""
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "a.conf").write_text("HostName 10.0.0.9\nHost other\n  User someone-else\n")
+    (tmp_path / "conf.d" / "b.conf").write_text("Port 2201\n")
+    (tmp_path / "common.conf").write_text("Host gate\n  HostName 192.0.2.1\n")
+    paths = config(tmp_path, "Include common.conf\nHost board\n  Include conf.d/*.conf\n  User nvidia\n")
+    board = resolve_ssh_config(SSHTarget(host="board"), paths)
+    assert (board.host, board.port, board.user) == ("10.0.0.9", 2201, "nvidia")
+    assert resolve_ssh_config(SSHTarget(host="gate"), paths).host == "192.0.2.1"
+    assert resolve_ssh_config(SSHTarget(host="other"), paths).user == "someone-else"
+
+
+def test_an_include_loop_is_an_error(tmp_path):
+    paths = config(tmp_path, "Include ssh_config\n")
+    with pytest.raises(TransportError, match="Include nested more than 16 deep"):
+        resolve_ssh_config(SSHTarget(host="b"), paths)
+
+
 def test_unparsable_ssh_config_names_the_file(tmp_path):
     paths = config(tmp_path, "Host b\n  =broken\n")
     with pytest.raises(TransportError, match=f"{paths[0]}: Unparsable line"):
