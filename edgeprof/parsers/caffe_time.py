@@ -28,7 +28,8 @@ on a Jetson TX2 (a copy that lost the leading ``I`` of a line); weiliu89/caffe S
 PriorBox "Not Implemented Yet" abort; BVLC issue pastes whose tabs became spaces and whose glog
 prefixes were cut off (GoogLeNet names such as ``inception_3a/1x1``); Intel clCaffe lines quoted
 with ``> `` and printing ``3.68935e+011``; OAID Caffe-HRT lines wrapped by the copy; ``-iterations 0``
-printing ``-nan``.
+printing ``-nan``; terminal pastes with the prompt and ``caffe time`` command line before the output, and
+several runs one after another (each an invocation; the last run with any figure or error is the record).
 """
 
 from __future__ import annotations

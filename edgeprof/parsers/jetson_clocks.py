@@ -16,6 +16,11 @@ Every ``*_hz`` value returned here is in Hz, so the CPU figures are multiplied b
 
 Variants handled, all from real output (tests/parsers/logs/jetson_clocks/SOURCES.md):
 
+- L4T R28 and older ship ``jetson_clocks.sh``, whose CPU lines read ``cpu0: Gonvernor=interactive MinFreq=...``
+  (sic) without ``Online=``; ``Online CPUs: 0-3`` says which are online;
+- pastes: a prompt and the command before each output, ``--show`` before and after ``sudo jetson_clocks`` (one
+  invocation each; the last is the record), the poster's ``# ...`` notes on lines of their own or after the
+  mode name, CPU lines wrapped before ``IdleStates``, markdown fences between outputs;
 - JetPack 4.2 prints ``CPU Cluster Switching: Disabled`` and ``Fan: speed=0``;
 - Orin (JetPack 5) adds ``DLA0_CORE: Online=1 MinFreq=...`` and ``FAN Dynamic Speed control=...``
   lines, which are not CPU/GPU/EMC clocks and are skipped; its CPU lines come in the shell's glob
@@ -180,7 +185,7 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
         elif m := _MODE.match(line):
             if report.power_mode:
                 yield from next_show(number)
-            show.report.power_mode = m.group("name").rstrip()
+            show.report.power_mode = m.group("name").split(" #", 1)[0].rstrip()  # "MAXN # a poster's note"
         elif m := _ONLINE_LIST.match(line):
             if show.lists:
                 yield from next_show(number)
@@ -202,11 +207,14 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
 
 
 def choose(found: Iterable[Invocation]) -> Invocation | None:
-    """The invocation `parse` reports: the last one."""
-    last = None
+    """The invocation `parse` reports: the last one with a clock or a power mode (an output cut off after its
+    first line is passed over), else the last one."""
+    last = last_with_output = None
     for last in found:
-        pass
-    return last
+        report = last.record
+        if report.cpus or report.gpu or report.emc or report.power_mode:
+            last_with_output = last
+    return last_with_output or last
 
 
 def parse(source: str | Iterable[str]) -> ClocksReport:

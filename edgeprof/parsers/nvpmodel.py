@@ -14,7 +14,9 @@ Around those two lines the real tool prints other things, all seen in real outpu
   for the sysfs files it may not read;
 - Xavier and Nano releases print ``NV Fan Mode:quiet`` or ``NVPM WARN: fan mode is not set!``
   before the mode line;
-- a copy may lose the id line, in which case ``mode_id`` is None.
+- a copy may lose the id line, in which case ``mode_id`` is None;
+- pastes: the prompt and ``nvpmodel -q`` before the output, ``nvpmodel -m N`` and ``-q`` again (one report per
+  mode line; the last is the record), a ``# ...`` note the poster appended to the mode line.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class PowerMode:
         return asdict(self)
 
 
+def _mode_name(text: str) -> str:
+    """The mode name of "MAXN", "MAXN   " or "MAXN # a note the poster added" (seen in pasted notes)."""
+    return text.split(" #", 1)[0].rstrip()
+
+
 def _format(verbose: bool, fan: bool) -> str:
     words = "nvpmodel -q --verbose" if verbose else "nvpmodel -q"
     return words + (", with the fan mode (Xavier, Nano)" if fan else "")
@@ -58,31 +65,32 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
     (``nvpmodel -m 0``) is no report.
     """
     count = 0
-    command = None
+    command, command_line = None, 0
     verbose = fan = False
     pending: tuple[int, str] | None = None  # (line, name) of a mode line waiting for its id
     for number, line in enumerate(lines_of(source), 1):
         if pending and line.strip():
             found_id = _ID.fullmatch(line.strip())
             count += 1
-            yield Invocation(count, pending[0], number if found_id else pending[0], command, _format(verbose, fan),
-                             PowerMode(pending[1], int(found_id.group()) if found_id else None))
-            pending, command, verbose, fan = None, None, False, False
+            yield Invocation(count, command_line or pending[0], number if found_id else pending[0], command,
+                             _format(verbose, fan), PowerMode(pending[1], int(found_id.group()) if found_id else None))
+            pending, command, command_line, verbose, fan = None, None, 0, False, False
             if found_id:
                 continue
         if "NV" not in line and "nvpmodel" not in line:
             continue  # the lines that matter all hold one or the other
         if "nvpmodel" in line and is_command(_COMMAND, line):
-            command, verbose, fan = line.strip(), False, False
+            command, command_line, verbose, fan = line.strip(), number, False, False
         elif found := _MODE.search(line):
             verbose = verbose or line.lstrip().startswith("NVPM VERB")
-            pending = (number, found.group("name").rstrip())
+            pending = (number, _mode_name(found.group("name")))
         elif line.startswith("NVPM VERB"):
             verbose = True
         elif line.startswith("NV Fan Mode") or line.startswith("NVPM WARN: fan mode"):
             fan = True
     if pending:
-        yield Invocation(count + 1, pending[0], pending[0], command, _format(verbose, fan), PowerMode(pending[1], None))
+        yield Invocation(count + 1, command_line or pending[0], pending[0], command, _format(verbose, fan),
+                         PowerMode(pending[1], None))
 
 
 def choose(found: Iterable[Invocation]) -> Invocation | None:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 # A prompt is whatever ends in $, #, %, > or ❯ (bash, root, zsh, PowerShell "PS C:\\>", cmd.exe "C:\\...>",
-# starship), optionally followed by oh-my-zsh's "~ " style working folder; a bare command has none. It is
+# starship), optionally followed by oh-my-zsh's "~ " style working folder, or the "+ " that bash's set -x
+# writes before each command it runs; a bare command has none. It is
 # matched lazily and at most 160 characters long, so the first such character ends it and the work per line
 # is bounded.
-_PROMPT = r"(?:.{0,160}?[$#%>❯➜]\s*(?:~\S*\s+)?)?"
+_PROMPT = r"(?:\++\s+|.{0,160}?[$#%>❯➜]\s*(?:~\S*\s+)?)?"
 # "sudo -E", "env", "GLOG_logtostderr=1", "time", then a path ("./", "/usr/bin/", "C:\\...\\"): all optional.
 _LAUNCH = r"(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:[A-Za-z_]\w*=\S*\s+)*(?:time\s+)?(?:[\w.~:\\/-]*[/\\])?"
 
@@ -37,6 +38,18 @@ def command_pattern(tools: str, arguments: str = "") -> re.Pattern:
 def is_command(pattern: re.Pattern, line: str) -> bool:
     """Whether `line` is a command line of `pattern` (from command_pattern)."""
     return pattern.match(line, 0, _COMMAND_SPAN) is not None
+
+
+# A shell prompt line, whatever it runs or if it runs nothing: "user@host:~/dir$ ...", "(venv) user@host:~# ...",
+# "[user@host dir]$ ...", "21:53 $ ...", "$ ...", "# ...", "PS C:\\dir> ...", "C:\\dir>...".
+_ANY_PROMPT = re.compile(
+    r"\s*(?:\(\S+\)\s*)?(?:\[?[\w.-]+@[\w.-]+[:\s][^$#%>\n]{0,120}?\]?[$#%]|\d\d:\d\d\s+[$#%]|[$#%❯]"
+    r"|PS [A-Za-z]:\\[^>]{0,120}>|[A-Za-z]:\\[^>]{0,120}>)(?:\s|$)")
+
+
+def is_prompt(line: str) -> bool:
+    """Whether `line` is a shell prompt, with or without a command after it."""
+    return _ANY_PROMPT.match(line, 0, _COMMAND_SPAN) is not None
 
 
 @dataclass

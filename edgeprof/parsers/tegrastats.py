@@ -8,6 +8,8 @@ A line reads, with fields present or absent by board, release and privilege::
 
 Variants, all taken from real output (tests/parsers/logs/tegrastats/SOURCES.md):
 
+- L4T R24 to R28.1 (TX1, early TX2): ``cpu [17%,13%,29%,5%]@408`` in lower case with one clock for all cores,
+  ``EMC 1%@408``, ``GR3D 3%@76``, ``AVP``/``VDE``/``APE``/``EDP limit`` (ignored), no temperatures or rails;
 - a leading ``MM-DD-YYYY HH:MM:SS`` timestamp from JetPack 5 on; it is returned as printed;
 - ``SWAP`` absent when the board has no swap; TX1 and Nano print ``IRAM`` too (ignored);
 - CPUs ``N%@MHz`` or ``off`` (a core powered down: its entry is None);
@@ -44,12 +46,15 @@ _TIMESTAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s")
 _N = r"\d{1,18}"
 _RAM = re.compile(rf"\bRAM ({_N})/({_N})MB\b")
 _SWAP = re.compile(rf"\bSWAP ({_N})/({_N})MB\b")
-# The list stops at the first bracket of either kind, so that a line of "CPU [CPU [..." is read once.
-_CPUS = re.compile(r"\bCPU \[([^\][]*)\]")
+# The list stops at the first bracket of either kind, so that a line of "CPU [CPU [..." is read once. L4T R24
+# to R28.1 print it in lower case with one clock for all cores after it: "cpu [17%,13%,29%,5%]@408".
+_CPUS = re.compile(rf"\b(?P<legacy>cpu|CPU) \[(?P<list>[^\][]*)\](?:@(?P<freq>{_N}))?")
 _CPU_ENTRY = re.compile(rf"^({_N})%(?:@({_N}))?$")
-_EMC = re.compile(rf"\bEMC_FREQ ({_N})%(?:@({_N})(?!\d))?")
-# "GR3D_FREQ 0%", "0%@624", "0%@[305,305]", "@[314,314,314]"; the first figure is GPC0's.
-_GR3D = re.compile(rf"\bGR3D_FREQ (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)?")
+# "EMC_FREQ 4%@1600"; L4T R24 to R28.1: "EMC 1%@408".
+_EMC = re.compile(rf"\bEMC(?:_FREQ)? ({_N})%(?:@({_N})(?!\d))?")
+# "GR3D_FREQ 0%", "0%@624", "0%@[305,305]", "@[314,314,314]"; the first figure is GPC0's. L4T R24 to R28.1:
+# "GR3D 3%@76".
+_GR3D = re.compile(rf"\bGR3D(?:_FREQ)? (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)?")
 # "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
 # "1%@345" entries of the CPU list cannot match. A name cannot start right after a '-' either: each
 # name is then tried once from its first letter (from every letter, "a-a-a-..." was quadratic).
@@ -59,6 +64,7 @@ _TEMP = re.compile(r"(?<![\w@-])([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\
 _RAIL = re.compile(rf"(?<!\S)([A-Z][A-Z0-9_]*) ({_N})(?:mW)?/({_N})(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
 
 _COMMAND = command_pattern("tegrastats")
+_THREE_RAILS = re.compile(r"\dmW/\d+mW/\d")
 
 # tegrastats prints -256C for a thermal zone whose sensor is powered off.
 _SENSOR_OFF = -256.0
@@ -98,12 +104,13 @@ def _int(text: str | None) -> int | None:
     return None if text is None else int(text)
 
 
-def _cpu(entry: str) -> CpuSample | None:
-    """One entry of the CPU list: "12%@2035", "12%" (clock unreadable) or "off"."""
+def _cpu(entry: str, shared_freq: str | None) -> CpuSample | None:
+    """One entry of the CPU list: "12%@2035", "12%" (clock unreadable, or the list's one clock after it) or
+    "off"."""
     found = _CPU_ENTRY.match(entry.strip())
     if not found:
         return None
-    return CpuSample(int(found.group(1)), _int(found.group(2)))
+    return CpuSample(int(found.group(1)), _int(found.group(2) or shared_freq))
 
 
 def parse_line(line: str) -> TegrastatsSample | None:
@@ -130,7 +137,7 @@ def parse_line(line: str) -> TegrastatsSample | None:
         ram_used_mb=int(ram.group(1)),
         ram_total_mb=int(ram.group(2)),
         swap_used_mb=int(swap.group(1)) if swap else None,
-        cpus=[_cpu(entry) for entry in cpus.group(1).split(",")] if cpus else None,
+        cpus=[_cpu(entry, cpus.group("freq")) for entry in cpus.group("list").split(",")] if cpus else None,
         emc_load_pct=_int(emc.group(1)) if emc else None,
         emc_freq_mhz=_int(emc.group(2)) if emc else None,
         gpu_load_pct=_int(gr3d.group(1)) if gr3d else None,
@@ -138,6 +145,17 @@ def parse_line(line: str) -> TegrastatsSample | None:
         temps_c=temps or None,
         rails_mw=rails or None,
     )
+
+
+def layout(line: str) -> str:
+    """The release family whose tegrastats writes a line like this one (see the variants above)."""
+    if "cpu [" in line:
+        return "tegrastats, L4T R24-R28.1 layout (cpu [...]@MHz, EMC, GR3D)"
+    if _THREE_RAILS.search(line):
+        return "tegrastats, L4T R39 layout (rails cur/avg/max in mW)"
+    if "mW/" in line or _TIMESTAMP.match(line):
+        return "tegrastats, L4T R35 and later layout (timestamp, rails in mW)"
+    return "tegrastats, L4T R28.2-R32 layout (CPU [...], EMC_FREQ, GR3D_FREQ, rails cur/avg)"
 
 
 def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
@@ -149,7 +167,7 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
         sample = parse_line(line)
         if sample is not None:
             started = True
-            yield Invocation(count, number, number, command, "tegrastats", sample)
+            yield Invocation(count, number, number, command, layout(line), sample)
         elif "tegrastats" in line and is_command(_COMMAND, line):
             count, command, started = count + started, line.strip(), False
 

@@ -3,12 +3,13 @@
 The text summary changed with almost every TensorRT major version (sources: the trtexec/sampleReporting
 sources and the real logs listed in tests/parsers/logs/trtexec/SOURCES.md):
 
-* TensorRT 4 and 5 (own ``trtexec.cpp``) print one line per iteration, each the mean of ``--avgRuns`` runs:
+* TensorRT 1 to 5 (``giexec`` up to 3.x, then its own ``trtexec.cpp``) print one line per iteration, each the
+  mean of ``--avgRuns`` runs: ``Average over 10 runs is 1.17613 ms.`` (1.x to 3.x),
   ``Average over 10 runs is 3.06995 ms (percentile time is 3.08531).`` (4.0) and
   ``Average over 10 runs is 55.2518 ms (host walltime is 55.3944 ms, 99% percentile time is 59.9569).`` (5.x).
-  The first figure is GPU time between CUDA events around ``enqueue`` (4.0's ``--hostTime`` makes it host time,
-  which the output does not say); the host walltime brackets the same enqueue plus the synchronisation. There
-  is no per-run minimum or percentile over the whole run.
+  The first figure is GPU time between CUDA events around ``enqueue`` (``--hostTime`` makes it host time around
+  ``execute``, which the output does not say); the host walltime brackets the same enqueue plus the
+  synchronisation. There is no per-run minimum or percentile over the whole run.
 * TensorRT 6/7 (``sampleReporting.cpp``) print trace lines ``Average on 10 runs - GPU latency: ... - Host
   latency: ... (end to end ..., enqueue ...)`` and then blocks: ``Host Latency`` / ``min: X ms (end to end Y
   ms)`` ... ``percentile: X ms at 99%`` / ``throughput: X qps`` / ``walltime: X s`` / ``Enqueue Time`` /
@@ -20,9 +21,14 @@ sources and the real logs listed in tests/parsers/logs/trtexec/SOURCES.md):
   values come out in scientific notation (``Throughput: 2.54521e+06 qps``).
 
 "Latency" (TensorRT 6+) is the host latency of one query: H2D + GPU compute + D2H. It is reported as
-``latency_ms``; the GPU compute alone is ``gpu_compute_ms``. For TensorRT 4/5 the only figures are the
+``latency_ms``; the GPU compute alone is ``gpu_compute_ms``. For TensorRT 1-5 the only figures are the
 per-iteration means, so ``gpu_compute_ms.mean`` is their mean (every line covers the same number of runs) and
-``latency_ms.mean`` the mean host walltime (5.x); the other statistics stay None rather than be made up.
+``latency_ms.mean`` the mean host walltime (5.x). Up to 4.x the tool copies nothing to or from the GPU (giexec.cpp
+and 4.0's trtexec.cpp allocate device buffers only and time ``enqueue`` on them), so a query's latency is that
+same figure and ``latency_ms.mean`` is the same mean. The other statistics stay None rather than be made up.
+
+Each invocation's ``format`` names the layout recognized (TensorRT 1-3 giexec, 4, 5, 6-7, 8.0-8.2, 8.4, 8.5+)
+and the version the log states, if any.
 
 Real copies are messy: timestamps and ``[I]`` may be missing, lines quoted with ``#`` or ``>``, ``=`` signs
 lost, several summary lines run together, summary headers missing, several runs pasted one after another.
@@ -58,7 +64,8 @@ _TRT5_AVERAGE = re.compile(
     rf"Average over (?P<runs>\d+) runs is (?P<gpu>{_NUM}) ms(?: \(host walltime is (?P<host>{_NUM}) ms)?"
 )
 _TRACE = re.compile(r"Average on \d+ runs - GPU latency:")
-_COMMAND = re.compile(r"(?:^|[\s/$])trtexec(?:\.exe)?\s+-")
+# TensorRT 1-3 called the tool giexec.
+_COMMAND = re.compile(r"(?:^|[\s/$])(?:trtexec|giexec)(?:\.exe)?\s+-")
 
 # TensorRT 8+ summary labels, longest first so that "Host Latency" is not read as "Latency".
 _SUMMARY_LABEL = re.compile(
@@ -165,6 +172,7 @@ class _Run:
     trt5_host_count: int = 0
     best_error: tuple[int, str] | None = None  # (rank, message): lower rank wins, the first of a rank stays
     failed: bool = False
+    layout: str | None = None  # the summary layout seen, as the TensorRT versions that print it
     first_line: int = 0
     last_line: int = 0
     command: str | None = None
@@ -194,11 +202,15 @@ class _Run:
             report.gpu_compute_ms.mean = self.trt5_gpu_sum / self.trt5_gpu_count
         if self.trt5_host_count:
             report.latency_ms.mean = self.trt5_host_sum / self.trt5_host_count
+        elif self.trt5_gpu_count:
+            report.latency_ms.mean = report.gpu_compute_ms.mean  # TensorRT 1-4: no copies (module text)
         if self.best_error and (self.failed or not self.has_figures()):
             report.error = self.best_error[1]
         elif self.failed:
             report.error = "trtexec reported FAILED"
-        return Invocation(number, self.first_line, self.last_line, self.command, "trtexec", report)
+        words = f"trtexec, {self.layout or 'no summary'}"
+        words += f", version {self.version} stated" if self.version else ""
+        return Invocation(number, self.first_line, self.last_line, self.command, words, report)
 
 
 def complete(report: TrtexecReport) -> bool:
@@ -267,6 +279,11 @@ class _Parser:
             if average.group("host"):
                 self.run.trt5_host_sum += float(average.group("host"))
                 self.run.trt5_host_count += 1
+                self.run.layout = "TensorRT 5 (Average over N runs, host walltime)"
+            elif "percentile time is" in body:
+                self.run.layout = "TensorRT 4 (Average over N runs, percentile)"
+            else:
+                self.run.layout = "TensorRT 1-3 giexec (Average over N runs)"
             return
         self.previous_was_average = False
 
@@ -285,6 +302,7 @@ class _Parser:
         if body in _BLOCK_HEADER:
             self.start_if_filled(not getattr(self.run.report, _BLOCK_HEADER[body]).empty())
             self.block = _BLOCK_HEADER[body]
+            self.run.layout = "TensorRT 6-7 (Host Latency / GPU Compute blocks)"
             return
         if self.block and self.block_line(body):
             return
@@ -319,6 +337,8 @@ class _Parser:
             self.run.report.throughput_qps = _number(throughput.group("value"))
         labels = list(_SUMMARY_LABEL.finditer(text))
         for label, following in zip(labels, labels[1:] + [None]):
+            if label.group("label") == "End-to-End Host Latency":
+                self.run.layout = _summary_layout(self.run.layout, label.group("label"), Stats())
             name = _SUMMARY_FIELD.get(label.group("label"))
             if name is None:
                 continue
@@ -335,6 +355,18 @@ class _Parser:
             # A label seen twice without a new header: the next run was pasted below.
             self.start_if_filled(not getattr(self.run.report, name).empty())
             setattr(self.run.report, name, parsed)
+            self.run.layout = _summary_layout(self.run.layout, label.group("label"), parsed)
+
+
+def _summary_layout(known: str | None, label: str, stats: Stats) -> str:
+    """The TensorRT versions whose Performance summary looks like this (module text), most specific first."""
+    if label == "End-to-End Host Latency":
+        return "TensorRT 8.0-8.2 (Performance summary with End-to-End Host Latency)"
+    if known and known.startswith("TensorRT 8.0"):
+        return known
+    if stats.p90 is not None or stats.p95 is not None:
+        return "TensorRT 8.5+ (Performance summary, p90/p95/p99)"
+    return known if known and known.startswith("TensorRT 8.5") else "TensorRT 8.4 (Performance summary)"
 
 
 def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:

@@ -201,6 +201,29 @@ EXPECTED = {
         "layer_names": [],
         "layers": {},
     },
+    # The pasted "cd" and "caffe time" command lines before the same output as jkjung_ssd_caffe_tx2_alexnet_gpu.log.
+    "jkjung_ssd_caffe_tx2_alexnet_gpu_with_prompts.log": {
+        "forward_ms": 12.9396,
+        "backward_ms": 35.2972,
+        "forward_backward_ms": 48.4081,
+        "total_ms": 2420.4,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    # A prompt, no glog prefixes, the poster's elision line and some lines indented by the copy.
+    "googlenet_prompt_no_prefix_elided_tensorrt_blog.log": {
+        "forward_ms": 1046.79,
+        "backward_ms": 676.121,
+        "forward_backward_ms": 1723.54,
+        "total_ms": 86177.0,
+        "iterations": None,
+        "error": None,
+        "layer_count": 34,
+        "layers": {"data": (0.00454, 0.00204), "inception_5b/1x1": (6.4108, 2.19984), "prob": (0.28054, 0.06392),
+                   "inception_5a/output_inception_5a/output_0_split": (0.00384, 0.00156)},
+    },
     "faceboxes_issue4_sigsegv_no_f_line.log": {
         "forward_ms": None,
         "backward_ms": None,
@@ -305,3 +328,23 @@ def test_empty_text():
         "layers": [],
         "error": None,
     }
+
+
+def test_invocations_say_where_they_are_and_what_was_pasted():
+    [found] = invocations(read("jkjung_ssd_caffe_tx2_alexnet_gpu_with_prompts.log"))
+    assert (found.first_line, found.last_line) == (2, 9)
+    assert found.command == "$ ./build/tools/caffe time -gpu 0 -model /tmp/alexnet_deploy.prototxt"
+    assert found.format == "caffe time, glog lines"
+    [found] = invocations(read("googlenet_prompt_no_prefix_elided_tensorrt_blog.log"))
+    assert found.format == "caffe time, lines without glog prefixes"
+
+
+def test_the_shells_own_abort_report_is_no_command_line():
+    # "/bin/bash: line 1: 15099 Aborted   GLOG_logtostderr=1 caffe time -model ..." ends the run; it starts none.
+    assert len(list(invocations(read("bullseye_cpu_argmax_no_backward.log")))) == 1
+
+
+def test_a_run_cut_off_before_any_figure_is_passed_over():
+    text = read("bullseye_cpu_small224.log") + "\n".join(read("bullseye_cpu_small224.log").splitlines()[:20])
+    assert len(list(invocations(text))) == 2
+    assert parse(text).to_dict() == parse(read("bullseye_cpu_small224.log")).to_dict()

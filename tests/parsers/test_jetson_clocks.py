@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.parsers.jetson_clocks import ClocksReport, parse
+from edgeprof.parsers.jetson_clocks import ClocksReport, invocations, parse
 
 LOGS = Path(__file__).parent / "logs" / "jetson_clocks"
 
@@ -60,6 +60,46 @@ EXPECTED = {
         "cpus": [cpu("cpu%d" % n, True, 729600, 1344000, cur)
                  for n, cur in enumerate([960000, 960000, 1344000, 1344000, 1344000, 1267200])],
     },
+    # L4T R28.1 jetson_clocks.sh: "Gonvernor=", no Online= per CPU (the list says 0-3), indented by the copy.
+    "tx1_r28_1_jetson_clocks_sh_indented_prompt_hordiales_scripts.txt": {
+        "power_mode": None,
+        "gpu": hz(998400000, 998400000, 998400000),
+        "emc": hz(12750000, 1600000000, 1600000000),
+        "cpus": [cpu("cpu%d" % n, True, 1734000, 1734000, 1734000) for n in range(4)],
+    },
+    # Pastes of "--show", "jetson_clocks", "--show" again: the second (after) output is the record.
+    "nano_jp4_before_after_prompts_markdown_jetson_nano_notes.txt": {
+        "power_mode": "MAXN",
+        "gpu": hz(921600000, 921600000, 921600000),
+        "emc": hz(204000000, 1600000000, 1600000000),
+        "cpus": [cpu("cpu%d" % n, True, 1479000, 1479000, 1479000) for n in range(4)],
+    },
+    "agx_orin_jp5_30w_before_after_comment_lines_finn_notes.txt": {
+        "power_mode": "MODE_30W",
+        "gpu": hz(612000000, 612000000, 612000000),
+        "emc": hz(204000000, 3199000000, 3199000000),
+        "cpus": [cpu("cpu%d" % n, True, 1728000, 1728000, 1728000) for n in range(8)]
+        + [cpu("cpu%d" % n, False, 729600, 2201600, 729600) for n in range(8, 12)],
+    },
+    # Each CPU line wrapped before "IdleStates" (an ideographic space starts the continuation).
+    "nano_5w_wrapped_idle_states_review_book.txt": {
+        "power_mode": "5W",
+        "gpu": hz(614400000, 614400000, 614400000),
+        "emc": hz(204000000, 1600000000, 1600000000),
+        "cpus": [cpu("cpu%d" % n, n < 2, 921600, 921600, 921600) for n in range(4)],
+    },
+    # The poster's "# ..." notes: a line of its own, and after the mode name.
+    "nano_annotated_comments_prompt_envg_notes.txt": {
+        "power_mode": "MAXN",
+        "gpu": hz(921600000, 921600000, 921600000),
+        "emc": hz(204000000, 1600000000, 1600000000),
+        "cpus": [cpu("cpu%d" % n, True, 1479000, 1479000, 1479000) for n in range(4)],
+    },
+}
+
+FORMATS = {
+    "tx1_r28_1_jetson_clocks_sh_indented_prompt_hordiales_scripts.txt": "L4T R28 and older",
+    "orin_nano_super_r39_2_1_unattributed_report.txt": "L4T R39 and later",
 }
 
 
@@ -98,3 +138,27 @@ def test_online_flags_and_lists():
 
 def test_empty_output_is_all_none():
     assert parse("").to_dict() == {"power_mode": None, "gpu": None, "emc": None, "cpus": None}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_output_says_which_script_printed_it(name):
+    [form] = {invocation.format for invocation in invocations((LOGS / name).read_text())}
+    assert FORMATS.get(name, "L4T R32 to R38") in form
+
+
+def test_before_and_after_are_two_invocations_with_their_commands():
+    found = list(invocations((LOGS / "agx_orin_jp5_30w_before_after_comment_lines_finn_notes.txt").read_text()))
+    # The plain "sudo jetson_clocks" between them printed nothing: no invocation of its own.
+    assert [(i.number, i.first_line, i.last_line, i.command) for i in found] == [
+        (1, 2, 27, "sudo jetson_clocks --show"),
+        (2, 30, 55, "hanna@ceg-391:~/git/finn-transformers$ sudo jetson_clocks --show")]
+    before, after = (i.record for i in found)
+    assert (before.gpu.cur_hz, after.gpu.cur_hz) == (306_000_000, 612_000_000)
+    assert len(before.cpus) == len(after.cpus) == 12  # not 24: the two outputs are not merged
+
+
+def test_two_outputs_without_prompts_are_still_two():
+    text = "\n".join(line for line in (LOGS / "nano_jp4_before_after_prompts_markdown_jetson_nano_notes.txt")
+                     .read_text().splitlines() if "$" not in line and "`" not in line)
+    before, after = invocations(text)
+    assert (before.record.gpu.cur_hz, after.record.gpu.cur_hz) == (76_800_000, 921_600_000)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.parsers.nvpmodel import PowerMode, parse
+from edgeprof.parsers.nvpmodel import PowerMode, invocations, parse
 
 LOGS = Path(__file__).parent / "logs" / "nvpmodel"
 
@@ -15,6 +15,8 @@ EXPECTED = {
     "xavier_fan_mode_no_id_orne_box_issue16.txt": ("MAXN", None),
     "thor_jp7_jetpack_nixos_pr460.txt": ("MAXN", 0),
     "orin_nano_super_r39_2_1_unattributed_report.txt": ("25W", 1),
+    "nano_jp4_prompt_query_set_query_jetson_nano_notes.txt": ("MAXN", 0),
+    "nano_annotated_comment_prompt_envg_notes.txt": ("MAXN", 0),  # "MAXN # <the poster's note>"
 }
 
 
@@ -32,3 +34,16 @@ def test_fixture(name):
 def test_no_mode_line():
     assert parse("NVPM ERROR: optMask is 1, no request for power mode\n").to_dict() == {
         "mode_name": None, "mode_id": None}
+
+
+def test_query_set_query_paste_is_two_reports_each_with_its_command():
+    found = list(invocations((LOGS / "nano_jp4_prompt_query_set_query_jetson_nano_notes.txt").read_text()))
+    # "$ sudo nvpmodel -m 0" printed no mode: it is no report of its own.
+    assert [(i.number, i.first_line, i.last_line, i.command) for i in found] == [
+        (1, 1, 4, "$ sudo nvpmodel -q"), (2, 10, 13, "$ sudo nvpmodel -q")]
+    assert all(i.format == "nvpmodel -q, with the fan mode (Xavier, Nano)" for i in found)
+
+
+def test_verbose_output_says_so():
+    [found] = invocations((LOGS / "tx2_r32_1_verbose_root_mids_w251.txt").read_text())
+    assert found.format == "nvpmodel -q --verbose"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.parsers.tegrastats import TegrastatsSample, parse, parse_line
+from edgeprof.parsers.tegrastats import TegrastatsSample, invocations, parse, parse_line
 
 LOGS = Path(__file__).parent / "logs" / "tegrastats"
 
@@ -177,9 +177,25 @@ FIRST_LINES = {
         temps_c={"cpu": 34.843, "tj": 35.906, "soc012": 34.437, "gpu": 35.906, "soc345": 34.406},
         rails_mw=rails(VDD_GPU=(4925, 4925), VDD_CPU_SOC_MSS=(8710, 8710), VIN_SYS_5V0=(6767, 6767)),
     ),
+    # L4T R24 and R28.1 (TX1): one clock for the whole CPU list, "EMC"/"GR3D" without "_FREQ", no sensors/rails.
+    "tx1_r24_legacy_avp_vde_edp_sudo_prompt_blog_573.txt": dict(
+        timestamp=None, ram_used_mb=277, ram_total_mb=3854, swap_used_mb=0, cpus=cpus("0%@1912,0%@1912,0%@1912,0%@1912"),
+        emc_load_pct=0, emc_freq_mhz=1600, gpu_load_pct=0, gpu_freq_mhz=76, temps_c=None, rails_mw=None,
+    ),
+    "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_a5a5cc7.txt": dict(
+        timestamp=None, ram_used_mb=3468, ram_total_mb=3983, swap_used_mb=873, cpus=cpus("17%@408,13%@408,29%@408,5%@408"),
+        emc_load_pct=1, emc_freq_mhz=408, gpu_load_pct=3, gpu_freq_mhz=76, temps_c=None, rails_mw=None,
+    ),
+    "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_ae7da25.txt": dict(
+        timestamp=None, ram_used_mb=3691, ram_total_mb=3983, swap_used_mb=2780, cpus=cpus("0%@1734,0%@1734,0%@1734,0%@1734"),
+        emc_load_pct=0, emc_freq_mhz=1600, gpu_load_pct=0, gpu_freq_mhz=998, temps_c=None, rails_mw=None,
+    ),
 }
 
 LINE_COUNTS = {
+    "tx1_r24_legacy_avp_vde_edp_sudo_prompt_blog_573.txt": 2,
+    "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_a5a5cc7.txt": 2,
+    "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_ae7da25.txt": 2,
     "tx2_r28_2_gustavz_issue24.txt": 3,
     "tx2_jp46_nonroot_jetson_stats_issue187.txt": 6,
     "agx_orin_r36_4_4_tegra_exporter.txt": 3,
@@ -232,3 +248,44 @@ def test_non_tegrastats_lines_are_skipped():
     text = "catid@orin:~$ sudo tegrastats\n\n" + (LOGS / "tx2_r32_datadog_agent.txt").read_text()
     assert len(parse(text)) == 1
     assert parse_line("catid@orin:~$ sudo tegrastats") is None
+
+
+LAYOUTS = {
+    "L4T R24-R28.1": ["tx1_r24_legacy_avp_vde_edp_sudo_prompt_blog_573.txt",
+                      "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_a5a5cc7.txt",
+                      "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_ae7da25.txt"],
+    "L4T R28.2-R32": ["tx1_r28_datadog_agent.txt", "tx2_r28_2_gustavz_issue24.txt", "tx2_r32_datadog_agent.txt",
+                      "tx2_r32_findhao_txutils_issue3.txt", "tx2_jp46_nonroot_jetson_stats_issue187.txt",
+                      "nano_r32_datadog_agent.txt", "agx_xavier_jp42_gtop_pr7.txt", "agx_xavier_r32_datadog_agent.txt",
+                      "xavier_nx_r32_datadog_agent.txt"],
+    "L4T R35 and later": ["agx_orin_jp51_catid_blog.txt", "agx_orin_jp6_gpc_list_jetson_exporter_issue14.txt",
+                          "agx_orin_no_emc_datadog_agent.txt", "agx_orin_r36_4_4_tegra_exporter.txt",
+                          "agx_orin_r36_spaced_datadog_agent.txt", "orin_16gb_mw_units_datadog_agent.txt",
+                          "orin_nano_jp6_jetson_stats_issue624.txt", "thor_r38_4_tegra_exporter.txt"],
+    "L4T R39": ["agx_orin_r39_2_off_cores_tegra_exporter.txt", "thor_r39_2_tegra_exporter.txt"],
+}
+
+
+def test_every_fixture_has_a_layout():
+    assert sorted(name for names in LAYOUTS.values() for name in names) == sorted(FIRST_LINES)
+
+
+@pytest.mark.parametrize("layout, name", [(layout, name) for layout, names in LAYOUTS.items() for name in names])
+def test_each_sample_says_which_layout_it_is(layout, name):
+    assert {invocation.format.split(" layout")[0] for invocation in invocations((LOGS / name).read_text())} == {
+        f"tegrastats, {layout}"}
+
+
+def test_the_pasted_command_goes_with_the_samples_after_it():
+    found = list(invocations((LOGS / "tx1_r24_legacy_avp_vde_edp_sudo_prompt_blog_573.txt").read_text()))
+    # "sudo ~/tegrastats", then the sudo password prompt, then two samples.
+    assert [(i.number, i.first_line, i.command) for i in found] == [(1, 3, "sudo ~/tegrastats"),
+                                                                   (1, 4, "sudo ~/tegrastats")]
+
+
+def test_two_pasted_runs_are_two_invocations():
+    first = (LOGS / "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_ae7da25.txt").read_text()
+    second = (LOGS / "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_a5a5cc7.txt").read_text()
+    found = list(invocations(first + second))
+    assert [i.number for i in found] == [1, 1, 2, 2]
+    assert [s.ram_used_mb for s in parse(first + second)] == [3691, 3691, 3468, 3607]

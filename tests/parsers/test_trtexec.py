@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgeprof.parsers import parse_text
-from edgeprof.parsers.trtexec import (LayerProfile, Stats, TrtexecReport, parse, parse_export_profile,
+from edgeprof.parsers.trtexec import (LayerProfile, Stats, TrtexecReport, invocations, parse, parse_export_profile,
                                       parse_export_times, trtexec_stats, version_from_code)
 
 LOGS = Path(__file__).parent / "logs" / "trtexec"
@@ -26,6 +26,8 @@ def s(min=None, max=None, mean=None, median=None, p99=None, p90=None, p95=None) 
 NONE = s()
 # The last Caffe run of the TensorRT 4.0 README (deploy.prototxt): ten per-iteration means of 10 runs each.
 TRT4_LAST_RUN = [7.75014, 7.65675, 7.33501, 7.11178, 7.54227, 7.11721, 7.01686, 6.99832, 7.00938, 7.04481]
+GIEXEC_HALF2 = [12.8707, 12.9181, 12.9096, 12.8568, 12.8694, 12.8638, 12.8555, 12.8636, 12.8473, 12.8554]
+GIEXEC_DIGITS = [1.17613, 1.17624, 1.1762, 1.17618, 1.17564, 1.17339, 1.1758, 1.17527, 1.17448, 1.17494]
 
 # Per fixture: every figure of the report exactly as printed (None where the log lacks it).
 EXPECTED = {
@@ -103,11 +105,24 @@ EXPECTED = {
         "latency_ms": s(mean=55.3944), "gpu_compute_ms": s(mean=55.2518),
         "enqueue_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
     },
-    # An earlier run that crashed, then three Caffe runs: the last run's ten means are averaged.
+    # An earlier run that crashed, then three Caffe runs: the last run's ten means are averaged. TensorRT 4's
+    # trtexec copies nothing to or from the GPU, so the latency of a query is its GPU time.
     "trt4_0_readme_known_error_then_caffe_runs_excerpt.log": {
         "trt_version": None, "throughput_qps": None, "error": None,
-        "gpu_compute_ms": s(mean=sum(TRT4_LAST_RUN) / 10),
-        "latency_ms": NONE, "enqueue_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
+        "gpu_compute_ms": s(mean=sum(TRT4_LAST_RUN) / 10), "latency_ms": s(mean=sum(TRT4_LAST_RUN) / 10),
+        "enqueue_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
+    },
+    # giexec (TensorRT 1-3): "Average over 10 runs is X ms." and nothing else; a --half2 run after a root prompt.
+    "trt3_giexec_half2_b128_root_prompt_ngc1803_readme.log": {
+        "trt_version": None, "throughput_qps": None, "error": None,
+        "gpu_compute_ms": s(mean=sum(GIEXEC_HALF2) / 10), "latency_ms": s(mean=sum(GIEXEC_HALF2) / 10),
+        "enqueue_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
+    },
+    # The command wrapped with a backslash and tabs, after a ">$" prompt.
+    "trt1_2_giexec_wrapped_command_getdigits_howto.log": {
+        "trt_version": None, "throughput_qps": None, "error": None,
+        "gpu_compute_ms": s(mean=sum(GIEXEC_DIGITS) / 10), "latency_ms": s(mean=sum(GIEXEC_DIGITS) / 10),
+        "enqueue_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
     },
     "trt10_3_jetson_unknown_option_failed_excerpt.log": {
         "trt_version": "10.3.0", "throughput_qps": None, "error": "Unknown option: --workspace 2048",
@@ -124,6 +139,40 @@ EXPECTED = {
         **{name: NONE for name in STATS_FIELDS},
     },
 }
+
+
+# The layout each fixture's reported run was recognized as (its version where the log states one).
+LAYOUTS = {
+    "trt10_16_rtx6000ada_hackathon_result01_excerpt.log": "TensorRT 8.5+ (Performance summary, p90/p95/p99), version 10.16.0",
+    "trt8_5plus_format_ptlflow_issue65_excerpt.log": "TensorRT 8.5+ (Performance summary, p90/p95/p99)",
+    "trt8_4_0_xavier_agx_meta_tegra_pr952_excerpt.log": "TensorRT 8.4 (Performance summary), version 8.4.0",
+    "trt8_4_format_tesla_m40_sci_notation_sdecoder_readme_excerpt.log": "TensorRT 8.4 (Performance summary)",
+    "trt8_2_1_jetson_nano_culane_excerpt.log":
+        "TensorRT 8.0-8.2 (Performance summary with End-to-End Host Latency), version 8.2.1",
+    "trt_jetson_mangled_copy_yolo_on_jetson_issue4.log": "TensorRT 8.4 (Performance summary)",
+    "trt7_1_3_xavier_agx_tensorrtx_issue707_excerpt.log": "TensorRT 6-7 (Host Latency / GPU Compute blocks)",
+    "trt7_format_zero_qps_tensorrt_issue2054_excerpt.log": "TensorRT 6-7 (Host Latency / GPU Compute blocks)",
+    "trt7_2_2_t4_gpu_compute_blocks_modelzoo_readme_excerpt.log": "TensorRT 6-7 (Host Latency / GPU Compute blocks)",
+    "trt5_format_xavier_retinanet_issue118_excerpt.log": "TensorRT 5 (Average over N runs, host walltime)",
+    "trt4_0_readme_known_error_then_caffe_runs_excerpt.log": "TensorRT 4 (Average over N runs, percentile)",
+    "trt3_giexec_half2_b128_root_prompt_ngc1803_readme.log": "TensorRT 1-3 giexec (Average over N runs)",
+    "trt1_2_giexec_wrapped_command_getdigits_howto.log": "TensorRT 1-3 giexec (Average over N runs)",
+    "trt10_3_jetson_unknown_option_failed_excerpt.log": "no summary, version 10.3.0",
+    "trt8_6_0_error10_commented_gaussupsample.log": "no summary, version 8.6.0",
+    "trt_le5_tx2_unknown_argument_jetson_inference_issue388.log": "no summary",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_reported_run_says_which_layout_it_has(name):
+    chosen = [i for i in invocations(read(name)) if i.record.to_dict() == parse(read(name)).to_dict()][-1]
+    assert chosen.format == f"trtexec, {LAYOUTS[name]}" + (" stated" if "version" in LAYOUTS[name] else "")
+
+
+def test_giexec_command_line_and_lines_of_the_run():
+    [found] = invocations(read("trt3_giexec_half2_b128_root_prompt_ngc1803_readme.log"))
+    assert found.command.endswith("# ./giexec --deploy=./googlenet.prototxt --output=prob --half2 --batch=128")
+    assert (found.first_line, found.last_line) == (1, 19)
 
 
 def read(name: str) -> str:
