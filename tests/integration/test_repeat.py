@@ -15,5 +15,5 @@ def test_repeat_3_stores_three_runs_and_a_summary_at_least_as_wide_as_any_run(ed
     widest = max(hi - lo for r in runs for lo, hi in [r["latency_ci95_ms"]["median"]])
     assert high - low >= widest and low <= summary["latency_ms"]["median"] <= high
     assert sorted(r["latency_ms"]["median"] for r in runs) == summary["repeat"]["run_figures_ms"]
-    listed = edgeprof_cli("results", "list", check=0).stdout
-    assert "summary of 3 runs" in listed and "run 2 of 3" in listed
+    stored = json_lines(edgeprof_cli("results", "list", "--json", check=0).stdout)
+    assert sorted(r["id"] for r in stored) == sorted(r["id"] for r in runs + [summary])

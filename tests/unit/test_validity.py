@@ -110,3 +110,12 @@ def test_repeats_of_a_mean_only_backend_summarize_their_means_and_one_good_run_i
     failed = summarize_repeats([caffe[0], Result(device="d", model="m", backend="caffe", batch=1, run_id="r")
                                 .fail("killed")])
     assert failed.status == "failed" and "1 run(s) gave a figure" in failed.error
+
+
+def test_tables_name_runs_and_summaries():
+    from edgeprof.reporting.table import backend_label
+    run = run_result(10.0, (9.9, 10.1), 1)
+    run.repeat = {"group": "g", "index": 2, "of": 3}
+    assert backend_label(run) == "pytorch (fp16, run 2 of 3)"
+    run.repeat = {"group": "g", "summary": True, "runs": 3}
+    assert backend_label(run) == "pytorch (fp16, summary of 3 runs)"
