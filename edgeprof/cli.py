@@ -70,6 +70,9 @@ db_option = click.option("--db", envvar="EDGEPROF_DB", metavar="FILE|URL",
                          help="Results database: a SQLite file, or a postgresql:// URL for a team's shared "
                               "database (default: ~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+take_over_option = click.option("--take-over-dead", is_flag=True,
+                                help="A board held by an edgeprof run of this host whose process is gone: restore it "
+                                     "and take it now instead of waiting out that run's lease.")
 strict_option = click.option("--strict", is_flag=True,
                              help=f"Exit with status {EXIT_FLAGGED} when any result carries a validity flag (for CI "
                                   f"jobs; failed results still give 1).")
@@ -231,10 +234,11 @@ def _backends_with(capability: str) -> str:
 @db_option
 @json_option
 @strict_option
+@take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
-                    as_json, strict):
+                    as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
@@ -274,7 +278,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                            options=options, repeat=repeat, store=store, inventory=inventory,
                            accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           on_result=on_result, on_status=on_status)
+                           take_over_dead=take_over_dead, on_result=on_result, on_status=on_status)
 
     try:
         if as_json:
@@ -318,8 +322,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
 @db_option
 @json_option
 @strict_option
+@take_over_option
 def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, places, reserve, count, coordinator,
-                inventory, db, as_json, strict):
+                inventory, db, as_json, strict, take_over_dead):
     """Run a plan over many boards in parallel (one measurement at a time per board).
 
     Run it again to resume: items of the same plan stored ok are skipped. Ctrl-C once: the items in flight
@@ -331,7 +336,8 @@ def run_command(plan_file, accept_new_host_key, sudo_password_env, wait_s, place
         plan.validate()
     except PlanError as e:
         _fail(str(e))
-    lab = Lab(inventory, db, accept_new_host_key=accept_new_host_key, sudo_password_env=sudo_password_env)
+    lab = Lab(inventory, db, accept_new_host_key=accept_new_host_key, sudo_password_env=sudo_password_env,
+              take_over_dead=take_over_dead)
     printed = set()
 
     def on_progress(lab_run):

@@ -77,7 +77,8 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
 def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore | None = None,
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
-                 cooldown_s: float = 0, should_stop: Callable[[], bool] | None = None,
+                 cooldown_s: float = 0, take_over_dead: bool = False,
+                 should_stop: Callable[[], bool] | None = None,
                  should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
                  on_status: Callable[[str], None] | None = None) -> list[Result]:
@@ -85,7 +86,8 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
 
     clocks: "max", "leave" or "lock" (default: the device family's policy, see edgeprof.power). The board is
     held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
-    the end, or by the board itself lease_s seconds after this process died. cooldown_s: a pause between
+    the end, or by the board itself lease_s seconds after this process died (take_over_dead: a lease whose
+    run died on this host is restored and taken at once instead of waited for). cooldown_s: a pause between
     jobs, so that one job's heat does not bias the next. should_stop: asked before each job; when it says
     yes, the jobs left are not run (and not stored) and the board is restored as usual. should_run: asked
     before each job while the board is held; no: that job is skipped (not run, not stored), e.g. because
@@ -100,7 +102,8 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     if clocks is not None and clocks not in POLICIES:
         raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
     policy = BoardPolicy(accept_new_host_key=accept_new_host_key, clocks=clocks,
-                         sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, cooldown_s=cooldown_s)
+                         sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, cooldown_s=cooldown_s,
+                         take_over_dead=take_over_dead)
     return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, should_stop=should_stop,
                                should_run=should_run, on_result=on_result, on_status=on_status)
 

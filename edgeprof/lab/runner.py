@@ -90,11 +90,12 @@ class Lab:
     """
 
     def __init__(self, inventory: str | None = None, db: str | None = None, *, accept_new_host_key: bool = False,
-                 sudo_password_env: str | None = None):
+                 sudo_password_env: str | None = None, take_over_dead: bool = False):
         self.inventory = inventory
         self.db = db
         self.accept_new_host_key = accept_new_host_key
         self.sudo_password_env = sudo_password_env
+        self.take_over_dead = take_over_dead
 
     def run(self, plan: Plan, *, wait_s: float = 0, on_progress: Callable[[LabRun], None] | None = None,
             devices: list[Device] | None = None) -> LabRun:
@@ -112,7 +113,7 @@ class Lab:
         stop = threading.Event()
         policy = BoardPolicy(accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
                              sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
-                             cooldown_s=plan.cooldown_s)
+                             cooldown_s=plan.cooldown_s, take_over_dead=self.take_over_dead)
 
         def notify():
             if on_progress:

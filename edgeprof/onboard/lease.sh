@@ -8,7 +8,8 @@
 # (exit 5) and says what it found. Nothing in the folder is ever executed: `restore` is data, one
 # "KEY VALUE" line per step, each value checked here before it becomes a fixed command.
 #
-# Exit status: 0 done (acquire: taken), 3 busy, 4 stale (expired, no guard: the caller restores it), 5 unsafe.
+# Exit status: 0 done (acquire: taken), 3 busy (or, for renew/release/take-over, not the named owner's),
+# 4 stale (expired, no guard: the caller restores it), 5 unsafe.
 set -u
 umask 022
 action=$1 d=$2
@@ -171,6 +172,19 @@ case $action in
     restore > "$d/restore.log" 2>&1
     date +%s > "$d/restored_at"
     mv -- "$d" "$base/interrupted.$(date +%s).stale" ;;
+  take-over)  # take-over OWNER: the host saw OWNER's process die; restore now instead of at expiry
+    check_lease
+    ours "$1" || { echo "lost $(cat "$d/owner" 2>/dev/null)"; exit 3; }
+    # Its guard would restore again at expiry, or find the folder gone mid-way: stop it first (only if it
+    # is edgeprof's guard: a pid file can outlive its process and the pid be reused).
+    guard=$(cat "$d/guard.pid" 2>/dev/null)
+    case $guard in
+      '' | *[!0-9]*) ;;
+      *) if grep -q edgeprof-guard "/proc/$guard/cmdline" 2>/dev/null; then kill "$guard"; fi ;;
+    esac
+    restore > "$d/restore.log" 2>&1
+    date +%s > "$d/restored_at"
+    mv -- "$d" "$base/interrupted.$(date +%s).takeover" ;;
   release)  # release OWNER: restore now and free the board, only if the lease is this run's
     ours "$1" || { echo "lost $(cat "$d/owner" 2>/dev/null)"; exit 3; }
     restore

@@ -55,7 +55,7 @@ def power_session(device: Device, transport: Transport, *, run_id: str, policy: 
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed
     lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=policy.lease_s,
-                    wait_s=policy.wait_s, status=status)
+                    wait_s=policy.wait_s, take_over_dead=policy.take_over_dead, status=status)
     for notice in lease.notices:
         status(f"notice: {notice}")
     try:

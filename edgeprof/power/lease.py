@@ -169,6 +169,26 @@ def owner_label(run_id: str) -> str:
     return f"run {run_id} from {socket.gethostname()} pid {os.getpid()}"
 
 
+_OWNER = re.compile(r"run \S+ from (?P<host>\S+) pid (?P<pid>\d+)")
+
+
+def dead_here(owner: str) -> int | None:
+    """The pid of the run that holds a lease, when that run was started on this host and its process is
+    gone (SIGKILL, a crash, a reboot of this host); None otherwise, a run of another host included: it
+    cannot be checked from here. A reused pid reads as alive, which only means waiting as before."""
+    found = _OWNER.fullmatch(owner.strip())
+    if not found or found["host"] != socket.gethostname():
+        return None
+    pid = int(found["pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except PermissionError:
+        return None     # alive, another user's
+    return None
+
+
 def _lease_path(transport: Transport, sudo: Sudo | None) -> str:
     if sudo:
         return LEASE_DIR
@@ -195,9 +215,10 @@ def _notice(line: str) -> str | None:
 
 
 def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: int, wait_s: float,
-            status: Callable[[str], None] = lambda m: None) -> Lease:
+            take_over_dead: bool = False, status: Callable[[str], None] = lambda m: None) -> Lease:
     """Take the board's lease, waiting up to wait_s for another run to finish; raise BoardBusy after that,
-    LeaseUnsafe when the lease folder is not edgeprof's own."""
+    LeaseUnsafe when the lease folder is not edgeprof's own. A lease held by a run of this host whose process
+    is gone is restored and taken at once with take_over_dead; without, the error says so."""
     notices: list[str] = []
     deadline = time.monotonic() + wait_s
     label = owner_label(run_id)
@@ -217,10 +238,20 @@ def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: in
                            f"no guard (reboot?); edgeprof restored the board's state now")
             continue
         if got.exit_status == BUSY:
+            owner = last.removeprefix("busy ")
+            dead = dead_here(owner)
+            if dead is not None and take_over_dead:
+                fix = _run(transport, sudo, path, "take-over", owner, timeout=120)
+                _raise_for(fix, transport, path, "take over the lease of a run whose process is gone")
+                notices.append(f"the run holding {transport.name} ({owner}) had died on this host; edgeprof "
+                               f"restored the board's state now (--take-over-dead) instead of at its lease's end")
+                continue
             if time.monotonic() >= deadline:
-                raise BoardBusy(f"{transport.name} is in use by another edgeprof run "
-                                f"({last.removeprefix('busy ')}). Wait for it, or pass --wait SECONDS.")
-            status(f"{transport.name} is busy ({last.removeprefix('busy ')}); waiting")
+                hint = (f" Its process (pid {dead}) is gone from this host: pass --take-over-dead to restore the "
+                        f"board now and go on, or wait for its lease to end (its guard then restores the board)."
+                        if dead is not None else " Wait for it, or pass --wait SECONDS.")
+                raise BoardBusy(f"{transport.name} is in use by another edgeprof run ({owner}).{hint}")
+            status(f"{transport.name} is busy ({owner}); waiting")
             time.sleep(2)
             continue
         _raise_for(got, transport, path, "take the board lease")

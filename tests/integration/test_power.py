@@ -199,3 +199,22 @@ def test_a_board_control_failure_between_items_fails_that_item_and_the_sweep_goe
                                        "--show` failed (exit 1): cannot read the EMC clock")
     assert len(stored) == 3
     assert board_state(tx2) == before
+
+
+def test_a_dead_run_of_this_host_is_named_and_taken_over_on_request(edgeprof_cli, lab_inventory, tx2):
+    """SIGKILL leaves the lease to its guard for --lease seconds; the next run from this host sees that
+    the holder's process is gone, says so, and with --take-over-dead restores the board and measures now."""
+    before = board_state(tx2)
+    proc = start_measure(edgeprof_cli, lab_inventory, *VGG_FOREVER, "--lease", "600")
+    wait_for(lambda: caffe_running(tx2), 60, "caffe to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    refused = edgeprof_cli("measure", "--device", "sim-tx2", "alexnet", "-n", "1", check=2)
+    assert f"pid {proc.pid}) is gone from this host: pass --take-over-dead" in refused.stderr
+    assert "NV Power Mode: MAXN" in board_state(tx2) and caffe_running(tx2)   # nothing was touched
+    taken = edgeprof_cli("measure", "--device", "sim-tx2", "alexnet", "-n", "1", "--take-over-dead", "--json",
+                         check=0)
+    assert "had died on this host; edgeprof restored the board's state now" in taken.stderr
+    [result] = json_lines(taken.stdout)
+    assert result["state"]["state_before"]["power_mode"]["mode_name"] == "MAXP_CORE_ARM"   # restored first
+    assert not caffe_running(tx2) and board_state(tx2) == before

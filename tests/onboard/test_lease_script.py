@@ -69,3 +69,12 @@ def test_restore_data_is_validated_on_the_host_too():
                 {"nvpmodel": -1}, {"nvpmodel": True}):
         with pytest.raises(ValueError):
             Restore(**bad)
+
+
+def test_take_over_acts_on_the_named_owner_only_and_restores(tmp_path):
+    assert lease(tmp_path, "acquire", "600", "run a from h pid 1").returncode == 0
+    wrong = lease(tmp_path, "take-over", "run b from h pid 2")
+    assert wrong.returncode == 3 and wrong.stdout == "lost run a from h pid 1\n"
+    assert lease(tmp_path, "take-over", "run a from h pid 1").returncode == 0
+    [record] = (tmp_path / "base").glob("interrupted.*.takeover")
+    assert (record / "owner").read_text() == "run a from h pid 1\n" and not (tmp_path / "base/lease").exists()
