@@ -8,8 +8,9 @@ complete runs of a generated GoogLeNet-sized net as BVLC Caffe prints them (net 
 lines, per-layer averages, summary), and one single line of --line-mb MB (such a log with its line ends lost).
 Then, for each input and each parser, one child process reads the file the way `edgeprof parse KIND FILE --json`
 does (streaming through edgeprof.parsers.decode; rows are serialized and dropped as they come) and reports:
-wall time of the parse, its ratio to the size (s/GB: flat from 20 to 200 MB means linear), and the child's
-peak RSS (ru_maxrss from wait4; Python and the imports included) next to its RSS before parsing.
+wall time and CPU time of the parse, the CPU time's ratio to the size (s/GB: flat from 20 to 200 MB means
+linear), and the child's peak RSS (ru_maxrss from wait4; Python and the imports included) next to its RSS
+before parsing.
 Targets (issue 12): under 5 s and under 2x the file size at 200 MB. The files are removed at the end.
 """
 import argparse
@@ -142,7 +143,7 @@ def child(kind: str, path: str) -> None:
     from edgeprof.parsers import ROW_KINDS, NothingFound, decode, invocations, parse_text
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     found = 0
     with open(path, "rb") as log:
         source = decode(log, path)
@@ -156,8 +157,8 @@ def child(kind: str, path: str) -> None:
                 found = 1
         except NothingFound:
             pass
-    print(json.dumps({"wall_s": time.perf_counter() - started, "rss_before_kb": before, "found": found,
-                      "skipped_lines": source.skipped}))
+    print(json.dumps({"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu_started,
+                      "rss_before_kb": before, "found": found, "skipped_lines": source.skipped}))
 
 
 def measure(kind: str, path: str) -> dict:
@@ -191,16 +192,19 @@ def main() -> None:
         write_caffe_log(path, args.line_mb * MB, rng, one_line=True)
         inputs.append((f"one line {args.line_mb} MB", path))
 
-        print(f"{'input (generated)':<20} {'parser':<14} {'wall s':>7} {'s/GB':>6} {'peak RSS MB':>11} "
-              f"{'RSS before':>10} {'peak/size':>9} {'found':>5} {'skipped':>7}")
+        print(f"load average before: {os.getloadavg()[0]:.2f} (this machine has {os.cpu_count()} CPUs; other "
+              f"processes running stretch the wall times, the CPU times much less)")
+        print(f"{'input (generated)':<20} {'parser':<14} {'wall s':>7} {'cpu s':>6} {'cpu s/GB':>8} "
+              f"{'peak RSS MB':>11} {'RSS before':>10} {'peak/size':>9} {'found':>5} {'skipped':>7}")
         for label, path in inputs:
             size = os.path.getsize(path)
             for kind in KINDS:
                 m = measure(kind, path)
                 peak = m["peak_rss_kb"] * 1024
-                print(f"{label:<20} {kind:<14} {m['wall_s']:7.2f} {m['wall_s'] / size * 2**30:6.1f} "
+                print(f"{label:<20} {kind:<14} {m['wall_s']:7.2f} {m['cpu_s']:6.2f} {m['cpu_s'] / size * 2**30:8.1f} "
                       f"{peak / MB:11.1f} {m['rss_before_kb'] / 1024:10.1f} {peak / size:9.2f} {m['found']:>5} "
                       f"{m['skipped_lines']:>7}", flush=True)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ class _Reader:
             self.command_fields = [name.strip() for name in query.group(1).split(",") if name.strip()]
 
     def csv_line(self, number: int, line: str) -> Iterator[Invocation]:
-        if _HEADER.fullmatch(line):
+        if line.lstrip()[:1].islower() and _HEADER.fullmatch(line):  # headers start with a field name
             if self.rows:
                 self.next_invocation(None)  # a second header: the next run, pasted without its command
             self.names = [_field_name(cell) for cell in _cells(line)]

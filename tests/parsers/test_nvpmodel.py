@@ -17,6 +17,15 @@ EXPECTED = {
     "orin_nano_super_r39_2_1_unattributed_report.txt": ("25W", 1),
     "nano_jp4_prompt_query_set_query_jetson_nano_notes.txt": ("MAXN", 0),
     "nano_annotated_comment_prompt_envg_notes.txt": ("MAXN", 0),  # "MAXN # <the poster's note>"
+    "xavier_nx_15w_6core_prompts_compound_command_whisper_notes.txt": ("MODE_15W_6CORE", 2),
+    "xavier_30w_then_set_mode_reboot_prompt_readme.txt": ("MODE_30W", 2),
+    "xavier_jp451_query_set_query_comments_readme.txt": ("MAXN", 0),
+}
+
+REPORTS = {  # (first line, last line, mode name) of every report in the paste
+    "xavier_nx_15w_6core_prompts_compound_command_whisper_notes.txt": [(1, 3, "MODE_15W_6CORE"), (4, 6, "MODE_15W_6CORE")],
+    "xavier_30w_then_set_mode_reboot_prompt_readme.txt": [(2, 4, "MODE_30W")],
+    "xavier_jp451_query_set_query_comments_readme.txt": [(2, 4, "MODE_30W"), (10, 12, "MAXN")],
 }
 
 
@@ -47,3 +56,9 @@ def test_query_set_query_paste_is_two_reports_each_with_its_command():
 def test_verbose_output_says_so():
     [found] = invocations((LOGS / "tx2_r32_1_verbose_root_mids_w251.txt").read_text())
     assert found.format == "nvpmodel -q --verbose"
+
+
+@pytest.mark.parametrize("name", sorted(REPORTS))
+def test_one_report_per_query_in_a_paste(name):
+    found = [(i.first_line, i.last_line, i.record.mode_name) for i in invocations((LOGS / name).read_text())]
+    assert found == REPORTS[name]
