@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from . import limits
 from .devices import Device, connect
@@ -18,6 +18,7 @@ from .models import ModelSource
 from .onboard import source
 from .result import Result
 from .transport import CommandResult, Transport, TransportError, remove_tree
+from .transport.reconnecting import ReconnectingTransport
 
 
 def now() -> str:
@@ -55,10 +56,16 @@ def probe(transport: Transport) -> dict:
 
 
 @contextlib.contextmanager
-def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False) -> Iterator["Board"]:
+def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False,
+               on_reconnect: Callable[[str], None] | None = None) -> Iterator["Board"]:
     """A connected, probed Board; on leaving, its work folder (if one was made) is removed and the
-    connection closed, whatever happened."""
-    transport = connect(device, accept_new_host_key=accept_new_host_key)
+    connection closed, whatever happened. With on_reconnect, a board over SSH reconnects when its connection
+    drops (edgeprof.transport.reconnecting) and on_reconnect hears of each attempt."""
+    if on_reconnect is None or device.is_local:
+        transport = connect(device, accept_new_host_key=accept_new_host_key)
+    else:
+        transport = ReconnectingTransport(lambda: connect(device, accept_new_host_key=accept_new_host_key),
+                                          on_reconnect=on_reconnect)
     board = Board(device, transport, run_id=run_id)
     try:
         board.facts = probe(transport)

@@ -24,6 +24,7 @@ from .result import Result
 from .storage import SQLStore, open_store
 from .telemetry import BoardTelemetry
 from .transport import TransportError, make_temp_dir
+from .transport.reconnecting import ConnectionReplaced
 
 class MeasureError(InputError):
     """Nothing was measured: the input cannot be used. The message says what to fix."""
@@ -130,7 +131,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
             on_result(result)
 
     status(f"connecting to {device.name} ({device.address})")
-    with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=policy.accept_new_host_key) as board:
+    with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=policy.accept_new_host_key,
+                    on_reconnect=status) as board:
         sweep = None
         try:
             with power_session(device, board.transport, run_id=board.run_id, policy=policy,
@@ -149,6 +151,19 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                 if index not in sweep.finished:
                     keep(sweep.new_result(job).fail(f"not run: {e}"))
     return results
+
+
+# An item whose connection dropped mid-way is run again on the new connection, up to this many times in all.
+ITEM_ATTEMPTS = 2
+
+
+def _once_more(step: Callable):
+    """step(), and once more if the connection was replaced while it ran (a read-only step: probing a
+    backend, reading the clocks)."""
+    try:
+        return step()
+    except ConnectionReplaced:
+        return step()
 
 
 @dataclass
@@ -176,6 +191,12 @@ class Sweep:
         # power control needed it, which on a Jetson it always does.
         self.telemetry = BoardTelemetry(self.board, sudo=self.power.sudo if self.power.needs_root() else None)
 
+    def _lost(self, job: Job, error: TransportError) -> None:
+        """The connection is gone for good during `job`: keep it as failed, and end the sweep."""
+        self.keep(self.new_result(job).fail(str(error)))
+        self.finished.add(self._index)
+        raise error
+
     def new_result(self, job: Job) -> Result:
         result = self.board.new_result(self.sources[job.model], job.backend, job.batch)
         result.plan = job.plan
@@ -196,7 +217,7 @@ class Sweep:
             backend = backend_registry.get(name)
             self.status(f"{self.board.device.name}: looking for {name}")
             try:
-                self.board.backend_facts[name] = backend.prepare(self.board)
+                self.board.backend_facts[name] = _once_more(lambda: backend.prepare(self.board))
                 self._prepared[name] = backend
             except BackendUnavailable as e:
                 self._prepared[name] = e
@@ -230,7 +251,7 @@ class Sweep:
         self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}")
         started = time.monotonic()
         try:
-            clocks_start = self._last_clocks or self.power.snapshot()
+            clocks_start = self._last_clocks or _once_more(self.power.snapshot)
         except BoardControlError as e:
             # The board answers but refused to show its clocks: this item has no trustworthy state, the next
             # one may (only a lost connection ends the sweep).
@@ -238,16 +259,23 @@ class Sweep:
             failed.repeat = repeat
             self.keep(failed)
             return failed
-        with self.telemetry.sampling() as recording:
-            try:
-                result = backend.measure(board, self.sources[job.model], job.batch, options)
-            except TransportError as e:
-                self.keep(self.new_result(job).fail(str(e)))
-                self.finished.add(self._index)
-                raise
+        for attempt in range(1, ITEM_ATTEMPTS + 1):
+            with self.telemetry.sampling() as recording:
+                try:
+                    result = backend.measure(board, self.sources[job.model], job.batch, options)
+                    break
+                except ConnectionReplaced as e:
+                    # The connection died mid-item and a new one is up: the result never came back, so
+                    # the item runs again (its lease and work folder on the board are still this run's).
+                    if attempt < ITEM_ATTEMPTS:
+                        self.status(f"{board.device.name}: {e}; running the item again")
+                        continue
+                    self._lost(job, e)
+                except TransportError as e:
+                    self._lost(job, e)
         validity.assess(result)
         try:
-            self._last_clocks = self.power.snapshot()
+            self._last_clocks = _once_more(self.power.snapshot)
         except BoardControlError as e:
             self._last_clocks = None
             result.flags.append({"code": "clocks_end_unknown",

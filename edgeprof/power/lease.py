@@ -38,6 +38,7 @@ from ..errors import BoardControlError
 from ..onboard import source
 
 from ..transport import CommandResult, Transport, TransportError
+from ..transport.reconnecting import ConnectionReplaced
 from ..transport.sudo import Sudo
 
 BOARD_DIR = "/var/lib/edgeprof"
@@ -123,6 +124,8 @@ class Lease:
             try:
                 if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner).exit_status:
                     return  # not ours any more (or refused): nothing to keep alive
+            except ConnectionReplaced:
+                continue  # a new connection is up: the next renewal goes through it
             except TransportError:
                 return  # the guard restores the board when the lease runs out
 

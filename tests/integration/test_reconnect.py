@@ -1,0 +1,43 @@
+"""A dropped SSH connection mid-item: edgeprof reconnects, runs the item whose result did not come back
+once more on the new connection, and goes on; each item is stored once (edgeprof.transport.reconnecting,
+session.Sweep). The drop is real: the board's sshd processes serving this connection are killed (found in
+the copy's network namespace), as when a board's sshd restarts or its link resets."""
+import subprocess
+import time
+
+from ..conftest import json_lines
+from .test_power import start_measure
+
+
+def netns_processes(board: str) -> dict[int, str]:
+    """pid -> command line of the processes in the board's network namespace (the lab's ep-NAME)."""
+    pids = subprocess.run(["ip", "netns", "pids", f"ep-{board}"], capture_output=True, text=True).stdout.split()
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found[int(pid)] = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            pass    # it ended meanwhile
+    return found
+
+
+def test_a_connection_killed_mid_item_is_reconnected_and_the_item_run_once_more(edgeprof_cli, lab_inventory,
+                                                                                 copies):
+    board = copies[-1].name
+    proc = start_measure(edgeprof_cli, lab_inventory, "alexnet", "googlenet", "--iterations", "20", "--wait", "600",
+                         device=board)
+    deadline = time.monotonic() + 120
+    while not any("caffe time -model" in cmd and "alexnet" in cmd for cmd in netns_processes(board).values()):
+        assert time.monotonic() < deadline and proc.poll() is None, "caffe did not start on the board"
+        time.sleep(0.2)
+    sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
+    assert sessions
+    subprocess.run(["kill", "-KILL", *map(str, sessions)], check=True)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    results = json_lines(out)
+    assert [(r["model"], r["status"]) for r in results] == [("alexnet", "ok"), ("googlenet", "ok")], err
+    assert "reconnected (attempt 1)" in err and "running the item again" in err
+    stored = json_lines(edgeprof_cli("results", "list", "--json", check=0).stdout)
+    assert sorted(r["model"] for r in stored) == ["alexnet", "googlenet"]      # each item stored once
