@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from rich.table import Table
 
 from ..result import Result
-from .export import FORMATS, csv_text, markdown_table
+from .export import FORMATS, csv_text, markdown_table, md_list_item
 from .table import backend_label, headline
 
 CONFIDENCE = 0.95
@@ -93,10 +93,13 @@ def percentile_interval(values: list[float], confidence: float) -> tuple[float, 
 
 
 def result_flags(result: Result) -> list[dict]:
-    """A result's validity flags as {"code", "detail"}; results from before flags existed have none, and a
-    flag given as a bare string is its own code."""
+    """A result's validity flags as {"code", "detail"}; results from before flags existed have none, a flag
+    given as a bare string is its own code, and anything else (a Result built by other code than edgeprof's
+    loader, edgeprof.storage.documents) is shown whole as the detail of a flag coded "?"."""
     flags = getattr(result, "flags", None) or []
-    return [f if isinstance(f, dict) else {"code": str(f), "detail": ""} for f in flags]
+    return [f if isinstance(f, dict) and isinstance(f.get("code"), str)
+            else {"code": f, "detail": ""} if isinstance(f, str) else {"code": "?", "detail": repr(f)}
+            for f in flags]
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,7 @@ class Comparison:
                     for row in self.rows]
             text = markdown_table(header, "lr" + "r" * len(self.columns), body)
             items = [self.legend()] + self.sentences() + self.notes()
-            return text + "\n" + "".join(f"- {line}\n" for line in items)
+            return text + "\n" + "".join(md_list_item(line) for line in items)
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
     def table(self) -> Table:
@@ -352,8 +355,10 @@ def _pick(columns: list[Column], wanted: str | None) -> Column:
 
 
 def _seed(seed: int, result: Result, column: Column) -> int:
-    # hashlib, not hash(): str hashes change with PYTHONHASHSEED from one process to the next.
-    key = f"{seed}|{result.run_id}|{result.id}|{result.model}|{result.batch}|{column.label}".encode()
+    # hashlib, not hash(): str hashes change with PYTHONHASHSEED from one process to the next. surrogatepass:
+    # a name with a lone surrogate (JSON allows "\ud800") still gives its own bytes instead of an error.
+    key = f"{seed}|{result.run_id}|{result.id}|{result.model}|{result.batch}|{column.label}".encode(
+        "utf-8", "surrogatepass")
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 from ..result import LATENCY_KEYS, Result
 from .table import headline
+from .terminal import printable
 
 FORMATS = ("csv", "json", "md")
 _COLUMNS = (["id", "run_id", "device", "model", "backend", "batch", "status", "error", "span"]
@@ -31,17 +33,49 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
     return out.getvalue()
 
 
+# Characters that start inline Markdown, each written with a backslash before it: CommonMark shows any
+# backslash-escaped ASCII punctuation as the character itself
+# (https://spec.commonmark.org/0.31.2/#backslash-escapes). They are the backslash, code spans (`), emphasis
+# (*, and _ except between two letters or digits, where it cannot open or close emphasis:
+# https://spec.commonmark.org/0.31.2/#emphasis-and-strong-emphasis, so caffe_forward stays as it is), links
+# and images ([ ]), raw HTML and autolinks (<: a stored "<script>" or "<img onerror=...>" would otherwise
+# reach any viewer that renders HTML in Markdown, https://spec.commonmark.org/0.31.2/#raw-html), entity
+# references (&: a stored "&lt;" would show as "<"), GFM's strikethrough (~) and table cell delimiter (|: a
+# pipe in a cell's content is escaped, https://github.github.com/gfm/#tables-extension-), and the math GitHub
+# renders ($).
+_MARKDOWN_INLINE = re.compile(r"([\\`*\[\]<&~|$]|(?<![^\W_])_|_(?![^\W_]))")
+# What else opens a block at the start of a list item's text, which md_cell leaves: an ATX heading (#), a
+# block quote (>), a bullet list or thematic break (- +), an ordered list (digits then . or ), escaped
+# after the digits).
+_MARKDOWN_BLOCK_START = re.compile(r"^(?:[#>+-]|\d{1,9}(?=[.)]))")
+
+
 def md_cell(text) -> str:
-    """A Markdown table cell: a '|' would end the cell and a line end the row."""
-    return str(text).replace("|", "/").replace("\n", "<br>")
+    """Any value as the text of a Markdown table cell, shown as it is: inline markup and HTML escaped,
+    control characters as visible escapes (terminal.printable), and each line end (CommonMark's: LF, CR,
+    CRLF) a <br>, since a GFM table row is one line (https://github.github.com/gfm/#tables-extension-)."""
+    lines = re.split(r"\r\n|\r|\n", str(text))
+    return "<br>".join(_MARKDOWN_INLINE.sub(r"\\\1", printable(line)) for line in lines)
+
+
+def md_list_item(text) -> str:
+    """Any value as one Markdown list item ("- ..." line): a list item holds blocks, so what would open one
+    at its start is escaped too (https://spec.commonmark.org/0.31.2/#list-items)."""
+    cell = md_cell(str(text).lstrip())
+    return "- " + _MARKDOWN_BLOCK_START.sub(lambda m: m[0] + "\\" if m[0][0].isdigit() else "\\" + m[0], cell,
+                                            count=1) + "\n"
 
 
 def markdown_table(header: list[str], align: str, rows: list[list]) -> str:
-    """align: one letter per column, "l" or "r"."""
+    """align: one letter per column, "l" or "r". Every cell, the header's too, goes through md_cell."""
     rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines = ["| " + " | ".join(md_cell(c) for c in header) + " |", "|" + "|".join(rule) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _flag_codes(result: Result) -> list[str]:
+    return [str(f.get("code")) if isinstance(f, dict) else str(f) for f in result.flags]
 
 
 def flat_row(result: Result) -> dict:
@@ -54,7 +88,7 @@ def flat_row(result: Result) -> dict:
     row.update(variant=result.figures.get("variant"), processor=result.settings.get("processor"),
                power_w=(telemetry.get("power_total") or {}).get("mean_w"),
                energy_per_inference_j=(telemetry.get("energy") or {}).get("per_inference_j"),
-               flags=",".join(f["code"] if isinstance(f, dict) else str(f) for f in result.flags),
+               flags=",".join(_flag_codes(result)),
                plan=(result.plan or {}).get("hash"))
     return row
 
@@ -80,7 +114,7 @@ def export(results: list[Result], fmt: str) -> str:
             latency, what = headline(r)
             rows.append([r.id, r.device, r.model, r.backend, r.batch, number(latency), what, number(r.throughput_ips),
                          "" if r.iterations is None else r.iterations,
-                         "ok" if r.status == "ok" else f"failed: {r.error or ''}"])
+                         "ok" if r.status == "ok" else f"failed: {r.error or ''}", ", ".join(_flag_codes(r))])
         return markdown_table(["id", "device", "model", "backend", "batch", "latency ms", "statistic, span", "img/s",
-                               "iterations", "status"], "rlllrrlrrl", rows)
+                               "iterations", "status", "flags"], "rlllrrlrrll", rows)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")

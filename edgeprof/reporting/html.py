@@ -237,7 +237,9 @@ def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
         cells = [c for row in rows for c in row.cells.values() if per_joule(c) is not None]
         if not cells:
             continue
-        power = list(dict.fromkeys(str(c.result.telemetry["power_total"]["definition"]) for c in cells))
+        # A stored result may hold energy without power_total (another writer's, or one the loader cut).
+        power = list(dict.fromkeys(str((c.result.telemetry.get("power_total") or {}).get("definition")
+                                       or "not stated") for c in cells))
         definitions += power
         figure = drawer.new(4.0)
         ax = figure.add_subplot()

@@ -19,10 +19,30 @@ from urllib.parse import unquote
 
 from ..errors import StoreError
 from ..result import Result
+from .documents import COLUMNS, load_result
+
+_COLUMNS = ", ".join(COLUMNS)      # what every read selects: load_result's row
+
+# libpq reads a connection string in one of two forms
+# (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING): a URI, by its scheme, or
+# keyword=value settings. psql takes any database name holding an "=" for settings
+# (https://www.postgresql.org/docs/current/app-psql.html), but a SQLite path may hold one too
+# (runs/batch=8/results.sqlite), so here settings are recognized by how they start: a keyword of letters,
+# digits and underscores (all of libpq's are; a path starting with ".", "/" or "~" is not), then "=", with
+# spaces allowed before and around it. A mistyped keyword still goes to libpq, which names it, and never
+# becomes a file; a SQLite file named like settings is written ./host=x.
+_URL_SCHEMES = ("postgresql://", "postgres://")
+_CONNINFO_START = re.compile(r"\s*\w+\s*=", re.ASCII)
 
 
-def is_postgres_url(db: str | os.PathLike) -> bool:
-    return str(db).startswith(("postgresql://", "postgres://"))
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(_URL_SCHEMES)
+
+
+def names_postgres(db: str | os.PathLike) -> bool:
+    """Whether `db` names a PostgreSQL database: a postgresql:// URL or a libpq key=value connection string
+    (host=db.lab dbname=edgeprof ...). A path object always names a SQLite file."""
+    return isinstance(db, str) and (is_postgres_url(db) or _CONNINFO_START.match(db) is not None)
 
 
 # libpq's connection parameters that hold a secret: the server password and the passphrase of the client's
@@ -91,14 +111,16 @@ def _backfill_plan(store: "SQLStore") -> None:
     # Version 1 kept the plan only inside the JSON document. Batches by id keep memory flat on large stores.
     last = 0
     while True:
-        rows = store._execute("SELECT id, doc FROM results WHERE id > ? ORDER BY id LIMIT 500", (last,)).fetchall()
+        rows = store._execute(f"SELECT {_COLUMNS} FROM results WHERE id > ? ORDER BY id LIMIT 500",
+                              (last,)).fetchall()
         if not rows:
             return
-        for result_id, doc in rows:
-            plan = json.loads(doc).get("plan")
+        for row in rows:
+            # Loaded as every read loads it: another writer may have left anything in the document.
+            plan = store._row(row).plan
             if plan:
                 store._execute("UPDATE results SET plan_hash = ?, plan_item = ? WHERE id = ?",
-                               (plan["hash"], plan["item"], result_id))
+                               (plan["hash"], plan["item"], row[0]))
         last = rows[-1][0]
 
 
@@ -131,8 +153,6 @@ MIGRATIONS: list[tuple[str | Callable[["SQLStore"], None], ...]] = [
      "CREATE INDEX IF NOT EXISTS results_by_plan ON results (plan_hash, status)"),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-_COLUMNS = "id, doc, commands, raw_log, prototxt_diff"
 
 
 class SQLStore:
@@ -224,10 +244,9 @@ class SQLStore:
 
     @staticmethod
     def _row(row) -> Result:
-        result_id, doc, commands, raw_log, diff = row
-        result = Result.from_dict(json.loads(doc))
-        result.id, result.commands, result.raw_log, result.prototxt_diff = result_id, json.loads(commands), raw_log, diff
-        return result
+        # Checked as it is loaded: another writer of a shared database, or damage, may have left anything in
+        # the row (edgeprof.storage.documents).
+        return load_result(dict(zip(COLUMNS, row)))
 
     def __enter__(self):
         return self
@@ -236,4 +255,5 @@ class SQLStore:
         self.close()
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLStore", "StoreError", "hide_passwords", "is_postgres_url", "redact"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLStore", "StoreError", "hide_passwords", "is_postgres_url",
+           "names_postgres", "redact"]

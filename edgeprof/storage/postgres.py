@@ -2,6 +2,7 @@
 document and queries as SQLite (edgeprof.storage.base); this is the dialect.
 
     edgeprof measure ... --db postgresql://edgeprof@db.lab/edgeprof      # or EDGEPROF_DB=postgresql://...
+    edgeprof results list --db 'host=db.lab dbname=edgeprof user=edgeprof'   # libpq's key=value form
 
 The driver is psycopg 3 (`pip install 'edgeprof[postgres]'`); the password, if any, comes from the URL,
 PGPASSWORD or ~/.pgpass, as libpq reads them. Results are inserted in their own transactions from any
@@ -30,7 +31,7 @@ class PostgresResultStore(SQLStore):
         try:
             import psycopg
         except ImportError:
-            raise StoreError("a postgresql:// results database needs psycopg: pip install 'edgeprof[postgres]'") \
+            raise StoreError("a PostgreSQL results database needs psycopg: pip install 'edgeprof[postgres]'") \
                 from None
         self.location = redact(url)
         if is_postgres_url(url) and url.split("://", 1)[1].split("/", 1)[0].count("@") > 1:
@@ -45,6 +46,9 @@ class PostgresResultStore(SQLStore):
         except psycopg.Error as e:
             # The driver's message may quote the URL or a part of it that it could not parse.
             message = hide_passwords(str(e).strip(), url)
+            if not is_postgres_url(url) and "invalid connection option" in message:
+                # names_postgres took it for libpq settings by its start ("word="): it may be a file's name.
+                message += "; a SQLite file whose name starts like this is written ./NAME"
             raise StoreError(f"cannot open the results database {self.location}: {message}") from None
         self._migrate()
 

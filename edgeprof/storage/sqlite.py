@@ -9,13 +9,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import SQLStore, StoreError, is_postgres_url, redact
+from .base import SQLStore, StoreError, names_postgres, redact
 
 
 def default_db_path() -> Path:
     """$EDGEPROF_DB, else ~/.local/share/edgeprof/results.sqlite."""
     named = os.environ.get("EDGEPROF_DB")
-    if named and is_postgres_url(named):
+    if named and names_postgres(named):
         raise StoreError(f"EDGEPROF_DB names a PostgreSQL database ({redact(named)}): open it with "
                          f"edgeprof.storage.open_store()")
     if named:
@@ -57,6 +57,10 @@ class ResultStore(SQLStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # Text that is not UTF-8 (a damaged file, or another program's bytes) would fail the whole query
+            # ("Could not decode to UTF-8"); decoded with surrogateescape, each bad byte becomes a lone
+            # surrogate, which the loader (edgeprof.storage.documents) shows as U+FFFD with a note.
+            self._db.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
             self._use_wal()
             self._migrate()
         except (sqlite3.Error, OSError) as e:

@@ -139,9 +139,11 @@ def hostile_results() -> list[Result]:
     huge_batch.batch = 10**400
     text_latency = caffe_result("alexnet", 13.0)
     text_latency.latency_ms["mean"] = f"{HOSTILE} latency"
+    negative_latency = caffe_result("alexnet", 13.5)
+    negative_latency.latency_ms["mean"] = -13.5
     failed = caffe_result("vgg16", 14.0).fail(f"{HOSTILE} error")
     failed.batch = f"{HOSTILE} failed batch"
-    return [named, text_batch, fraction_batch, huge_batch, text_latency, failed]
+    return [named, text_batch, fraction_batch, huge_batch, text_latency, negative_latency, failed]
 
 
 def store_as_another_writer(store, result: Result) -> None:
@@ -178,22 +180,27 @@ def test_stored_markup_and_a_text_batch_are_printed_as_text(db, tmp_path):
         for result in hostile_results():
             store_as_another_writer(store, result)
         stored = {r.batch if r.status == "ok" else "failed" for r in store.query()}
-    assert stored == {1, f"{HOSTILE} batch", 2.5, 10**400, "failed"}     # the documents came back as written
+    # A batch that is not a whole number and a latency that is not a number read back as failed results
+    # saying so (edgeprof.storage.documents); a whole batch out of range and a negative latency are numbers.
+    assert stored == {1, 10**400, "failed"}
     runs = [f"{HOSTILE} run", "r1"]
     proc = cli("report", *runs, "--html", tmp_path / "report.html", "--title", f"{HOSTILE} title", db=db)
     assert proc.returncode == 0, proc.stderr
     page = assert_no_markup_from_values((tmp_path / "report.html").read_text())
     body = " ".join(page.text)
     # Every value is on the page as the text it is, once the browser has decoded the escapes.
-    for what in ("title", "model", "device", "run", "variant", "span", "ips", "code", "detail", "batch",
-                 "latency", "failed batch"):
+    for what in ("title", "model", "device", "run", "variant", "span", "code", "detail", "error"):
         assert f"{HOSTILE} {what}" in body, what
-    assert f"failed: {HOSTILE} error" in body and f"Raw samples of {HOSTILE} source" in body
+    assert f"Raw samples of {HOSTILE} source" in body
     assert page.text.count(f"{HOSTILE} title") == 2        # <title> and <h1>
-    # The markup-named result is plotted (its name in the images' alt text); the four whose batch or latency
-    # is not a number edgeprof measures are listed instead.
+    # What the loader could not use is named, its value quoted (cut short) as text: three failed results, each
+    # in the comparison's notes and in the results table.
+    assert body.count("failed: unusable stored result: batch ") == 6 and "is not a whole number" in body
+    assert 'unusable stored result: latency_ms.mean "<script>' in body and "throughput_ips" in body
+    # The markup-named result is plotted (its name in the images' alt text); the two whose batch or latency
+    # edgeprof would not measure are listed instead.
     assert any(attrs["alt"] == f"{HOSTILE} model latency vs batch" for attrs in page.all("img"))
-    assert body.count("Not plotted or compared") == 4
+    assert body.count("Not plotted or compared") == 2
     assert "is not a whole number from 1 to 65536" in body and "is not a positive number" in body
 
 
