@@ -21,6 +21,7 @@ The recipe, for a backend with a board runner (`runner`, a file of edgeprof/onbo
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -116,17 +117,59 @@ def run_board_runner(board: "Board", argv: Sequence[str], result: "Result", time
         how = _EXIT_MEANING.get(run.exit_status, f"exited with status {run.exit_status}")
         raise RunnerFailed(f"{runner} {how} without a result; last output: {run.stderr.strip()[-500:] or '(none)'}")
     if "error" in report:
-        message = f"{report['error']} ({report['kind']})"
-        if report["kind"] == "oom":
+        error, kind = report["error"], report.get("kind")
+        if not isinstance(error, str) or not isinstance(kind, str):
+            raise RunnerFailed(f"{runner} reported an error in a shape edgeprof does not know: {str(report)[:300]}")
+        message = f"{error} ({kind})"
+        if kind == "oom":
             message = f"out of memory at batch {result.batch} on {board.device.name}: {message}. Try a smaller --batch."
         raise RunnerFailed(message)
+    check_report(report, runner)
     return report
+
+
+# The keys every runner report carries (edgeprof/onboard/harness.py, report()) with their JSON types. A report
+# without one, or with another type (a runner of another edgeprof version, a damaged or hostile board), makes
+# a failed result with the reason, not a crash of the sweep.
+_NONE = type(None)
+REPORT_TYPES = {"span": str, "device": str, "timer": str, "python_version": str, "iterations": int,
+                "warmup_iterations": int,
+                "settings": dict, "times_ms": list, "latency_ms": (dict, _NONE), "timed_window": (dict, _NONE),
+                "throughput_ips": (int, float, _NONE), "first_inference_ms": (int, float, _NONE),
+                "stop_reason": (str, _NONE)}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_report(report: dict, runner: str) -> None:
+    """Raise RunnerFailed naming the first key of `report` that is missing or not of its type."""
+    def bad(key: str, why: str):
+        return RunnerFailed(f"{runner} gave a report edgeprof cannot use: `{key}` {why}")
+    for key, types in REPORT_TYPES.items():
+        if key not in report:
+            raise bad(key, "is missing")
+        if isinstance(report[key], bool) or not isinstance(report[key], types):
+            raise bad(key, f"is {type(report[key]).__name__}, not {getattr(types, '__name__', types)}")
+    if not all(_number(t) and t >= 0 for t in report["times_ms"]):
+        raise bad("times_ms", "holds something other than non-negative finite numbers")
+    if any(v is not None and not _number(v) for v in (report["latency_ms"] or {}).values()):
+        raise bad("latency_ms", "holds something other than numbers")
+    window = report["timed_window"]
+    if window is not None and not (_number(window.get("start_s")) and _number(window.get("end_s"))):
+        raise bad("timed_window", "lacks numeric start_s and end_s")
+    settings = report["settings"]
+    if not isinstance(settings.get("iterations"), (int, _NONE)) or not all(
+            _number(settings.get(key)) for key in ("warmup", "warmup_s", "min_iterations", "min_time_s",
+                                                   "max_time_s", "target_ci")):
+        raise bad("settings", "lacks the timing policy (iterations, warm-up, stop rule) as numbers")
 
 
 def _json_object(line: str) -> dict | None:
     try:
         found = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):   # RecursionError: nesting deeper than the parser's stack allows
         return None
     return found if isinstance(found, dict) else None
 
@@ -204,7 +247,7 @@ class Backend:
         result.timed_window = report["timed_window"]
         result.settings.update(report["settings"], processor=report["device"])
         result.state.setdefault("versions", {}).update(
-            {key: report[found] for key, found in cls.report_versions.items()},
+            {key: report.get(found) for key, found in cls.report_versions.items()},
             python_version=report["python_version"])
         result.figures.update({key: report.get(key) for key in COMMON_FIGURES + cls.figures})
         result.method = describe_method(report)
