@@ -67,8 +67,9 @@ def _batches(_ctx, _param, value: str) -> list[int]:
 inventory_option = click.option("--inventory", envvar="EDGEPROF_INVENTORY", type=click.Path(dir_okay=False),
                                 help="Inventory TOML of your boards (also $EDGEPROF_INVENTORY).")
 db_option = click.option("--db", envvar="EDGEPROF_DB", metavar="FILE|URL",
-                         help="Results database: a SQLite file, or a postgresql:// URL for a team's shared "
-                              "database (default: ~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
+                         help="Results database: a SQLite file, or a team's shared PostgreSQL database as a "
+                              "postgresql:// URL or libpq's 'host=... dbname=...' settings (default: "
+                              "~/.local/share/edgeprof/results.sqlite; also $EDGEPROF_DB).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 take_over_option = click.option("--take-over-dead", is_flag=True,
                                 help="A board held by an edgeprof run of this host whose process is gone: restore it "

@@ -25,11 +25,21 @@ def number(value: float | None, spec: str = ".4g") -> str:
     return "" if value is None else format(value, spec)
 
 
+# A text cell a spreadsheet would read as a formula (a model named "=HYPERLINK(...)" from a shared database):
+# written with a leading apostrophe, as OWASP's CSV injection guidance recommends
+# (https://owasp.org/www-community/attacks/CSV_Injection). Numbers are written as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_text(rows: list[dict], columns: list[str]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 

@@ -22,6 +22,8 @@ MEANINGS = {
     "telemetry_incomplete": "the telemetry sampler failed in part",
     "no_timed_window": "the backend reported no timed window: no telemetry summary",
     "clocks_end_unknown": "the clocks could not be read after the measurement",
+    # the results database (edgeprof.storage: parts of a stored document that could not be read)
+    "unusable_stored_data": "part of the stored result was unreadable and left out",
     # the backend
     "provider_fallback": "ONNX Runtime ran on another execution provider than the one asked for",
     "int8_uncalibrated": "int8 engine with placeholder scales: a timing, not a usable model",

@@ -116,3 +116,10 @@ def test_compare_markdown_escapes_labels_cells_and_notes():
     assert any(item.startswith("# heading batch 1: ") for item in page.items)
     assert any(item.startswith("1. first batch 1: ") for item in page.items)
     assert f"failed: {VALUES[6]}" in page.items[-1]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text():
+    from edgeprof.reporting.export import csv_text
+    text = csv_text([{"model": "=HYPERLINK(\"http://x\")", "batch": -1, "device": "@sum", "backend": "caffe"}],
+                    ["model", "batch", "device", "backend"])
+    assert text.splitlines()[1] == "\"'=HYPERLINK(\"\"http://x\"\")\",-1,'@sum,caffe"
