@@ -14,7 +14,13 @@ Repeated runs
   latest is used (highest id; among results not stored, the last given) and the older ones are named in the
   notes. Not pooled: runs at different times see different clocks and temperatures, and pooling their
   iterations would hide that run-to-run variation in an interval that covers only iteration-to-iteration
-  noise. Select runs (`edgeprof compare --run`) to compare others.
+  noise. Select runs (`edgeprof compare --run`) to compare others. The honest way to include run-to-run
+  variation is `measure --repeat N`: where its summary is among the results, the summary is the cell (its
+  runs are not shown apart), its interval is the summary's (the hull of the runs' intervals,
+  edgeprof.validity.summarize_repeats), and a note says so. A ratio with a summary on either side has no
+  bootstrap (the summary keeps no pooled iterations): its interval runs from the ratio of the intervals'
+  ends, [low / base high, high / base low], which covers the true ratio whenever both intervals cover their
+  medians: at least 90 % (Bonferroni) when each is a 95 % interval.
 
 The ratio and its interval
   ratio = cell latency / baseline latency, a time ratio: 0.80 is 20 % less time than the baseline. Its 95 %
@@ -122,6 +128,12 @@ class Cell:
     bootstrap: list[float] | None = field(default=None, repr=False)     # resample medians; None: no interval
 
     @property
+    def repeat_runs(self) -> int | None:
+        """How many runs the cell summarizes (measure --repeat), or None for a single run."""
+        repeat = self.result.repeat or {}
+        return repeat.get("runs") if repeat.get("summary") else None
+
+    @property
     def span(self) -> str | None:
         return self.result.span
 
@@ -136,6 +148,7 @@ class Ratio:
     statistic: str                          # "median / median", "median / mean"...
     ci: tuple[float, float] | None
     note: str | None                        # "baseline", or why there is no interval
+    method: str = "bootstrap"               # how ci was made: "bootstrap", or "interval ends" (repeat summaries)
 
     @property
     def significant(self) -> bool | None:
@@ -237,6 +250,10 @@ class Comparison:
                 if cell.older_ids:
                     out.append(f"{where}, {label}: the latest result ({cell.result.id}) is used; older "
                                f"{', '.join(map(str, cell.older_ids))} not pooled with it")
+                if cell.repeat_runs:
+                    out.append(f"{where}, {label}: the summary of {cell.repeat_runs} runs in fresh processes "
+                               f"(result {cell.result.id}); its interval includes the run-to-run spread, and its "
+                               f"ratio's interval comes from the intervals' ends (at least 90 %)")
         for r in self.failed:
             out.append(f"not compared: result {r.id} ({r.device} {backend_label(r)} {r.model} batch {r.batch}) "
                        + (f"failed: {r.error}" if r.status != "ok" else "has no latency"))
@@ -257,7 +274,8 @@ class Comparison:
                 "flags": cell.flags, "older_result_ids": cell.older_ids,
                 "ratio": {"value": ratio.value, "statistic": ratio.statistic,
                           "ci": list(ratio.ci) if ratio.ci else None, "significant": ratio.significant,
-                          "note": ratio.note},
+                          "note": ratio.note, "ci_method": ratio.method if ratio.ci else None},
+                "repeat_runs": cell.repeat_runs,
             }
 
         columns = {c.label: c for c in self.columns}
@@ -333,7 +351,7 @@ class Comparison:
 
 def _columns(results: list[Result]) -> dict[int, Column]:
     """The column of each result, keyed by id(result)."""
-    names = {id(r): f"{r.device} {backend_label(r)}" for r in results}
+    names = {id(r): f"{r.device} {backend_label(r, with_repeat=False)}" for r in results}
     spans: dict[str, set] = {}
     for r in results:
         spans.setdefault(names[id(r)], set()).add(r.span)
@@ -370,7 +388,10 @@ def _cell(result: Result, older: list[Result], column: Column, confidence: float
     cell = Cell(result, latency, statistic, ordered, None, None, None, [r.id for r in older])
     if ordered:
         cell.iqr_ms = (percentile(ordered, 25), percentile(ordered, 75))
-    if statistic == "median" and ordered and len(ordered) >= MIN_SAMPLES:
+    if cell.repeat_runs and result.latency_ci95_ms.get(statistic):
+        cell.median_ci_ms = tuple(result.latency_ci95_ms[statistic])
+        cell.median_ci_method = f"hull of the intervals of {cell.repeat_runs} runs (measure --repeat)"
+    elif statistic == "median" and ordered and len(ordered) >= MIN_SAMPLES:
         cell.bootstrap = bootstrap_medians(ordered, resamples, random.Random(_seed(seed, result, column)))
         cell.median_ci_ms = percentile_interval(cell.bootstrap, confidence)
         cell.median_ci_method = f"percentile bootstrap, {resamples} resamples"
@@ -395,6 +416,10 @@ def _ratio(cell: Cell, base: Cell | None, confidence: float) -> Ratio:
     if cell is base:
         return Ratio(1.0, statistic, None, "baseline")
     value = cell.latency_ms / base.latency_ms
+    if (cell.repeat_runs or base.repeat_runs) and cell.median_ci_ms and base.median_ci_ms:
+        (low, high), (base_low, base_high) = cell.median_ci_ms, base.median_ci_ms
+        if base_low > 0:
+            return Ratio(value, statistic, (low / base_high, high / base_low), None, "interval ends")
     # A mean-only side is the reason to give first: it will never have an interval; the other reasons pass.
     lacking = sorted((c for c in (cell, base) if c.bootstrap is None), key=lambda c: c.statistic != "mean")
     if lacking:
@@ -410,7 +435,11 @@ def compare(results: list[Result], baseline: str | None = None, *, confidence: f
     given), so the default baseline is what was measured first. ValueError when nothing succeeded or the
     baseline names no single column."""
     order = [r for _, r in sorted(enumerate(results), key=lambda p: (p[1].id is None, p[1].id or 0, p[0]))]
-    usable = [r for r in order if r.status == "ok" and headline(r)[0] is not None]
+    # The runs of a --repeat whose summary is here are in the summary (and shown by it).
+    summarized = {r.repeat.get("group") for r in order if r.repeat and r.repeat.get("summary")}
+    in_summary = {id(r) for r in order
+                  if r.repeat and not r.repeat.get("summary") and r.repeat.get("group") in summarized}
+    usable = [r for r in order if r.status == "ok" and headline(r)[0] is not None and id(r) not in in_summary]
     if not usable:
         raise ValueError("no successful results to compare")
     kept = {id(r) for r in usable}
@@ -426,4 +455,5 @@ def compare(results: list[Result], baseline: str | None = None, *, confidence: f
                  for column, found in by_column.items()}
         ratios = {label: _ratio(cell, cells.get(base.label), confidence) for label, cell in cells.items()}
         rows.append(Row(model, batch, cells, ratios))
-    return Comparison(columns, base, rows, [r for r in order if id(r) not in kept], confidence, resamples, seed)
+    return Comparison(columns, base, rows, [r for r in order if id(r) not in kept | in_summary], confidence,
+                      resamples, seed)

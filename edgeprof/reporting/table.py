@@ -16,9 +16,10 @@ def headline(result: Result) -> tuple[float | None, str]:
     return None, ""
 
 
-def backend_label(result: Result) -> str:
-    """The backend and, where it ran a variant (fp16, CUDA graph...), which, and on what processor."""
-    repeat = result.repeat or {}
+def backend_label(result: Result, with_repeat: bool = True) -> str:
+    """The backend and, where it ran a variant (fp16, CUDA graph...), which, on what processor, and (unless
+    with_repeat is false) which run of a --repeat it is."""
+    repeat = (result.repeat or {}) if with_repeat else {}
     details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
                            f"summary of {repeat['runs']} runs" if repeat.get("summary") else
                            f"run {repeat['index']} of {repeat['of']}" if repeat else None) if d]

@@ -271,3 +271,27 @@ def test_compare_results_of_the_lab(edgeprof_cli):
     assert torch["column"].startswith("sim-tx2 pytorch (fp32") and torch["statistic"] == "median"
     assert torch["ratio"]["value"] == pytest.approx(torch["latency_ms"] / caffe["latency_ms"])
     assert torch["ratio"]["ci"] is None and torch["ratio"]["note"] == "n/a: caffe reports only a mean"
+
+
+def test_a_repeat_summary_is_the_cell_its_runs_are_not_shown_and_its_ratio_uses_interval_ends():
+    from edgeprof.result import Result
+
+    def result(backend, median, interval, rid, repeat=None):
+        r = Result(device="d", model="m", backend=backend, batch=1, run_id="r", span="compute", repeat=repeat)
+        r.id = rid
+        r.latency_ms["median"] = median
+        r.latency_ci95_ms = {"median": list(interval)}
+        return r
+
+    runs = [result("pytorch", m, (m - 0.1, m + 0.1), i + 1, {"group": "g", "index": i + 1, "of": 3})
+            for i, m in enumerate((10.0, 11.0, 10.5))]
+    summary = result("pytorch", 10.5, (9.9, 11.1), 4, {"group": "g", "summary": True, "runs": 3})
+    base = result("caffe", 20.0, (19.0, 21.0), 5, {"group": "h", "summary": True, "runs": 3})
+    comparison = compare(runs + [summary, base], baseline="caffe")
+    assert [c.label for c in comparison.columns] == ["d pytorch", "d caffe"]
+    [row] = comparison.rows
+    cell, ratio = row.cells["d pytorch"], row.ratios["d pytorch"]
+    assert cell.result is summary and cell.median_ci_ms == (9.9, 11.1) and cell.repeat_runs == 3
+    assert ratio.value == 10.5 / 20.0 and ratio.ci == (9.9 / 21.0, 11.1 / 19.0) and ratio.method == "interval ends"
+    assert comparison.failed == []
+    assert any("the summary of 3 runs in fresh processes (result 4)" in note for note in comparison.notes())
