@@ -316,6 +316,18 @@ def _rest(doc: dict, loading: _Loading) -> dict:
         loading.left_out.append("plan (not an object with a text hash and item)")
         plan = None
     fields["plan"] = plan
+    repeat = doc.get("repeat")
+    if repeat is not None and not (isinstance(repeat, dict) and isinstance(repeat.get("group"), str)
+                                   and all(type(repeat.get(k)) is int for k in ("runs",) if repeat.get("summary"))
+                                   and all(type(repeat.get(k)) is int for k in ("index", "of")
+                                           if not repeat.get("summary"))):
+        loading.left_out.append("repeat (not a --repeat group with its run numbers)")
+        repeat = None
+    fields["repeat"] = repeat
+    if not all(isinstance(v, list) and len(v) == 2 and all(map(is_number, v))
+               for v in fields["latency_ci95_ms"].values()):
+        loading.left_out.append("latency_ci95_ms (not [low, high] number pairs)")
+        fields["latency_ci95_ms"] = {}
     fields["telemetry"] = _telemetry(doc.get("telemetry"), loading)
     fields["flags"] = _flags(doc.get("flags", []), loading)
     return fields
