@@ -204,10 +204,11 @@ def _span_s(records: list[dict]) -> float:
 @dataclass
 class EngineJob:
     """One measurement's build context, what every step of either tool reads: the board and the facts
-    prepare found, the version, the model as TensorRT gets it, the engine's cache key and path, the options,
+    prepare found (the tool among them), the version, the model as TensorRT gets it, the engine's cache key and path, the options,
     the timing policy, and the result being filled (with the log of the commands run so far)."""
     board: object
     facts: dict
+    tool: "Trtexec | PythonApi"
     version: TrtVersion
     model: _Model
     batch: int
@@ -548,10 +549,20 @@ class TensorRTBackend(Backend):
                                  f"tensorrt module")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
+        result = board.new_result(model, self.name, batch)
+        try:
+            job = self._job(board, model, batch, options, result)
+            job.tool.measure(job)
+        except _Failed as e:
+            return result.fail(str(e))
+        return result
+
+    def _job(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> EngineJob:
+        """The tool prepare chose, the settings and method in `result`, the refusals of this backend and tool,
+        then the model and its engine's place in the cache."""
         facts = board.backend_facts[self.name]
         tool = _TOOLS[facts["tool"]]()
         version = parse_version(facts["version"])
-        result = board.new_result(model, self.name, batch)
         timing = TimingOptions(iterations=options.iterations or DEFAULT_ITERATIONS, warmup_ms=WARMUP_MS,
                                duration_s=0 if options.iterations else DEFAULT_DURATION_S)
         result.settings = {"tensorrt_tool": tool.name, "source": options.tensorrt_source,
@@ -560,15 +571,6 @@ class TensorRTBackend(Backend):
         result.state["versions"] = {"tensorrt": facts["version"], "tensorrt_version_source": facts["version_source"]}
         result.method = tool.method(version, options, timing)
         result.span = options.span
-        try:
-            tool.measure(self._job(board, facts, tool, version, model, batch, options, timing, result))
-        except _Failed as e:
-            return result.fail(str(e))
-        return result
-
-    def _job(self, board, facts: dict, tool, version: TrtVersion, model: ModelSource, batch: int,
-             options: Options, timing: TimingOptions, result: Result) -> EngineJob:
-        """The refusals of this backend and tool, then the model and its engine's place in the cache."""
         if options.tensorrt_source not in TENSORRT_SOURCES:
             raise _Failed(f"unknown TensorRT model source {options.tensorrt_source!r}; one of "
                           f"{', '.join(TENSORRT_SOURCES)}")
@@ -591,7 +593,7 @@ class TensorRTBackend(Backend):
         engine = f"{facts['cache_dir']}/{key}.engine"
         result.figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
                               engine_key=key, engine_path=engine, engine_device=unit)
-        return EngineJob(board, facts, version, source, batch, options, timing, key, engine, result, [])
+        return EngineJob(board, facts, tool, version, source, batch, options, timing, key, engine, result, [])
 
     def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
         base = f"{board.workdir}/{model.file_stem(batch)}"
