@@ -32,7 +32,7 @@ from .reporting.flags import footnotes
 from .reporting.html import write_report
 from .reporting.progress import lab_progress
 from .reporting.terminal import DataConsole, styled
-from .session import measure
+from .session import measure, measure_devices
 from .storage import StoreError, open_store
 
 # Piped output gets a wide table instead of rich's 80-column default.
@@ -550,14 +550,6 @@ def results_export(fmt, output, device, model, backend, run_id, limit, db):
 
 
 
-def _stored(db, run_ids, **wanted) -> list:
-    """Results of the given runs (all stored results without any), narrowed to the wanted values of
-    device, model and backend (any of several; all without any)."""
-    with _store(db) as store:
-        found = [r for run in run_ids or [None] for r in store.query(run_id=run)]
-    return [r for r in found if all(not values or getattr(r, key) in values for key, values in wanted.items())]
-
-
 @main.command(name="compare")
 @click.argument("measure_models", metavar="[MODEL]...", nargs=-1)
 @click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
@@ -585,11 +577,19 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
     each --device with each --backend, stored, and compared; without, stored results are.
 
     Several results for one cell: the latest is used, the older ones are named under the table."""
-    if measure_models:
-        found = _measure_for_comparison(measure_models, device_names, backend_names, batches, iterations,
-                                        inventory, db)
-    else:
-        found = _stored(db, run_ids, device=device_names, model=model_names, backend=backend_names)
+    if measure_models and not device_names:
+        _fail("to measure MODELs, name the device(s) with --device")
+    with _store(db) as store:
+        try:
+            found = measure_devices(
+                device_names, list(measure_models),
+                backends=[b.strip() for name in backend_names for b in name.split(",") if b.strip()] or ["caffe"],
+                batches=batches, options=Options(iterations=iterations), store=store, inventory=inventory,
+                on_status=lambda message: errors.print(message, style="dim", highlight=False)) \
+                if measure_models else store.select(run_ids, devices=device_names, models=model_names,
+                                                    backends=backend_names)
+        except EdgeprofError as e:
+            _fail(str(e), exit_status(e))
     if not found:
         named = f" run {', '.join(run_ids)}" if run_ids else ""
         _fail(f"no stored results match{named}; see `edgeprof results list`")
@@ -606,22 +606,6 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
     sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
 
 
-def _measure_for_comparison(models, device_names, backend_names, batches, iterations, inventory, db):
-    if not device_names:
-        _fail("to measure MODELs, name the device(s) with --device")
-    backends = [b.strip() for name in backend_names for b in name.split(",") if b.strip()] or ["caffe"]
-    found = []
-    with _store(db) as store:
-        for device in device_names:
-            try:
-                found += measure(device, list(models), backends=backends, batches=batches,
-                                 options=Options(iterations=iterations), store=store, inventory=inventory,
-                                 on_status=lambda message: errors.print(message, style="dim", highlight=False))
-            except EdgeprofError as e:
-                _fail(str(e), exit_status(e))
-    return found
-
-
 @main.command(name="report")
 @click.argument("run_ids", metavar="[RUN_ID]...", nargs=-1)
 @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False), help="The page to write.")
@@ -633,13 +617,12 @@ def report_command(run_ids, html_path, png_dir, title, baseline, db):
     """One self-contained HTML page of RUN_ID(s) (default: the latest run): plots of latency vs batch,
     backbone comparison, images per joule and telemetry timelines, and the tables. Needs matplotlib
     (pip install 'edgeprof[report]')."""
-    if not run_ids:
-        with _store(db) as store:
-            latest = store.query(limit=1)
+    with _store(db) as store:
+        latest = store.query(limit=1)
         if not latest:
             _fail(f"no results in {store.location}")
-        run_ids = (latest[0].run_id,)
-    found = _stored(db, run_ids)
+        run_ids = run_ids or (latest[0].run_id,)
+        found = store.select(run_ids)
     missing = sorted(set(run_ids) - {r.run_id for r in found})
     if missing:
         _fail(f"no results for run {', '.join(missing)}; see `edgeprof results list`")

@@ -75,6 +75,12 @@ def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[s
                                  for backend in backends for model in models for batch in batches], **session)
 
 
+def measure_devices(devices: Sequence[str], models: Sequence[str], **measuring) -> list[Result]:
+    """measure() on each device in turn, with the same models and arguments (what `edgeprof compare
+    --device A --device B MODEL...` measures before comparing); the first error stops it."""
+    return [result for device in devices for result in measure(device, models, **measuring)]
+
+
 def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore | None = None,
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,

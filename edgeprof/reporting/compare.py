@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 from dataclasses import dataclass, field
 
 from rich.table import Table
 
+from ..onboard.timing import percentile
 from ..result import Result
 from .export import FORMATS, csv_text, markdown_table, md_list_item
 from .table import backend_label, headline
@@ -65,14 +65,6 @@ _CSV_COLUMNS = ["model", "batch", "column", "device", "backend", "baseline", "re
                 "span", "latency_ms", "iqr_low_ms", "iqr_high_ms", "median_ci_low_ms", "median_ci_high_ms",
                 "median_ci_method", "samples", "ratio", "ratio_statistic", "ratio_ci_low", "ratio_ci_high",
                 "significant", "ratio_note", "flags", "older_result_ids"]
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks of a sorted list (numpy's default, and the PyTorch runner's)."""
-    rank = (len(ordered) - 1) * p / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def bootstrap_medians(ordered: list[float], resamples: int, rng: random.Random) -> list[float]:

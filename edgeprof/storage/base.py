@@ -233,6 +233,14 @@ class SQLStore:
             args.append(limit)
         return [self._row(r) for r in self._execute(sql, args).fetchall()]
 
+    def select(self, run_ids: Sequence[str] = (), *, devices: Sequence[str] = (), models: Sequence[str] = (),
+               backends: Sequence[str] = ()) -> list[Result]:
+        """Results of the given runs (every stored result without any), narrowed to any of the given devices,
+        models and backends (all of them where none is given)."""
+        found = [r for run in run_ids or [None] for r in self.query(run_id=run)]
+        wanted = {"device": devices, "model": models, "backend": backends}
+        return [r for r in found if all(not values or getattr(r, key) in values for key, values in wanted.items())]
+
     def plan_items_ok(self, plan_hash: str) -> set[str]:
         """The keys of a plan's items stored ok (edgeprof.lab resumes a plan by skipping them)."""
         rows = self._execute("SELECT plan_item FROM results WHERE plan_hash = ? AND status = 'ok'", (plan_hash,))
