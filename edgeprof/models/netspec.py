@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import math
 
-from edgeprof.models.prototxt import Message, PrototxtError, inputs, layers
-# Shared with the shape rules rather than re-implemented: the TEST-phase filter, the V1 type names, the
-# per-layer value readers with located errors, and Convolution's per-axis settings.
-from edgeprof.models.stats import V1_TYPES, in_test_net, Layer, pooling_rounds_up, spatial, analyze
+from edgeprof.models.prototxt import Message, PrototxtError, inputs
+# Shared with the shape rules rather than re-implemented: the TEST-phase layers with their types, the
+# per-layer value readers with located errors, Convolution's per-axis settings and pooling's rounding.
+from edgeprof.models.stats import Layer, analyze, pooling_rounds_up, spatial, test_layers
 
 __all__ = ["FORMAT", "VERSION", "SUPPORTED_TYPES", "UnsupportedLayer", "netspec"]
 
@@ -299,9 +299,8 @@ def _refuse_unbuildable_types(msg: Message) -> None:
     """Every layer type the backend cannot build, with its count and first line, in one refusal (at the first
     one's type field): a user learns the whole list at once, not one run at a time."""
     found: dict[str, list] = {}   # type -> [count, first layer message]
-    for layer_msg in layers(msg):
-        type_ = V1_TYPES.get(str(layer_msg.get("type", "")), str(layer_msg.get("type", "")))
-        if in_test_net(layer_msg) and type_ != "Input" and type_ not in _BUILDERS:
+    for layer_msg, type_ in test_layers(msg):
+        if type_ not in _BUILDERS:
             found.setdefault(type_, [0, layer_msg])[0] += 1
     if not found:
         return
@@ -330,13 +329,7 @@ def netspec(msg: Message) -> dict:
     produced = {d.name for d in decls}
     unconsumed = set(produced)
     spec_layers = []
-    for layer_msg in layers(msg):
-        if not in_test_net(layer_msg):
-            continue
-        type_ = str(layer_msg.get("type", ""))
-        type_ = V1_TYPES.get(type_, type_)
-        if type_ == "Input":
-            continue
+    for layer_msg, type_ in test_layers(msg):
         bottoms = [str(s.value) for s in layer_msg.scalars("bottom")]
         tops = [str(s.value) for s in layer_msg.scalars("top")]
         layer = Layer(layer_msg, type_, [], len(tops))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Iterator
 
 from .prototxt import Message, Scalar, inputs, layers
 
@@ -364,16 +364,19 @@ class _Pass:
     unknown_where: dict = field(default_factory=dict)
 
 
+def test_layers(msg: Message) -> Iterator[tuple[Message, str]]:
+    """The layers `caffe time -phase TEST` runs, Input layers aside, each with its type (V1 names mapped)."""
+    for layer_msg in layers(msg):
+        type_ = str(layer_msg.get("type", ""))
+        type_ = V1_TYPES.get(type_, type_)
+        if in_test_net(layer_msg) and type_ != "Input":
+            yield layer_msg, type_
+
+
 def _propagate(msg: Message, inputs_: dict[str, Shape]) -> _Pass:
     run = _Pass(dict(inputs_), complete=bool(inputs_))
     shapes = run.shapes
-    for layer_msg in layers(msg):
-        if not in_test_net(layer_msg):
-            continue
-        type_ = str(layer_msg.get("type", ""))
-        type_ = V1_TYPES.get(type_, type_)
-        if type_ == "Input":
-            continue
+    for layer_msg, type_ in test_layers(msg):
         run.layers += 1
         bottoms = [str(s.value) for s in layer_msg.scalars("bottom")]
         tops = [str(s.value) for s in layer_msg.scalars("top")]
