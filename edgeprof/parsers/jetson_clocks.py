@@ -25,10 +25,13 @@ Variants handled, all from real output (tests/parsers/logs/jetson_clocks/SOURCES
 - Orin (JetPack 5) adds ``DLA0_CORE: Online=1 MinFreq=...`` and ``FAN Dynamic Speed control=...``
   lines, which are not CPU/GPU/EMC clocks and are skipped; its CPU lines come in the shell's glob
   order (cpu0, cpu1, cpu10, cpu11, cpu2, ...) and are returned in that printed order;
-- JetPack 7 (R39) drops ``Online=`` from the CPU lines (``cpu0:  Governor=...``) and prints
-  ``Online CPUs: 0-5, Offline CPUs: `` instead: a CPU's ``online`` then comes from those lists,
-  and is None when neither lists it. It also drops ``FreqOverride=`` from the EMC line and adds
-  ``Active GPU TPCs: 4``;
+- JetPack 7 (L4T R38 on Thor, R39 on Orin) drops ``Online=`` from the CPU lines (``cpu0:  Governor=...``)
+  and prints ``Online CPUs: 0-5, Offline CPUs: `` instead: a CPU's ``online`` then comes from those lists,
+  and is None when neither lists it. On Orin it also drops ``FreqOverride=`` from the EMC line and adds
+  ``Active GPU TPCs: 4``; on Thor (R38.2) the GPU line is one per GPU devfreq device, ``gpu-gpc-0 MinFreq=...``
+  (the graphics clock, reported as the GPU) and ``gpu-nvd-0 MinFreq=...`` (skipped);
+- Canonical's L4T tool snap runs the script as ``snap run nvpmodel.jetson-clocks-show`` and, confined,
+  adds ``Failed to retrieve unit state: Access denied`` lines (skipped);
 - copies cut off in the middle: whatever is missing is None.
 """
 
@@ -49,7 +52,12 @@ _CPU = re.compile(
     rf"^(?P<name>cpu{_N}):\s+(?:Online=(?P<online>\d)\s+)?(?:(?P<governor>Governor|Gonvernor)=\S+\s+)?"
     rf"MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})"
 )
-_GPU = re.compile(rf"^GPU MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})")
+# Thor (L4T R38.2) names the GPU's devfreq devices instead of printing "GPU": "gpu-gpc-0 MinFreq=1575000000 ..."
+# and "gpu-nvd-0 MinFreq=...", as posted in https://github.com/wang-junjian/wang-junjian.github.io (the Jetson Thor
+# guide of 2025-10-04). gpu-gpc-0 is the graphics clock that jtop reads on Thor too
+# (https://github.com/rbonghi/jetson_stats/pull/732); only that one is the GPU, so a second GPC line cannot
+# start a second output.
+_GPU = re.compile(rf"^(?:GPU|gpu-gpc-0) MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})")
 _EMC = re.compile(rf"^EMC MinFreq=(?P<min>{_N})\s+MaxFreq=(?P<max>{_N})\s+CurrentFreq=(?P<cur>{_N})")
 # The name is the rest of the line, right-stripped after the match (a lazy name before "\s*$" is quadratic
 # on a long run of spaces).
@@ -63,8 +71,10 @@ _MAX_CPUS = 8192
 
 _SOC = re.compile(r"^SOC family:")
 # What a line must contain to matter (Lines.select passes over the others without a Python step).
-_KEYWORDS = ("cpu", "GPU ", "EMC ", "NV Power Mode", "Online CPUs", "SOC family", "jetson_clocks")
-_COMMAND = command_pattern(r"jetson_clocks")
+_KEYWORDS = ("cpu", "GPU ", "gpu-gpc-0 ", "EMC ", "NV Power Mode", "Online CPUs", "SOC family", "jetson_clocks",
+             "jetson-clocks")
+# "nvpmodel.jetson-clocks-show" is the snap's name for "jetson_clocks --show" (paste._LAUNCH cites it).
+_COMMAND = command_pattern(r"jetson_clocks|nvpmodel\.jetson-clocks-show")
 
 # cpufreq reports kHz; everything returned is Hz.
 _KHZ = 1000
@@ -137,9 +147,9 @@ class _Show:
         if self.legacy:
             form = "jetson_clocks.sh --show, L4T R28 and older (Gonvernor=)"
         elif self.offline_list:
-            form = "jetson_clocks --show, L4T R39 and later (Offline CPUs list, no Online= per CPU)"
+            form = "jetson_clocks --show, JetPack 7: L4T R38 and later (Offline CPUs list, no Online= per CPU)"
         else:
-            form = "jetson_clocks --show, L4T R32 to R38"
+            form = "jetson_clocks --show, L4T R32 to R36"
         return Invocation(number, self.first_line, self.last_line, self.command, form, self.report)
 
 
@@ -197,7 +207,7 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
             if not show.empty():
                 yield from next_show(number)
             show.soc = True
-        elif "jetson_clocks" in line and is_command(_COMMAND, line):
+        elif ("jetson_clocks" in line or "jetson-clocks" in line) and is_command(_COMMAND, line):
             yield from next_show(number, line)
             continue
         else:

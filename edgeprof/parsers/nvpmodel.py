@@ -15,8 +15,9 @@ Around those two lines the real tool prints other things, all seen in real outpu
 - Xavier and Nano releases print ``NV Fan Mode:quiet`` or ``NVPM WARN: fan mode is not set!``
   before the mode line;
 - a copy may lose the id line, in which case ``mode_id`` is None;
-- pastes: the prompt and ``nvpmodel -q`` before the output, ``nvpmodel -m N`` and ``-q`` again (one report per
-  mode line; the last is the record), a ``# ...`` note the poster appended to the mode line.
+- pastes: the prompt and ``nvpmodel -q`` (or the snap's ``snap run nvpmodel.nvpmodel --query``) before the
+  output, ``nvpmodel -m N`` and ``-q`` again (one report per mode line; the last is the record), a ``# ...``
+  note the poster appended to the mode line; a failed ``nvpmodel -m N`` (``NVPM ERROR`` lines only) is no report.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from .paste import Invocation, command_pattern, is_command
 _MODE = re.compile(r"NV Power Mode:\s*(?P<name>\S.*)")
 # Mode ids are small; a longer run of digits is not an id (and int() refuses strings past 4300 digits).
 _ID = re.compile(r"\d{1,9}")
-_COMMAND = command_pattern("nvpmodel")
+# "nvpmodel.nvpmodel" is the name Canonical's L4T tool snap gives it (paste._LAUNCH cites the snap).
+_COMMAND = command_pattern(r"nvpmodel\.nvpmodel|nvpmodel")
 
 
 @dataclass

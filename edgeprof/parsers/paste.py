@@ -17,8 +17,11 @@ from typing import Any
 # matched lazily and at most 160 characters long, so the first such character ends it and the work per line
 # is bounded.
 _PROMPT = r"(?:\++\s+|.{0,160}?[$#%>❯➜]\s*(?:~\S*\s+)?)?"
-# "sudo -E", "env", "GLOG_logtostderr=1", "time", then a path ("./", "/usr/bin/", "C:\\...\\"): all optional.
-_LAUNCH = r"(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?(?:[A-Za-z_]\w*=\S*\s+)*(?:time\s+)?(?:[\w.~:\\/-]*[/\\])?"
+# "sudo -E", "snap run" (Canonical's L4T tool snap runs "snap run nvpmodel.jetson-clocks-show":
+# https://github.com/canonical/tegra-snap-samples/blob/2f66bde31c5b3e267a183920bc624cd8133ad299/nvpmodel/README.md),
+# "env", "GLOG_logtostderr=1", "time", then a path ("./", "/usr/bin/", "C:\\...\\"): all optional.
+_LAUNCH = (r"(?:sudo\s+(?:-\S+\s+)*)?(?:snap\s+run\s+)?(?:env\s+)?(?:[A-Za-z_]\w*=\S*\s+)*(?:time\s+)?"
+           r"(?:[\w.~:\\/-]*[/\\])?")
 
 
 # A command line's prompt, launcher and program name fit in its first 512 characters; looking no further

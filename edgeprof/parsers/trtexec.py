@@ -389,28 +389,35 @@ def parse(source: str | Iterable[str]) -> TrtexecReport:
     """Read throughput, latency statistics, TensorRT version and failure out of trtexec's text output.
 
     Figures the text does not contain are None. With several runs in one text, the last run whose GPU
-    compute figures are all there is reported; if none is complete, the last run that has any figure or an
-    error. ``error`` is set when the run printed ``&&&& FAILED`` or has no figures but error lines: the
-    message of the most telling error line (``Error[N]``/``Error Code``, then parser and "unsupported"
-    messages, then unknown options, then any other ``[E]`` line).
+    compute figures are all there is reported; if none is complete, the last run with a throughput or latency
+    figure, else the last that has any figure or an error. ``error`` is set when the run printed ``&&&& FAILED``
+    or has no figures but error lines: the message of the most telling error line (``Error[N]``/``Error Code``,
+    then parser and "unsupported" messages, then unknown options, then any other ``[E]`` line).
     """
     chosen = choose(invocations(source))
     return chosen.record if chosen else TrtexecReport()
 
 
 def choose(found: Iterable[Invocation]) -> Invocation | None:
-    """The invocation `parse` reports: the last complete run, else the last with a figure or an error, else
-    the last."""
-    last_complete = last_with_output = last = None
+    """The invocation `parse` reports: the last complete run, else the last with a throughput or latency
+    figure, else the last with any figure or an error, else the last.
+
+    The middle step is for copies that stop before the GPU compute figures: a copy that goes on with the
+    start of its last line again ("Enqueue Time: min = 0.345459 ms, max = 0.399", the next copy cut off) makes
+    a second run of one figure, which must not hide the run before it (meta-tegra-community PR 113's excerpt,
+    tests/parsers/logs/trtexec/SOURCES.md)."""
+    last_complete = last_headline = last_with_output = last = None
     for invocation in found:
         report = invocation.record
         last = invocation
         if complete(report):
             last_complete = invocation
+        if report.throughput_qps is not None or not report.latency_ms.empty():
+            last_headline = invocation
         if report.error is not None or report.throughput_qps is not None or any(
                 not getattr(report, name).empty() for name in _STATS_FIELDS):
             last_with_output = invocation
-    return last_complete or last_with_output or last
+    return last_complete or last_headline or last_with_output or last
 
 
 # --- --exportTimes ----------------------------------------------------------------------------------------

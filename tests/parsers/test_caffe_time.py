@@ -224,6 +224,92 @@ EXPECTED = {
         "layers": {"data": (0.00454, 0.00204), "inception_5b/1x1": (6.4108, 2.19984), "prob": (0.28054, 0.06392),
                    "inception_5a/output_inception_5a/output_0_split": (0.00384, 0.00156)},
     },
+    # Added for issue 16's "8 new real samples" (logs/caffe_time/SOURCES.md, second table).
+    # Two runs without glog prefixes; the poster's copy lost the final "." of both Forward-Backward lines.
+    "wywu_lab_issue25_mac_two_runs_no_prefix_no_final_period.log": {
+        "forward_ms": 694.657,
+        "backward_ms": 196.416,
+        "forward_backward_ms": 891.54,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    # Four runs, each after the poster's "CPU" or "GeForce GTX TITAN X" label line and its command.
+    "wywu_lab_issue25_ubuntu_cpu_gpu_label_lines_four_runs.log": {
+        "forward_ms": 60.9703,
+        "backward_ms": 46.9149,
+        "forward_backward_ms": 108.198,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    "weiliu89_ssd_issue123_jzwang1_four_totals.log": {
+        "forward_ms": 43.5817,
+        "backward_ms": 40.3919,
+        "forward_backward_ms": 84.5878,
+        "total_ms": 4229.39,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    # Ten whole-ms iterations (CPU timer) and the start of the per-layer block; the copy stops inside conv1_1.
+    "weiliu89_ssd_issue123_mxmxlwlw_without_cudnn_whole_ms_excerpt.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 10,
+        "error": None,
+        "layer_names": ["data", "data_data_0_split", "conv1_1"],
+        "layers": {"data": (1.2343, 0.0008), "data_data_0_split": (0.0015, 0.001), "conv1_1": (385.633, None)},
+    },
+    # OpenCL Caffe (Greentea, ViennaCL BLAS), tabs turned into spaces, caffe.cpp:450/453/456.
+    "naibaf7_opencl_caffe_issue39_viennacl_per_layer_excerpt.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["data", "label", "conv1", "relu1", "norm1", "pool1", "conv2"],
+        "layers": {"data": (0.100127, 0.097255), "conv1": (197.391, 339.864), "conv2": (447.242, 833.264)},
+    },
+    "naibaf7_opencl_caffe_pr1_conv5_relu5_after_finish.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": ["conv5", "relu5"],
+        "layers": {"conv5": (21.761, 27.8604), "relu5": (0.13252, 0.01498)},
+    },
+    "lzx1413_fssd_issue4_benchmark_begins_excerpt.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": None,
+        "total_ms": None,
+        "iterations": 50,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
+    # Ten runs' "Average Forward-Backward" lines (each a run of its own) and the poster's "Grand Average*" line.
+    "bvlc_pr2049_master_ten_forward_backward_lines_grand_average.log": {
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_backward_ms": 2537.24,
+        "total_ms": None,
+        "iterations": None,
+        "error": None,
+        "layer_names": [],
+        "layers": {},
+    },
     "faceboxes_issue4_sigsegv_no_f_line.log": {
         "forward_ms": None,
         "backward_ms": None,
@@ -348,3 +434,22 @@ def test_a_run_cut_off_before_any_figure_is_passed_over():
     text = read("bullseye_cpu_small224.log") + "\n".join(read("bullseye_cpu_small224.log").splitlines()[:20])
     assert len(list(invocations(text))) == 2
     assert parse(text).to_dict() == parse(read("bullseye_cpu_small224.log")).to_dict()
+
+
+def test_pasted_runs_with_commands_and_label_lines_are_one_invocation_each():
+    found = list(invocations(read("wywu_lab_issue25_ubuntu_cpu_gpu_label_lines_four_runs.log")))
+    # The poster's "CPU" / "GeForce GTX TITAN X" lines before each command belong to no run.
+    assert [(i.first_line, i.last_line, i.record.forward_backward_ms) for i in found] == [
+        (2, 5, 4863.64), (8, 11, 312.231), (14, 17, 1001.08), (20, 23, 108.198)]
+    assert [i.command for i in found][1] == "./build/tools/caffe time --model=./models/WFLW/WFLW_final/rel.prototxt -gpu 0"
+    assert {i.format for i in found} == {"caffe time, lines without glog prefixes"}
+    first, second = invocations(read("wywu_lab_issue25_mac_two_runs_no_prefix_no_final_period.log"))
+    # "Average Forward-Backward: 2870.7 ms" without its final ".": still read.
+    assert (first.record.forward_ms, first.record.forward_backward_ms) == (2493.78, 2870.7)
+    assert second.first_line == 6
+
+
+def test_each_repeated_total_line_is_a_run_of_its_own():
+    found = list(invocations(read("bvlc_pr2049_master_ten_forward_backward_lines_grand_average.log")))
+    assert [i.record.forward_backward_ms for i in found] == [
+        2257.18, 2540.17, 2539.6, 2539.05, 2537.91, 2539.19, 2538.15, 2538.36, 2537.73, 2537.24]

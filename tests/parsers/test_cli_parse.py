@@ -25,7 +25,7 @@ def test_before_and_after_paste_reports_the_after_state_and_invocations_tells_th
     assert [(i["invocation"], i["lines"], i["command"]) for i in lines] == [
         (1, [2, 27], "sudo jetson_clocks --show"),
         (2, [30, 55], "hanna@ceg-391:~/git/finn-transformers$ sudo jetson_clocks --show")]
-    assert lines[0]["format"] == "jetson_clocks --show, L4T R32 to R38"
+    assert lines[0]["format"] == "jetson_clocks --show, L4T R32 to R36"
     assert lines[0]["record"]["gpu"]["cur_hz"] == 306_000_000
 
 

@@ -95,11 +95,43 @@ EXPECTED = {
         "emc": hz(204000000, 1600000000, 1600000000),
         "cpus": [cpu("cpu%d" % n, True, 1479000, 1479000, 1479000) for n in range(4)],
     },
+    # Added for issue 16's "8 new real samples" (logs/jetson_clocks/SOURCES.md, last table).
+    # Canonical's snap: no "NV Power Mode" line (the snap's confinement), "Failed to retrieve unit state" lines.
+    "orin_nano_8gb_15w_snap_failed_unit_lines_canonical_tegra_snap_samples.txt": {
+        "power_mode": None,
+        "gpu": hz(306000000, 624750000, 306000000),
+        "emc": hz(204000000, 2133000000, 665600000),
+        "cpus": [cpu("cpu%d" % n, True, 729600, 1510400, cur)
+                 for n, cur in enumerate([960000, 729600, 729600, 960000, 729600, 729600])],
+    },
+    # Thor, L4T R38.2: the GPU line is "gpu-gpc-0 MinFreq=...", beside "gpu-nvd-0"; 14 CPUs without Online=.
+    "agx_thor_jp7_gpu_gpc_nvd_lines_no_online_wang_junjian_blog.txt": {
+        "power_mode": "MAXN",
+        "gpu": hz(1575000000, 1575000000, 1575000000),
+        "emc": hz(665600000, 4266000000, 4266000000),
+        "cpus": [cpu("cpu%d" % n, True, 2601000, 2601000, 2601000) for n in range(14)],
+    },
+    # "exit=0" printed by the report's script between the command and the output.
+    "orin_nano_super_r36_4_3_exit_status_line_preflight_report.txt": {
+        "power_mode": "25W",
+        "gpu": hz(306000000, 918000000, 306000000),
+        "emc": hz(204000000, 3199000000, 2133000000),
+        "cpus": [cpu("cpu%d" % n, True, 729600, 1344000, cur)
+                 for n, cur in enumerate([729600, 729600, 1190400, 729600, 1190400, 1190400])],
+    },
+    # The poster elided cpu1-cpu5 ("...   (all 6 cores identical)"): one CPU is what the copy holds.
+    "orin_nano_super_r36_5_2_elided_cores_learnjetson_runbook.txt": {
+        "power_mode": "MAXN_SUPER",
+        "gpu": hz(1020000000, 1020000000, 1020000000),
+        "emc": hz(204000000, 3199000000, 3199000000),
+        "cpus": [cpu("cpu0", True, 1728000, 1728000, 1728000)],
+    },
 }
 
 FORMATS = {
     "tx1_r28_1_jetson_clocks_sh_indented_prompt_hordiales_scripts.txt": "L4T R28 and older",
-    "orin_nano_super_r39_2_1_unattributed_report.txt": "L4T R39 and later",
+    "orin_nano_super_r39_2_1_unattributed_report.txt": "JetPack 7: L4T R38 and later",
+    "agx_thor_jp7_gpu_gpc_nvd_lines_no_online_wang_junjian_blog.txt": "JetPack 7: L4T R38 and later",
 }
 
 
@@ -143,7 +175,7 @@ def test_empty_output_is_all_none():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_output_says_which_script_printed_it(name):
     [form] = {invocation.format for invocation in invocations((LOGS / name).read_text())}
-    assert FORMATS.get(name, "L4T R32 to R38") in form
+    assert FORMATS.get(name, "L4T R32 to R36") in form
 
 
 def test_before_and_after_are_two_invocations_with_their_commands():
@@ -162,3 +194,18 @@ def test_two_outputs_without_prompts_are_still_two():
                      .read_text().splitlines() if "$" not in line and "`" not in line)
     before, after = invocations(text)
     assert (before.record.gpu.cur_hz, after.record.gpu.cur_hz) == (76_800_000, 921_600_000)
+
+
+def test_snap_and_script_report_commands_go_with_their_output():
+    [snap] = invocations((LOGS / "orin_nano_8gb_15w_snap_failed_unit_lines_canonical_tegra_snap_samples.txt").read_text())
+    assert (snap.command, snap.first_line) == ("$ sudo snap run nvpmodel.jetson-clocks-show", 1)
+    [report] = invocations((LOGS / "orin_nano_super_r36_4_3_exit_status_line_preflight_report.txt").read_text())
+    assert (report.command, report.first_line, report.last_line) == ("$ sudo -n jetson_clocks --show", 1, 15)
+
+
+def test_thor_gpc_line_is_the_gpu_and_a_second_gpc_is_no_second_output():
+    text = (LOGS / "agx_thor_jp7_gpu_gpc_nvd_lines_no_online_wang_junjian_blog.txt").read_text()
+    # gpu-nvd-0 (1692 MHz) is not the graphics clock.
+    assert parse(text).gpu.max_hz == 1_575_000_000
+    two_gpcs = text.replace("gpu-nvd-0", "gpu-gpc-1")
+    assert len(list(invocations(two_gpcs))) == 1 and parse(two_gpcs).gpu.max_hz == 1_575_000_000

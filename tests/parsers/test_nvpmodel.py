@@ -20,6 +20,12 @@ EXPECTED = {
     "xavier_nx_15w_6core_prompts_compound_command_whisper_notes.txt": ("MODE_15W_6CORE", 2),
     "xavier_30w_then_set_mode_reboot_prompt_readme.txt": ("MODE_30W", 2),
     "xavier_jp451_query_set_query_comments_readme.txt": ("MAXN", 0),
+    # Added for issue 16's "8 new real samples" (logs/nvpmodel/SOURCES.md, last table).
+    "orin_nano_8gb_15w_snap_query_canonical_tegra_snap_samples.txt": ("15W", 0),
+    "agx_thor_jp7_120w_default_wang_junjian_blog.txt": ("120W", 1),
+    "orin_nano_super_r36_4_3_verbose_exit_status_line_preflight_report.txt": ("25W", 1),
+    "orin_nano_4gb_set_mode_errors_no_mode_meta_tegra_pr1268.txt": (None, None),  # "nvpmodel -m" failing
+    "agx_xavier_30w_4core_fan_mode_html_pre_prompt_system_notes.txt": ("MODE_30W_4CORE", 5),
 }
 
 REPORTS = {  # (first line, last line, mode name) of every report in the paste
@@ -62,3 +68,19 @@ def test_verbose_output_says_so():
 def test_one_report_per_query_in_a_paste(name):
     found = [(i.first_line, i.last_line, i.record.mode_name) for i in invocations((LOGS / name).read_text())]
     assert found == REPORTS[name]
+
+
+def test_commands_of_the_snap_a_script_report_and_an_html_copy():
+    [snap] = invocations((LOGS / "orin_nano_8gb_15w_snap_query_canonical_tegra_snap_samples.txt").read_text())
+    assert (snap.command, snap.first_line, snap.last_line) == ("$ sudo snap run nvpmodel.nvpmodel --query", 1, 3)
+    [verbose] = invocations((LOGS / "orin_nano_super_r36_4_3_verbose_exit_status_line_preflight_report.txt").read_text())
+    # "exit=0" (the report script's) and 36 "NVPM VERB: PARAM" lines around the mode and its id.
+    assert (verbose.command, verbose.first_line, verbose.last_line) == ("$ sudo -n nvpmodel -q --verbose", 1, 6)
+    assert verbose.format == "nvpmodel -q --verbose"
+    [html] = invocations((LOGS / "agx_xavier_30w_4core_fan_mode_html_pre_prompt_system_notes.txt").read_text())
+    assert html.command.endswith("</font>$ sudo nvpmodel -q")
+    assert html.format == "nvpmodel -q, with the fan mode (Xavier, Nano)"
+
+
+def test_failed_mode_change_is_no_report():
+    assert list(invocations((LOGS / "orin_nano_4gb_set_mode_errors_no_mode_meta_tegra_pr1268.txt").read_text())) == []

@@ -190,6 +190,57 @@ FIRST_LINES = {
         timestamp=None, ram_used_mb=3691, ram_total_mb=3983, swap_used_mb=2780, cpus=cpus("0%@1734,0%@1734,0%@1734,0%@1734"),
         emc_load_pct=0, emc_freq_mhz=1600, gpu_load_pct=0, gpu_freq_mhz=998, temps_c=None, rails_mw=None,
     ),
+    # Added for issue 16's "8 new real samples" (logs/tegrastats/SOURCES.md, last table).
+    # Every line quoted with "> " in the issue; IRAM, NVDEC and VIC_FREQ fields, which are no figure here.
+    "nano_r32_quoted_iram_nvdec_jetson_inference_issue1206.txt": dict(
+        timestamp=None, ram_used_mb=1501, ram_total_mb=3956, swap_used_mb=None,
+        cpus=cpus("16%@1479,13%@1479,10%@1479,4%@1479"), emc_load_pct=4, emc_freq_mhz=1600, gpu_load_pct=28,
+        gpu_freq_mhz=76, temps_c={"PLL": 39.0, "CPU": 44.0, "PMIC": 100.0, "GPU": 41.5, "AO": 47.5, "thermal": 42.5},
+        rails_mw=rails(POM_5V_IN=(4122, 3107), POM_5V_GPU=(109, 85), POM_5V_CPU=(1167, 748)),
+    ),
+    "tx2_jp33_old_rails_tf_trt_models_issue13.txt": dict(
+        timestamp=None, ram_used_mb=4167, ram_total_mb=7854, swap_used_mb=None,
+        cpus=cpus("49%@2035,0%@2035,0%@2035,44%@2035,47%@2032,38%@2035"), emc_load_pct=7, emc_freq_mhz=1866,
+        gpu_load_pct=18, gpu_freq_mhz=1300,
+        temps_c={"BCPU": 48.0, "MCPU": 48.0, "GPU": 47.5, "PLL": 48.0, "Tboard": 41.0, "Tdiode": 46.25, "PMIC": 100.0,
+                 "thermal": 48.3},
+        rails_mw=rails(VDD_IN=(7862, 4839), VDD_CPU=(1763, 820), VDD_GPU=(2531, 947), VDD_SOC=(997, 929),
+                       VDD_WIFI=(0, 33), VDD_DDR=(1626, 1271)),
+    ),
+    # L4T R24 (TX1): "cpu [..]@MHz", AVP, NVDEC, MSENC and "EDP limit" fields.
+    "tx1_r24_avp_nvdec_msenc_edp_gtop_tegrastats_fake_comment.txt": dict(
+        timestamp=None, ram_used_mb=1104, ram_total_mb=3995, swap_used_mb=None, cpus=cpus("2%@1734,5%@1734,8%@1734,11%@1734"),
+        emc_load_pct=0, emc_freq_mhz=1600, gpu_load_pct=0, gpu_freq_mhz=998, temps_c=None, rails_mw=None,
+    ),
+    "tx2_4gb_r32_sys_rails_zabbix_plugin_stats_test.txt": dict(
+        timestamp=None, ram_used_mb=1873, ram_total_mb=3830, swap_used_mb=None,
+        cpus=cpus("8%@2016,26%@2034,24%@2035,7%@2026,7%@2034,6%@2034"), emc_load_pct=0, emc_freq_mhz=1600,
+        gpu_load_pct=0, gpu_freq_mhz=114,
+        temps_c={"PLL": 39.0, "MCPU": 39.0, "PMIC": 50.0, "Tboard": 35.0, "GPU": 37.0, "BCPU": 39.0, "thermal": 38.5,
+                 "Tdiode": 37.0},
+        rails_mw=rails(VDD_SYS_GPU=(77, 77), VDD_SYS_SOC=(539, 539), VDD_IN=(2930, 3405), VDD_SYS_CPU=(539, 937),
+                       VDD_SYS_DDR=(727, 758)),
+    ),
+    # A `date` line, then one line each from four boards (TX2, TX1, TX2 in an old release, AGX Xavier).
+    "date_line_then_four_boards_ssaraff98_sample_log.txt": dict(
+        timestamp=None, ram_used_mb=1404, ram_total_mb=7860, swap_used_mb=0,
+        cpus=cpus("0%@345,0%@960,0%@960,0%@345,0%@345,0%@345"), emc_load_pct=0, emc_freq_mhz=None, gpu_load_pct=0,
+        gpu_freq_mhz=None,
+        temps_c={"PLL": 35.5, "MCPU": 35.5, "PMIC": 100.0, "Tboard": 30.0, "GPU": 32.0, "BCPU": 35.5, "thermal": 34.1,
+                 "Tdiode": 31.5},
+        rails_mw=rails(VDD_SYS_GPU=(153, 153), VDD_SYS_SOC=(306, 306), VDD_4V0_WIFI=(0, 0), VDD_IN=(1649, 1649),
+                       VDD_SYS_CPU=(306, 306), VDD_SYS_DDR=(173, 173)),
+    ),
+    # L4T R36 on AGX Orin 64 GB: lower-case sensor names, NVDLA0/1 and PVA0_FREQ "off", GPC clocks "@[305,305]".
+    "agx_orin_r36_lowercase_sensors_nvdla_abdel_e_parser_log_first5.txt": dict(
+        timestamp="10-26-2025 05:10:54", ram_used_mb=6879, ram_total_mb=62841, swap_used_mb=0,
+        cpus=cpus("5%@729,1%@729,0%@729,9%@729,1%@729,3%@729,5%@729,0%@729,3%@729,1%@729,1%@729,7%@729"),
+        emc_load_pct=0, emc_freq_mhz=2133, gpu_load_pct=0, gpu_freq_mhz=305,
+        temps_c={"cpu": 47.687, "tboard": 36.75, "soc2": 44.312, "tdiode": 37.5, "soc0": 45.718, "gpu": 43.218,
+                 "tj": 47.687, "soc1": 45.125},
+        rails_mw=rails(VDD_GPU_SOC=(2801, 2801), VDD_CPU_CV=(400, 400), VIN_SYS_5V0=(4536, 4536),
+                       VDDQ_VDD2_1V8AO=(604, 604)),
+    ),
 }
 
 LINE_COUNTS = {
@@ -201,6 +252,9 @@ LINE_COUNTS = {
     "agx_orin_r36_4_4_tegra_exporter.txt": 3,
     "thor_r38_4_tegra_exporter.txt": 3,
     "thor_r39_2_tegra_exporter.txt": 2,
+    "nano_r32_quoted_iram_nvdec_jetson_inference_issue1206.txt": 4,
+    "date_line_then_four_boards_ssaraff98_sample_log.txt": 4,
+    "agx_orin_r36_lowercase_sensors_nvdla_abdel_e_parser_log_first5.txt": 5,
 }
 
 
@@ -252,16 +306,20 @@ def test_non_tegrastats_lines_are_skipped():
 
 LAYOUTS = {
     "L4T R24-R28.1": ["tx1_r24_legacy_avp_vde_edp_sudo_prompt_blog_573.txt",
+                      "tx1_r24_avp_nvdec_msenc_edp_gtop_tegrastats_fake_comment.txt",
                       "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_a5a5cc7.txt",
                       "tx1_r28_1_legacy_indented_prompt_hordiales_scripts_ae7da25.txt"],
     "L4T R28.2-R32": ["tx1_r28_datadog_agent.txt", "tx2_r28_2_gustavz_issue24.txt", "tx2_r32_datadog_agent.txt",
                       "tx2_r32_findhao_txutils_issue3.txt", "tx2_jp46_nonroot_jetson_stats_issue187.txt",
                       "nano_r32_datadog_agent.txt", "agx_xavier_jp42_gtop_pr7.txt", "agx_xavier_r32_datadog_agent.txt",
-                      "xavier_nx_r32_datadog_agent.txt"],
+                      "xavier_nx_r32_datadog_agent.txt", "nano_r32_quoted_iram_nvdec_jetson_inference_issue1206.txt",
+                      "tx2_jp33_old_rails_tf_trt_models_issue13.txt", "tx2_4gb_r32_sys_rails_zabbix_plugin_stats_test.txt",
+                      "date_line_then_four_boards_ssaraff98_sample_log.txt"],
     "L4T R35 and later": ["agx_orin_jp51_catid_blog.txt", "agx_orin_jp6_gpc_list_jetson_exporter_issue14.txt",
                           "agx_orin_no_emc_datadog_agent.txt", "agx_orin_r36_4_4_tegra_exporter.txt",
                           "agx_orin_r36_spaced_datadog_agent.txt", "orin_16gb_mw_units_datadog_agent.txt",
-                          "orin_nano_jp6_jetson_stats_issue624.txt", "thor_r38_4_tegra_exporter.txt"],
+                          "orin_nano_jp6_jetson_stats_issue624.txt", "thor_r38_4_tegra_exporter.txt",
+                          "agx_orin_r36_lowercase_sensors_nvdla_abdel_e_parser_log_first5.txt"],
     "L4T R39": ["agx_orin_r39_2_off_cores_tegra_exporter.txt", "thor_r39_2_tegra_exporter.txt"],
 }
 
@@ -289,3 +347,21 @@ def test_two_pasted_runs_are_two_invocations():
     found = list(invocations(first + second))
     assert [i.number for i in found] == [1, 1, 2, 2]
     assert [s.ram_used_mb for s in parse(first + second)] == [3691, 3691, 3468, 3607]
+
+
+def test_later_lines_of_the_new_samples():
+    nano = parse((LOGS / "nano_r32_quoted_iram_nvdec_jetson_inference_issue1206.txt").read_text())
+    # detectnet warming up the GPU: 28% at 76 MHz, then 86% and 99% at 921 MHz.
+    assert [(s.gpu_load_pct, s.gpu_freq_mhz) for s in nano] == [(28, 76), (86, 921), (99, 921), (99, 921)]
+    assert [s.rails_mw["POM_5V_IN"].avg for s in nano] == [3107, 3285, 3422, 3533]
+
+    boards = parse((LOGS / "date_line_then_four_boards_ssaraff98_sample_log.txt").read_text())
+    assert [s.ram_total_mb for s in boards] == [7860, 3983, 7829, 15692]
+    # The third board: five of six cores off, EMC at 40 MHz.
+    assert [c is None for c in boards[2].cpus] == [False, True, True, True, True, True]
+    assert (boards[2].emc_load_pct, boards[2].emc_freq_mhz, boards[2].rails_mw["VDD_WIFI"].cur) == (13, 40, 0)
+    assert boards[3].rails_mw["SYS5V"].avg == 1889 and boards[3].temps_c["AUX"] == 31.5
+
+    orin = parse((LOGS / "agx_orin_r36_lowercase_sensors_nvdla_abdel_e_parser_log_first5.txt").read_text())
+    assert [s.gpu_load_pct for s in orin] == [0, 0, 40, 0, 0]
+    assert [s.rails_mw["VIN_SYS_5V0"].avg for s in orin] == [4536, 4586, 4636, 4661, 4656]

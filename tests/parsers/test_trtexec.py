@@ -138,6 +138,63 @@ EXPECTED = {
         "trt_version": None, "throughput_qps": None, "error": "Unknown argument: --useSpinWait",
         **{name: NONE for name in STATS_FIELDS},
     },
+    # Added for issue 16's "8 new real samples" (logs/trtexec/SOURCES.md, second table).
+    "trt8_format_xavier_nx_e2e_meta_tegra_pr1124_excerpt.log": {
+        "trt_version": None, "throughput_qps": 27207.0, "error": None,
+        "latency_ms": s(0.564209, 0.593018, 0.573891, 0.572998, p99=0.587769),
+        "enqueue_ms": s(0.126709, 0.282104, 0.140747, 0.134277, p99=0.182129),
+        "h2d_ms": s(0.00610352, 0.00793457, 0.00656457, 0.0065918, p99=0.00708008),
+        "gpu_compute_ms": s(0.554932, 0.58374, 0.564682, 0.564087, p99=0.578552),
+        "d2h_ms": s(0.00219727, 0.00341797, 0.00265072, 0.00268555, p99=0.00317383),
+    },
+    # The poster's terminal cut three lines on the right ("percentile(99%) = 0.2551s", "percentile(99%) s"):
+    # a figure whose unit was cut off is not read, the rest of the line is.
+    "trt8_5_2_agx_xavier_right_truncated_lines_meta_tegra_pr1150_excerpt.log": {
+        "trt_version": None, "throughput_qps": 43073.6, "error": None,
+        "latency_ms": s(0.369385, 2.36157, 0.386481, 0.385986, p90=0.391113, p95=0.393066, p99=0.404907),
+        "enqueue_ms": s(0.156738, 2.35205, 0.185932, 0.181396, p90=0.209473, p95=0.22229),
+        "h2d_ms": s(0.00585938, 0.0727539, 0.0132263, 0.0130615, p90=0.0147705, p95=0.0153809),
+        "gpu_compute_ms": s(0.35675, 2.34995, 0.369765, 0.369873, p90=0.373779, p95=0.374756),
+        "d2h_ms": NONE,
+    },
+    # The stored copy stops after the Enqueue Time line: no GPU compute, H2D or D2H figures.
+    "trt8_6_2_agx_orin_jp6_dp_meta_tegra_community_pr113_excerpt.log": {
+        "trt_version": None, "throughput_qps": 208.729, "error": None,
+        "latency_ms": s(4.81763, 4.86572, 4.83767, 4.83752, p90=4.84772, p95=4.85034, p99=4.85547),
+        "enqueue_ms": s(0.345459, 0.39978, 0.357979, 0.356689, p90=0.365295, p95=0.372803, p99=0.384033),
+        "gpu_compute_ms": NONE, "h2d_ms": NONE, "d2h_ms": NONE,
+    },
+    "trt8_5_preview_fixed_dynamic_shapes_tensorrt_issue2124_excerpt.log": {
+        "trt_version": None, "throughput_qps": 118.63, "error": None,
+        "latency_ms": s(8.68604, 8.86206, 8.70558, 8.70435, p90=8.71228, p95=8.71619, p99=8.72046),
+        "enqueue_ms": s(8.23904, 8.40942, 8.25222, 8.25098, p90=8.25928, p95=8.26166, p99=8.26709),
+        "h2d_ms": s(0.180298, 0.191162, 0.182987, 0.183105, p90=0.184326, p95=0.184814, p99=0.186035),
+        "gpu_compute_ms": s(8.13654, 8.30908, 8.15172, 8.15057, p90=8.15894, p95=8.16144, p99=8.16742),
+        "d2h_ms": NONE,
+    },
+    # TensorRT 7 Host Latency block, every line padded with spaces to the terminal's width.
+    "trt7_1080ti_trailing_space_padding_tensorrt_issue1221_excerpt.log": {
+        "trt_version": None, "throughput_qps": None, "error": None,
+        "latency_ms": s(638.401, 646.992, 643.169, 643.202),
+        "enqueue_ms": NONE, "h2d_ms": NONE, "gpu_compute_ms": NONE, "d2h_ms": NONE,
+    },
+    # "[TensorRT v101602] [b10]": the build tag after the version code; --skipInference prints no summary.
+    "trt10_16_2_orin_nx_jp7_skip_inference_build_tag_meta_tegra_pr2243_excerpt.log": {
+        "trt_version": "10.16.2", "throughput_qps": None, "error": None,
+        **{name: NONE for name in STATS_FIELDS},
+    },
+    "trt8_5plus_format_tensorrt_issue4177_excerpt.log": {
+        "trt_version": None, "throughput_qps": 130.298, "error": None,
+        "latency_ms": s(5.38672, 13.3664, 7.60628, 7.16092, p90=10.2996, p95=10.8698, p99=12.9675),
+        "enqueue_ms": s(2.72876, 15.0201, 7.63062, 7.86694, p90=10.1792, p95=11.7217, p99=14.1848),
+        "h2d_ms": s(0.0065918, 0.0698242, 0.0122212, 0.00814819, p90=0.0253906, p95=0.0270996, p99=0.0515137),
+        "gpu_compute_ms": s(5.34595, 13.3388, 7.58404, 7.14139, p90=10.2881, p95=10.8175, p99=12.9485),
+        "d2h_ms": s(0.00390625, 0.110596, 0.0100141, 0.00439453, p90=0.0254517, p95=0.0319824, p99=0.0994873),
+    },
+    "trt10_2_windows_powershell_prompt_tensorrt_issue4036_excerpt.log": {
+        "trt_version": "10.2.0", "throughput_qps": None, "error": None,
+        **{name: NONE for name in STATS_FIELDS},
+    },
 }
 
 
@@ -160,6 +217,17 @@ LAYOUTS = {
     "trt10_3_jetson_unknown_option_failed_excerpt.log": "no summary, version 10.3.0",
     "trt8_6_0_error10_commented_gaussupsample.log": "no summary, version 8.6.0",
     "trt_le5_tx2_unknown_argument_jetson_inference_issue388.log": "no summary",
+    "trt8_format_xavier_nx_e2e_meta_tegra_pr1124_excerpt.log":
+        "TensorRT 8.0-8.2 (Performance summary with End-to-End Host Latency)",
+    "trt8_5_2_agx_xavier_right_truncated_lines_meta_tegra_pr1150_excerpt.log":
+        "TensorRT 8.5+ (Performance summary, p90/p95/p99)",
+    "trt8_6_2_agx_orin_jp6_dp_meta_tegra_community_pr113_excerpt.log": "TensorRT 8.5+ (Performance summary, p90/p95/p99)",
+    "trt8_5_preview_fixed_dynamic_shapes_tensorrt_issue2124_excerpt.log":
+        "TensorRT 8.5+ (Performance summary, p90/p95/p99)",
+    "trt7_1080ti_trailing_space_padding_tensorrt_issue1221_excerpt.log": "TensorRT 6-7 (Host Latency / GPU Compute blocks)",
+    "trt10_16_2_orin_nx_jp7_skip_inference_build_tag_meta_tegra_pr2243_excerpt.log": "no summary, version 10.16.2",
+    "trt8_5plus_format_tensorrt_issue4177_excerpt.log": "TensorRT 8.5+ (Performance summary, p90/p95/p99)",
+    "trt10_2_windows_powershell_prompt_tensorrt_issue4036_excerpt.log": "no summary, version 10.2.0",
 }
 
 
@@ -233,7 +301,7 @@ def test_empty_text():
                                 **{name: NONE for name in STATS_FIELDS}}
 
 
-@pytest.mark.parametrize("code, version", [(8201, "8.2.1"), (8400, "8.4.0"), (8001, "8.0.1"), (8600, "8.6.0"),
+@pytest.mark.parametrize("code, version", [(8201, "8.2.1"), (101602, "10.16.2"), (100200, "10.2.0"), (8400, "8.4.0"), (8001, "8.0.1"), (8600, "8.6.0"),
                                            (100300, "10.3.0"), (101600, "10.16.0"), (110201, "11.2.1")])
 def test_version_codes(code, version):
     assert version_from_code(code) == version
@@ -324,3 +392,23 @@ def test_export_profile_with_median():
                                             12.8778, 0.0200902, 0.019904, 0.482752)
     assert report.to_dict()["layers"][0] == {"name": "/model/model/Transpose_1_output_0", "time_ms": 0.0,
                                              "average_ms": 0.0, "median_ms": 0.0, "percentage": 0.0}
+
+
+def test_pasted_commands_of_other_shells_go_with_their_run():
+    # PowerShell inside a conda env on Windows, and a root prompt on a JetPack 7 Orin NX.
+    [windows] = invocations(read("trt10_2_windows_powershell_prompt_tensorrt_issue4036_excerpt.log"))
+    assert windows.command.startswith(
+        "(python3.8) PS C:\\Users\\22715\\Desktop\\DCVC-main\\DCVC-FM> trtexec ")
+    [orin] = invocations(read("trt10_16_2_orin_nx_jp7_skip_inference_build_tag_meta_tegra_pr2243_excerpt.log"))
+    assert orin.command.startswith("root@ultra:~# /usr/src/tensorrt/bin/trtexec --onnx=")
+    assert (orin.first_line, orin.record.trt_version) == (1, "10.16.2")
+
+
+def test_a_cut_repeat_of_the_last_line_does_not_hide_a_summary_without_gpu_compute_figures():
+    text = read("trt8_6_2_agx_orin_jp6_dp_meta_tegra_community_pr113_excerpt.log")
+    last = text.splitlines()[-1]
+    cut = text + last[:len(last) // 3]  # the next copy of the Enqueue line, cut: a run of one figure
+    assert len(list(invocations(cut))) == 2
+    assert parse(cut).to_dict() == EXPECTED["trt8_6_2_agx_orin_jp6_dp_meta_tegra_community_pr113_excerpt.log"]
+    # Alone, that fragment is still read.
+    assert parse(last[:len(last) // 3]).enqueue_ms.min == 0.345459
