@@ -38,6 +38,7 @@ from ..errors import ReportError
 from ..result import Result
 from ..telemetry.summary import readings
 from .compare import FLAG_MARK, Comparison, compare, result_flags
+from .flags import footnotes
 from .export import number
 from .table import backend_label, headline, power_figures
 
@@ -349,8 +350,9 @@ def _results_html(results: list[Result]) -> str:
                     f"<td class=\"num\">{_e(r.batch)}</td>"
                     + "".join(f'<td class="num">{_e(v)}</td>' for v in nums)
                     + f"<td>{status}</td><td>{flags}</td></tr>")
+    meanings = "".join(f"<li>{_e(line.strip())}</li>" for line in footnotes(results))
     return (f'<table class="results"><thead><tr>{"".join(f"<th>{_e(h)}</th>" for h in header)}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+            f"<tbody>{''.join(rows)}</tbody></table>" + (f'<ul class="note">{meanings}</ul>' if meanings else ""))
 
 
 def _section(section_id: str, heading: str, plots: list[Plot], body: str = "") -> str:

@@ -85,6 +85,7 @@ def test_report_is_self_contained_with_every_plot_and_table(tmp_path):
     body = " ".join(page.text)
     assert "TX2 backbones" in body and "n/a: caffe reports only a mean" in body
     assert "clocks_moved" in body          # the flagged result's flag, in the results table and the notes
+    assert "clocks_moved: a clock changed during the timed window" in body     # explained once, under the table
     assert "Power, as the telemetry defines it: VDD_IN." in body        # what the power figure covers
 
 
