@@ -697,6 +697,10 @@ class SSHTransport:
                 # (a log of more than 64 KB came back cut), and the protocol puts EOF after all data.
                 if channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
+                # A connection that died (sshd killed, link reset) closes the channel without an EOF, and a
+                # closed channel is always readable: without this the loop would spin until the timeout.
+                if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
             status = channel.recv_exit_status()
         except KeyboardInterrupt:
             self._kill(pid)

@@ -2,6 +2,8 @@
 sim-desktop (the host's process table) during the timed windows gives `contended`, naming it, in at least 9
 of 10 runs; the same runs without it give no `contended` in at least 9 of 10 (edgeprof.telemetry.summary,
 the sampler's "others" records)."""
+import os
+import signal
 import subprocess
 
 from ..conftest import json_lines
@@ -23,11 +25,13 @@ def contended(result: dict) -> dict | None:
 
 def test_a_cpu_burner_during_the_window_is_named_and_a_quiet_board_is_not_flagged(edgeprof_cli):
     quiet = measure_ten(edgeprof_cli)
-    burner = subprocess.Popen(["timeout", "600", "sh", "-c", "while :; do :; done"])
+    # Its own session, so that the whole group (timeout and the shell it runs) is killed: killing timeout
+    # alone leaves the shell spinning.
+    burner = subprocess.Popen(["timeout", "600", "sh", "-c", "while :; do :; done"], start_new_session=True)
     try:
         busy = measure_ten(edgeprof_cli)
     finally:
-        burner.kill()
+        os.killpg(burner.pid, signal.SIGKILL)
         burner.wait()
     flagged = [contended(r) for r in busy]
     assert sum(f is not None for f in flagged) >= RUNS - 1, [r["telemetry"].get("others") for r in busy]
