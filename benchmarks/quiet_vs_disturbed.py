@@ -3,7 +3,7 @@
 intervals each run got: what `contended`, `high_spread`, `not_converged` and the median's interval say when
 another process competes for the CPU.
 
-    .venv/bin/python benchmarks/quiet_vs_disturbed.py [--device local] [--model resnet18] [--pairs 5]
+    .venv/bin/python benchmarks/quiet_vs_disturbed.py [--device local] [--model alexnet] [--pairs 5]
         [--out benchmarks/results/quiet-vs-disturbed-DATE.json]
 
 Each pair is one quiet run then one run with a CPU burner (one `while :; do :; done` shell per CPU of this
@@ -36,6 +36,8 @@ def summary(result: dict, disturbed: bool) -> dict:
     return {"disturbed": disturbed, "status": result["status"], "median_ms": result["latency_ms"]["median"],
             "ci95_ms": (result.get("latency_ci95_ms") or {}).get("median"),
             "ci_rel": result["pytorch"].get("ci_rel"), "stop_reason": result["pytorch"].get("stop_reason"),
+            "iqr_rel": (result["latency_ms"]["iqr"] / result["latency_ms"]["median"]
+                        if result["latency_ms"].get("iqr") is not None and result["latency_ms"]["median"] else None),
             "iterations": result["iterations"], "flags": [f["code"] for f in result["flags"]],
             "others_cpu_share": (telemetry.get("others") or {}).get("cpu_share")}
 
@@ -43,7 +45,7 @@ def summary(result: dict, disturbed: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="local")
-    parser.add_argument("--model", default="torchvision:resnet18")
+    parser.add_argument("--model", default="alexnet")
     parser.add_argument("--pairs", type=int, default=5)
     today = datetime.date.today().isoformat()
     parser.add_argument("--out", default=f"benchmarks/results/quiet-vs-disturbed-{today}.json")
@@ -64,7 +66,8 @@ def main() -> None:
                 runs.append(run)
                 ci = run["ci95_ms"]
                 print(f"pair {pair + 1} {'disturbed' if disturbed else 'quiet    '}: median {run['median_ms']:.3f} ms, "
-                      f"95 % CI {ci[0]:.3f}-{ci[1]:.3f} ms, ci_rel {run['ci_rel']:.3f}, stop {run['stop_reason']}, "
+                      f"95 % CI {ci[0]:.3f}-{ci[1]:.3f} ms, ci_rel {run['ci_rel']:.3f}, IQR/median {run['iqr_rel']:.3f}, "
+                      f"stop {run['stop_reason']}, "
                       f"{run['iterations']} it, others {run['others_cpu_share']} CPU, flags {run['flags'] or '-'}"
                       if ci else f"pair {pair + 1}: {run}", flush=True)
     for disturbed in (False, True):

@@ -13,9 +13,12 @@ Inference's early-stopping rule bounds its tail percentiles by sample size for t
 Flags (each with its figures in the detail):
 - not_converged: the adaptive stop rule ran into its time cap before the median's 95 % interval came within
   its target (stop_reason "time_cap"), so the median is less certain than the run was asked for.
-- high_spread: IQR / median above 10 %, the level at which torch.utils.benchmark's Measurement warns that
-  a measurement "may be unreliable" (its _IQR_WARN_THRESHOLD; trtexec's CoV warnings at 1-2.5 % are for a
-  GPU alone, too strict for CPU runs on a shared board).
+- high_spread: IQR / median above 25 %, torch.utils.benchmark's gross-spread level (_IQR_GROSS_WARN_THRESHOLD;
+  it also notes 10 % as "may be unreliable"). On this project's 2-core VM, CPU runs with nothing else
+  running showed IQR/median 3-27 % (the upper end in runs where the VM itself slowed down: others' CPU 0.02,
+  the stop rule at its cap) while a CPU burner per core gave 40-250 % (benchmarks/quiet_vs_disturbed.py,
+  benchmarks/results/quiet-vs-disturbed-2026-12-07.json): at 10 % most quiet runs of a shared VM would be
+  flagged and the flag would stop telling them apart. trtexec's CoV warnings at 1-2.5 % are for a GPU alone.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import math
 from .result import Result
 
 CONFIDENCE = 0.95
-HIGH_SPREAD_IQR_REL = 0.10
+HIGH_SPREAD_IQR_REL = 0.25
 # latency_ms keys that are percentiles, and their q.
 PERCENTILES = {"median": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 

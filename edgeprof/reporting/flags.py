@@ -9,7 +9,7 @@ from ..result import Result
 MEANINGS = {
     # the timing itself (edgeprof.validity)
     "not_converged": "the stop rule hit its time cap before the median's interval reached its target",
-    "high_spread": "iterations disagree: IQR above 10 % of the median",
+    "high_spread": "iterations disagree: IQR above 25 % of the median",
     # the board during the timed window (edgeprof.telemetry.summary)
     "contended": "other processes used over a quarter of a CPU during the timed window",
     "clocks_moved": "a clock changed during the timed window",

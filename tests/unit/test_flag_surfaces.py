@@ -21,7 +21,7 @@ def test_results_list_explains_each_flag_once(tmp_path, monkeypatch):
     stored(tmp_path, monkeypatch, [{"code": "high_spread", "detail": "IQR 40% of the median"},
                                    {"code": "not_converged", "detail": "cap"}])
     out = CliRunner().invoke(main, ["results", "list"]).output
-    assert "high_spread: iterations disagree: IQR above 10 % of the median" in out
+    assert "high_spread: iterations disagree: IQR above 25 % of the median" in out
     assert out.count("not_converged: the stop rule hit its time cap") == 1
 
 
