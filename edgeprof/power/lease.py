@@ -114,8 +114,9 @@ class Lease:
 
     def start_guard(self) -> None:
         launch = 'setsid sh -c "$1" edgeprof-guard guard "$2" "$3" </dev/null >/dev/null 2>&1 &'
-        self._checked("launch", what="start the restore guard",
-                      argv=["sh", "-c", launch, "edgeprof-launch", lease_script(), self.path, self.owner])
+        started = _run_as(self.transport, self.sudo,
+                          ["sh", "-c", launch, "edgeprof-launch", lease_script(), self.path, self.owner], timeout=60)
+        _raise_for(started, self.transport, self.path, "start the restore guard")
         self._renewer = threading.Thread(target=self._renew_loop, name="edgeprof-lease", daemon=True)
         self._renewer.start()
 
@@ -136,16 +137,19 @@ class Lease:
             self._renewer.join(timeout=35)
         self._checked("release", self.owner, what="restore the board's state", timeout=120)
 
-    def _checked(self, action: str, *args: str, what: str, timeout: float = 60,
-                 argv: list[str] | None = None) -> CommandResult:
-        done = _run(self.transport, self.sudo, self.path, action, *args, timeout=timeout, argv=argv)
+    def _checked(self, action: str, *args: str, what: str, timeout: float = 60) -> CommandResult:
+        done = _run(self.transport, self.sudo, self.path, action, *args, timeout=timeout)
         _raise_for(done, self.transport, self.path, what)
         return done
 
 
-def _run(transport: Transport, sudo: Sudo | None, path: str, action: str, *args: str, timeout: float = 60,
-         argv: list[str] | None = None) -> CommandResult:
-    argv = argv or ["sh", "-c", lease_script(), "lease.sh", action, path, *args]
+def _run(transport: Transport, sudo: Sudo | None, path: str, action: str, *args: str,
+         timeout: float = 60) -> CommandResult:
+    """lease.sh's `action` on the lease at `path`, as root (sudo) or as the login user."""
+    return _run_as(transport, sudo, ["sh", "-c", lease_script(), "lease.sh", action, path, *args], timeout)
+
+
+def _run_as(transport: Transport, sudo: Sudo | None, argv: list[str], timeout: float) -> CommandResult:
     return sudo.run(argv, timeout=timeout) if sudo else transport.run(argv, timeout=timeout)
 
 
