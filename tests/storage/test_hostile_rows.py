@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
 from edgeprof import cli
+from edgeprof.cli import common
 from edgeprof.storage import open_store
 from edgeprof.storage.documents import UNUSABLE_FLAG
 
@@ -127,7 +128,7 @@ def run(*args, db):
 @pytest.fixture
 def wide(monkeypatch):
     """A console wide enough that no table cell folds, so a note reads whole in the output."""
-    monkeypatch.setattr(cli.console, "width", 2000)
+    monkeypatch.setattr(common.console, "width", 2000)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -1,0 +1,80 @@
+"""`edgeprof compare`: models x (device, backend) side by side, with ratio intervals."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import limits
+from ..backends import Options
+from ..errors import EXIT_FLAGGED, EdgeprofError, exit_status
+from ..reporting import FORMATS
+from ..reporting.compare import compare
+from ..session import measure_devices
+from .common import (
+    console,
+    db_option,
+    errors,
+    fail,
+    inventory_option,
+    main,
+    open_results_store,
+    parse_batches,
+    strict_option,
+)
+
+
+@main.command(name="compare")
+@click.argument("measure_models", metavar="[MODEL]...", nargs=-1)
+@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
+              help="Only this run (repeatable). Default: every stored result.")
+@click.option("--device", "device_names", multiple=True, help="Only this device (repeatable).")
+@click.option("--model", "model_names", multiple=True, help="Only this model (repeatable).")
+@click.option("--backend", "backend_names", multiple=True,
+              help="Only this backend (repeatable; with MODELs: the backends to measure, default caffe).")
+@click.option("--batch", "batches", default="1", callback=parse_batches, show_default=True,
+              help="With MODELs: batch size or comma-separated sweep.")
+@click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS), help="With MODELs: timed iterations.")
+@click.option("--baseline", metavar="COLUMN",
+              help="The column to compare against: its label or a unique part of it, e.g. caffe. Default: the "
+                   "first column (what was measured first).")
+@click.option("--format", "fmt", type=click.Choice(("table",) + FORMATS), default="table", show_default=True)
+@inventory_option
+@db_option
+@strict_option
+def compare_command(measure_models, run_ids, device_names, model_names, backend_names, batches, iterations,
+                    baseline, fmt, inventory, db, strict):
+    """Models x (device, backend) side by side: the median (the mean where the backend has only a mean) and,
+    against the baseline, the time ratio with a 95 % bootstrap interval; "n.s." where the interval contains 1.
+
+    With MODELs (edgeprof compare --device tx2 alexnet googlenet vgg16 resnet50), they are measured first on
+    each --device with each --backend, stored, and compared; without, stored results are.
+
+    Several results for one cell: the latest is used, the older ones are named under the table."""
+    if measure_models and not device_names:
+        fail("to measure MODELs, name the device(s) with --device")
+    with open_results_store(db) as store:
+        try:
+            found = measure_devices(
+                device_names, list(measure_models),
+                backends=[b.strip() for name in backend_names for b in name.split(",") if b.strip()] or ["caffe"],
+                batches=batches, options=Options(iterations=iterations), store=store, inventory=inventory,
+                on_status=lambda message: errors.print(message, style="dim", highlight=False)) \
+                if measure_models else store.select(run_ids, devices=device_names, models=model_names,
+                                                    backends=backend_names)
+        except EdgeprofError as e:
+            fail(str(e), exit_status(e))
+    if not found:
+        named = f" run {', '.join(run_ids)}" if run_ids else ""
+        fail(f"no stored results match{named}; see `edgeprof results list`")
+    try:
+        comparison = compare(found, baseline)
+    except ValueError as e:
+        fail(str(e))
+    if fmt != "table":
+        sys.stdout.write(comparison.export(fmt))
+        sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
+    console.print(comparison.table())
+    for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
+        console.print(line, markup=False, highlight=False)
+    sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)

@@ -1,0 +1,166 @@
+"""`edgeprof measure`: measure models on one board, storing each result as it completes."""
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Group
+from rich.live import Live
+
+from .. import backends as backend_registry
+from .. import limits
+from ..backends import COMPILE_MODES, MODES, PROCESSORS, TENSORRT_SOURCES, Options
+from ..errors import EdgeprofError, exit_status
+from ..power import POLICIES
+from ..reporting import results_table
+from ..reporting.best import describe_fastest, fastest_variants
+from ..reporting.terminal import styled
+from ..session import measure
+from .common import (
+    console,
+    coordinator_option,
+    db_option,
+    errors,
+    exit_for,
+    fail,
+    inventory_option,
+    json_option,
+    labgrid_places,
+    main,
+    open_results_store,
+    parse_batches,
+    reserve_option,
+    strict_option,
+    take_over_option,
+)
+
+
+def _backends_with(capability: str) -> str:
+    """Each backend that declares `capability` (a base.Backend attribute) and its value, for --help."""
+    found = [(name, getattr(backend_registry.backend_class(name), capability)) for name in backend_registry.names()]
+    return "; ".join(f"{name}: {value if isinstance(value, str) else ', '.join(value)}"
+                     for name, value in found if value)
+
+
+@main.command(name="measure")
+@click.argument("model_names", metavar="MODEL...", nargs=-1, required=True)
+@click.option("--device", "-d", help="Device name (see `edgeprof devices`), or `local`.")
+@click.option("--place", help="labgrid: measure on this place (instead of --device), reserved and acquired for the "
+                              "run (queued up to --wait seconds) and released after.")
+@reserve_option
+@coordinator_option
+@click.option("--backend", "-b", "backend_names", default="caffe", show_default=True,
+              help=f"Comma-separated backends: {', '.join(backend_registry.names())}.")
+@click.option("--batch", "batches", default="1", callback=parse_batches, show_default=True,
+              help="Batch size or comma-separated sweep, e.g. 1,8,32.")
+@click.option("--repeat", type=click.IntRange(*limits.REPEAT), default=1, show_default=True,
+              help="Measure each item N times in fresh processes and add one summary whose interval includes "
+                   "the run-to-run spread.")
+@click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS),
+              help="Timed iterations (backend default if unset).")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
+@click.option("--clocks", type=click.Choice(POLICIES),
+              help="max: max power mode + pinned clocks, restored afterwards (Jetson default); leave: record only "
+                   "(desktop default); lock: nvidia-smi -lgc, reset afterwards.")
+@click.option("--sudo-password-env", metavar="VAR",
+              help="Read the board's sudo password from this environment variable instead of asking.")
+@click.option("--lease", "lease_s", type=click.IntRange(*limits.LEASE_S), default=180, show_default=True,
+              help="Seconds after which the board restores itself if this process stops renewing its lease.")
+@click.option("--wait", "wait_s", type=click.FloatRange(*limits.WAIT_S), default=0, show_default=True,
+              help="Seconds to wait for another edgeprof run on the same board to finish (and for labgrid to "
+                   "allocate the place).")
+@click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
+              help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
+@click.option("--span", type=click.Choice(backend_registry.spans()), default="compute", show_default=True,
+              help="compute (input already on the device) or host (copies in and out included): "
+                   f"{_backends_with('spans')}.")
+@click.option("--precision", type=click.Choice(backend_registry.precisions()), default="fp32", show_default=True,
+              help=f"{_backends_with('precisions')}; TensorRT's int8 is uncalibrated, timing only.")
+@click.option("--channels-last", is_flag=True, help="PyTorch: NHWC memory format.")
+@click.option("--cuda-graph", is_flag=True, help="PyTorch: capture the forward once, time graph replays.")
+@click.option("--compile", "compile_mode", is_flag=False, flag_value="default", type=click.Choice(COMPILE_MODES),
+              help="PyTorch: torch.compile, optionally with a mode (--compile=max-autotune); compile time "
+                   "is reported apart.")
+@click.option("--threads", type=click.IntRange(min=1), help="PyTorch: CPU threads.")
+@click.option("--best", is_flag=True,
+              help="Try the variants the board supports, one result each, and name the fastest: "
+                   f"{_backends_with('best_tries')}.")
+@click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
+              help="PyTorch: train-step times forward + loss + backward + SGD step.")
+@click.option("--trt-from", "trt_from", type=click.Choice(TENSORRT_SOURCES), default="onnx", show_default=True,
+              help="TensorRT: build the engine from the model's ONNX export, or from its Caffe prototxt "
+                   "(TensorRT 8.6 and older).")
+@click.option("--dla-core", type=click.IntRange(min=0),
+              help="TensorRT: build for this DLA core; layers it cannot run fall back to the GPU.")
+@inventory_option
+@db_option
+@json_option
+@strict_option
+@take_over_option
+def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
+                    accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
+                    channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
+                    as_json, strict, take_over_dead):
+    """Measure MODEL(s) on a device; every result is stored as it completes.
+
+    MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
+    torchvision:NAME or a TorchScript file."""
+    if sum(map(bool, (device, place, reserve))) != 1:
+        raise click.UsageError("name the board with one of --device, --place or --reserve")
+    backends = [b.strip() for b in backend_names.split(",") if b.strip()]
+    if not backends:
+        raise click.BadParameter(f"{backend_names!r} names no backend; use one or more of "
+                                 f"{', '.join(backend_registry.names())}, comma-separated", param_hint="--backend")
+    if best and (precision != "fp32" or channels_last or cuda_graph or compile_mode):
+        raise click.UsageError("--best tries its own precisions, memory formats, CUDA graphs and compilation; "
+                               "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
+    options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
+                      channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
+                      mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core)
+    store = open_results_store(db)
+    done = []
+    status_line = ["starting"]
+
+    def render():
+        return Group(styled((status_line[0], "dim")), results_table(done))
+
+    def on_status(message):
+        status_line[0] = message
+        if as_json or message.startswith("notice:"):
+            errors.print(message, style="yellow" if message.startswith("notice:") else "dim", highlight=False)
+
+    def on_result(result):
+        done.append(result)
+        if as_json:
+            print(json.dumps(result.to_dict()), flush=True)
+
+    def run():
+        with labgrid_places((place,) if place else (), reserve, 1, coordinator, wait_s, on_status) as held:
+            return measure(held[0] if held else device, model_names, backends=backends, batches=batches,
+                           options=options, repeat=repeat, store=store, inventory=inventory,
+                           accept_new_host_key=accept_new_host_key,
+                           clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
+                           take_over_dead=take_over_dead, on_result=on_result, on_status=on_status)
+
+    try:
+        if as_json:
+            results = run()
+        else:
+            with Live(render(), console=console, refresh_per_second=4, get_renderable=render):
+                results = run()
+            if not console.is_terminal:
+                console.print()  # Live leaves its last frame without a line end when piped
+    except EdgeprofError as e:
+        fail(str(e), exit_status(e))
+    except KeyboardInterrupt:
+        fail(f"interrupted; {len(done)} finished result(s) are stored in {store.location}", 130)
+    finally:
+        store.close()
+    failed = [r for r in results if r.status != "ok"]
+    for fastest, reference in fastest_variants(results):
+        # stdout is JSON Lines alone with --json
+        (errors if as_json else console).print(describe_fastest(fastest, reference), highlight=False)
+    if failed and not as_json:
+        errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
+                     style="yellow", highlight=False)
+    exit_for(results, failed=bool(failed), strict=strict, as_json=as_json)
