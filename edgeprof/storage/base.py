@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from urllib.parse import unquote
 
 from ..errors import StoreError
@@ -199,11 +199,23 @@ class SQLStore:
             if version < target:
                 self._set_version(target)
 
+    _in_batch = False
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The add() calls inside as one transaction: all of them stored, or (an error) none."""
+        with self._transaction():
+            self._in_batch = True
+            try:
+                yield
+            finally:
+                self._in_batch = False
+
     def add(self, result: Result) -> int:
         doc = result.to_dict()
         doc.pop("id")
         plan = result.plan or {}
-        with self._transaction():
+        with nullcontext() if self._in_batch else self._transaction():
             cursor = self._execute(
                 "INSERT INTO results (run_id, device, model, backend, batch, status, error, doc, commands, raw_log,"
                 " prototxt_diff, plan_hash, plan_item) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
