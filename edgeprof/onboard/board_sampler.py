@@ -12,7 +12,8 @@ arrived; the backends report their timed window on the same clock. Records:
   printed; the host parses them with edgeprof.parsers (one parser per format, no second copy here);
 - {"kind": "proc", ...}: per-CPU load and clock, RAM, thermal zones, read from /proc and /sys;
 - {"kind": "others", ...} (--others, once a second): the CPU seconds that processes other than the
-  measurement used since the previous record, the busiest of them, and the 1-minute load average;
+  measurement used since the previous record, the busiest of them, the 1-minute load average, and the
+  other processes holding the GPU at that moment ("gpu", or "gpu_error" when that could not be read);
 - {"kind": "error", "message": ...}: a source that could not start or died;
 - {"kind": "end", "reason": ...}: why it stopped.
 
@@ -39,6 +40,14 @@ _POLL_S = 0.05
 # How often the other processes are read: a pass reads /proc/PID/stat of every process.
 _OTHERS_S = 1.0
 _OTHERS_TOP = 5
+# Who holds GPU memory on a Jetson: nvmap's per-client table in debugfs (root only), "CLIENT PROCESS PID
+# SIZE" lines and a "total" line, the file jtop reads for its process list (rbonghi/jetson_stats,
+# jtop/core/processes.py); L4T releases before Orin name it "clients", later ones "maps".
+_NVMAP_TABLES = ("/sys/kernel/debug/nvmap/iovmm/maps", "/sys/kernel/debug/nvmap/iovmm/clients")
+# Processes with a CUDA context on the measured GPU, index 0 as for the rest of the telemetry
+# (nvidia-smi --help-query-compute-apps).
+_COMPUTE_APPS = ["nvidia-smi", "-i", "0", "--query-compute-apps=pid,process_name,used_gpu_memory",
+                 "--format=csv,noheader,nounits"]
 
 
 # Set by the signal handler; the main loop's select() wakes through signal.set_wakeup_fd. A handler that
@@ -153,9 +162,10 @@ class OtherProcesses(object):
     trtexec, this sampler and the shells and sudo around them), plus the tool this sampler started. CPU
     time is utime + stime of /proc/PID/stat (fields 14 and 15, in clock ticks; proc(5))."""
 
-    def __init__(self, workdir, own_pids):
+    def __init__(self, workdir, own_pids, read_gpu_users=None):
         self.workdir = workdir
         self.own = set(own_pids)
+        self.read_gpu_users = read_gpu_users
         self.tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
         self.ours = {}       # pid -> whether it belongs to the measurement (its command line is read once)
         self.before = self._ticks()
@@ -198,9 +208,66 @@ class OtherProcesses(object):
         self.since = now
         used.sort(reverse=True)
         load = (_read("/proc/loadavg") or "").split()
-        return {"interval_s": round(interval, 3), "cpu_s": round(sum(u[0] for u in used), 3),
-                "top": [[comm, pid, round(cpu, 3)] for cpu, comm, pid in used[:_OTHERS_TOP]],
-                "load1": float(load[0]) if load else None}
+        record = {"interval_s": round(interval, 3), "cpu_s": round(sum(u[0] for u in used), 3),
+                  "top": [[comm, pid, round(cpu, 3)] for cpu, comm, pid in used[:_OTHERS_TOP]],
+                  "load1": float(load[0]) if load else None}
+        if self.read_gpu_users is not None:
+            try:
+                record["gpu"] = [[name, pid, mb] for name, pid, mb in self.read_gpu_users()
+                                 if not self._is_ours(pid)]
+            except (OSError, subprocess.SubprocessError) as error:
+                record["gpu_error"] = str(error)
+        return record
+
+
+def nvmap_clients(text):
+    """[(process, pid, MB)] of an nvmap client table: the header, one "CLIENT PROCESS PID SIZE" line per
+    client with its size in K (M or G where larger), then "total SIZE". The process name is the kernel's
+    comm, which may hold spaces, so PID and SIZE are read from the end."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[-2].isdigit() and fields[-1][:-1].isdigit() and fields[-1][-1] in "KMG":
+            scale = {"K": 1.0 / 1024, "M": 1.0, "G": 1024.0}[fields[-1][-1]]
+            found.append((" ".join(fields[1:-2]), int(fields[-2]), round(int(fields[-1][:-1]) * scale, 1)))
+    return found
+
+
+def compute_apps(text):
+    """[(process, pid, MB or None)] of nvidia-smi's compute-apps CSV (memory "[N/A]" where the driver hides
+    it, as under some containers)."""
+    found = []
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) >= 3 and fields[0].isdigit():
+            # A process name may hold commas; the memory is the last field.
+            memory = fields[-1]
+            found.append((",".join(fields[1:-1]), int(fields[0]),
+                          float(memory) if memory.replace(".", "", 1).isdigit() else None))
+    return found
+
+
+def gpu_users(kind):
+    """A function returning the processes that hold the GPU now, [(process, pid, MB)], or raising
+    OSError with why they could not be read; None where the board has no such table."""
+    if kind == "nvidia-smi":
+        def read():
+            done = subprocess.run(_COMPUTE_APPS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, timeout=5)
+            if done.returncode != 0:
+                raise OSError("nvidia-smi --query-compute-apps exited with status %d: %s" % (
+                    done.returncode, done.stderr.decode("utf-8", "replace").strip()[-200:]))
+            return compute_apps(done.stdout.decode("utf-8", "replace"))
+        return read
+    if kind == "tegrastats":
+        def read():
+            for path in _NVMAP_TABLES:
+                if os.path.exists(path):
+                    with open(path) as handle:
+                        return nvmap_clients(handle.read())
+            raise OSError("no nvmap client table (%s)" % " or ".join(_NVMAP_TABLES))
+        return read
+    return None
 
 
 class Sampler(object):
@@ -280,7 +347,9 @@ class Sampler(object):
                    trip_points_c=dict((kind, zone["trips_c"]) for kind, zone in zones.items()))
         if failed:
             proc = self._without_tool(failed, proc, zones)
-        others = OtherProcesses(self.args.others, [os.getpid()] + ([self.child.pid] if self.child else [])) \
+        others = OtherProcesses(self.args.others, [os.getpid()] + ([self.child.pid] if self.child else []),
+                                gpu_users("tegrastats" if self.args.tegrastats else
+                                          "nvidia-smi" if self.args.nvidia_smi else None)) \
             if self.args.others else None
         next_others = time.monotonic() + _OTHERS_S
         interval_s = self.args.interval_ms / 1000.0

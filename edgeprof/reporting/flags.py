@@ -12,6 +12,7 @@ MEANINGS = {
     "high_spread": "iterations disagree: IQR above 25 % of the median",
     # the board during the timed window (edgeprof.telemetry.summary)
     "contended": "other processes used over a quarter of a CPU during the timed window",
+    "gpu_shared": "another process held the GPU (a CUDA context, or Jetson GPU memory) during the timed window",
     "clocks_moved": "a clock changed during the timed window",
     "clocks_below_pinned": "a clock ran below the value edgeprof pinned",
     "thermal_throttle": "the board throttled for heat, or a sensor came near its trip point",
@@ -27,6 +28,8 @@ MEANINGS = {
     # the backend
     "provider_fallback": "ONNX Runtime ran on another execution provider than the one asked for",
     "int8_uncalibrated": "int8 engine with placeholder scales: a timing, not a usable model",
+    "opset_above_parser": "the ONNX file's opset is above what the board's TensorRT parser documents (--opset): "
+                          "a node may have been imported with an older opset's meaning",
 }
 
 

@@ -297,9 +297,12 @@ CONTENDED_CPU_SHARE = 0.25
 def other_processes(records: list[dict], window: dict) -> dict | None:
     """What processes other than the measurement did during the window (the sampler's "others" records,
     each covering the interval that ends at its time, weighted by its overlap with the window): CPU
-    seconds and share of one CPU, the busiest processes, the highest 1-minute load average."""
+    seconds and share of one CPU, the busiest processes, the highest 1-minute load average; and, where the
+    sampler could look, the other processes holding the GPU in those records ("gpu", with their largest
+    GPU memory) or why it could not ("gpu_errors")."""
     start, end = window["start_s"], window["end_s"]
     cpu_s, by_process, load1, seen = 0.0, {}, None, False
+    gpu, gpu_errors, gpu_seen = {}, [], False
     for r in records:
         if r.get("kind") != "others":
             continue
@@ -313,12 +316,25 @@ def other_processes(records: list[dict], window: dict) -> dict | None:
             by_process[(comm, pid)] = by_process.get((comm, pid), 0.0) + used * weight
         if r.get("load1") is not None:
             load1 = max(load1 or 0.0, r["load1"])
+        if "gpu" in r:
+            gpu_seen = True
+            for name, pid, mb in r["gpu"]:
+                known = gpu.get((name, pid))
+                gpu[(name, pid)] = mb if known is None else max(known, mb or 0.0)
+        elif r.get("gpu_error") and r["gpu_error"] not in gpu_errors:
+            gpu_errors.append(r["gpu_error"])
     if not seen:
         return None
     window_s = max(end - start, 1e-9)
     top = sorted(by_process.items(), key=lambda item: -item[1])[:5]
-    return {"cpu_s": round(cpu_s, 3), "cpu_share": round(cpu_s / window_s, 3), "load1_max": load1,
-            "top": [{"process": comm, "pid": pid, "cpu_s": round(used, 3)} for (comm, pid), used in top]}
+    summary = {"cpu_s": round(cpu_s, 3), "cpu_share": round(cpu_s / window_s, 3), "load1_max": load1,
+               "top": [{"process": comm, "pid": pid, "cpu_s": round(used, 3)} for (comm, pid), used in top]}
+    if gpu_seen:
+        summary["gpu"] = [{"process": name, "pid": pid, "memory_mb": mb}
+                          for (name, pid), mb in sorted(gpu.items(), key=lambda item: -(item[1] or 0.0))]
+    if gpu_errors:
+        summary["gpu_errors"] = gpu_errors
+    return summary
 
 
 def contention_flag(others: dict) -> list[dict]:
@@ -328,6 +344,19 @@ def contention_flag(others: dict) -> list[dict]:
     return [{"code": "contended", "detail": (
         f"other processes used {others['cpu_share']:.2f} CPUs on average during the timed window (over "
         f"{CONTENDED_CPU_SHARE}); busiest: {names}"), "figures": others}]
+
+
+def gpu_shared_flag(others: dict) -> list[dict]:
+    """Another process held the GPU around the window: a CUDA context on a desktop GPU (it may have been
+    idle: nvidia-smi cannot say per process at this rate), GPU memory through nvmap on a Jetson (the
+    desktop's Xorg and compositor are there too, and do draw on the GPU)."""
+    if not others.get("gpu"):
+        return []
+    names = ", ".join(f"{p['process']} ({p['pid']})" + (f" {p['memory_mb']:g} MB" if p["memory_mb"] is not None
+                                                        else "") for p in others["gpu"][:3])
+    more = f" and {len(others['gpu']) - 3} more" if len(others["gpu"]) > 3 else ""
+    return [{"code": "gpu_shared", "detail": f"other processes held the GPU during the timed window: {names}{more}",
+             "figures": {"gpu": others["gpu"]}}]
 
 
 def in_window(samples: list[Reading], window: dict) -> list[Reading]:
@@ -356,7 +385,7 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
     others = other_processes(records, window)
     if others is not None:
         summary["others"] = others
-        flags += contention_flag(others)
+        flags += contention_flag(others) + gpu_shared_flag(others)
     flags += sample_count_flag(len(samples), summary["window_s"], interval_ms)
     flags += clock_flags(samples, state)
     flags += throttle_flags(samples, start.get("trip_points_c") or {})

@@ -169,3 +169,62 @@ def test_nvidia_smi_and_proc_together(sampler):
     assert kinds.count("nvidia-smi") >= 4 and kinds.count("proc") >= 4
     gpu = [r for r in readings(got, None) if r.power_total_w is not None]
     assert gpu and gpu[0].power_total_w == 100.92 and gpu[0].gpu_freq_mhz == 345
+
+
+def test_other_gpu_processes_from_nvidia_smi_leave_out_the_measurement(sampler, tmp_path):
+    """--others on an nvidia-smi board asks nvidia-smi which processes hold a CUDA context on GPU 0 and
+    keeps those that are not the measurement's: here the test's own process (outside the work folder) and
+    pid 1 (memory "[N/A]", as nvidia-smi prints it where the driver cannot tell), not the sampler."""
+    body = (f"import os, sys, time\n"
+            f"if '--query-compute-apps=pid,process_name,used_gpu_memory' in sys.argv:\n"
+            f"    assert sys.argv[1:] == ['-i', '0', '--query-compute-apps=pid,process_name,used_gpu_memory',"
+            f" '--format=csv,noheader,nounits'], sys.argv\n"
+            f"    print('%d, /usr/bin/python3, 1562' % os.getppid())\n"
+            f"    print('{os.getpid()}, /opt/venv/bin/python3.10, 6294')\n"
+            f"    print('1, /sbin/init, [N/A]')\n"
+            f"    sys.exit(0)\n"
+            f"while True:\n    print({h100_line()!r}, flush=True)\n    time.sleep(0.05)\n")
+    (sampler.out.parent / "bin" / "nvidia-smi").write_text(f"#!{sys.executable}\n{body}")
+    (sampler.out.parent / "bin" / "nvidia-smi").chmod(0o755)
+    proc, _ = sampler("--nvidia-smi", ",".join(NVIDIA_SMI_FIELDS), "--others", str(tmp_path / "work"))
+    wait_until(lambda: '"kind": "others"' in Path(f"{sampler.out}.part").read_text(), timeout=10)
+    Path(f"{sampler.out}.stop").touch()
+    proc.wait(timeout=5)
+    [first, *_] = [r for r in records(sampler.out) if r["kind"] == "others"]
+    assert first["gpu"] == [["/opt/venv/bin/python3.10", os.getpid(), 6294.0], ["/sbin/init", 1, None]]
+
+
+def test_a_jetson_without_a_readable_nvmap_table_says_so(sampler, tmp_path):
+    """On a board without /sys/kernel/debug/nvmap (this host, or a Jetson sampled without root) the
+    others record says why its GPU users are unknown, instead of reporting none."""
+    proc, _ = sampler("--tegrastats", "--others", str(tmp_path / "work"), tool_body=PRINT_TX2)
+    wait_until(lambda: '"kind": "others"' in Path(f"{sampler.out}.part").read_text(), timeout=10)
+    Path(f"{sampler.out}.stop").touch()
+    proc.wait(timeout=5)
+    [first, *_] = [r for r in records(sampler.out) if r["kind"] == "others"]
+    assert "gpu" not in first and first["gpu_error"].startswith("no nvmap client table (")
+
+
+# nvmap's client table as printed on Jetsons: on an Orin (htop-dev/htop at 1c774fac, linux/NvidiaJetson.c,
+# the comment before its sensor paths) and on L4T 36 with a comm cut at 15 characters (a Jetson
+# memory-audit tool's design notes, "NvMap parser missed the column layout used by newer L4T"; found
+# through the tool library's code search, which did not name the repository).
+NVMAP_L4T35 = """CLIENT                        PROCESS      PID        SIZE
+user                         gpu_burn     7979   23525644K
+user                      gnome_shell     8119       5800K
+user                             Xorg     2651      17876K
+total                                            23549320K
+"""
+NVMAP_L4T36 = """CLIENT                        PROCESS      PID        SIZE
+user                  VLLM::EngineCor  1792595   14617792K
+"""
+
+
+def test_nvmap_client_tables_of_two_l4t_releases():
+    from edgeprof.onboard.board_sampler import nvmap_clients
+    assert nvmap_clients(NVMAP_L4T35) == [("gpu_burn", 7979, 22974.3), ("gnome_shell", 8119, 5.7),
+                                          ("Xorg", 2651, 17.5)]
+    assert nvmap_clients(NVMAP_L4T36) == [("VLLM::EngineCor", 1792595, 14275.2)]
+    # A comm with a space keeps it; the header and the total are not clients.
+    assert nvmap_clients("user  Web Content  4242  2048K\n") == [("Web Content", 4242, 2.0)]
+    assert nvmap_clients("total   23549320K\nCLIENT PROCESS PID SIZE\n") == []

@@ -215,3 +215,22 @@ def test_contended_only_past_a_quarter_of_a_cpu_and_names_the_busiest():
     [flag] = contention_flag(busy)
     assert flag["code"] == "contended" and "burn (7) 0.9 s" in flag["detail"] and flag["figures"] == busy
     assert other_processes([], {"start_s": 0.0, "end_s": 1.0}) is None
+
+
+def test_other_gpu_processes_in_the_window_give_gpu_shared_with_their_memory():
+    from edgeprof.telemetry.summary import gpu_shared_flag, other_processes
+    window = {"start_s": 10.0, "end_s": 12.0}
+    shared = other_processes([{**others(11.0, 1.0, 0.0, []), "gpu": [["python3", 52114, 6294.0]]},
+                              {**others(12.0, 1.0, 0.0, []), "gpu": [["python3", 52114, 6300.0], ["init", 1, None]]},
+                              {**others(20.0, 1.0, 0.0, []), "gpu": [["late", 9, 10.0]]}], window)
+    assert shared["gpu"] == [{"process": "python3", "pid": 52114, "memory_mb": 6300.0},
+                             {"process": "init", "pid": 1, "memory_mb": None}]
+    [flag] = gpu_shared_flag(shared)
+    assert flag["code"] == "gpu_shared" and flag["detail"] == (
+        "other processes held the GPU during the timed window: python3 (52114) 6300 MB, init (1)")
+    alone = other_processes([{**others(11.0, 1.0, 0.0, []), "gpu": []}], window)
+    assert alone["gpu"] == [] and gpu_shared_flag(alone) == []
+    # Could not look: no flag, and the reason is kept, once.
+    unknown = other_processes([{**others(11.0, 1.0, 0.0, []), "gpu_error": "no nvmap client table"}] * 2, window)
+    assert "gpu" not in unknown and unknown["gpu_errors"] == ["no nvmap client table"]
+    assert gpu_shared_flag(unknown) == []
