@@ -14,9 +14,18 @@ Cache: ${XDG_CACHE_HOME:-~/.cache}/edgeprof/onnx/, content-addressed:
     <sha256 of the file>.onnx   the model, renamed into place once complete
     keys/<key>.json             which file an export made, and its input and output names
 The key is the sha256 of what decides the file's content: the netspec JSON (the TorchScript file's bytes;
-the torchvision name and version), batch, precision, opset, torch version, seed, and the sha256 of
-caffe_layers.py and torch_models.py, which define the layers, the random weights and the conversions. Boards keep their copies under the same
-file names (edgeprof.backends.onnxruntime.runner), so on `local` the two caches are one folder.
+the torchvision name and version), batch, precision, opset, IR version, torch version, seed, and the sha256 of
+caffe_layers.py and torch_models.py, which define the layers, the random weights and the conversions. Boards keep
+their copies under the same file names (edgeprof.backends.onnxruntime.runner), so on `local` the two caches are
+one folder.
+
+For a board (`target_for`, `export_for`): the opset and IR version come from what the board's runtime reads
+(edgeprof.models.onnx_versions: probed version -> table), the opset capped at the highest torch's TorchScript
+exporter writes; `--opset N` overrides the opset (the IR version still follows the board). The file is exported
+at that opset and its IR version lowered to the reader's where torch writes a higher one (the IR number says
+which file-format features a reader must know; onnx's checker checks the lowered file). A net
+with an operator the board's version has no importer for is refused, naming the operator, its node and the
+version that has it.
 """
 from __future__ import annotations
 
@@ -33,6 +42,7 @@ from ..errors import BackendUnavailable, InputError
 from ..onboard import source as source_text
 from .catalog import ModelSource
 from .netspec import UnsupportedLayer, netspec
+from .onnx_versions import CEIL_POOLING_OPSET, Reader, unreadable
 from .prototxt import parse, set_batch
 
 MODEL_KINDS = ("prototxt", "torchvision", "torchscript")
@@ -48,12 +58,22 @@ class ExportError(InputError):
     """The model cannot be built or exported here; the message says why."""
 
 
+@dataclass(frozen=True)
+class ExportTarget:
+    """The opset and IR version a board's file is written at, and why (for the result's record)."""
+    opset: int
+    ir_version: int | None     # None: as torch writes it
+    chosen: str                # how the opset was chosen, in words
+    reader: Reader | None = None
+
+
 @dataclass
 class OnnxExport:
     """A checked ONNX file of a model's PyTorch build, in the host's cache."""
     path: str                  # the .onnx file on the host
     sha256: str                # of the file
     opset: int
+    ir_version: int            # of the file (lowered to the reader's where asked)
     batch: int
     precision: str
     input_names: list[str]
@@ -106,17 +126,56 @@ def build(model: ModelSource, batch: int, seed: int = 0):
         return loaded, torch_models.inputs(loaded.inputs, args, batch)
 
 
+def exporter_max_opset() -> int:
+    """The highest opset this host's torch writes with the TorchScript exporter (torch 2.13: 20). Read from
+    torch's own constant, which torch.onnx.export checks opset_version against."""
+    torch, _, _ = host_modules()
+    from torch.onnx import _constants
+    return _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+
+
+def target_for(reader: Reader, opset: int | None = None) -> ExportTarget:
+    """The file a board whose runtime is `reader` gets: its opset (capped at what the exporter writes) and IR
+    version; `opset` (--opset) overrides the opset."""
+    if opset is not None:
+        return ExportTarget(opset, reader.ir_version, f"--opset {opset} (the board's {reader.runtime} "
+                                                      f"{reader.version} reads opset {reader.opset})", reader)
+    highest = exporter_max_opset()
+    chosen = f"the board's {reader.runtime} {reader.version} reads opset {reader.opset} (table row {reader.row})"
+    if highest < reader.opset:
+        chosen += f"; torch's TorchScript exporter writes at most {highest}"
+    return ExportTarget(min(reader.opset, highest), reader.ir_version, chosen, reader)
+
+
+def export_for(model: ModelSource, batch: int, precision: str, target: ExportTarget, *, seed: int = 0) -> OnnxExport:
+    """export_onnx at the target's opset and IR version, refused (ExportError) when the file holds an operator
+    the target's runtime version has no importer for: each such operator named with its nodes and the first
+    version that reads it."""
+    exported = export_onnx(model, batch, precision, target.opset, seed=seed, ir_version=target.ir_version)
+    if target.reader is not None:
+        _, onnx, _ = host_modules()
+        ops: dict[str, list[str]] = {}
+        for node in onnx.load(exported.path, load_external_data=False).graph.node:
+            ops.setdefault(node.op_type, []).append(node.name or node.output[0])
+        missing = unreadable(target.reader, ops)
+        if missing:
+            raise ExportError(f"{model.name} at opset {target.opset} ({target.chosen}): " + "; ".join(missing)
+                              + ". Export at a lower opset (drop --opset) or use a board with a newer version")
+    return exported
+
+
 def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: int = DEFAULT_OPSET, *,
-                seed: int = 0) -> OnnxExport:
+                seed: int = 0, ir_version: int | None = None) -> OnnxExport:
     """`model` (a prototxt, torchvision:NAME or TorchScript source) as a checked ONNX file at `batch` and
-    `precision` (fp32 or fp16), from the cache when this host exported the same content before.
+    `precision` (fp32 or fp16), from the cache when this host exported the same content before. With
+    `ir_version`, the file's IR version is lowered to it where torch writes a higher one.
 
     Raises ExportError when the model cannot be built, exported or checked, and BackendUnavailable when
     this host lacks torch or onnx."""
     if precision not in PRECISIONS:
         raise ExportError(f"ONNX export: precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     torch, onnx, torch_models = host_modules()
-    key = _key(model, batch, precision, opset, seed, torch.__version__)
+    key = _key(model, batch, precision, opset, ir_version, seed, torch.__version__)
     folder = cache_dir()
     entry = folder / "keys" / f"{key}.json"
     if entry.is_file():
@@ -127,6 +186,7 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     started = time.perf_counter()
     loaded, inputs = build(model, batch, seed)
     _refuse_lossy_layers(model, loaded.net)
+    _refuse_ceil_pooling_below_10(model, loaded.net, opset)
     dtype = getattr(torch, torch_models.PRECISIONS[precision])
     net = torch_models.convert(loaded.net, dtype, False).eval()
     inputs = tuple(torch_models.to_net_format(x, dtype, False) for x in inputs)
@@ -152,6 +212,10 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
             except Exception as e:
                 raise ExportError(f"torch {torch.__version__} cannot export {model.name} ({precision}) to ONNX "
                                   f"opset {opset}: {type(e).__name__}: {str(e).strip()[:500]}") from None
+        written = onnx.load(partial)
+        if ir_version is not None and written.ir_version > ir_version:
+            written.ir_version = ir_version
+            onnx.save(written, partial)
         try:
             onnx.checker.check_model(partial)
         except onnx.checker.ValidationError as e:
@@ -162,7 +226,7 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
-    known = {"sha256": sha, "opset": opset, "batch": batch, "precision": precision, "input_names": input_names,
+    known = {"sha256": sha, "opset": opset, "ir_version": written.ir_version, "batch": batch, "precision": precision, "input_names": input_names,
              "output_names": list(output_names), "seed": seed, "torch_version": torch.__version__}
     _write_atomically(entry, json.dumps(known))
     return OnnxExport(**known, path=str(folder / f"{sha}.onnx"), cached=False,
@@ -182,6 +246,19 @@ def _refuse_lossy_layers(model: ModelSource, net) -> None:
                           f"would compute other values")
 
 
+def _refuse_ceil_pooling_below_10(model: ModelSource, net, opset: int) -> None:
+    """ONNX pooling rounds up (ceil_mode) only from opset 10 (MaxPool-10, AveragePool-10): below it a net
+    with Caffe's rounding cannot be written, which torch would report as an export failure."""
+    if opset >= CEIL_POOLING_OPSET:
+        return
+    from ..onboard.caffe_layers import Pooling
+    rounded = [m.caffe_name for m in getattr(net, "layers", []) if isinstance(m, Pooling) and m.ceil_mode]
+    if rounded:
+        raise ExportError(f"{model.name}: pooling {', '.join(rounded)} rounds its output size up (Caffe's rule), "
+                          f"which ONNX pooling has from opset {CEIL_POOLING_OPSET} (ceil_mode); opset {opset} "
+                          f"cannot hold it: use a runtime that reads opset {CEIL_POOLING_OPSET} or newer")
+
+
 def _netspec(model: ModelSource, batch: int) -> dict:
     try:
         return netspec(parse(set_batch(model.text, batch, model.path), model.path))
@@ -189,7 +266,8 @@ def _netspec(model: ModelSource, batch: int) -> dict:
         raise ExportError(str(e)) from None
 
 
-def _key(model: ModelSource, batch: int, precision: str, opset: int, seed: int, torch_version: str) -> str:
+def _key(model: ModelSource, batch: int, precision: str, opset: int, ir_version: int | None, seed: int,
+         torch_version: str) -> str:
     if model.kind == "prototxt":
         source = hashlib.sha256(json.dumps(_netspec(model, batch), sort_keys=True).encode()).hexdigest()
     elif model.kind == "torchvision":
@@ -204,7 +282,8 @@ def _key(model: ModelSource, batch: int, precision: str, opset: int, seed: int, 
         source = model.sha256
     builder = (source_text("caffe_layers.py") + source_text("torch_models.py")).encode()
     described = {"source": source, "kind": model.kind, "batch": batch, "precision": precision, "opset": opset,
-                 "torch": torch_version, "seed": seed, "runner": hashlib.sha256(builder).hexdigest()}
+                 "ir_version": ir_version, "torch": torch_version, "seed": seed,
+                 "runner": hashlib.sha256(builder).hexdigest()}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 

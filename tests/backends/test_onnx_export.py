@@ -16,7 +16,8 @@ np = pytest.importorskip("numpy")
 
 from edgeprof.backends import BackendUnavailable  # noqa: E402
 from edgeprof.models.onnx_export import ExportError, export_onnx  # noqa: E402
-from edgeprof.models.onnx_export import build, cache_dir  # noqa: E402
+from edgeprof.models.onnx_export import build, cache_dir, export_for, exporter_max_opset, target_for  # noqa: E402
+from edgeprof.models.onnx_versions import ONNXRUNTIME, TENSORRT, reader  # noqa: E402
 from edgeprof.models import resolve  # noqa: E402
 
 # A BatchNorm + Scale pair, LRN, MAX pooling with explicit padding (pad > kernel / 2) and AVE pooling, two
@@ -162,5 +163,87 @@ def test_cache_entry_records_what_was_exported(small, tmp_path):
     model = export_onnx(small, 1)
     [entry] = (tmp_path / "cache" / "edgeprof" / "onnx" / "keys").glob("*.json")
     assert json.loads(entry.read_text()) == {
-        "sha256": model.sha256, "opset": 17, "batch": 1, "precision": "fp32", "input_names": ["data"],
-        "output_names": ["prob"], "seed": 0, "torch_version": torch.__version__}
+        "sha256": model.sha256, "opset": 17, "ir_version": model.ir_version, "batch": 1, "precision": "fp32",
+        "input_names": ["data"], "output_names": ["prob"], "seed": 0, "torch_version": torch.__version__}
+
+
+# --- for a board: opset and IR version from its runtime (edgeprof/models/onnx_versions.py) ---------------
+
+def test_a_tensorrt_8_2_and_a_10_3_board_get_different_files(small):
+    old = export_for(small, 1, "fp32", target_for(reader(TENSORRT, "8.2.1")))
+    new = export_for(small, 1, "fp32", target_for(reader(TENSORRT, "10.3.0")))
+    assert (old.opset, old.ir_version) == (13, 7)      # onnx-tensorrt 8.2-GA: opset 13, ONNX 1.8.0
+    assert new.opset == min(20, exporter_max_opset()) and new.ir_version <= 10
+    assert old.sha256 != new.sha256
+    written = onnx.load(old.path)
+    assert (written.ir_version, written.opset_import[0].version) == (7, 13)
+    onnx.checker.check_model(written)
+
+
+def test_ir_version_is_lowered_and_cached_apart(small):
+    as_written = export_onnx(small, 1, opset=13)
+    lowered = export_onnx(small, 1, opset=13, ir_version=6)
+    assert as_written.ir_version > 6 and lowered.ir_version == 6 and not lowered.cached
+    assert onnx.load(lowered.path).ir_version == 6
+    assert export_onnx(small, 1, opset=13, ir_version=6).cached
+
+
+def test_opset_override_keeps_the_boards_ir_version(small):
+    target = target_for(reader(ONNXRUNTIME, "1.10.0"), opset=12)
+    assert (target.opset, target.ir_version) == (12, 8) and target.chosen.startswith("--opset 12")
+    assert export_for(small, 1, "fp32", target).opset == 12
+
+
+def test_the_exporters_highest_opset_caps_the_table():
+    target = target_for(reader(TENSORRT, "10.15.1"))
+    assert target.opset == exporter_max_opset() < 24 and "writes at most" in target.chosen
+
+
+def test_an_onnxruntime_1_10_board_reads_the_file_edgeprof_writes_for_it(small):
+    """The real onnxruntime here checks the IR version and opset as 1.10 would against its own limits: the file
+    for 1.10 (opset 15, IR 8) is within both, and loads."""
+    exported = export_for(small, 1, "fp32", target_for(reader(ONNXRUNTIME, "1.10.0")))
+    assert (exported.opset, exported.ir_version) == (15, 8)
+    ort_outputs(exported.path, {"data": np.zeros((1, 3, 16, 16), np.float32)})
+
+
+def test_real_onnxruntime_refuses_a_file_above_its_ir_version(small, tmp_path):
+    """What the table's 'enforced' means, on the real onnxruntime of this host: a file stamped one IR version
+    above what its onnx knows fails at load, with the message users report (issues cited in onnx_versions)."""
+    written = onnx.load(export_onnx(small, 1).path)
+    written.ir_version = onnx.IR_VERSION + 1
+    path = tmp_path / "newer.onnx"
+    onnx.save(written, path)
+    with pytest.raises(Exception, match=r"Unsupported model IR version: \d+, max supported IR version: \d+"):
+        ort_outputs(str(path), {"data": np.zeros((1, 3, 16, 16), np.float32)})
+
+
+def test_ceil_pooling_below_opset_10_is_refused_naming_the_layer(tmp_path):
+    path = tmp_path / "ceil.prototxt"
+    # 16 - 3 = 13 is odd: Caffe's (13 / 2) rounded up gives 8 outputs, rounding down 7.
+    path.write_text(NET.split('layer { name: "bn1"')[0] + 'layer { name: "pool1" type: "Pooling" bottom: "conv1" '
+                    'top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }\n')
+    model = resolve(str(path))
+    assert export_onnx(model, 1, opset=10).opset == 10
+    with pytest.raises(ExportError, match=r"pooling pool1 rounds its output size up .* from opset 10"):
+        export_onnx(model, 1, opset=9)
+
+
+def layer_norm_model(tmp_path):
+    # The runner's default input is 3x224x224: pooled to 4x6x6 whatever the size, then normalized.
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(6), torch.nn.LayerNorm([4, 6, 6]))
+    path = tmp_path / "ln.pt"
+    torch.jit.script(net.eval()).save(str(path))
+    return resolve(str(path))
+
+
+def test_an_operator_the_boards_tensorrt_lacks_is_refused_naming_it(tmp_path):
+    model = layer_norm_model(tmp_path)
+    # At the opset TensorRT 8.2 reads, torch writes layer norm as elementary operators: the file builds.
+    assert "LayerNormalization" not in {n.op_type for n in onnx.load(
+        export_for(model, 1, "fp32", target_for(reader(TENSORRT, "8.2.1"))).path).graph.node}
+    # Forced to opset 17, it is one LayerNormalization node, which 8.2's parser has no importer for.
+    with pytest.raises(ExportError, match=r"LayerNormalization \(layer .+\) needs TensorRT 8\.6 or newer; "
+                                          r"TensorRT 8\.2\.1's parser has no importer for it"):
+        export_for(model, 1, "fp32", target_for(reader(TENSORRT, "8.2.1"), opset=17))
+    assert export_for(model, 1, "fp32", target_for(reader(TENSORRT, "8.6.2"), opset=17)).opset == 17
