@@ -65,6 +65,8 @@ V1_TYPES = {
     "CONVOLUTION": "Convolution", "POOLING": "Pooling", "INNER_PRODUCT": "InnerProduct", "RELU": "ReLU",
     "SIGMOID": "Sigmoid", "TANH": "TanH", "LRN": "LRN", "DROPOUT": "Dropout", "SOFTMAX": "Softmax",
     "CONCAT": "Concat", "ELTWISE": "Eltwise", "FLATTEN": "Flatten", "SPLIT": "Split",
+    "SLICE": "Slice", "DECONVOLUTION": "Deconvolution", "ABSVAL": "AbsVal", "BNLL": "BNLL", "POWER": "Power",
+    "EXP": "Exp", "THRESHOLD": "Threshold", "ARGMAX": "ArgMax",
 }
 
 
@@ -92,6 +94,22 @@ class Layer:
 
     def integers(self, block: Message, name: str) -> list[int]:
         return [self._int(s, name) for s in block.scalars(name)]
+
+    def number(self, block: Message, name: str, default: float | None = None) -> float:
+        found = block.scalar(name)
+        if found is None:
+            if default is None:
+                raise self.error(f"{name} is required")
+            return float(default)
+        if found.kind != "number":
+            raise self.error(f"{name} must be a number, found {found.text!r}", found.span)
+        return float(found.value)
+
+    def numbers(self, block: Message, name: str) -> list[float]:
+        for s in block.scalars(name):
+            if s.kind != "number":
+                raise self.error(f"{name} must be a number, found {s.text!r}", s.span)
+        return [float(s.value) for s in block.scalars(name)]
 
     def flag(self, block: Message, name: str, default: bool) -> bool:
         value = block.get(name)
@@ -141,7 +159,9 @@ def spatial(layer: Layer, block: Message, repeated: str, prefix: str | None, n: 
     return values
 
 
-def _convolution(layer: Layer):
+def conv_geometry(layer: Layer) -> dict:
+    """Convolution and Deconvolution's convolution_param, checked as Caffe's BaseConvolutionLayer checks it:
+    axis, the spatial settings per axis, num_output, group."""
     p = layer.param("convolution_param")
     shape = layer.bottom()
     axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
@@ -150,25 +170,50 @@ def _convolution(layer: Layer):
     group = layer.integer(p, "group", 1)
     if n < 1:
         raise layer.error(f"a {len(shape)}-axis bottom has no spatial axes")
-    kernel = spatial(layer, p, "kernel_size", "kernel", n, 0)
-    stride = spatial(layer, p, "stride", "stride", n, 1)
-    pad = spatial(layer, p, "pad", "pad", n, 0)
-    dilation = spatial(layer, p, "dilation", None, n, 1)
-    in_channels = shape[axis]
-    if group < 1 or in_channels % group or out_channels % group:
-        raise layer.error(f"group {group} must divide both {in_channels} input and {out_channels} output channels")
+    geometry = {"axis": axis, "num_output": out_channels, "group": group, "in_channels": shape[axis],
+                "kernel": spatial(layer, p, "kernel_size", "kernel", n, 0),
+                "stride": spatial(layer, p, "stride", "stride", n, 1),
+                "pad": spatial(layer, p, "pad", "pad", n, 0),
+                "dilation": spatial(layer, p, "dilation", None, n, 1),
+                "bias_term": layer.flag(p, "bias_term", True)}
+    if group < 1 or shape[axis] % group or out_channels % group:
+        raise layer.error(f"group {group} must divide both {shape[axis]} input and {out_channels} output channels")
+    if any(v < 1 for v in geometry["kernel"] + geometry["stride"] + geometry["dilation"]):
+        raise layer.error("kernel_size, stride and dilation must be positive (kernel_size is required)")
+    return geometry
+
+
+def _convolution(layer: Layer):
+    g = conv_geometry(layer)
+    shape, axis = layer.bottom(), g["axis"]
     out = []
-    for size, k, s, pad_, d in zip(shape[axis + 1:], kernel, stride, pad, dilation):
-        if k < 1 or s < 1 or d < 1:
-            raise layer.error("kernel_size, stride and dilation must be positive (kernel_size is required)")
+    for size, k, s, pad_, d in zip(shape[axis + 1:], g["kernel"], g["stride"], g["pad"], g["dilation"]):
         o = (size + 2 * pad_ - (d * (k - 1) + 1)) // s + 1
         if o < 1:
             raise layer.error(f"kernel {k} stride {s} pad {pad_} on size {size} gives no output")
         out.append(o)
-    top = shape[:axis] + (out_channels,) + tuple(out)
-    per_output = in_channels // group * math.prod(kernel)
-    params = out_channels * per_output + (out_channels if layer.flag(p, "bias_term", True) else 0)
+    top = shape[:axis] + (g["num_output"],) + tuple(out)
+    per_output = g["in_channels"] // g["group"] * math.prod(g["kernel"])
+    params = g["num_output"] * per_output + (g["num_output"] if g["bias_term"] else 0)
     return [top], params, math.prod(top) * per_output
+
+
+def _deconvolution(layer: Layer):
+    """Caffe's DeconvolutionLayer: output stride (in - 1) + dilation (k - 1) + 1 - 2 pad per axis; weight
+    [C_in, num_output / group, k...]; each input element is spread over (num_output / group) x kernel volume
+    outputs, which is its MAC count."""
+    g = conv_geometry(layer)
+    shape, axis = layer.bottom(), g["axis"]
+    out = []
+    for size, k, s, pad_, d in zip(shape[axis + 1:], g["kernel"], g["stride"], g["pad"], g["dilation"]):
+        o = s * (size - 1) + d * (k - 1) + 1 - 2 * pad_
+        if o < 1:
+            raise layer.error(f"kernel {k} stride {s} pad {pad_} on size {size} gives no output")
+        out.append(o)
+    top = shape[:axis] + (g["num_output"],) + tuple(out)
+    per_input = g["num_output"] // g["group"] * math.prod(g["kernel"])
+    params = g["in_channels"] * per_input + (g["num_output"] if g["bias_term"] else 0)
+    return [top], params, math.prod(shape) * per_input
 
 
 def _pooling(layer: Layer):
@@ -200,7 +245,8 @@ def _pooling(layer: Layer):
         if pooled < 1:
             raise layer.error(f"kernel {k} stride {s} pad {pad} on size {size} gives no output")
         out.append(pooled)
-    return [shape[:2] + tuple(out)], 0, 0
+    # A second top is MAX pooling's mask (the argmax positions SegNet's Upsample reads), of the same shape.
+    return [shape[:2] + tuple(out)] * max(layer.n_tops, 1), 0, 0
 
 
 def pooling_rounds_up(layer: Layer, p: Message) -> bool:
@@ -268,16 +314,276 @@ def _batch_norm(layer: Layer):
 
 
 def _scale(layer: Layer):
-    p = layer.param("scale_param")
-    shape = layer.bottom()
-    bias = layer.flag(p, "bias_term", False)
+    operand = bias_shape(layer, "scale_param")
+    bias = layer.flag(layer.param("scale_param"), "bias_term", False)
     if len(layer.bottoms) > 1:
         # The scale comes from the second bottom; only the optional bias is learned.
-        return [shape], math.prod(layer.bottoms[1]) if bias else 0, 0
+        return [layer.bottom()], math.prod(operand) if bias else 0, 0
+    return [layer.bottom()], math.prod(operand) * (2 if bias else 1), 0
+
+
+def slice_sizes(layer: Layer) -> tuple[int, list[int]]:
+    """Slice's axis (slice_dim, its older spelling, is read too) and the size of each top along it: cut at
+    the slice_points (one fewer than the tops), or in equal parts without them, as Caffe's SliceLayer."""
+    p = layer.param("slice_param")
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(p, "axis", layer.integer(p, "slice_dim", 1)), len(shape))
+    points, n, size = layer.integers(p, "slice_point"), max(layer.n_tops, 1), shape[axis]
+    if points:
+        if len(points) != n - 1 or any(b <= a for a, b in zip([0] + points, points + [size])):
+            raise layer.error(f"slice_point needs {n - 1} increasing values inside 0..{size} for {n} tops")
+        return axis, [b - a for a, b in zip([0] + points, points + [size])]
+    if size % n:
+        raise layer.error(f"axis {axis} of size {size} does not split into {n} equal tops")
+    return axis, [size // n] * n
+
+
+def _slice(layer: Layer):
+    axis, sizes = slice_sizes(layer)
+    shape = layer.bottom()
+    return [shape[:axis] + (size,) + shape[axis + 1:] for size in sizes], 0, 0
+
+
+def reshape_dims(layer: Layer) -> tuple[int, int, list[int]]:
+    """Reshape's axis and num_axes made non-negative (the span of the bottom's axes replaced) and the
+    shape's dims (0: copy the bottom's, -1: inferred), checked as Caffe's ReshapeLayer."""
+    p = layer.param("reshape_param")
+    shape = layer.bottom()
+    block = p.message("shape")
+    dims = layer.integers(block, "dim") if block is not None else []
+    axis = layer.integer(p, "axis", 0)
+    # Caffe: a negative axis counts from the end, -1 being after the last axis.
+    start = axis + len(shape) + 1 if axis < 0 else axis
+    num_axes = layer.integer(p, "num_axes", -1)
+    if not 0 <= start <= len(shape) or num_axes < -1 or (num_axes != -1 and start + num_axes > len(shape)):
+        raise layer.error(f"axis {axis} and num_axes {num_axes} do not fit a {len(shape)}-axis bottom")
+    if dims.count(-1) > 1 or any(d < -1 for d in dims):
+        raise layer.error("shape allows at most one -1 and no other negative dims")
+    return start, len(shape) if num_axes == -1 else start + num_axes, dims
+
+
+def reshaped(shape: Shape, start: int, end: int, dims: list[int]) -> Shape | None:
+    """The reshaped shape, or None when the counts do not match."""
+    new = [shape[start + i] if d == 0 else d for i, d in enumerate(dims)]
+    total = math.prod(shape)
+    known = math.prod(d for d in new if d != -1) * math.prod(shape[:start]) * math.prod(shape[end:])
+    if -1 in new:
+        if known == 0 or total % known:
+            return None
+        new[new.index(-1)] = total // known
+    out = shape[:start] + tuple(new) + shape[end:]
+    return out if math.prod(out) == total else None
+
+
+def _reshape(layer: Layer):
+    start, end, dims = reshape_dims(layer)
+    if any(d == 0 and start + i >= len(layer.bottom()) for i, d in enumerate(dims)):
+        raise layer.error("a dim of 0 copies a bottom axis the bottom does not have")
+    out = reshaped(layer.bottom(), start, end, dims)
+    if out is None:
+        raise layer.error(f"shape {dims} does not hold the {math.prod(layer.bottom())} values of {layer.bottom()}")
+    return [out], 0, 0
+
+
+def crop_offsets(layer: Layer) -> tuple[int, list[int]]:
+    """Crop's axis and one offset per cropped axis (none given: 0; one: every axis), checked as Caffe's
+    CropLayer: the second bottom's extent from the offset must fit in the first bottom."""
+    p = layer.param("crop_param")
+    if len(layer.bottoms) != 2:
+        raise layer.error("takes 2 bottoms (the blob to crop, and one of the wanted shape)")
+    shape, like = layer.bottoms
+    axis = layer.axis(layer.integer(p, "axis", 2), len(shape))
+    n = len(shape) - axis
+    offsets = layer.integers(p, "offset")
+    offsets = offsets * n if len(offsets) == 1 else offsets or [0] * n
+    if len(offsets) != n or len(like) != len(shape):
+        raise layer.error(f"{len(offsets)} offsets for {n} cropped axes, or bottoms of different axis counts")
+    for i, off in enumerate(offsets):
+        if off < 0 or off + like[axis + i] > shape[axis + i]:
+            raise layer.error(f"offset {off} and size {like[axis + i]} exceed axis {axis + i} of size {shape[axis + i]}")
+    return axis, offsets
+
+
+def _crop(layer: Layer):
+    axis, _ = crop_offsets(layer)
+    return [layer.bottoms[0][:axis] + layer.bottoms[1][axis:]], 0, 0
+
+
+def _prelu(layer: Layer):
+    shape = layer.bottom()
+    shared = layer.flag(layer.param("prelu_param"), "channel_shared", False)
+    return [shape], 1 if shared else shape[1] if len(shape) > 1 else 1, 0
+
+
+def bias_shape(layer: Layer, param: str) -> Shape:
+    """Bias's (and Scale's) operand shape: the second bottom's, or the learned blob's, shape[axis:axis +
+    num_axes] (num_axes -1: to the end)."""
+    shape = layer.bottom()
+    p = layer.param(param)
     axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
+    if len(layer.bottoms) > 1:
+        operand = layer.bottoms[1]
+        if shape[axis:axis + len(operand)] != operand:
+            raise layer.error(f"the second bottom {operand} does not match {shape} from axis {axis}")
+        return operand
     num_axes = layer.integer(p, "num_axes", 1)
-    scaled = shape[axis:] if num_axes == -1 else shape[axis:axis + num_axes]
-    return [shape], math.prod(scaled) * (2 if bias else 1), 0
+    if num_axes < -1 or (num_axes != -1 and axis + num_axes > len(shape)):
+        raise layer.error(f"num_axes {num_axes} from axis {axis} exceeds a {len(shape)}-axis bottom")
+    return shape[axis:] if num_axes == -1 else shape[axis:axis + num_axes]
+
+
+def _bias(layer: Layer):
+    operand = bias_shape(layer, "bias_param")
+    return [layer.bottom()], 0 if len(layer.bottoms) > 1 else math.prod(operand), 0
+
+
+def _argmax(layer: Layer):
+    """Caffe's ArgMaxLayer: along axis, top_k values; without axis, over everything but the batch, to
+    [N, 1 (2 with out_max_val), top_k] padded with 1s to the bottom's axis count."""
+    p = layer.param("argmax_param")
+    shape = layer.bottom()
+    top_k = layer.integer(p, "top_k", 1)
+    if p.scalar("axis") is not None:
+        axis = layer.axis(layer.integer(p, "axis"), len(shape))
+        if not 1 <= top_k <= shape[axis]:
+            raise layer.error(f"top_k {top_k} must be in 1..{shape[axis]}")
+        return [shape[:axis] + (top_k,) + shape[axis + 1:]], 0, 0
+    if not 1 <= top_k <= math.prod(shape[1:]):
+        raise layer.error(f"top_k {top_k} must be in 1..{math.prod(shape[1:])}")
+    top = [shape[0], 2 if layer.flag(p, "out_max_val", False) else 1, top_k] + [1] * (len(shape) - 3)
+    return [tuple(top)], 0, 0
+
+
+def _reduction(layer: Layer):
+    """Caffe's ReductionLayer reduces every axis from axis on: the top is the bottom's leading axes."""
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(layer.param("reduction_param"), "axis", 0), len(shape))
+    return [shape[:axis]], 0, 0
+
+
+def _tile(layer: Layer):
+    p = layer.param("tile_param")
+    shape = layer.bottom()
+    axis = layer.axis(layer.integer(p, "axis", 1), len(shape))
+    tiles = layer.integer(p, "tiles")
+    if tiles < 1:
+        raise layer.error(f"tiles must be positive, found {tiles}")
+    return [shape[:axis] + (shape[axis] * tiles,) + shape[axis + 1:]], 0, 0
+
+
+def _bn(layer: Layer):
+    """The SegNet/ENet fork's BN layer: a [1, C, 1, 1] scale and a [1, C, 1, 1] shift."""
+    shape = layer.bottom()
+    if len(shape) != 4:
+        raise layer.error(f"BN takes 4-axis blobs, got {len(shape)} axes")
+    return [shape], 2 * shape[1], 0
+
+
+def upsample_size(layer: Layer) -> list[int]:
+    """SegNet's Upsample output [h, w]: upsample_h and upsample_w, else input x scale (scale, or scale_h
+    and scale_w) less 1 per pad_out_h / pad_out_w, as its LayerSetUp and Reshape check them."""
+    p = layer.param("upsample_param")
+    shape, mask = layer.bottoms if len(layer.bottoms) == 2 else (layer.bottom(), None)
+    if mask != shape or len(shape) != 4:
+        raise layer.error("takes a 4-axis blob and a pooling mask of the same shape")
+    if p.scalar("upsample_h") is not None or p.scalar("upsample_w") is not None:
+        size = [layer.integer(p, "upsample_h"), layer.integer(p, "upsample_w")]
+    else:
+        if p.scalar("scale_h") is not None or p.scalar("scale_w") is not None:
+            if p.scalar("scale") is not None:
+                raise layer.error("give scale, or scale_h and scale_w (the fork refuses both)")
+            scale = [layer.integer(p, "scale_h"), layer.integer(p, "scale_w")]
+        else:
+            scale = [layer.integer(p, "scale", 2)] * 2
+        pad_out = [layer.flag(p, "pad_out_h", False), layer.flag(p, "pad_out_w", False)]
+        if any(s < 2 for s in scale) or any(o and s != 2 for o, s in zip(pad_out, scale)):
+            raise layer.error("scales must be above 1, and pad_out needs scale 2 (the fork refuses others)")
+        size = [n * s - int(o) for n, s, o in zip(shape[2:], scale, pad_out)]
+    if any(s < n for s, n in zip(size, shape[2:])):
+        raise layer.error(f"output {size} is smaller than the input {list(shape[2:])}")
+    return size
+
+
+def _upsample(layer: Layer):
+    return [layer.bottom()[:2] + tuple(upsample_size(layer))], 0, 0
+
+
+def permute_order(layer: Layer) -> list[int]:
+    """SSD's Permute: the given axes first, then the others in their order (weiliu89/caffe's
+    PermuteLayer); each axis once."""
+    ndim = len(layer.bottom())
+    order = [layer.axis(a, ndim, "order") for a in layer.integers(layer.param("permute_param"), "order")]
+    if len(set(order)) != len(order):
+        raise layer.error(f"order {order} repeats an axis")
+    return order + [a for a in range(ndim) if a not in order]
+
+
+def _permute(layer: Layer):
+    shape = layer.bottom()
+    return [tuple(shape[a] for a in permute_order(layer))], 0, 0
+
+
+def _normalize(layer: Layer):
+    shape = layer.bottom()
+    shared = layer.flag(layer.param("norm_param"), "channel_shared", True)
+    return [shape], 1 if shared else shape[1], 0
+
+
+def prior_boxes(layer: Layer) -> dict:
+    """SSD's PriorBox settings resolved as weiliu89/caffe's PriorBoxLayer::LayerSetUp does: the aspect
+    ratios (1 first, each given ratio once, and its inverse with flip), sizes, variance (none: 0.1),
+    image size (img_size or img_h/img_w, else the second bottom's) and step (else image / layer size)."""
+    p = layer.param("prior_box_param")
+    if len(layer.bottoms) != 2 or len(layer.bottoms[0]) != 4 or len(layer.bottoms[1]) != 4:
+        raise layer.error("takes 2 four-axis bottoms (the feature map and the image)")
+    min_sizes, max_sizes = layer.numbers(p, "min_size"), layer.numbers(p, "max_size")
+    if not min_sizes or any(m <= 0 for m in min_sizes):
+        raise layer.error("needs positive min_size values")
+    if max_sizes and (len(max_sizes) != len(min_sizes) or any(b <= a for a, b in zip(min_sizes, max_sizes))):
+        raise layer.error("max_size needs one value per min_size, each greater")
+    flip = layer.flag(p, "flip", True)
+    ratios = [1.0]
+    for ar in layer.numbers(p, "aspect_ratio"):
+        if all(abs(ar - r) >= 1e-6 for r in ratios):
+            ratios += [ar, 1.0 / ar] if flip else [ar]
+    variance = layer.numbers(p, "variance") or [0.1]
+    if len(variance) not in (1, 4) or any(v <= 0 for v in variance):
+        raise layer.error("variance takes 1 or 4 positive values")
+    layer_h, layer_w = layer.bottoms[0][2:]
+    if p.scalar("img_h") is not None or p.scalar("img_w") is not None:
+        image = [layer.integer(p, "img_h"), layer.integer(p, "img_w")]
+    else:
+        size = layer.integer(p, "img_size", 0)
+        image = [size, size] if size else list(layer.bottoms[1][2:])
+    if p.scalar("step_h") is not None or p.scalar("step_w") is not None:
+        step = [layer.number(p, "step_h"), layer.number(p, "step_w")]
+    else:
+        one = layer.number(p, "step", 0)
+        step = [one, one] if one else [image[0] / layer_h, image[1] / layer_w]
+    # Caffe's int min_size_ = min_sizes_[s] truncates fractional sizes.
+    return {"min_sizes": [int(m) for m in min_sizes], "max_sizes": [int(m) for m in max_sizes],
+            "aspect_ratios": ratios, "clip": layer.flag(p, "clip", False), "variance": variance,
+            "layer_size": [layer_h, layer_w], "image_size": image, "step": step,
+            "offset": layer.number(p, "offset", 0.5)}
+
+
+def _prior_box(layer: Layer):
+    b = prior_boxes(layer)
+    per_position = len(b["aspect_ratios"]) * len(b["min_sizes"]) + len(b["max_sizes"])
+    return [(1, 2, b["layer_size"][0] * b["layer_size"][1] * per_position * 4)], 0, 0
+
+
+def _detection_output(layer: Layer):
+    # The number of detections is known only after NMS; Caffe's Reshape declares one row, as here.
+    return [(1, 1, 1, 7)], 0, 0
+
+
+def _shuffle_channel(layer: Layer):
+    shape = layer.bottom()
+    group = layer.integer(layer.param("shuffle_channel_param"), "group", 1)
+    if group < 1 or len(shape) < 2 or shape[1] % group:
+        raise layer.error(f"group {group} must divide the {shape[1] if len(shape) > 1 else 0} channels")
+    return [shape], 0, 0
 
 
 def _same_shape(layer: Layer):
@@ -293,21 +599,46 @@ _RULES: dict[str, Rule] = {
     "Flatten": _flatten,
     "BatchNorm": _batch_norm,
     "Scale": _scale,
-    **{t: _same_shape for t in ("ReLU", "Sigmoid", "TanH", "LRN", "Dropout", "Softmax", "Split")},
+    "Deconvolution": _deconvolution,
+    "Slice": _slice,
+    "Reshape": _reshape,
+    "Crop": _crop,
+    "PReLU": _prelu,
+    "Bias": _bias,
+    "ArgMax": _argmax,
+    "Reduction": _reduction,
+    "Tile": _tile,
+    "BN": _bn,
+    "Upsample": _upsample,
+    "Permute": _permute,
+    "Normalize": _normalize,
+    "PriorBox": _prior_box,
+    "DetectionOutput": _detection_output,
+    "ShuffleChannel": _shuffle_channel,
+    **{t: _same_shape for t in ("ReLU", "Sigmoid", "TanH", "LRN", "Dropout", "Softmax", "Split", "ELU", "Power",
+                                "AbsVal", "BNLL", "Exp", "Log", "Threshold", "Clip", "Swish", "ReLU6")},
 }
 
 
 # The fields of each counted layer's parameter block in BVLC Caffe 1.0's caffe.proto
-# (https://github.com/BVLC/caffe/blob/master/src/caffe/proto/caffe.proto), plus fork fields with a defined
-# meaning, as (honoured: they shape the network and are read, irrelevant to inference). Any other field is
-# refused at its line: it may change the network (as ceil_mode did before it was read), and edgeprof does not
-# guess. Irrelevant: *filler (weight initialization for training; edgeprof's weights or --weights replace
-# it), engine and force_nd_im2col (which implementation computes the same thing), moving_average_fraction
-# and stable_prod_grad (training and gradients only), dropout_ratio (Dropout passes data through at test).
+# (https://github.com/BVLC/caffe/blob/master/src/caffe/proto/caffe.proto), and in the forks' caffe.proto for
+# their layers (BN and Upsample: https://github.com/alexgkendall/caffe-segnet/blob/master/src/caffe/proto/caffe.proto;
+# Permute, Normalize, PriorBox, DetectionOutput: https://github.com/weiliu89/caffe/blob/ssd/src/caffe/proto/caffe.proto;
+# ShuffleChannel: https://github.com/farmingyard/ShuffleNet), plus fork fields with a defined meaning, as
+# (honoured: they shape the network and are read, irrelevant to inference). Any other field is refused at its
+# line: it may change the network (as ceil_mode did before it was read), and edgeprof does not guess.
+# Irrelevant: *filler (weight initialization for training; edgeprof's weights or --weights replace it), engine
+# and force_nd_im2col (which implementation computes the same thing), moving_average_fraction and
+# stable_prod_grad (training and gradients only), dropout_ratio (Dropout passes data through at test), and
+# DetectionOutput's save_output_param, visualize, visualize_threshold and save_file (writing results to
+# files and drawing them, after the output is computed).
 _SPATIAL = {"pad", "pad_h", "pad_w", "kernel_size", "kernel_h", "kernel_w", "stride", "stride_h", "stride_w"}
+_CONVOLUTION = ("convolution_param", _SPATIAL | {"num_output", "bias_term", "dilation", "group", "axis"},
+                {"weight_filler", "bias_filler", "engine", "force_nd_im2col"})
+_AFFINE = {"base", "scale", "shift"}
 PARAM_FIELDS: dict[str, tuple[str, set[str], set[str]]] = {
-    "Convolution": ("convolution_param", _SPATIAL | {"num_output", "bias_term", "dilation", "group", "axis"},
-                    {"weight_filler", "bias_filler", "engine", "force_nd_im2col"}),
+    "Convolution": _CONVOLUTION,
+    "Deconvolution": _CONVOLUTION,
     "Pooling": ("pooling_param", _SPATIAL | {"pool", "global_pooling", "round_mode", "ceil_mode"}, {"engine"}),
     "InnerProduct": ("inner_product_param", {"num_output", "bias_term", "axis", "transpose"},
                      {"weight_filler", "bias_filler"}),
@@ -321,7 +652,34 @@ PARAM_FIELDS: dict[str, tuple[str, set[str], set[str]]] = {
     "Flatten": ("flatten_param", {"axis", "end_axis"}, set()),
     "BatchNorm": ("batch_norm_param", {"use_global_stats", "eps"}, {"moving_average_fraction"}),
     "Scale": ("scale_param", {"axis", "num_axes", "bias_term"}, {"filler", "bias_filler"}),
+    "Bias": ("bias_param", {"axis", "num_axes"}, {"filler"}),
     "Dropout": ("dropout_param", set(), {"dropout_ratio"}),
+    "Slice": ("slice_param", {"axis", "slice_point", "slice_dim"}, set()),
+    "Reshape": ("reshape_param", {"shape", "axis", "num_axes"}, set()),
+    "Crop": ("crop_param", {"axis", "offset"}, set()),
+    "PReLU": ("prelu_param", {"channel_shared"}, {"filler"}),
+    "ELU": ("elu_param", {"alpha"}, set()),
+    "Power": ("power_param", {"power", "scale", "shift"}, set()),
+    "Exp": ("exp_param", _AFFINE, set()),
+    "Log": ("log_param", _AFFINE, set()),
+    "Threshold": ("threshold_param", {"threshold"}, set()),
+    "ArgMax": ("argmax_param", {"out_max_val", "top_k", "axis"}, set()),
+    "Reduction": ("reduction_param", {"operation", "axis", "coeff"}, set()),
+    "Tile": ("tile_param", {"axis", "tiles"}, set()),
+    "Clip": ("clip_param", {"min", "max"}, set()),
+    "Swish": ("swish_param", {"beta"}, set()),
+    "BN": ("bn_param", {"bn_mode"}, {"scale_filler", "shift_filler"}),
+    "Upsample": ("upsample_param", {"scale", "scale_h", "scale_w", "pad_out_h", "pad_out_w", "upsample_h",
+                                    "upsample_w"}, set()),
+    "Permute": ("permute_param", {"order"}, set()),
+    "Normalize": ("norm_param", {"across_spatial", "channel_shared", "eps"}, {"scale_filler"}),
+    "PriorBox": ("prior_box_param", {"min_size", "max_size", "aspect_ratio", "flip", "clip", "variance",
+                                     "img_size", "img_h", "img_w", "step", "step_h", "step_w", "offset"}, set()),
+    "DetectionOutput": ("detection_output_param", {"num_classes", "share_location", "background_label_id",
+                                                   "nms_param", "code_type", "variance_encoded_in_target",
+                                                   "keep_top_k", "confidence_threshold"},
+                        {"save_output_param", "visualize", "visualize_threshold", "save_file"}),
+    "ShuffleChannel": ("shuffle_channel_param", {"group"}, set()),
 }
 
 

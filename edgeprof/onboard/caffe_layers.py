@@ -94,6 +94,22 @@ class Convolution(CaffeLayer):
         return self.conv(x)
 
 
+class Deconvolution(Convolution):
+    """nn.ConvTranspose2d: Caffe's DeconvolutionLayer is the convolution's backward pass with the same
+    weight layout as torch's, [in, out / group, kh, kw], and output stride (in - 1) + dilation (k - 1) + 1 -
+    2 pad. Random weights: He-normal over what reaches one output, in / group x kernel area / stride area
+    (about the taps that overlap), biases as Convolution's."""
+
+    def __init__(self, spec):
+        CaffeLayer.__init__(self, spec)
+        self.conv = nn.ConvTranspose2d(spec["in_channels"], spec["num_output"], tuple(spec["kernel"]),
+                                       stride=tuple(spec["stride"]), padding=tuple(spec["pad"]),
+                                       dilation=tuple(spec["dilation"]), groups=spec["group"],
+                                       bias=spec["bias_term"])
+        overlap = max(1, spec["kernel"][0] // spec["stride"][0]) * max(1, spec["kernel"][1] // spec["stride"][1])
+        self.fan_in = spec["in_channels"] // spec["group"] * overlap
+
+
 def _torch_pool_size(size, kernel, stride, pad, ceil):
     """Output size of torch's pooling (ATen's pooling_output_shape)."""
     if not ceil:
@@ -117,6 +133,7 @@ class Pooling(CaffeLayer):
     def __init__(self, spec):
         super().__init__(spec)
         self.is_max = spec["pool"] == "MAX"
+        self.mask = spec.get("mask", False)
         self.kernel = tuple(spec["kernel"])
         self.stride = tuple(spec["stride"])
         self.pad = tuple(spec["pad"])
@@ -139,6 +156,8 @@ class Pooling(CaffeLayer):
                                      * torch.tensor(counts[1], dtype=torch.float32)[None, :])
 
     def forward(self, x):
+        if self.mask:
+            return self._with_mask(x)
         if self.explicit_pad is None:
             if self.is_max:
                 return F.max_pool2d(x, self.kernel, self.stride, self.pad, ceil_mode=self.ceil_mode)
@@ -149,6 +168,21 @@ class Pooling(CaffeLayer):
                                 self.stride)
         summed = F.avg_pool2d(F.pad(x, self.explicit_pad), self.kernel, self.stride, divisor_override=1)
         return summed / self.divisor
+
+    def _with_mask(self, x):
+        """MAX pooling and Caffe's mask top: the position h * W + w in the input plane of each maximum (as
+        a float blob), the first one in a window on ties, as torch's indices are."""
+        if self.explicit_pad is None:
+            out, index = F.max_pool2d(x, self.kernel, self.stride, self.pad, ceil_mode=self.ceil_mode,
+                                      return_indices=True)
+            return out, index.to(x.dtype)
+        left, top = self.explicit_pad[0], self.explicit_pad[2]
+        padded = F.pad(x, self.explicit_pad, value=torch.finfo(x.dtype).min)
+        out, index = F.max_pool2d(padded, self.kernel, self.stride, return_indices=True)
+        # Indices into the padded plane, back to the input's (a window past the edge keeps Caffe's -1 there).
+        row, col = index // padded.shape[3] - top, index % padded.shape[3] - left
+        inside = (row >= 0) & (row < x.shape[2]) & (col >= 0) & (col < x.shape[3])
+        return out, torch.where(inside, row * x.shape[3] + col, torch.full_like(index, -1)).to(x.dtype)
 
 
 class LRN(CaffeLayer):
@@ -389,8 +423,462 @@ class Split(CaffeLayer):
         return (x,) * self.n_tops
 
 
-LAYERS = {cls.__name__: cls for cls in (Convolution, Pooling, LRN, InnerProduct, BatchNorm, Scale, ReLU,
-                                        Sigmoid, TanH, Dropout, Softmax, Concat, Eltwise, Flatten, Split)}
+class Slice(CaffeLayer):
+    """The bottom cut along axis into the tops' sizes (torch.split)."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.axis = spec["axis"]
+        self.sizes = list(spec["sizes"])
+
+    def forward(self, x):
+        return tuple(torch.split(x, self.sizes, dim=self.axis))
+
+
+class Reshape(CaffeLayer):
+    """Caffe's ReshapeLayer on the bottom's actual shape: axes [start, end) become dims, a 0 copying the
+    bottom's axis at that place and a -1 taking what the count leaves."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.start, self.end, self.dims = spec["start"], spec["end"], list(spec["dims"])
+
+    def forward(self, x):
+        shape = list(x.shape)
+        middle = [shape[self.start + i] if d == 0 else d for i, d in enumerate(self.dims)]
+        return x.reshape(shape[:self.start] + middle + shape[self.end:])
+
+
+class Crop(CaffeLayer):
+    """The first bottom cut to the second's extent on every axis from axis, starting at the offsets."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.axis = spec["axis"]
+        self.offsets = list(spec["offsets"])
+
+    def forward(self, x, like):
+        for i, offset in enumerate(self.offsets):
+            x = x.narrow(self.axis + i, offset, like.shape[self.axis + i])
+        return x
+
+
+class PReLU(CaffeLayer):
+    """max(x, 0) + a_c min(x, 0) with a learned slope per channel (one for all with channel_shared).
+    Random slopes uniform in [0.1, 0.4), around Caffe's default filler 0.25."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.weight = nn.Parameter(torch.full((spec["channels"],), 0.25))
+
+    def caffe_blobs(self):
+        return [self.weight]
+
+    def init_random(self, gen):
+        self.weight.copy_(_uniform(gen, self.weight.shape, 0.1, 0.4))
+
+    def forward(self, x):
+        slope = self.weight.view((1, -1) + (1,) * (x.dim() - 2)) if x.dim() > 1 else self.weight
+        return torch.where(x > 0, x, x * slope)
+
+
+class ELU(CaffeLayer):
+    """x for x > 0, alpha (exp(x) - 1) otherwise."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.alpha = spec["alpha"]
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+
+class Power(CaffeLayer):
+    """(shift + scale x) ^ power."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.power, self.scale, self.shift = spec["power"], spec["scale"], spec["shift"]
+
+    def forward(self, x):
+        y = x * self.scale + self.shift if (self.scale, self.shift) != (1.0, 0.0) else x
+        return y if self.power == 1.0 else torch.pow(y, self.power)
+
+
+def _affine(x, scale, shift):
+    return x * scale + shift if (scale, shift) != (1.0, 0.0) else x
+
+
+class Exp(CaffeLayer):
+    """base ^ (shift + scale x), base e when -1."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.log_base = 1.0 if spec["base"] == -1 else math.log(spec["base"])
+        self.scale, self.shift = spec["scale"], spec["shift"]
+
+    def forward(self, x):
+        return torch.exp(_affine(x, self.scale * self.log_base, self.shift * self.log_base))
+
+
+class Log(CaffeLayer):
+    """log_base(shift + scale x), natural when base is -1."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.inv_log_base = 1.0 if spec["base"] == -1 else 1.0 / math.log(spec["base"])
+        self.scale, self.shift = spec["scale"], spec["shift"]
+
+    def forward(self, x):
+        y = torch.log(_affine(x, self.scale, self.shift))
+        return y if self.inv_log_base == 1.0 else y * self.inv_log_base
+
+
+class AbsVal(CaffeLayer):
+    def forward(self, x):
+        return torch.abs(x)
+
+
+class BNLL(CaffeLayer):
+    """log(1 + exp(x)), as Caffe computes it for large x (x + log(1 + exp(-x)))."""
+
+    def forward(self, x):
+        return torch.where(x > 0, x + torch.log1p(torch.exp(-x)), torch.log1p(torch.exp(torch.min(x, torch.zeros_like(x)))))
+
+
+class Threshold(CaffeLayer):
+    """1 where x > threshold, else 0."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.threshold = spec["threshold"]
+
+    def forward(self, x):
+        return (x > self.threshold).to(x.dtype)
+
+
+class Clip(CaffeLayer):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.min, self.max = spec["min"], spec["max"]
+
+    def forward(self, x):
+        return torch.clamp(x, self.min, self.max)
+
+
+class ReLU6(CaffeLayer):
+    """min(max(x, 0), 6), the forks' ReLU6 layer (as in MobileNet v2 ports)."""
+
+    def forward(self, x):
+        return torch.clamp(x, 0.0, 6.0)
+
+
+class Swish(CaffeLayer):
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.beta = spec["beta"]
+
+    def forward(self, x):
+        return x * torch.sigmoid(x * self.beta)
+
+
+class Bias(CaffeLayer):
+    """x plus a bias laid along x from axis: learned, or the second bottom."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.axis, self.ndim = spec["axis"], spec["ndim"]
+        self.param_shape = tuple(spec["param_shape"])
+        self.bias = None if len(spec["bottoms"]) == 2 else nn.Parameter(torch.zeros(self._broadcast(self.param_shape)))
+
+    def _broadcast(self, shape):
+        return (1,) * self.axis + tuple(shape) + (1,) * (self.ndim - self.axis - len(shape))
+
+    def caffe_blobs(self):
+        return [] if self.bias is None else [self.bias.view(self.param_shape)]
+
+    def init_random(self, gen):
+        if self.bias is not None:
+            self.bias.copy_(_uniform(gen, self.bias.shape, -0.1, 0.1))
+
+    def forward(self, x, bias=None):
+        return x + (self.bias if bias is None else bias.reshape(self._broadcast(bias.shape)))
+
+
+class ArgMax(CaffeLayer):
+    """The top_k largest values' indices (or, with out_max_val, the values themselves) along axis, largest
+    first; without axis over each image's values flattened, indices then (out_max_val) values in
+    [N, 2, top_k]. Caffe sorts (value, index) pairs, so equal values come by descending index; torch.topk
+    leaves ties in no stated order, which only random data without ties makes agree."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.top_k, self.out_max_val, self.axis = spec["top_k"], spec["out_max_val"], spec["axis"]
+        self.top_shape = list(spec["top_shape"])
+
+    def forward(self, x):
+        if self.axis is not None:
+            values, index = torch.topk(x, self.top_k, dim=self.axis)
+            return values if self.out_max_val else index.to(x.dtype)
+        values, index = torch.topk(x.reshape(x.shape[0], -1), self.top_k, dim=1)
+        out = torch.stack([index.to(x.dtype), values], 1) if self.out_max_val else index.to(x.dtype).unsqueeze(1)
+        return out.reshape([x.shape[0]] + self.top_shape)
+
+
+class Reduction(CaffeLayer):
+    """coeff x (SUM, ASUM: sum of |x|, SUMSQ: sum of x^2, or MEAN) over every axis from axis."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.operation, self.axis, self.coeff = spec["operation"], spec["axis"], spec["coeff"]
+
+    def forward(self, x):
+        flat = x.reshape(list(x.shape[:self.axis]) + [-1])
+        if self.operation == "ASUM":
+            flat = flat.abs()
+        elif self.operation == "SUMSQ":
+            flat = flat * flat
+        out = flat.mean(-1) if self.operation == "MEAN" else flat.sum(-1)
+        return out * self.coeff if self.coeff != 1 else out
+
+
+class Tile(CaffeLayer):
+    """The bottom repeated tiles times along axis, whole (Caffe's TileLayer copies the inner block)."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.axis, self.tiles = spec["axis"], spec["tiles"]
+
+    def forward(self, x):
+        repeats = [1] * x.dim()
+        repeats[self.axis] = self.tiles
+        return x.repeat(repeats)
+
+
+class BN(CaffeLayer):
+    """The BN layer of SegNet's and ENet's Caffe forks (BNLayer::Forward_cpu,
+    https://github.com/TimoSaemann/caffe-segnet-cudnn5/blob/a210a9e45ce3852016f709e2737a970e063ee94e/src/caffe/layers/bn_layer.cpp):
+    blobs scale and shift [1, C, 1, 1]. bn_mode INFERENCE: x scale + shift. LEARN (the default, kept by
+    deploy files that were not passed through compute_bn_statistics.py): the batch's mean and variance
+    (E(x^2) - E(x)^2) per channel over N, H and W, then (x - mean) / sqrt(variance + 1e-9) scale + shift,
+    in the test phase too. Random weights: scale uniform in [0.5, 1.5), shift in [-0.1, 0.1)."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.learn = spec["bn_mode"] == "LEARN"
+        self.scale = nn.Parameter(torch.ones(1, spec["channels"], 1, 1))
+        self.shift = nn.Parameter(torch.zeros(1, spec["channels"], 1, 1))
+
+    def caffe_blobs(self):
+        return [self.scale, self.shift]
+
+    def init_random(self, gen):
+        self.scale.copy_(_uniform(gen, self.scale.shape, 0.5, 1.5))
+        self.shift.copy_(_uniform(gen, self.shift.shape, -0.1, 0.1))
+
+    def forward(self, x):
+        if self.learn:
+            mean = x.mean((0, 2, 3), keepdim=True)
+            var = (x * x).mean((0, 2, 3), keepdim=True) - mean * mean
+            x = (x - mean) / torch.sqrt(var + 1e-9)
+        return x * self.scale + self.shift
+
+
+class Upsample(CaffeLayer):
+    """SegNet's Upsample (https://github.com/alexgkendall/caffe-segnet/blob/master/src/caffe/layers/upsample_layer.cpp):
+    a zero output of output_size where each input value goes to the position its pooling mask names (h * W
+    + w of the output plane); a scatter, which ONNX has as ScatterElements."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.size = list(spec["output_size"])
+
+    def forward(self, x, mask):
+        n, c = x.shape[0], x.shape[1]
+        out = x.new_zeros((n, c, self.size[0] * self.size[1]))
+        out = out.scatter(2, mask.reshape(n, c, -1).long(), x.reshape(n, c, -1))
+        return out.reshape(n, c, self.size[0], self.size[1])
+
+
+class Permute(CaffeLayer):
+    """The axes in order (SSD's PermuteLayer)."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.order = list(spec["order"])
+
+    def forward(self, x):
+        return x.permute(self.order).contiguous()
+
+
+class Normalize(CaffeLayer):
+    """SSD's NormalizeLayer (https://github.com/weiliu89/caffe/blob/ssd/src/caffe/layers/normalize_layer.cpp):
+    x / sqrt(sum of x^2 + eps) times a learned scale per channel (one for all with channel_shared); the
+    sum over each image's C, H and W with across_spatial, else over the channels at each position. Random
+    scale uniform in [10, 30), around SSD's conv4_3 initial 20."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.across, self.eps = spec["across_spatial"], spec["eps"]
+        self.weight = nn.Parameter(torch.full((spec["channels"],), 20.0))
+
+    def caffe_blobs(self):
+        return [self.weight]
+
+    def init_random(self, gen):
+        self.weight.copy_(_uniform(gen, self.weight.shape, 10.0, 30.0))
+
+    def forward(self, x):
+        square = x * x
+        total = square.sum((1, 2, 3), keepdim=True) if self.across else square.sum(1, keepdim=True)
+        return x / torch.sqrt(total + self.eps) * self.weight.view(1, -1, 1, 1)
+
+
+def prior_boxes(spec):
+    """SSD's PriorBoxLayer::Forward_cpu
+    (https://github.com/weiliu89/caffe/blob/ssd/src/caffe/layers/prior_box_layer.cpp): for each position
+    (h, w), centre ((w + offset) step_w, (h + offset) step_h); per min_size a square of that side, a square of
+    sqrt(min_size x max_size) with max_size, then one box per other aspect ratio r (sides s sqrt(r) and s /
+    sqrt(r), s being sqrt(min x max) with max_size, else min_size); corners divided by the image size, clipped
+    to [0, 1] with clip. Returns [1, 2, positions x priors x 4]: the boxes, then the variances."""
+    layer_h, layer_w = spec["layer_size"]
+    img_h, img_w = spec["image_size"]
+    step_h, step_w = spec["step"]
+    sides = []
+    for i, size in enumerate(spec["min_sizes"]):
+        sides.append((size, size))
+        if spec["max_sizes"]:
+            sides.append((math.sqrt(size * spec["max_sizes"][i]),) * 2)
+        base = math.sqrt(size * spec["max_sizes"][i]) if spec["max_sizes"] else size
+        sides += [(base * math.sqrt(r), base / math.sqrt(r)) for r in spec["aspect_ratios"] if abs(r - 1) >= 1e-6]
+    ys = (torch.arange(layer_h, dtype=torch.float64) + spec["offset"]) * step_h
+    xs = (torch.arange(layer_w, dtype=torch.float64) + spec["offset"]) * step_w
+    cy, cx = ys.view(-1, 1, 1).expand(layer_h, layer_w, 1), xs.view(1, -1, 1).expand(layer_h, layer_w, 1)
+    width = torch.tensor([w for w, _ in sides], dtype=torch.float64).view(1, 1, -1)
+    height = torch.tensor([h for _, h in sides], dtype=torch.float64).view(1, 1, -1)
+    boxes = torch.stack([(cx - width / 2) / img_w, (cy - height / 2) / img_h,
+                         (cx + width / 2) / img_w, (cy + height / 2) / img_h], -1).reshape(-1).float()
+    if spec["clip"]:
+        boxes = boxes.clamp(0, 1)
+    variance = torch.tensor(spec["variance"] * (4 if len(spec["variance"]) == 1 else 1))
+    return torch.stack([boxes, variance.repeat(boxes.numel() // 4)]).unsqueeze(0)
+
+
+class PriorBox(CaffeLayer):
+    """The prior boxes (prior_boxes above), fixed by the shapes: computed once, returned whatever the input."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.register_buffer("priors", prior_boxes(spec))
+
+    def forward(self, x, image):
+        return self.priors
+
+
+class DetectionOutput(CaffeLayer):
+    """SSD's DetectionOutputLayer::Forward_cpu
+    (https://github.com/weiliu89/caffe/blob/ssd/src/caffe/layers/detection_output_layer.cpp, with
+    DecodeBBoxes, ApplyNMSFast and JaccardOverlap of src/caffe/util/bbox_util.cpp), shared locations:
+      decode: CENTER_SIZE centre = prior centre + v0 dx prior width (v1 dy height), size = exp(v2 dw) prior
+        width (exp(v3 dh) height); CORNER corner = prior corner + v dcorner; v the prior's variances, 1 when
+        variance_encoded_in_target; boxes are not clipped.
+      per image, per class but the background: the scores above confidence_threshold, the top_k highest,
+        then greedy NMS: a box is kept when its overlap (intersection / union, zero for boxes that do not
+        meet) with every kept box of its class is at most nms_threshold.
+      keep_top_k: the highest-scoring keep_top_k of an image's kept boxes.
+      output [1, 1, kept, 7]: rows (image, label, score, xmin, ymin, xmax, ymax) by image, label, then
+        descending score; none kept in the whole batch: one row (image, -1, ... -1) per image.
+    Written with fixed-size tensors and one boolean selection at the end, so the ONNX export traces it as a
+    graph (the NMS loop unrolled over the top_k candidates) whose output size follows the data. Scores are
+    ordered by torch.topk, which leaves equal scores in no stated order (Caffe: lower prior first). fp16 and
+    bf16 inputs are computed in float32."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.classes = [c for c in range(spec["num_classes"]) if c != spec["background_label_id"]]
+        self.num_classes, self.center_size = spec["num_classes"], spec["code_type"] == "CENTER_SIZE"
+        self.encoded = spec["variance_encoded_in_target"]
+        self.threshold = spec["confidence_threshold"]
+        self.nms_threshold, self.keep_top_k = spec["nms_threshold"], spec["keep_top_k"]
+        priors = spec["num_priors"]
+        self.top_k = priors if spec["top_k"] < 0 else min(spec["top_k"], priors)
+
+    def decode(self, loc, prior):
+        boxes, variance = prior[0, 0].view(-1, 4), prior[0, 1].view(-1, 4)
+        if self.encoded:
+            variance = torch.ones_like(variance)
+        if not self.center_size:
+            return boxes + variance * loc
+        size = boxes[:, 2:] - boxes[:, :2]
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + variance[:, :2] * loc[..., :2] * size
+        half = torch.exp(variance[:, 2:] * loc[..., 2:]) * size / 2
+        return torch.cat([centre - half, centre + half], -1)
+
+    @staticmethod
+    def overlaps(boxes):
+        """[..., k, k] intersection over union of boxes [..., k, 4] (bbox_util.cpp's JaccardOverlap)."""
+        a, b = boxes.unsqueeze(-2), boxes.unsqueeze(-3)
+        inter = (torch.min(a[..., 2:], b[..., 2:]) - torch.max(a[..., :2], b[..., :2])).clamp(min=0).prod(-1)
+        area = (boxes[..., 2:] - boxes[..., :2]).clamp(min=0).prod(-1)
+        union = area.unsqueeze(-1) + area.unsqueeze(-2) - inter
+        return torch.where(inter > 0, inter / union, torch.zeros_like(inter))
+
+    def _image(self, index, boxes, scores):
+        """Candidate rows [classes x top_k, 7] of one image and which of them are kept."""
+        scores = scores[:, self.classes].t()                       # [classes, priors]
+        top, order = torch.topk(scores, self.top_k, dim=1)          # each class, highest first
+        candidates = boxes[order]                                    # [classes, top_k, 4]
+        valid = top > self.threshold if self.threshold is not None else torch.ones_like(top, dtype=torch.bool)
+        over = self.overlaps(candidates) > self.nms_threshold
+        kept = []
+        for j in range(self.top_k):
+            if j == 0:
+                kept.append(valid[:, 0])
+            else:
+                suppressed = (torch.stack(kept, 1) & over[:, j, :j]).any(1)
+                kept.append(valid[:, j] & ~suppressed)
+        keep = torch.stack(kept, 1).reshape(-1)
+        if self.keep_top_k > -1 and self.keep_top_k < keep.numel():
+            ranked = torch.where(keep, top.reshape(-1), torch.full_like(top.reshape(-1), -math.inf))
+            best = torch.topk(ranked, self.keep_top_k).indices
+            keep = keep & torch.zeros_like(keep).scatter(0, best, torch.ones_like(best, dtype=torch.bool))
+        labels = torch.tensor(self.classes, dtype=boxes.dtype).view(-1, 1).expand_as(top)
+        rows = torch.cat([torch.full_like(top, float(index)).unsqueeze(-1), labels.unsqueeze(-1),
+                          top.unsqueeze(-1), candidates], -1).reshape(-1, 7)
+        return rows, keep
+
+    def forward(self, loc, conf, prior):
+        dtype, n = loc.dtype, loc.shape[0]
+        boxes = self.decode(loc.float().reshape(n, -1, 4), prior.float())
+        scores = conf.float().reshape(n, -1, self.num_classes)
+        rows, keeps = zip(*[self._image(i, boxes[i], scores[i]) for i in range(n)])
+        keep = torch.cat(keeps)
+        fake = torch.full((n, 7), -1.0)
+        fake[:, 0] = torch.arange(n, dtype=torch.float32)
+        none = (keep.sum() == 0).expand(n)
+        out = torch.cat(list(rows) + [fake])[torch.cat([keep, none])]
+        return out.reshape(1, 1, -1, 7).to(dtype)
+
+
+class ShuffleChannel(CaffeLayer):
+    """ShuffleNet's channel shuffle (ShuffleChannelLayer of https://github.com/farmingyard/ShuffleNet):
+    input channel i x (C / group) + j goes to output channel j x group + i."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.group = spec["group"]
+
+    def forward(self, x):
+        n, c = x.shape[0], x.shape[1]
+        rest = list(x.shape[2:])
+        return x.reshape([n, self.group, c // self.group] + rest).transpose(1, 2).reshape([n, c] + rest)
+
+
+LAYERS = {cls.__name__: cls for cls in (Convolution, Deconvolution, Pooling, LRN, InnerProduct, BatchNorm, Scale,
+                                        Bias, ReLU, PReLU, ELU, ReLU6, Clip, Swish, Sigmoid, TanH, AbsVal, BNLL,
+                                        Power, Exp, Log, Threshold, Dropout, Softmax, Concat, Slice, Eltwise,
+                                        Flatten, Reshape, Crop, Split, ArgMax, Reduction, Tile, BN, Upsample,
+                                        Permute, Normalize, PriorBox, DetectionOutput, ShuffleChannel)}
 
 
 def _foldable(norm, scale):

@@ -112,7 +112,8 @@ def read_arrays(path):
 def write_arrays(path, named):
     """Write [(meta, array)] (meta: {"name", ["blob"]}) in float32."""
     import numpy as np
-    arrays = [np.ascontiguousarray(a, dtype="<f4") for _, a in named]
+    # Not np.ascontiguousarray: it turns a 0-axis blob (a Reduction over every axis) into shape [1].
+    arrays = [np.asarray(a, dtype="<f4", order="C") for _, a in named]
     _write(path, [(meta, a.shape, a.tobytes()) for (meta, _), a in zip(named, arrays)])
 
 

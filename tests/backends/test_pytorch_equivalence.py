@@ -155,6 +155,9 @@ LAYER_OPTION_NETS = {
     "odd": (ODD_NET, ["conv", "norm_across", "norm_within", "prod", "emax", "bnb", "sc2", "cat", "fc_t", "fc2",
                       "sum"]),
     "shapes": ((FIXTURES / "shapes.prototxt").read_text(), ["sum", "rect", "dil", "norm", "ceil", "cat", "fc"]),
+    # Caffe 1.0's other layers (Slice, Reshape, Crop, PReLU, Deconvolution, ArgMax, Reduction, Tile...).
+    "caffe_layers": ((FIXTURES / "caffe_layers.prototxt").read_text(),
+                     ["c", "s1", "s2", "pool", "abs", "prelu", "bnll", "red_hw", "r"]),
 }
 
 

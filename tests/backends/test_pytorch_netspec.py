@@ -157,9 +157,12 @@ def test_unsupported_type_names_layer_type_and_line():
     with pytest.raises(UnsupportedLayer) as info:
         netspec(parse(path.read_text(), str(path)))
     error = info.value
-    assert (error.line, error.column) == (24, 9)  # the `type: "Permute"` value
-    assert str(error).startswith(f"{path}:24:9: layer 'conv1_mbox_loc_perm' (Permute): layer type 'Permute' is "
-                                 f"not supported by the PyTorch backend (it supports BatchNorm, ")
+    assert (error.line, error.column) == (55, 9)  # the `type: "Python"` value; SSD's layers are built
+    assert str(error).startswith(f"{path}:55:9: layer 'rpn' (Python): layer type 'Python' is "
+                                 f"not supported by the PyTorch backend (it supports AbsVal, ArgMax, ")
+    assert str(error).endswith("all it cannot build here: Python x1 (first at line 53). The Python layer runs "
+                               "rpn.proposal_layer.ProposalLayer, code of your own that edgeprof cannot translate "
+                               "(Faster R-CNN's proposal layer is one): measure the net up to the layer before it")
     assert isinstance(error, PrototxtError)
 
 
@@ -167,8 +170,8 @@ def test_unsupported_type_names_layer_type_and_line():
     ('layer { name: "c" type: "Convolution" bottom: "data" bottom: "data" top: "c1" top: "c2" '
      'convolution_param { num_output: 2 kernel_size: 1 } }',
      UnsupportedLayer, "a convolution over several bottoms (shared weights) is not supported"),
-    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "mask" pooling_param { kernel_size: 2 } }',
-     UnsupportedLayer, "a second top (the MAX pooling mask) is not supported"),
+    ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" top: "mask" pooling_param { pool: AVE kernel_size: 2 } }',
+     PrototxtError, "a second top (the mask) is MAX pooling's only"),
     ('layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { pool: STOCHASTIC kernel_size: 2 } }',
      UnsupportedLayer, "STOCHASTIC pooling is not supported"),
     ('layer { name: "n" type: "LRN" bottom: "data" top: "n" lrn_param { local_size: 4 } }',

@@ -8,6 +8,7 @@ import pytest
 from edgeprof.models import PrototxtError, analyze, parse
 from edgeprof.models.catalog import resolve
 from edgeprof.models.netspec import netspec
+from edgeprof.models.stats import PARAM_FIELDS
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -82,8 +83,16 @@ def test_densenet121_with_ceil_mode_false_counts_as_published():
 def test_a_refusal_lists_every_layer_type_it_cannot_build_with_counts_and_first_lines():
     from edgeprof.models.netspec import UnsupportedLayer
     text = net("", "\n".join(f'layer {{ name: "u{i}" type: "{t}" bottom: "pool1" top: "u{i}" }}'
-                             for i, t in enumerate(["Upsample", "BN", "Upsample", "PReLU"])))
+                             for i, t in enumerate(["Interp", "MyFork", "Interp", "Axpy"])))
     with pytest.raises(UnsupportedLayer) as refused:
         netspec(parse(text, "t.prototxt"))
-    assert str(refused.value).endswith("all it cannot build here: Upsample x2 (first at line 6), BN x1 (first at "
-                                       "line 7), PReLU x1 (first at line 9)")
+    assert str(refused.value).endswith("all it cannot build here: Interp x2 (first at line 6), MyFork x1 (first at "
+                                       "line 7), Axpy x1 (first at line 9)")
+
+
+@pytest.mark.parametrize("type_", sorted(PARAM_FIELDS))
+def test_every_layer_type_refuses_an_invented_field_in_its_parameter_block(type_):
+    block = PARAM_FIELDS[type_][0]
+    text = net("", f'layer {{ name: "x" type: "{type_}" bottom: "pool1" top: "x"\n  {block} {{ invented_field: 1 }} }}')
+    with pytest.raises(PrototxtError, match=f"{block} field `invented_field` is not one edgeprof knows"):
+        analyze(parse(text, "t.prototxt"))
