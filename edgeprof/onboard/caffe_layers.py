@@ -789,9 +789,10 @@ class DetectionOutput(CaffeLayer):
       output [1, 1, kept, 7]: rows (image, label, score, xmin, ymin, xmax, ymax) by image, label, then
         descending score; none kept in the whole batch: one row (image, -1, ... -1) per image.
     Written with fixed-size tensors and one boolean selection at the end, so the ONNX export traces it as a
-    graph (the NMS loop unrolled over the top_k candidates) whose output size follows the data. Scores are
-    ordered by torch.topk, which leaves equal scores in no stated order (Caffe: lower prior first). fp16 and
-    bf16 inputs are computed in float32."""
+    graph (the NMS loop unrolled over the top_k candidates) whose output size follows the data. Equal scores
+    rank by prior (Caffe's stable_sort), and at the keep_top_k cut by label then rank (Caffe's std::sort
+    leaves that order open); the rank keys are float64, which TensorRT lacks. fp16 and bf16 inputs are
+    computed in float32."""
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -823,10 +824,19 @@ class DetectionOutput(CaffeLayer):
         union = area.unsqueeze(-1) + area.unsqueeze(-2) - inter
         return torch.where(inter > 0, inter / union, torch.zeros_like(inter))
 
+    @staticmethod
+    def _ranked(scores):
+        """Scores as float64 keys that order equal scores by position, first first, as Caffe's stable_sort
+        does: the factor 1 - i 2^-40 moves a score by under 2^-29 of itself, less than the gap between two
+        float32 values, so unequal scores keep their order (torch.topk leaves ties in no stated order)."""
+        position = torch.arange(scores.shape[-1], dtype=torch.float64)
+        return scores.double() * (1 - position * 2.0 ** -40)
+
     def _image(self, index, boxes, scores):
         """Candidate rows [classes x top_k, 7] of one image and which of them are kept."""
         scores = scores[:, self.classes].t()                       # [classes, priors]
-        top, order = torch.topk(scores, self.top_k, dim=1)          # each class, highest first
+        order = torch.topk(self._ranked(scores), self.top_k, dim=1).indices   # each class, highest first
+        top = scores.gather(1, order)
         candidates = boxes[order]                                    # [classes, top_k, 4]
         valid = top > self.threshold if self.threshold is not None else torch.ones_like(top, dtype=torch.bool)
         over = self.overlaps(candidates) > self.nms_threshold
@@ -839,7 +849,8 @@ class DetectionOutput(CaffeLayer):
                 kept.append(valid[:, j] & ~suppressed)
         keep = torch.stack(kept, 1).reshape(-1)
         if self.keep_top_k > -1 and self.keep_top_k < keep.numel():
-            ranked = torch.where(keep, top.reshape(-1), torch.full_like(top.reshape(-1), -math.inf))
+            ranked = torch.where(keep, self._ranked(top.reshape(-1)), torch.full_like(top.reshape(-1), -math.inf,
+                                                                                    dtype=torch.float64))
             best = torch.topk(ranked, self.keep_top_k).indices
             keep = keep & torch.zeros_like(keep).scatter(0, best, torch.ones_like(best, dtype=torch.bool))
         labels = torch.tensor(self.classes, dtype=boxes.dtype).view(-1, 1).expand_as(top)
