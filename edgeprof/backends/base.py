@@ -59,6 +59,7 @@ class Options:
     tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
     ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
     dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
+    opset: int | None = None         # ONNX export: this opset, None: what the board's runtime reads (onnx_versions)
 
 
 # Prints the first candidate that exists and is executable; "~/" means the login user's home. The

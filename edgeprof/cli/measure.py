@@ -92,6 +92,9 @@ def _backends_with(capability: str) -> str:
                    "(TensorRT 8.6 and older).")
 @click.option("--dla-core", type=click.IntRange(min=0),
               help="TensorRT: build for this DLA core; layers it cannot run fall back to the GPU.")
+@click.option("--opset", type=click.IntRange(min=7),
+              help="TensorRT, ONNX Runtime: export the ONNX file at this opset instead of the highest the board's "
+                   "runtime version reads (README: TensorRT and ONNX Runtime).")
 @inventory_option
 @db_option
 @json_option
@@ -99,8 +102,8 @@ def _backends_with(capability: str) -> str:
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
-                    channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, inventory, db,
-                    as_json, strict, take_over_dead):
+                    channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
+                    db, as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
 
     MODEL is a catalog name (edgeprof models), a deploy .prototxt, and for the PyTorch backend also
@@ -116,7 +119,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                                "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
     options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
                       channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
-                      mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core)
+                      mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core, opset=opset)
     store = open_results_store(db)
     done = []
     status_line = ["starting"]

@@ -29,7 +29,9 @@ The ratio and its interval
   interval, whatever else is compared), the ratio of the resamples' medians is taken each time, and the
   interval runs from the 2.5th to the 97.5th percentile of those ratios. Where it contains 1 the difference
   is not significant, marked "n.s.". Where either side has no per-iteration times there is no interval, and
-  the cell says why ("n/a: caffe reports only a mean"); none is invented.
+  the cell says why ("n/a: caffe reports only a mean"); none is invented. Where the two results stored the
+  timing settings they ran with and those differ (TensorRT 11's trtexec defaults against 10's, say), a note
+  starting "span_mismatch" says how: the ratio then compares different spans.
 
   A resample's median is drawn directly instead of drawing n indices and sorting them. Resampling n values
   with replacement from sorted x(1..n) draws indices floor(n*U) for n uniforms U; floor is monotone, so the
@@ -239,6 +241,9 @@ class Comparison:
                 if base is not None and cell.span != base.span:
                     out.append(f"{where}, {label}: span {cell.span}, the baseline's is {base.span}: the ratio "
                                f"compares different things")
+                if base is not None and (differs := _span_mismatch(cell, base)):
+                    out.append(f"span_mismatch: {where}, {label}: timed with {differs}: the ratio compares "
+                               f"different spans, not like for like")
                 if cell.older_ids:
                     out.append(f"{where}, {label}: the latest result ({cell.result.id}) is used; older "
                                f"{', '.join(map(str, cell.older_ids))} not pooled with it")
@@ -391,6 +396,17 @@ def _cell(result: Result, older: list[Result], column: Column, confidence: float
         cell.median_ci_ms = tuple(result.figures["ci95_ms"])
         cell.median_ci_method = "order statistics, from the runner"
     return cell
+
+
+def _span_mismatch(cell: Cell, base: Cell) -> str | None:
+    """How the timing settings two results ran with differ, where both stored them (settings["effective"]:
+    TensorRT's CUDA graphs, spin-wait and data transfers, whose trtexec defaults changed between versions, see
+    backends/tensorrt/commands.effective_timing); None where they agree or either does not say."""
+    mine, theirs = ((c.result.settings or {}).get("effective") for c in (cell, base))
+    if not mine or not theirs or mine == theirs:
+        return None
+    return "; ".join(f"{key} {mine.get(key)}, the baseline {theirs.get(key)}" for key in sorted(set(mine) | set(theirs))
+                     if mine.get(key) != theirs.get(key))
 
 
 def _no_interval(cell: Cell) -> str:

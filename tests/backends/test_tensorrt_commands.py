@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.backends.tensorrt.commands import (CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions,
+from edgeprof.backends.tensorrt.commands import (CaffeModel, effective_timing, OnnxModel, TensorRTCommandError, TimingOptions,
                                                  TrtVersion, build_command, engine_cache_key, implicit_batch,
                                                  latency_span, parse_version, profile_command, timing_command)
 
@@ -251,11 +251,30 @@ def test_engine_cache_key_is_stable_and_readable():
 
 @pytest.mark.parametrize("change", [
     dict(model_sha256="f" * 64), dict(version=V("8.2.3")), dict(precision="int8"), dict(batch=8),
-    dict(device="Jetson Xavier NX"), dict(dla_core=0), dict(dla_core=1)])
+    dict(device="Jetson Xavier NX"), dict(dla_core=0), dict(dla_core=1), dict(onnx=(17, 8)), dict(onnx=(13, 8)),
+    dict(onnx=None)])
 def test_engine_cache_key_changes_with_every_input(change):
     base = dict(model_sha256=SHA, version=V("8.2.1"), precision="fp16", batch=4, device="Jetson Nano (4GB)",
-                dla_core=None)
+                dla_core=None, onnx=(13, 7))
     assert engine_cache_key(**{**base, **change}) != engine_cache_key(**base)
+
+
+def test_engine_cache_key_names_the_onnx_opset_and_ir_version():
+    key = engine_cache_key(SHA, V("8.2.1"), "fp16", 4, "Jetson Nano (4GB)", onnx=(13, 7))
+    assert key.startswith("0123456789ab-op13ir7-trt8.2.1-fp16-b4-")
+
+
+@pytest.mark.parametrize("version, effective", [
+    ("5.0.2", {"cuda_graph": False, "spin_wait": False, "data_transfers": False}),
+    ("5.1.5", {"cuda_graph": False, "spin_wait": True, "data_transfers": False}),
+    ("8.2.1", {"cuda_graph": False, "spin_wait": True, "data_transfers": True}),
+    ("11.2.1", {"cuda_graph": False, "spin_wait": True, "data_transfers": True}),  # 11.x's defaults put back
+])
+def test_effective_timing_is_what_timing_command_runs(version, effective):
+    assert effective_timing(V(version)) == effective
+    model = OnnxModel("m.onnx") if V(version) >= V("5.1.0") else CaffeModel("d.prototxt", "prob")
+    argv = timing_command(V(version), model, 1, "e.engine", "t.json" if effective["data_transfers"] else None)
+    assert ("--useSpinWait" in argv or "--includeDataTransfers" in argv) == effective["spin_wait"]
 
 
 def test_engine_cache_key_device_names_that_slug_alike_still_differ():

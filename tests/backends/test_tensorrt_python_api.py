@@ -159,6 +159,24 @@ def test_errors_are_json(tmp_path, model):
     assert code == 2 and out["kind"] == "usage"
 
 
+@pytest.mark.parametrize("version, builds", [("8.2.1", False), ("8.5.2", False), ("8.6.1", True), ("10.3.0", True)])
+def test_an_operator_the_versions_parser_lacks_is_a_build_error_with_its_words(tmp_path, version, builds):
+    """LayerNormalization before 8.6 (onnx-tensorrt operators.md): the runner reports the parser's own error."""
+    path = tmp_path / "ln.onnx"
+    path.write_text(json.dumps(dict(MODEL, ops=[["/conv/Conv", "Conv"], ["/norm/LayerNormalization",
+                                                                       "LayerNormalization"]])))
+    env = standin_env(tmp_path, version)
+    out, code = run_runner(env, "--onnx", path, "--engine", tmp_path / "e.engine", *QUICK, check=False)
+    if builds:
+        assert code == 0 and out["engine_cached"] is False
+        return
+    assert code == 1 and out["kind"] == "build"
+    assert out["error"] == (f"the ONNX parser refused {path}: In node 1 (importFallbackPluginImporter): "
+                            'UNSUPPORTED_NODE: Assertion failed: creator && "Plugin not found, are the plugin name, '
+                            'version, and namespace correct?"')
+    assert not (tmp_path / "e.engine").exists()
+
+
 # --- Python 3.6 ----------------------------------------------------------------------------------------
 
 needs_python36 = pytest.mark.skipif(not PYTHON36.exists(), reason=f"no Python 3.6 at {PYTHON36}")
@@ -210,7 +228,7 @@ def test_measure_on_the_python_api(board, model, monkeypatch):
     uploads = []
     monkeypatch.setattr(trt_runner.TensorRTBackend, "_model", lambda self, *args: trt_runner._Model(
         OnnxModel(remote), "0" * 64, lambda: uploads.append(board.put_text(remote, model.read_text())),
-        {"kind": "onnx"}))
+        {"kind": "onnx", "opset": 20, "ir_version": 10}))
     source = resolve("alexnet")
     options = Options(iterations=5, precision="fp16")
     first = backend.measure(board, source, 2, options)

@@ -313,3 +313,72 @@ def test_engine_of_another_version_is_refused(sim, tmp_path, tiny_onnx):
                           trtexec=str(SIM))
     assert "Engine deserialization failed." in failed(sim.argv(argv))
     assert "[E] Error opening engine file: " in sim.run("--loadEngine=/nonexistent.engine").stderr
+
+
+# --- ONNX files above the parser's opset (edgeprof/models/onnx_versions.py's docstring says what real parsers do) --
+
+def onnx_file(tmp_path, name, op, opset, ir_version=None):
+    """input -> Conv -> `op` (Relu or LayerNormalization) -> output, stamped with `opset` (and `ir_version`)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    inits = [helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.1] * 108)]
+    inputs = ["c"]
+    if op == "LayerNormalization":
+        inits += [helper.make_tensor("scale", TensorProto.FLOAT, [14], [1.0] * 14),
+                  helper.make_tensor("bias", TensorProto.FLOAT, [14], [0.0] * 14)]
+        inputs += ["scale", "bias"]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["c"], name="conv"),
+         helper.make_node(op, inputs, ["output"], name="/norm/" + op)],
+        name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, 14, 14])], initializer=inits)
+    model = helper.make_model(graph, producer_name="edgeprof-test", opset_imports=[helper.make_opsetid("", opset)])
+    if ir_version is not None:
+        model.ir_version = ir_version
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def build(sim, tmp_path, path):
+    return sim.argv(build_command(TrtVersion(*map(int, sim.version.split("."))), OnnxModel(str(path)), "fp32", 1,
+                                  str(tmp_path / "e.engine"), trtexec=str(SIM)))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_opset_and_ir_above_the_parsers_are_built_as_the_real_parser_builds_them(sim, tmp_path, version):
+    """The real parser checks neither (8.2-GA's ModelImporter.cpp): an opset-17, IR-9 Conv + Relu builds on 8.2.1."""
+    sim.configure(version)
+    sim.version = version
+    report = ok(build(sim, tmp_path, onnx_file(tmp_path, "relu17", "Relu", 17, ir_version=9)))
+    assert report.error is None
+
+
+@pytest.mark.parametrize("version, builds", [("8.2.1", False), ("8.5.2", False), ("8.6.2", True), ("10.3.0", True)])
+def test_an_operator_without_an_importer_fails_as_the_real_parser_fails(sim, tmp_path, version, builds):
+    sim.configure(version)
+    sim.version = version
+    proc = build(sim, tmp_path, onnx_file(tmp_path, "ln17", "LayerNormalization", 17))
+    if builds:
+        ok(proc)
+        return
+    error = failed(proc)
+    # The lines of the real logs (NVIDIA/TensorRT#2875, #1988, #3346), in their order.
+    assert "No importer registered for op: LayerNormalization. Attempting to import as plugin." in proc.stdout
+    assert "Searching for plugin: LayerNormalization, plugin_version: 1, plugin_namespace: " in proc.stdout
+    assert re.search(r'\[E\] \[TRT\] ModelImporter\.cpp:\d+: While parsing node number 1 \[LayerNormalization -> '
+                     r'"output"\]:', proc.stderr)
+    assert ('In function importFallbackPluginImporter:\n[8] Assertion failed: creator && "Plugin not found, are the '
+            'plugin name, version, and namespace correct?"') in proc.stderr
+    assert proc.stderr.index("Failed to parse onnx file") < proc.stderr.index("Parsing model failed")
+    assert error
+
+
+def test_the_stand_ins_missing_importers_are_edgeprofs_table():
+    from edgeprof.models.onnx_versions import OP_LIMITS, TENSORRT
+    found = re.search(r"^NO_IMPORTER = (\{.*\})$", SIM.read_text(), re.M)
+    stand_in = eval(found.group(1))   # a dict literal of the stand-in's source
+    # The stand-in plays the versions it claims: every limit of edgeprof's table that falls among them.
+    claimed = [tuple(map(int, v.split(".")[:2])) for v in VERSIONS]
+    relevant = {op: first for op, first in OP_LIMITS[TENSORRT].items() if min(claimed) < first <= max(claimed)}
+    assert stand_in == relevant

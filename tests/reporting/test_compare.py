@@ -296,3 +296,24 @@ def test_a_repeat_summary_is_the_cell_its_runs_are_not_shown_and_its_ratio_uses_
     assert ratio.value == 10.5 / 20.0 and ratio.ci == (9.9 / 21.0, 11.1 / 19.0) and ratio.method == "interval ends"
     assert comparison.failed == []
     assert any("the summary of 3 runs in fresh processes (result 4)" in note for note in comparison.notes())
+
+
+def timed_with(result, **effective):
+    """A result that stored the timing settings it ran with, as the TensorRT backend stores them."""
+    result.settings["effective"] = {"cuda_graph": False, "spin_wait": True, "data_transfers": True, **effective}
+    return result
+
+
+def test_results_timed_with_other_settings_are_a_span_mismatch():
+    old = timed_with(pytorch_result("alexnet", 10.0, device="tx2-trt5", seed=1, result_id=1), data_transfers=False)
+    new = timed_with(pytorch_result("alexnet", 9.0, device="tx2-trt8", seed=2, result_id=2))
+    notes = compare([old, new]).notes()
+    assert [n for n in notes if n.startswith("span_mismatch")] == [
+        "span_mismatch: alexnet batch 1, tx2-trt8 pytorch (fp32, cuda:0): timed with data_transfers True, the "
+        "baseline False: the ratio compares different spans, not like for like"]
+
+
+def test_the_same_settings_or_none_stored_are_no_span_mismatch():
+    same = [timed_with(pytorch_result("alexnet", 10.0 - i, device=f"d{i}", seed=i, result_id=i)) for i in (1, 2)]
+    unknown = [pytorch_result("alexnet", 8.0, device="d3", seed=3, result_id=3)]
+    assert not [n for n in compare(same + unknown).notes() if n.startswith("span_mismatch")]

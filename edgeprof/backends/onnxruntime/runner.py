@@ -2,7 +2,8 @@
 cache, run the board runner with the board's own Python and onnxruntime, map its JSON.
 
 The model is the PyTorch backend's build (edgeprof.models.onnx_export: same layers, same seeded weights),
-exported on the host at the batch and precision asked for and cached there by content. Boards keep the
+exported on the host at the batch and precision asked for, at the opset and IR version the board's onnxruntime
+reads (edgeprof.models.onnx_versions; --opset overrides the opset), and cached there by content. Boards keep the
 files in their own cache, ~/.cache/edgeprof/onnx/<sha256>.onnx (XDG_CACHE_HOME where set), so a file is
 uploaded once per board; on `local` the board's cache is the host's. What each figure means (spans, timer,
 stopping rule) is written in edgeprof/onboard/onnxruntime_runner.py's docstring; the execution provider actually used is reported
@@ -22,9 +23,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ...errors import BackendUnavailable, RunnerFailed
-from ...models import ModelSource
-from ...models.onnx_export import MODEL_KINDS, PRECISIONS, ExportError, OnnxExport, export_onnx
+from ...errors import BackendUnavailable, InputError, RunnerFailed
+from ...models import ModelSource, onnx_versions
+from ...models.onnx_export import MODEL_KINDS, PRECISIONS, OnnxExport, export_for, target_for
 from ...result import Result
 from ..base import Backend, Options
 
@@ -140,16 +141,23 @@ class OnnxRuntimeBackend(Backend):
         if model.kind == "prototxt":
             result.prototxt_diff = model.at_batch(batch)[1]
         try:
-            exported = export_onnx(model, batch, options.precision)
-        except (ExportError, BackendUnavailable) as e:
+            # The file this onnxruntime was made for (onnx_versions' table, by the probed version): ONNX
+            # Runtime refuses files above its opset or IR version.
+            target = target_for(onnx_versions.reader(onnx_versions.ONNXRUNTIME, facts["onnxruntime"]), options.opset)
+            if target.opset > target.reader.opset:
+                return result.fail(f"--opset {target.opset}: {target.reader.describe()}; export at opset "
+                                   f"{target.reader.opset} or lower (drop --opset), or install a newer onnxruntime")
+            exported = export_for(model, batch, options.precision, target)
+        except (InputError, BackendUnavailable) as e:  # the table has no row, or the exporter refused
             return result.fail(str(e))
         result.model_info["onnx"] = {"sha256": exported.sha256, "opset": exported.opset,
+                                     "ir_version": exported.ir_version, "opset_chosen": target.chosen,
                                      "precision": exported.precision, "input_names": exported.input_names,
                                      "output_names": exported.output_names, "seed": exported.seed,
                                      "exported_with": f"torch {exported.torch_version} (TorchScript exporter)"}
         result.settings = {"processor": options.processor, "providers": providers, "span": options.span,
                            "precision": options.precision, "threads": options.threads,
-                           "iterations": options.iterations}
+                           "iterations": options.iterations, "opset": options.opset}
         result.state["versions"] = {k: facts.get(k) for k in ("onnxruntime", "numpy", "python_version")}
         try:
             model_path, upload_s = upload_model(board, facts["cache"], exported, record_in=result)
@@ -184,7 +192,7 @@ class OnnxRuntimeBackend(Backend):
             variant=(exported.precision if chosen_provider is None
                      else f"{_SHORT[chosen_provider]}+{exported.precision}"),
             provider=report["providers_used"][0], onnx_sha256=exported.sha256,
-            opset=exported.opset, export_s=exported.export_s, export_cached=exported.cached,
+            opset=exported.opset, ir_version=exported.ir_version, export_s=exported.export_s, export_cached=exported.cached,
             upload="skipped: already in the board's cache" if upload_s is None else "uploaded", upload_s=upload_s)
         if report["provider_fallback"]:
             said = "; ".join(report["session_warnings"]) or "ONNX Runtime's log (raw_log) may say why"

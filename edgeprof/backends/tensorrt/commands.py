@@ -335,12 +335,21 @@ def latency_span(version: TrtVersion) -> str:
             "(data transfers on, CUDA graphs off, spin-wait on)")
 
 
+def effective_timing(version: TrtVersion) -> dict:
+    """What the timing run of ``timing_command`` runs with on this version, whatever trtexec's defaults:
+    stored with each result so that `compare` can tell two versions' figures cover different spans
+    (``span_mismatch``). CUDA graphs stay off everywhere; spin-wait exists from 5.1; data transfers are
+    timed from 6.0 (11.x needs --includeDataTransfers for it, see timing_command)."""
+    return {"cuda_graph": False, "spin_wait": _at_least(version, 5, 1), "data_transfers": _at_least(version, 6)}
+
+
 def engine_cache_key(model_sha256: str, version: TrtVersion, precision: str, batch: int, device: str,
-                     dla_core: int | None = None) -> str:
+                     dla_core: int | None = None, onnx: tuple[int, int] | None = None) -> str:
     """File-name stem of the cached engine: readable parts, then a digest of all of them.
 
     An engine is only valid for the same model bytes, TensorRT version, precision, batch and GPU/DLA
-    (TensorRT refuses plans from other versions and devices), so all of them are in the key.
+    (TensorRT refuses plans from other versions and devices), so all of them are in the key; for an ONNX
+    model also its (opset, IR version), which the bytes imply but the name shows.
     """
     if not re.fullmatch(r"[0-9a-f]{64}", model_sha256):
         raise ValueError(f"model_sha256 must be 64 lowercase hex digits, not {model_sha256!r}")
@@ -348,6 +357,10 @@ def engine_cache_key(model_sha256: str, version: TrtVersion, precision: str, bat
         raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
     unit = "gpu" if dla_core is None else f"dla{dla_core}"
     parts = [model_sha256, str(version), precision, batch, device, unit]
+    readable = ""
+    if onnx is not None:
+        parts.append(list(onnx))
+        readable = f"-op{onnx[0]}ir{onnx[1]}"
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
     device_slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-") or "device"
-    return f"{model_sha256[:12]}-trt{version}-{precision}-b{batch}-{device_slug}-{unit}-{digest}"
+    return f"{model_sha256[:12]}{readable}-trt{version}-{precision}-b{batch}-{device_slug}-{unit}-{digest}"

@@ -1,12 +1,14 @@
 """Build TensorRT engines and time them with `trtexec` on the board.
 
-The model: by default the ONNX export of the model's PyTorch build (edgeprof.models.onnx_export); with
+The model: by default the ONNX export of the model's PyTorch build (edgeprof.models.onnx_export), at the opset
+and IR version the board's TensorRT parser reads (edgeprof.models.onnx_versions; --opset overrides); with
 Options.tensorrt_source = "prototxt" (`--trt-from prototxt`) the Caffe deploy prototxt itself, rewritten to
 the batch, which TensorRT's Caffe parser reads up to 8.6 (10.0 removed it: such a result fails, saying so).
 Caffe engines are built without weights: trtexec fills them with random values, which do not change timing.
 
 Engines are cached on the board in ${XDG_CACHE_HOME:-~/.cache}/edgeprof/tensorrt-engines/, one file per
-commands.engine_cache_key (model bytes, TensorRT version, precision, batch, board model, GPU or DLA core),
+commands.engine_cache_key (model bytes, ONNX opset and IR version, TensorRT version, precision, batch, board
+model, GPU or DLA core: a board whose TensorRT was upgraded never loads an engine of the old version),
 with a JSON file beside it holding what the build reported (its time, the DLA/GPU layer placement). A
 build writes to a temporary name and is renamed into place, so an interrupted build is never taken for an
 engine. A cached engine is loaded without rebuilding: the result says `engine_cached: true`; the build
@@ -52,18 +54,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ...models import ModelSource
+from ...models import ModelSource, onnx_versions
 from ...models.prototxt import layers as prototxt_layers, parse
 from ...models.stats import in_test_net
 from ...parsers import trtexec as trtexec_parser
 from ...result import Result
 from ...transport import CommandTimeout
-from ...errors import BackendUnavailable, RunnerFailed
+from ...errors import BackendUnavailable, InputError, RunnerFailed
 from ...onboard.timing import describe_method, percentile
 from ..base import TENSORRT_SOURCES, Backend, Options, find_tool
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
-                       build_command, build_precisions, engine_cache_key, implicit_batch, latency_span,
-                       parse_version, profile_command, timing_command)
+                       build_command, build_precisions, effective_timing, engine_cache_key, implicit_batch,
+                       latency_span, parse_version, profile_command, timing_command)
 
 DEFAULT_ITERATIONS = 100
 DEFAULT_DURATION_S = 3     # trtexec's own default
@@ -567,7 +569,8 @@ class TensorRTBackend(Backend):
                                duration_s=0 if options.iterations else DEFAULT_DURATION_S)
         result.settings = {"tensorrt_tool": tool.name, "source": options.tensorrt_source,
                            "precision": options.precision, "dla_core": options.dla_core, "span": options.span,
-                           "iterations": options.iterations, **tool.settings(timing)}
+                           "iterations": options.iterations, "opset": options.opset, **tool.settings(timing),
+                           "effective": effective_timing(version) if isinstance(tool, Trtexec) else None}
         result.state["versions"] = {"tensorrt": facts["version"], "tensorrt_version_source": facts["version_source"]}
         result.method = tool.method(version, options, timing)
         result.span = options.span
@@ -587,15 +590,18 @@ class TensorRTBackend(Backend):
                           f"synchronisation only): use --span compute")
         if refused := tool.refusal(board, options):
             raise _Failed(refused)
-        source = self._model(board, model, batch, options, result)
+        source = self._model(board, model, batch, options, result, version)
         unit = board.facts.get("board_model") or board.facts.get("gpu") or board.device.profile.family
-        key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core)
+        key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core,
+                               onnx=(source.facts["opset"], source.facts["ir_version"]) if source.facts["kind"] == "onnx"
+                               else None)
         engine = f"{facts['cache_dir']}/{key}.engine"
         result.figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
                               engine_key=key, engine_path=engine, engine_device=unit)
         return EngineJob(board, facts, tool, version, source, batch, options, timing, key, engine, result, [])
 
-    def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result) -> _Model:
+    def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result,
+               version: TrtVersion) -> _Model:
         base = f"{board.workdir}/{model.file_stem(batch)}"
         if options.tensorrt_source == "prototxt":
             if model.kind != "prototxt":
@@ -609,16 +615,23 @@ class TensorRTBackend(Backend):
             return _Model(CaffeModel(remote, ",".join(outputs)), hashlib.sha256(rewritten.encode()).hexdigest(),
                           lambda: board.put_text(remote, rewritten), {"kind": "prototxt", "outputs": outputs})
         # Imported here: the exporter needs torch and onnx on the host, which the prototxt path does not.
-        from ...models.onnx_export import ExportError, export_onnx
+        from ...models.onnx_export import export_for, target_for
         try:
+            # The file the board's parser was made for (onnx_versions' table, by the probed version).
+            target = target_for(onnx_versions.reader(onnx_versions.TENSORRT, str(version)), options.opset)
             # fp32: the precision is trtexec's (--fp16) up to 10.x, applied to the same fp32 model.
-            exported = export_onnx(model, batch, "fp32")
-        except (ExportError, BackendUnavailable) as e:
+            exported = export_for(model, batch, "fp32", target)
+        except (InputError, BackendUnavailable) as e:  # the table has no row, or the exporter refused
             raise _Failed(f"exporting {model.name} to ONNX failed: {e}") from None
+        if exported.opset > target.reader.opset:
+            # TensorRT's parser takes such a file (it checks no opset) and imports each node by its own rules.
+            result.flags.append({"code": "opset_above_parser", "detail": target.reader.describe()
+                                 + f"; this file is opset {exported.opset} (--opset)"})
         remote = base + ".onnx"
         return _Model(OnnxModel(remote), exported.sha256,
                       lambda: board.put_bytes(remote, Path(exported.path).read_bytes()),
                       {"kind": "onnx", "sha256": exported.sha256, "opset": exported.opset,
+                       "ir_version": exported.ir_version, "opset_chosen": target.chosen,
                        "exported_cached": exported.cached, "export_s": exported.export_s})
 
 

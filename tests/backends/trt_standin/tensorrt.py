@@ -1,5 +1,6 @@
 """Stand-in for the tensorrt module (see README.md here): TRT_STANDIN_VERSION picks the version (8.2.1 by
-default); a model file is JSON {"inputs": [[name, shape]], "outputs": [[name, shape]]}."""
+default); a model file is JSON {"inputs": [[name, shape]], "outputs": [[name, shape]], "ops": [[node name,
+op type]]} ("ops" optional)."""
 import json
 import os
 import time
@@ -93,6 +94,11 @@ class _Network(object):
         return _Layer(self.outputs[index])
 
 
+# Operators the ONNX parser has no importer for before a version (onnx-tensorrt docs/operators.md per branch:
+# LayerNormalization "N" on 8.4-GA/8.5-GA, "Y" on 8.6-GA); the trtexec stand-in's NO_IMPORTER holds the same.
+_NO_IMPORTER = {"LayerNormalization": (8, 6)}
+
+
 class OnnxParser(object):
     def __init__(self, network, logger):
         self.network = network
@@ -104,6 +110,14 @@ class OnnxParser(object):
         except ValueError:
             self.errors.append("not a stand-in model")
             return False
+        for number, (name, op) in enumerate(model.get("ops", [])):
+            if _VERSION < _NO_IMPORTER.get(op, (0, 0)):
+                # str() of an 8.x IParserError for an operator tried as a plugin and not found, as a real
+                # 8.2.3 printed it (github.com/open-mmlab/mmdeploy/issues/2398 and /1167).
+                self.errors.append("In node %d (importFallbackPluginImporter): UNSUPPORTED_NODE: Assertion failed: "
+                                   "creator && \"Plugin not found, are the plugin name, version, and namespace "
+                                   "correct?\"" % number)
+                return False
         self.network.inputs = [_Tensor(name, shape) for name, shape in model["inputs"]]
         self.network.outputs = [_Tensor(name, shape) for name, shape in model["outputs"]]
         return True
