@@ -803,6 +803,7 @@ class DetectionOutput(CaffeLayer):
         self.nms_threshold, self.keep_top_k = spec["nms_threshold"], spec["keep_top_k"]
         priors = spec["num_priors"]
         self.top_k = priors if spec["top_k"] < 0 else min(spec["top_k"], priors)
+        self.register_buffer("labels", torch.tensor(self.classes, dtype=torch.float32).view(-1, 1))
 
     def decode(self, loc, prior):
         boxes, variance = prior[0, 0].view(-1, 4), prior[0, 1].view(-1, 4)
@@ -848,12 +849,12 @@ class DetectionOutput(CaffeLayer):
                 suppressed = (torch.stack(kept, 1) & over[:, j, :j]).any(1)
                 kept.append(valid[:, j] & ~suppressed)
         keep = torch.stack(kept, 1).reshape(-1)
-        if self.keep_top_k > -1 and self.keep_top_k < keep.numel():
+        if -1 < self.keep_top_k < len(self.classes) * self.top_k:
             ranked = torch.where(keep, self._ranked(top.reshape(-1)), torch.full_like(top.reshape(-1), -math.inf,
                                                                                     dtype=torch.float64))
             best = torch.topk(ranked, self.keep_top_k).indices
             keep = keep & torch.zeros_like(keep).scatter(0, best, torch.ones_like(best, dtype=torch.bool))
-        labels = torch.tensor(self.classes, dtype=boxes.dtype).view(-1, 1).expand_as(top)
+        labels = self.labels.to(boxes.dtype).expand_as(top)
         rows = torch.cat([torch.full_like(top, float(index)).unsqueeze(-1), labels.unsqueeze(-1),
                           top.unsqueeze(-1), candidates], -1).reshape(-1, 7)
         return rows, keep

@@ -295,3 +295,27 @@ def test_mobilenet_ssd_detections_match_the_reference_on_a_fixed_input():
     reference = detection_output_reference(loc.tolist(), conf.tolist(), prior.tolist(), p)
     assert det.shape == (1, 1, len(reference), 7) and len(reference) > 1
     close(det, [t for row in reference for t in row], 1e-5)
+
+
+def test_mobilenet_ssd_detections_in_onnx_runtime_are_the_pytorch_build_s(tmp_path, monkeypatch):
+    """The ONNX export (the path every ONNX Runtime and TensorRT run takes) of the same net, weights and
+    input gives the same detections: the NMS graph's output size follows the data as the PyTorch build's."""
+    ort = pytest.importorskip("onnxruntime")
+    from edgeprof.models.catalog import resolve
+    from edgeprof.models.onnx_export import build, export_onnx
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model = resolve(str(CORPUS / "mobilenet_ssd_chuanqi305.prototxt"))
+    exported = export_onnx(model, 1, "fp32", seed=0)
+    loaded, inputs = build(model, 1, 0)
+    with torch.no_grad():
+        [ours] = loaded.net(*inputs)
+    session = ort.InferenceSession(exported.path, providers=["CPUExecutionProvider"])
+    [theirs] = session.run(None, {session.get_inputs()[0].name: inputs[0].numpy()})
+    assert ours.shape[2] > 1 and tuple(theirs.shape) == tuple(ours.shape)
+    theirs, ours = torch.from_numpy(theirs).view(-1, 7), ours.view(-1, 7)
+    # The same detections in the same order (image, label). The random weights' logits and box offsets
+    # reach a few hundred, so the softmax and exp(0.2 x offset) turn the two runtimes' 1e-6 differences in
+    # the convolutions into up to 2e-4 of the scores and 6e-5 of the corner coordinates.
+    assert torch.equal(theirs[:, :2], ours[:, :2])
+    close(theirs[:, 2], ours[:, 2].tolist(), 1e-3)
+    close(theirs[:, 3:], ours[:, 3:].flatten().tolist(), 1e-3)
