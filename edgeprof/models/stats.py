@@ -683,6 +683,30 @@ PARAM_FIELDS: dict[str, tuple[str, set[str], set[str]]] = {
 }
 
 
+# SSD's layer types (https://github.com/weiliu89/caffe/tree/ssd) with their parameter blocks: BVLC Caffe and the
+# Caffe Debian ships have neither, so caffe refuses such a file while parsing it (protobuf: `has no field named
+# "prior_box_param"`) or building it (`Unknown layer type: PriorBox`).
+SSD_LAYERS = {"Permute": "permute_param", "Normalize": "norm_param", "PriorBox": "prior_box_param",
+              "DetectionOutput": "detection_output_param"}
+
+
+def caffe_lacks_ssd(msg: Message, caffe_log: str) -> str | None:
+    """What to tell a user whose Caffe refused the SSD net `msg` for lacking SSD's layers, from caffe's log;
+    None when the log shows another failure."""
+    used = {}
+    for layer_msg, type_ in test_layers(msg):
+        if type_ in SSD_LAYERS:
+            used.setdefault(type_, layer_msg.span.line)
+    refused = [t for t in used if f'no field named "{SSD_LAYERS[t]}"' in caffe_log
+               or f"Unknown layer type: {t} " in caffe_log or caffe_log.rstrip().endswith(f"Unknown layer type: {t}")]
+    if not refused:
+        return None
+    listed = ", ".join(f"{t} (first at line {line})" for t, line in used.items())
+    return (f"this Caffe lacks SSD's layers: the net uses {listed}. Run it with a Caffe built from the SSD fork "
+            f"(https://github.com/weiliu89/caffe/tree/ssd), or measure it with --backend pytorch or onnxruntime, "
+            f"which build these layers")
+
+
 def check_fields(layer: Layer) -> None:
     """Refuse a field of the layer's parameter block that edgeprof neither honours nor knows to be irrelevant."""
     block_name, honoured, irrelevant = PARAM_FIELDS.get(layer.type, ("", set(), set()))

@@ -319,3 +319,26 @@ def test_mobilenet_ssd_detections_in_onnx_runtime_are_the_pytorch_build_s(tmp_pa
     assert torch.equal(theirs[:, :2], ours[:, :2])
     close(theirs[:, 2], ours[:, 2].tolist(), 1e-3)
     close(theirs[:, 3:], ours[:, 3:].flatten().tolist(), 1e-3)
+
+
+@pytest.mark.parametrize("log", [
+    # Debian bullseye's caffe on chuanqi305's file (sim-tx2, 2026-12-07): protobuf refuses the fork's block.
+    '[libprotobuf ERROR google/protobuf/text_format.cc:309] Error parsing text-format caffe.NetParameter: 2367:17: '
+    'Message type "caffe.LayerParameter" has no field named "permute_param".\n',
+    # A file whose SSD layer has no parameter block gets as far as the layer registry (layer_factory.hpp).
+    "F1207 04:01:02.000000  1234 layer_factory.hpp:81] Check failed: registry.count(type) == 1 (0 vs. 1) Unknown "
+    "layer type: PriorBox (known types: AbsVal, ArgMax, BNLL, BatchNorm, ...)\n",
+])
+def test_a_caffe_without_ssd_layers_is_named_as_such(log):
+    from edgeprof.models.stats import caffe_lacks_ssd
+    said = caffe_lacks_ssd(parse((CORPUS / "mobilenet_ssd_chuanqi305.prototxt").read_text(), "m.prototxt"), log)
+    assert said.startswith("this Caffe lacks SSD's layers: the net uses Permute (first at line ")
+    assert "PriorBox (first at line " in said and "DetectionOutput (first at line 3080)" in said
+    no_ssd = 'input: "data"\ninput_shape { dim: 1 dim: 3 }\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }'
+    assert caffe_lacks_ssd(parse(no_ssd, "t.prototxt"), log) is None     # no SSD layer: another failure
+
+
+def test_other_caffe_failures_are_not_blamed_on_ssd():
+    from edgeprof.models.stats import caffe_lacks_ssd
+    text = (CORPUS / "mobilenet_ssd_chuanqi305.prototxt").read_text()
+    assert caffe_lacks_ssd(parse(text, "m.prototxt"), "Check failed: error == cudaSuccess (2 vs. 0) out of memory") is None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from ...models import ModelSource
+from ...models import ModelSource, parse
+from ...models.stats import caffe_lacks_ssd
 from ...parsers import caffe_time
 from ...result import Result
 from ...transport import CommandTimeout
@@ -102,7 +103,8 @@ class CaffeBackend(Backend):
         result.figures = report.to_dict()
         result.iterations = report.iterations
         if not run.ok or report.error:
-            return result.fail(self._failure(run.exit_status, report.error))
+            return result.fail(caffe_lacks_ssd(parse(model.text, model.path), result.raw_log)
+                               or self._failure(run.exit_status, report.error))
         if report.forward_ms is None:
             return result.fail("caffe time finished without an 'Average Forward pass' line; see the raw log "
                                "(edgeprof results show ID)")
