@@ -8,6 +8,7 @@ and close the connection, whatever happened.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Mapping, Sequence
@@ -49,7 +50,7 @@ def probe(transport: Transport) -> dict:
         key, sep, value = line.partition("=")
         if sep and value.strip():
             facts[key] = value.strip()
-    for key in ("cpus", "mem_total_kb"):
+    for key in ("cpus", "mem_total_kb", "gpu_count"):
         if facts.get(key, "").isdigit():
             facts[key] = int(facts[key])
     return facts
@@ -89,10 +90,25 @@ class Board:
     backend_facts: dict = field(default_factory=dict)
     power_state: dict | None = None   # what edgeprof.power recorded and applied; None until then
     workdir: str = ""
+    # Set in every command of this board: a concurrent job's GPU (Backend.gpu_env). A job's Board is a copy
+    # of the run's with its own workdir and env (edgeprof.concurrency).
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Concurrent jobs' copies share this lock; a job's thread holds it except while a command runs on the
+    # board (edgeprof.concurrency.run_together). So the jobs' runners overlap on the board while the host's
+    # work between them takes turns: torch.onnx.export keeps global state and fails when two threads export at
+    # once, and paramiko's SFTP client is one request stream (two threads uploading at once broke the
+    # connection: "Server connection dropped"). None: a board of one job.
+    turn: threading.Lock | None = field(default=None, repr=False, compare=False)
 
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float | None = None,
             record_in: Result | None = None) -> CommandResult:
-        result = self.transport.run(argv, env=env, timeout=timeout)
+        if self.turn is not None:
+            self.turn.release()
+        try:
+            result = self.transport.run(argv, env={**self.env, **(env or {})} or None, timeout=timeout)
+        finally:
+            if self.turn is not None:
+                self.turn.acquire()
         if record_in is not None:
             record_in.commands.append(result.to_dict())
         return result

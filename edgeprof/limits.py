@@ -19,6 +19,7 @@ SEED = (0, 2**63 - 1)
 PORT = (1, 65535)
 RESULT_ID = (1, 2**63 - 1)     # SQLite and PostgreSQL bigint
 REPEAT = (1, 100)
+JOBS = (1, 64)                 # concurrent processes per GPU (or CPU) of one item
 
 
 def _fail(error: type[InputError], where: str, key: str, wanted: str, value) -> InputError:

@@ -54,6 +54,9 @@ class Result:
     # summarize_repeats) carries {"summary": true, "runs", "ok", "result_ids", "statistic", "run_figures_ms",
     # "between_runs_rel"} and the group.
     repeat: dict | None = None
+    # --jobs / --gpus (edgeprof.concurrency): a job carries {"group", "index", "of", "gpu"}; the aggregate of the
+    # jobs measured together {"aggregate": true, "group", "jobs", "gpus", "result_ids"}.
+    jobs: dict | None = None
     # Kept for `results show`, not for tables:
     commands: list = field(default_factory=list)
     raw_log: str = ""
@@ -76,6 +79,7 @@ class Result:
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
             "wall_s": self.wall_s, "timed_window": self.timed_window, "flags": self.flags,
             "telemetry": self.telemetry, "plan": self.plan, "repeat": self.repeat,
+            "jobs": self.jobs,
         }
         if full:
             doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from . import backends as backend_registry
-from . import limits, validity
+from . import concurrency, limits, validity
 from .backends import BackendUnavailable, Options
 from .board import Board, BoardPolicy, now, open_board, probe
 from .devices import Device, get_device
@@ -39,6 +39,8 @@ class Job:
     options: Options = Options()
     plan: dict | None = field(default=None, hash=False, compare=False)
     repeat: int = 1     # runs in fresh processes; more than one adds a summary result (edgeprof.validity)
+    jobs: int = 1       # concurrent processes per GPU (or on the CPU); more adds an aggregate (edgeprof.concurrency)
+    gpus: tuple[int, ...] | str | None = None   # GPU indexes, or "all"; None: the backend's default device
 
 
 def prepare_jobs(jobs: Sequence[Job]) -> dict[str, ModelSource]:
@@ -64,14 +66,17 @@ def prepare_jobs(jobs: Sequence[Job]) -> dict[str, ModelSource]:
 
 
 def measure(device: str | Device, models: Sequence[str], *, backends: Sequence[str] = ("caffe",),
-            batches: Sequence[int] = (1,), options: Options = Options(), repeat: int = 1, **session) -> list[Result]:
+            batches: Sequence[int] = (1,), options: Options = Options(), repeat: int = 1, jobs: int = 1,
+            gpus: tuple[int, ...] | str | None = None, **session) -> list[Result]:
     """Measure every model x backend x batch on one device with the same options (backend by backend),
-    each `repeat` times in fresh processes (then also one summary result per item); see measure_jobs for
-    the rest of the arguments, what is guaranteed and what is raised."""
+    each `repeat` times in fresh processes (then also one summary result per item), each as `jobs`
+    concurrent processes per GPU of `gpus` (then also one aggregate, edgeprof.concurrency); see measure_jobs
+    for the rest of the arguments, what is guaranteed and what is raised."""
     if not batches:
         raise MeasureError("no batch size given")
     limits.integer("measure", "repeat", repeat, limits.REPEAT, MeasureError)
-    return measure_jobs(device, [Job(model, backend, batch, options, repeat=repeat)
+    limits.integer("measure", "jobs", jobs, limits.JOBS, MeasureError)
+    return measure_jobs(device, [Job(model, backend, batch, options, repeat=repeat, jobs=jobs, gpus=gpus)
                                  for backend in backends for model in models for batch in batches], **session)
 
 
@@ -187,6 +192,7 @@ class Sweep:
     should_stop: Callable[[], bool] | None = None
     should_run: Callable[[Job], bool] | None = None
     finished: set[int] = field(default_factory=set)     # indexes of the jobs done (kept, or skipped)
+    _slots: dict = field(default_factory=dict)           # Job.gpus -> the GPUs they are on this board
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
     _measured: int = 0
     _index: int = 0                                      # the job being run
@@ -209,6 +215,9 @@ class Sweep:
         return result
 
     def run(self) -> None:
+        # --gpus the board lacks stops the run before anything is measured (JobsError, an input error).
+        self._slots = {job.gpus: concurrency.resolve_gpus(job.gpus, self.board.facts, self.board.device.name)
+                       for job in self.jobs}
         for index, job in enumerate(self.jobs):
             if self.should_stop and self.should_stop():
                 self.status(f"{self.board.device.name}: stopping, {len(self.jobs) - index} item(s) not run")
@@ -265,10 +274,17 @@ class Sweep:
             failed.repeat = repeat
             self.keep(failed)
             return failed
+        gpus = concurrency.slots(self._slots[job.gpus], job.jobs)
+        boards = concurrency.job_boards(board, gpus, backend.gpu_env) if gpus != [None] else [board]
+        gpu_of = {id(on): gpu for on, gpu in zip(boards, gpus)}
+
+        def measure(on: Board) -> Result:
+            return backend.measure(on, self.sources[job.model], job.batch, replace(options, gpu=gpu_of[id(on)]))
+
         for attempt in range(1, ITEM_ATTEMPTS + 1):
             with self.telemetry.sampling() as recording:
                 try:
-                    result = backend.measure(board, self.sources[job.model], job.batch, options)
+                    measured = [measure(board)] if boards == [board] else concurrency.run_together(boards, measure)
                     break
                 except ConnectionReplaced as e:
                     # The connection died mid-item and a new one is up: the result never came back, so
@@ -279,21 +295,40 @@ class Sweep:
                     self._lost(job, e)
                 except TransportError as e:
                     self._lost(job, e)
-        validity.assess(result)
+        for result in measured:
+            validity.assess(result)
         try:
             self._last_clocks = _once_more(self.power.snapshot)
         except BoardControlError as e:
             self._last_clocks = None
-            result.flags.append({"code": "clocks_end_unknown",
-                                 "detail": f"reading the clocks after the timed window failed: {e}"})
+            for result in measured:
+                result.flags.append({"code": "clocks_end_unknown",
+                                     "detail": f"reading the clocks after the timed window failed: {e}"})
+        if len(measured) > 1:
+            group = concurrency.label(measured, gpus)
+            for result in measured:
+                self._complete(result, job, clocks_start, recording, started, None)
+                self.keep(result)
+            total = concurrency.aggregate(measured, group)
+            self._complete(total, job, clocks_start, recording, started, repeat)
+            total.flags = concurrency.merged_flags(total.flags)   # its jobs' and its own window's, once a code
+            measured = [total]
+        else:
+            if gpus != [None]:
+                measured[0].settings["gpu"] = gpus[0]
+            self._complete(measured[0], job, clocks_start, recording, started, repeat)
+        self.keep(measured[0])
+        self._measured += 1
+        return measured[0]
+
+    def _complete(self, result: Result, job: Job, clocks_start, recording, started: float,
+                  repeat: dict | None) -> None:
+        """The clocks around the item, telemetry over its window, wall time, plan and repeat."""
         result.state.update(clocks_start=clocks_start, clocks_end=self._last_clocks)
         recording.attach(result)
         result.wall_s = time.monotonic() - started
         result.plan = job.plan
         result.repeat = repeat
-        self.keep(result)
-        self._measured += 1
-        return result
 
 
 __all__ = ["Board", "BoardPolicy", "Job", "open_board", "MeasureError", "Sweep", "measure", "measure_jobs",

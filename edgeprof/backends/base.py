@@ -59,6 +59,7 @@ class Options:
     tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
     ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
     dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
+    gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
     opset: int | None = None         # ONNX export: this opset, None: what the board's runtime reads (onnx_versions)
 
 
@@ -233,6 +234,14 @@ class Backend:
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
         return None
+
+    @staticmethod
+    def gpu_env(gpu: int | None) -> dict[str, str]:
+        """The environment that puts a job on GPU `gpu` (--gpus): CUDA_VISIBLE_DEVICES, which the CUDA runtime
+        itself reads (https://docs.nvidia.com/cuda/cuda-c-programming-guide/#cuda-environment-variables), so
+        that torch's cuda:0, ONNX Runtime's device 0 and trtexec's default device are that GPU. A backend whose
+        tool picks its GPU on its command line (caffe -gpu N) returns {} and puts Options.gpu there."""
+        return {} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)}
 
     def run_runner(self, board: "Board", argv: Sequence[str], result: "Result", options: Options) -> dict:
         return run_board_runner(board, argv, result, options.timeout_s, f"the {self.tool} runner")

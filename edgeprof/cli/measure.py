@@ -10,6 +10,7 @@ from rich.live import Live
 from .. import backends as backend_registry
 from .. import limits
 from ..backends import COMPILE_MODES, MODES, PROCESSORS, TENSORRT_SOURCES, Options
+from ..concurrency import parse_gpus
 from ..errors import EdgeprofError, exit_status
 from ..power import POLICIES
 from ..reporting import results_table
@@ -58,6 +59,12 @@ def _backends_with(capability: str) -> str:
                    "the run-to-run spread.")
 @click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS),
               help="Timed iterations (backend default if unset).")
+@click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
+              help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
+                   "aggregate: total throughput (the sum), the slowest job's latency.")
+@click.option("--gpus", metavar="0,1,...|all",
+              help="Desktops: run each item on these GPUs at once, --jobs processes on each (CUDA_VISIBLE_DEVICES; "
+                   "caffe -gpu N); all: every GPU nvidia-smi lists.")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
 @click.option("--clocks", type=click.Choice(POLICIES),
               help="max: max power mode + pinned clocks, restored afterwards (Jetson default); leave: record only "
@@ -101,7 +108,7 @@ def _backends_with(capability: str) -> str:
 @strict_option
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
-                    accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
+                    jobs, gpus, accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
@@ -140,7 +147,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     def run():
         with labgrid_places((place,) if place else (), reserve, 1, coordinator, wait_s, on_status) as held:
             return measure(held[0] if held else device, model_names, backends=backends, batches=batches,
-                           options=options, repeat=repeat, store=store, inventory=inventory,
+                           options=options, repeat=repeat, jobs=jobs, gpus=parse_gpus(gpus), store=store,
+                           inventory=inventory,
                            accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
                            take_over_dead=take_over_dead, on_result=on_result, on_status=on_status)

@@ -13,5 +13,6 @@ echo "mem_total_kb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null)"
 echo "python3=$(python3 -c 'import sys; print(sys.version.split()[0])' 2>/dev/null)"
 if command -v nvidia-smi >/dev/null 2>&1; then
   echo "gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
-elif [ -e /dev/nvhost-ctrl-gpu ]; then echo "gpu=integrated (Tegra)"; fi
+  echo "gpu_count=$(nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null | grep -c .)"
+elif [ -e /dev/nvhost-ctrl-gpu ]; then echo "gpu=integrated (Tegra)"; echo "gpu_count=1"; fi
 exit 0

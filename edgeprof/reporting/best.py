@@ -7,10 +7,11 @@ from .table import headline
 
 def fastest_variants(results: list[Result]) -> list[tuple[Result, Result]]:
     """(fastest, reference) per group of ok results that differ only in variant, for groups of two or more;
-    the reference is the first result of the group (eager fp32 in --best's order)."""
+    the reference is the first result of the group (eager fp32 in --best's order). The jobs of a --jobs run are
+    left out: their aggregate stands for them, and they differ in load, not in variant."""
     groups: dict[tuple, list[Result]] = {}
     for r in results:
-        if r.status == "ok" and headline(r)[0] is not None:
+        if r.status == "ok" and headline(r)[0] is not None and not (r.jobs and not r.jobs.get("aggregate")):
             groups.setdefault((r.device, r.model, r.backend, r.batch), []).append(r)
     return [(min(group, key=lambda r: headline(r)[0]), group[0]) for group in groups.values() if len(group) > 1]
 

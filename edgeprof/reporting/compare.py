@@ -39,6 +39,13 @@ The ratio and its interval
   Beta(k, n+1-k) distributed; the next one, U(k+1), is U(k) + (1-U(k)) * Beta(1, n-k) (the smallest of the
   n-k uniforms above U(k)). The same distribution as the textbook bootstrap at O(1) per resample instead of
   O(n log n): compare stays instant on runs of 10^4 iterations without needing numpy.
+
+Beside latency
+  Throughput, memory and energy per inference (reporting.metrics) are computed for every cell and exported
+  (JSON, CSV) whatever is shown; `metrics` picks the groups the table and Markdown show, each a column per
+  device x backend and a factor column per non-baseline one (seed 001's memory and time tables). Their factors
+  have no interval: each is one figure per run. Rows are model x batch x mode: a training step (--mode
+  train-step) is a row of its own beside the inference of the same model and batch.
 """
 from __future__ import annotations
 
@@ -46,12 +53,14 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rich.table import Table
 
 from ..onboard.timing import percentile
 from ..result import Result
 from .export import FORMATS, csv_text, markdown_table, md_list_item
+from .metrics import FIGURES, METRICS, Figure, row_figures
 from .table import backend_label, headline
 
 CONFIDENCE = 0.95
@@ -66,7 +75,8 @@ FLAG_MARK = "!"
 _CSV_COLUMNS = ["model", "batch", "column", "device", "backend", "baseline", "result_id", "run_id", "statistic",
                 "span", "latency_ms", "iqr_low_ms", "iqr_high_ms", "median_ci_low_ms", "median_ci_high_ms",
                 "median_ci_method", "samples", "ratio", "ratio_statistic", "ratio_ci_low", "ratio_ci_high",
-                "significant", "ratio_note", "flags", "older_result_ids"]
+                "significant", "ratio_note", "flags", "older_result_ids", "mode"]
+_CSV_COLUMNS += [f"{name}_{part}" for name in FIGURES for part in ("value", "unit", "what", "factor", "factor_note")]
 
 
 def bootstrap_medians(ordered: list[float], resamples: int, rng: random.Random) -> list[float]:
@@ -155,6 +165,16 @@ class Row:
     batch: int
     cells: dict[str, Cell]                  # by column label
     ratios: dict[str, Ratio]
+    mode: str = "inference"                 # or "train-step" (PyTorch's --mode)
+    figures: dict[str, dict[str, Figure]] = field(default_factory=dict)   # metric -> column label -> figure
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} batch {self.batch}" + (f" {self.mode}" if self.mode != "inference" else "")
+
+
+def mode_of(result: Result) -> str:
+    return result.settings.get("mode") or "inference"
 
 
 @dataclass
@@ -166,6 +186,7 @@ class Comparison:
     confidence: float = CONFIDENCE
     resamples: int = RESAMPLES
     seed: int = SEED
+    metrics: tuple[str, ...] = ("latency",)     # the column groups the table and Markdown show
 
     # --- wording --------------------------------------------------------------------------------------
 
@@ -197,7 +218,18 @@ class Comparison:
                 f"of its per-iteration times. xR: its time / the time of {self.baseline.label} (the baseline) "
                 f"with the {self.confidence:.0%} percentile bootstrap interval of the ratio of medians "
                 f"[low, high] ({self.resamples} resamples, seed {self.seed}); {NOT_SIGNIFICANT}: the interval "
-                f"contains 1, no significant difference; {FLAG_MARK}: validity flags, listed below.")
+                f"contains 1, no significant difference; {FLAG_MARK}: validity flags, listed below."
+                + "".join(f" {FIGURES[name].heading}: {self._figure_legend[name]}" for name in self.metrics
+                          if name in FIGURES)
+                + (" A factor xF: the figure / the baseline's figure of the same kind (named under each "
+                   "figure), without an interval: one figure per run." if set(self.metrics) & set(FIGURES) else ""))
+
+    _figure_legend = {
+        "throughput": "images per second (batch x iterations / timed window; Caffe: batch / mean forward pass).",
+        "memory": "the first of allocator peak, nvidia-smi's figure for the process, process peak RSS, the "
+                  "board's peak (telemetry) that every cell of the row has.",
+        "energy": "board energy per image over the timed window (telemetry), in millijoules.",
+    }
 
     def sentences(self) -> list[str]:
         """hyperfine's wording, one line per compared cell: "A ran 1.17 times faster than B (95 % CI ...)"."""
@@ -208,7 +240,7 @@ class Comparison:
             for label, ratio in row.ratios.items():
                 if label == base or ratio.value is None:
                     continue
-                what = f"{row.model} batch {row.batch}"
+                what = row.name
                 if ratio.ci is not None and not ratio.significant:
                     out.append(f"{what}: {label} and {base} do not differ significantly ({ratio.value:.3f} times "
                                f"the baseline's time; {pct} CI {ratio.ci[0]:.3f}-{ratio.ci[1]:.3f} contains 1)")
@@ -232,7 +264,7 @@ class Comparison:
         """Everything a reader must know to trust the table: flags, spans that differ, results not used."""
         out = []
         for row in self.rows:
-            where = f"{row.model} batch {row.batch}"
+            where = row.name
             base = row.cells.get(self.baseline.label)
             for label, cell in row.cells.items():
                 for flag in cell.flags:
@@ -247,6 +279,9 @@ class Comparison:
                 if cell.older_ids:
                     out.append(f"{where}, {label}: the latest result ({cell.result.id}) is used; older "
                                f"{', '.join(map(str, cell.older_ids))} not pooled with it")
+                if (cell.result.jobs or {}).get("aggregate"):
+                    out.append(f"{where}, {label}: {cell.result.jobs['jobs']} concurrent jobs (result "
+                               f"{cell.result.id}): throughput is their sum, latency the slowest job's")
                 if cell.repeat_runs:
                     out.append(f"{where}, {label}: the summary of {cell.repeat_runs} runs in fresh processes "
                                f"(result {cell.result.id}); its interval includes the run-to-run spread, and its "
@@ -259,7 +294,15 @@ class Comparison:
     # --- exports --------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        def cell_doc(cell: Cell, ratio: Ratio, column: Column) -> dict:
+        def figures_doc(row: Row, label: str) -> dict:
+            out = {}
+            for name, metric in FIGURES.items():
+                figure = row.figures.get(name, {}).get(label)
+                out[name] = figure and {"value": figure.value, "unit": metric.unit, "what": figure.what,
+                                        "factor": figure.factor, "factor_note": figure.note}
+            return out
+
+        def cell_doc(row: Row, cell: Cell, ratio: Ratio, column: Column) -> dict:
             return {
                 "column": column.label, "device": column.device, "backend": column.backend,
                 "result_id": cell.result.id, "run_id": cell.result.run_id, "statistic": cell.statistic,
@@ -272,7 +315,7 @@ class Comparison:
                 "ratio": {"value": ratio.value, "statistic": ratio.statistic,
                           "ci": list(ratio.ci) if ratio.ci else None, "significant": ratio.significant,
                           "note": ratio.note, "ci_method": ratio.method if ratio.ci else None},
-                "repeat_runs": cell.repeat_runs,
+                "repeat_runs": cell.repeat_runs, "figures": figures_doc(row, column.label),
             }
 
         columns = {c.label: c for c in self.columns}
@@ -287,10 +330,16 @@ class Comparison:
                             f"seed {self.seed}",
                 "significant": "false where the interval contains 1; null where there is no interval",
                 "confidence": self.confidence, "resamples": self.resamples, "seed": self.seed,
+                "figures": "throughput, memory and energy per cell (null where the result has none): value in its "
+                           "unit, what it is (one kind per row where the cells share one), and the factor "
+                           "value / the baseline's value of the same kind, without an interval (one figure per "
+                           "run)",
             },
+            "metrics": list(self.metrics),
             "columns": [{"label": c.label, "device": c.device, "backend": c.backend} for c in self.columns],
-            "rows": [{"model": row.model, "batch": row.batch,
-                      "cells": [cell_doc(cell, row.ratios[label], columns[label]) for label, cell in row.cells.items()]}
+            "rows": [{"model": row.model, "batch": row.batch, "mode": row.mode,
+                      "cells": [cell_doc(row, cell, row.ratios[label], columns[label])
+                                for label, cell in row.cells.items()]}
                      for row in self.rows],
             "sentences": self.sentences(),
             "notes": self.notes(),
@@ -304,8 +353,12 @@ class Comparison:
             for cell in doc["cells"]:
                 ratio, ci = cell["ratio"], cell["ratio"]["ci"] or [None, None]
                 iqr, median_ci = cell["iqr_ms"] or [None, None], cell["median_ci_ms"] or [None, None]
+                figures = {f"{name}_{part}": (figure or {}).get(key)
+                           for name, figure in cell["figures"].items()
+                           for part, key in (("value", "value"), ("unit", "unit"), ("what", "what"),
+                                             ("factor", "factor"), ("factor_note", "factor_note"))}
                 rows.append({
-                    "model": row.model, "batch": row.batch, "column": cell["column"], "device": cell["device"],
+                    **figures, "mode": row.mode, "model": row.model, "batch": row.batch, "column": cell["column"], "device": cell["device"],
                     "backend": cell["backend"], "baseline": cell["column"] == self.baseline.label,
                     "result_id": cell["result_id"], "run_id": cell["run_id"], "statistic": cell["statistic"],
                     "span": cell["span"], "latency_ms": cell["latency_ms"], "iqr_low_ms": iqr[0],
@@ -323,24 +376,56 @@ class Comparison:
         if fmt == "csv":
             return csv_text(self._csv_rows(), _CSV_COLUMNS)
         if fmt == "md":
-            header = ["model", "batch"] + [c.label + (" (baseline)" if c == self.baseline else "")
-                                           for c in self.columns]
-            body = [[row.model, row.batch] + ["\n".join(self.cell_lines(row, c.label)) for c in self.columns]
-                    for row in self.rows]
-            text = markdown_table(header, "lr" + "r" * len(self.columns), body)
+            layout = self.layout(" ")
+            body = [[text(row) for _, _, text in layout] for row in self.rows]
+            text = markdown_table([header for header, _, _ in layout],
+                                  "".join(justify[0] for _, justify, _ in layout), body)
             items = [self.legend()] + self.sentences() + self.notes()
             return text + "\n" + "".join(md_list_item(line) for line in items)
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
+    def layout(self, separator: str) -> list[tuple[str, str, Callable[[Row], str]]]:
+        """The columns the table and Markdown show: (heading, "left"/"right", the row's text). Latency alone:
+        one column per device x backend, the ratio in the cell. Several metrics, or another one: a group per
+        metric (the order asked), a column per device x backend and a factor column per non-baseline one.
+        `separator` goes between a heading's parts (a line break in the terminal)."""
+        out = [("model", "left", lambda row: row.model), ("batch", "right", lambda row: str(row.batch))]
+        if any(row.mode != "inference" for row in self.rows):
+            out.append(("mode", "left", lambda row: row.mode))
+        base = self.baseline.label
+        if self.metrics == ("latency",):
+            return out + [(c.label + separator * (c == self.baseline) + "(baseline)" * (c == self.baseline), "right",
+                           lambda row, label=c.label: "\n".join(self.cell_lines(row, label))) for c in self.columns]
+        others = [c.label for c in self.columns if c.label != base]
+        for name in self.metrics:
+            heading = "latency ms" if name == "latency" else FIGURES[name].heading
+            out += [(f"{heading}{separator}{c.label}" + " (baseline)" * (c == self.baseline), "right",
+                     lambda row, label=c.label, name=name: self._value_text(row, name, label)) for c in self.columns]
+            out += [(f"{name} factor{separator}{label}", "right",
+                     lambda row, label=label, name=name: self._factor_text(row, name, label)) for label in others]
+        return out
+
+    def _value_text(self, row: Row, metric: str, label: str) -> str:
+        if metric == "latency":
+            return "\n".join(self.cell_lines(row, label)[:-1]) if label in row.cells else "-"
+        figure = row.figures.get(metric, {}).get(label)
+        return f"{FIGURES[metric].shown(figure.value)}\n{figure.what}" if figure else "-"
+
+    def _factor_text(self, row: Row, metric: str, label: str) -> str:
+        if metric == "latency":
+            return self.ratio_text(row.ratios[label]) if label in row.ratios else "-"
+        figure = row.figures.get(metric, {}).get(label)
+        if figure is None:
+            return "-"
+        return f"x{figure.factor:.3f}" if figure.factor is not None else figure.note
+
     def table(self) -> Table:
         table = Table(title=f"compared with {self.baseline.label}", title_justify="left")
-        table.add_column("model")
-        table.add_column("batch", justify="right")
-        for column in self.columns:
-            table.add_column(column.label + ("\n(baseline)" if column == self.baseline else ""), justify="right",
-                             overflow="fold")
+        layout = self.layout("\n")
+        for heading, justify, _ in layout:
+            table.add_column(heading, justify=justify, overflow="fold")
         for row in self.rows:
-            table.add_row(row.model, str(row.batch), *("\n".join(self.cell_lines(row, c.label)) for c in self.columns))
+            table.add_row(*(text(row) for _, _, text in layout))
         return table
 
 
@@ -437,16 +522,24 @@ def _ratio(cell: Cell, base: Cell | None, confidence: float) -> Ratio:
 
 
 def compare(results: list[Result], baseline: str | None = None, *, confidence: float = CONFIDENCE,
-            resamples: int = RESAMPLES, seed: int = SEED) -> Comparison:
+            resamples: int = RESAMPLES, seed: int = SEED, metrics: tuple[str, ...] = ("latency",)) -> Comparison:
     """Compare results: see the module docstring. `baseline` names a column (its label, or a unique part of it);
-    default the first column. Columns and rows come in the order results were measured (by id, then the order
+    default the first column. `metrics`: the groups the table shows (METRICS), in that order. Columns and rows come in the order results were measured (by id, then the order
     given), so the default baseline is what was measured first. ValueError when nothing succeeded or the
-    baseline names no single column."""
+    baseline names no single column, or a metric is unknown."""
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric {', '.join(unknown) or '(none given)'}; use one or more of "
+                         f"{', '.join(METRICS)}")
     order = [r for _, r in sorted(enumerate(results), key=lambda p: (p[1].id is None, p[1].id or 0, p[0]))]
     # The runs of a --repeat whose summary is here are in the summary (and shown by it).
     summarized = {r.repeat.get("group") for r in order if r.repeat and r.repeat.get("summary")}
     in_summary = {id(r) for r in order
                   if r.repeat and not r.repeat.get("summary") and r.repeat.get("group") in summarized}
+    # Likewise the jobs of a --jobs run whose aggregate is here.
+    aggregated = {r.jobs.get("group") for r in order if r.jobs and r.jobs.get("aggregate")}
+    in_summary |= {id(r) for r in order
+                   if r.jobs and not r.jobs.get("aggregate") and r.jobs.get("group") in aggregated}
     usable = [r for r in order if r.status == "ok" and headline(r)[0] is not None and id(r) not in in_summary]
     if not usable:
         raise ValueError("no successful results to compare")
@@ -456,12 +549,14 @@ def compare(results: list[Result], baseline: str | None = None, *, confidence: f
     base = _pick(columns, baseline)
     groups: dict[tuple, dict[Column, list[Result]]] = {}
     for r in usable:
-        groups.setdefault((r.model, r.batch), {}).setdefault(column_of[id(r)], []).append(r)
+        groups.setdefault((r.model, r.batch, mode_of(r)), {}).setdefault(column_of[id(r)], []).append(r)
     rows = []
-    for (model, batch), by_column in groups.items():
+    for (model, batch, mode), by_column in groups.items():
         cells = {column.label: _cell(found[-1], found[:-1], column, confidence, resamples, seed)
                  for column, found in by_column.items()}
         ratios = {label: _ratio(cell, cells.get(base.label), confidence) for label, cell in cells.items()}
-        rows.append(Row(model, batch, cells, ratios))
+        latest = {label: cell.result for label, cell in cells.items()}
+        figures = {name: row_figures(metric, latest, base.label) for name, metric in FIGURES.items()}
+        rows.append(Row(model, batch, cells, ratios, mode, figures))
     return Comparison(columns, base, rows, [r for r in order if id(r) not in kept | in_summary], confidence,
-                      resamples, seed)
+                      resamples, seed, tuple(dict.fromkeys(metrics)))

@@ -23,6 +23,9 @@ MEANINGS = {
     "telemetry_incomplete": "the telemetry sampler failed in part",
     "no_timed_window": "the backend reported no timed window: no telemetry summary",
     "clocks_end_unknown": "the clocks could not be read after the measurement",
+    # concurrent jobs (edgeprof.concurrency)
+    "jobs_not_overlapping": "concurrent jobs timed apart for part of the window: their summed throughput overstates "
+                            "what they do together",
     # the results database (edgeprof.storage: parts of a stored document that could not be read)
     "unusable_stored_data": "part of the stored result was unreadable and left out",
     # the backend

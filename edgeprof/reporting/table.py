@@ -17,10 +17,18 @@ def headline(result: Result) -> tuple[float | None, str]:
 
 
 def backend_label(result: Result, with_repeat: bool = True) -> str:
-    """The backend and, where it ran a variant (fp16, CUDA graph...), which, on what processor, and (unless
-    with_repeat is false) which run of a --repeat it is."""
+    """The backend and, where it ran a variant (fp16, CUDA graph...), which, on what processor (GPU), how many
+    concurrent jobs or which of them (--jobs), and (unless with_repeat is false) which run of a --repeat it
+    is."""
     repeat = (result.repeat or {}) if with_repeat else {}
+    jobs = result.jobs or {}
+    gpu = result.settings.get("gpu")
     details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
+                           f"GPU {gpu}" if gpu is not None else None,
+                           f"{jobs['jobs']} jobs" + (f" on GPUs {','.join(map(str, jobs['gpus']))}"
+                                                     if None not in jobs.get("gpus", [None]) else "")
+                           if jobs.get("aggregate") else
+                           f"job {jobs['index']} of {jobs['of']}" if jobs else None,
                            f"summary of {repeat['runs']} runs" if repeat.get("summary") else
                            f"run {repeat['index']} of {repeat['of']}" if repeat else None) if d]
     return f"{result.backend} ({', '.join(details)})" if details else result.backend

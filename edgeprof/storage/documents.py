@@ -324,6 +324,13 @@ def _rest(doc: dict, loading: _Loading) -> dict:
         loading.left_out.append("repeat (not a --repeat group with its run numbers)")
         repeat = None
     fields["repeat"] = repeat
+    jobs = doc.get("jobs")
+    if jobs is not None and not (isinstance(jobs, dict) and isinstance(jobs.get("group"), str)
+                                 and all(type(jobs.get(k)) is int for k in (("jobs",) if jobs.get("aggregate")
+                                                                            else ("index", "of")))):
+        loading.left_out.append("jobs (not a --jobs group with its job numbers)")
+        jobs = None
+    fields["jobs"] = jobs
     if not all(isinstance(v, list) and len(v) == 2 and all(map(is_number, v))
                for v in fields["latency_ci95_ms"].values()):
         loading.left_out.append("latency_ci95_ms (not [low, high] number pairs)")

@@ -50,6 +50,11 @@ class CaffeBackend(Backend):
     model_kinds = ("prototxt",)
     spans = ()  # always "caffe_forward": the mean of its per-layer forward timers
 
+    @staticmethod
+    def gpu_env(gpu: int | None) -> dict[str, str]:
+        # caffe's own -gpu N picks the device (tools/caffe.cpp); CUDA_VISIBLE_DEVICES as well would renumber it.
+        return {}
+
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
         path = find_tool(board, candidates, "caffe")
@@ -87,7 +92,7 @@ class CaffeBackend(Backend):
 
         caffe = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]
         if tool["gpu"]:
-            caffe += ["-gpu", "0"]
+            caffe += ["-gpu", str(options.gpu or 0)]
         argv = ["sh", "-c", _CAPTURE, "caffe-time", remote[:-len(".prototxt")] + ".log", *caffe]
         try:
             run = board.run(argv, env={"GLOG_logtostderr": "1"}, timeout=options.timeout_s, record_in=result)
