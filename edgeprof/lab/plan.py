@@ -6,6 +6,8 @@
     backends = ["caffe", "pytorch"]
     batches = [1, 8]
     precisions = ["fp32", "fp16"]           # framework backends; caffe gets fp32 items only, int8 is tensorrt's
+    jobs = [1, 2, 4]                        # optional: concurrent processes per item (edgeprof.concurrency)
+    gpus = ["0", "0,1", "all"]              # optional: desktops, the GPUs each item runs on at once
     iterations = 50                         # optional: each backend's default policy otherwise
     clocks = "max"                          # optional: each family's policy otherwise
     shuffle = true                          # per board, seeded: order does not bias the comparison
@@ -13,8 +15,8 @@
     cooldown_s = 5                          # pause on each board between items
 
 The plan's hash covers what decides the items and how they are measured (devices as selected, models with
-their content hashes, backends, batches, precisions, iterations, clocks), not names, comments or the order
-settings, so rerunning a plan that stopped resumes it, and any change starts a new one.
+their content hashes, backends, batches, precisions, jobs and GPUs where swept, iterations, clocks), not names,
+comments or the order settings, so rerunning a plan that stopped resumes it, and any change starts a new one.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backends import Options, backend_class, precisions
+from ..concurrency import JobsError, parse_gpus
 from ..backends import names as backend_names
 from ..devices import Device, select_devices
 from .. import limits
@@ -33,8 +36,8 @@ from ..errors import InputError
 from ..models import resolve
 from ..power import POLICIES
 
-_KEYS = {"name", "devices", "models", "backends", "batches", "precisions", "iterations", "clocks", "shuffle",
-         "seed", "cooldown_s", "lease_s"}
+_KEYS = {"name", "devices", "models", "backends", "batches", "precisions", "jobs", "gpus", "iterations", "clocks",
+         "shuffle", "seed", "cooldown_s", "lease_s"}
 
 
 class PlanError(InputError):
@@ -48,10 +51,14 @@ class Item:
     backend: str
     batch: int
     precision: str = "fp32"
+    jobs: int = 1
+    gpus: str | None = None     # as the plan gives it: "0,1" or "all"; None: the backend's default device
 
     @property
     def key(self) -> str:
-        return f"{self.device}|{self.model}|{self.backend}|{self.batch}|{self.precision}"
+        # Jobs and GPUs only where swept: the items of plans from before they existed keep their keys.
+        return (f"{self.device}|{self.model}|{self.backend}|{self.batch}|{self.precision}"
+                + (f"|jobs={self.jobs}" if self.jobs != 1 else "") + (f"|gpus={self.gpus}" if self.gpus else ""))
 
 
 @dataclass
@@ -61,6 +68,8 @@ class Plan:
     backends: list[str] = field(default_factory=lambda: ["caffe"])
     batches: list[int] = field(default_factory=lambda: [1])
     precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    jobs: list[int] = field(default_factory=lambda: [1])
+    gpus: list[str] | None = None
     iterations: int | None = None
     clocks: str | None = None
     shuffle: bool = False
@@ -103,6 +112,12 @@ class Plan:
                 raise PlanError(f"{where}: unknown backend {backend!r}; available: {', '.join(backend_names())}")
         limits.integers(where, "batches", self.batches, limits.BATCH, error)
         limits.texts(where, "precisions", self.precisions, error, choices=precisions())
+        limits.integers(where, "jobs", self.jobs, limits.JOBS, error)
+        for gpus in limits.texts(where, "gpus", self.gpus, error) if self.gpus is not None else ():
+            try:
+                parse_gpus(gpus)
+            except JobsError as e:
+                raise PlanError(f"{where}: gpus: {e}") from None
         if self.iterations is not None:
             limits.integer(where, "iterations", self.iterations, limits.ITERATIONS, error)
         if self.clocks is not None:
@@ -123,13 +138,17 @@ class Plan:
             "backends": self.backends, "batches": self.batches, "precisions": self.precisions,
             "iterations": self.iterations, "clocks": self.clocks,
         }
+        # Only where swept, so that the hashes of plans from before they existed stay as they were.
+        identity.update({key: value for key, value in (("jobs", self.jobs), ("gpus", self.gpus))
+                         if value not in ([1], None)})
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     def items(self, device: str) -> list[Item]:
         """One board's items, in plan order or shuffled (seeded by the plan's seed and the board)."""
-        items = [Item(device, model, backend, batch, precision)
+        items = [Item(device, model, backend, batch, precision, jobs, gpus)
                  for model in self.models for backend in self.backends for batch in self.batches
-                 for precision in self.precisions if self._has(backend, precision)]
+                 for precision in self.precisions if self._has(backend, precision)
+                 for jobs in self.jobs for gpus in self.gpus or [None]]
         if self.shuffle:
             random.Random(f"{self.seed}|{device}").shuffle(items)
         return items

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..board import BoardPolicy
+from ..concurrency import parse_gpus
 from ..devices import Device
 from ..errors import EdgeprofError
 from ..result import Result
@@ -151,7 +152,8 @@ class Lab:
             notify()
             return
         jobs = [Job(item.model, item.backend, item.batch, plan.options(item),
-                    plan={"hash": plan_hash, "name": plan.name, "item": item.key}) for item in todo]
+                    plan={"hash": plan_hash, "name": plan.name, "item": item.key}, jobs=item.jobs,
+                    gpus=parse_gpus(item.gpus)) for item in todo]
 
         def on_result(result: Result) -> None:
             with lock:

@@ -45,3 +45,21 @@ def test_file_errors_name_the_file_and_key(tmp_path):
         Plan.from_toml(write(tmp_path, 'devices = ["a"\n'))
     plan = Plan.from_toml(write(tmp_path, 'devices = ["a"]\nmodels = ["alexnet"]\nbatches = [1, 4]\n'))
     assert (plan.name, plan.batches, plan.backends) == ("plan", [1, 4], ["caffe"])
+
+
+def test_plans_sweep_jobs_and_gpus_and_keep_the_keys_and_hash_of_plans_without(tmp_path):
+    from edgeprof.devices import Device, builtin_profiles
+    devices = [Device("a", builtin_profiles()["tx2"], host="h")]
+    plain = Plan(devices=["a"], models=["alexnet"], backends=["pytorch"])
+    assert [i.key for i in plain.items("a")] == ["a|alexnet|pytorch|1|fp32"]
+    assert plain.fingerprint(devices) == Plan(devices=["a"], models=["alexnet"], backends=["pytorch"],
+                                              jobs=[1]).fingerprint(devices)
+    swept = Plan.from_toml(write(tmp_path, 'devices = ["a"]\nmodels = ["alexnet"]\nbackends = ["pytorch"]\n'
+                                           'jobs = [1, 2]\ngpus = ["0", "all"]\n'))
+    assert [(i.jobs, i.gpus) for i in swept.items("a")] == [(1, "0"), (1, "all"), (2, "0"), (2, "all")]
+    assert swept.items("a")[3].key == "a|alexnet|pytorch|1|fp32|jobs=2|gpus=all"
+    assert swept.fingerprint(devices) != plain.fingerprint(devices)
+    with pytest.raises(PlanError, match=r"plan.toml: gpus: --gpus '0,x': GPU indexes"):
+        Plan.from_toml(write(tmp_path, 'devices = ["a"]\nmodels = ["alexnet"]\ngpus = ["0,x"]\n'))
+    with pytest.raises(PlanError, match="jobs"):
+        Plan.from_toml(write(tmp_path, 'devices = ["a"]\nmodels = ["alexnet"]\njobs = [0]\n'))
