@@ -395,7 +395,7 @@ def _dropout(layer: Layer, tops):
 
 
 def _no_params(layer: Layer, tops):
-    """Sigmoid, TanH, Split, AbsVal, BNLL, ReLU6: nothing to fill in."""
+    """Sigmoid, TanH, Split, AbsVal, BNLL, ReLU6, Axpy: nothing to fill in."""
     return {}
 
 
@@ -441,12 +441,14 @@ _BUILDERS = {
     "PriorBox": _prior_box,
     "DetectionOutput": _detection_output,
     "ShuffleChannel": _shuffle_channel,
+    "Axpy": _no_params,
 }
 SUPPORTED_TYPES = tuple(sorted(_BUILDERS))
 
 # Bottom and top counts as Caffe's layers check them: (min bottoms, max bottoms, min tops, max tops),
 # None for no limit. Options past these that Caffe has and the backend lacks are refused by the builders.
 _ARITY = {
+    "Axpy": (3, 3, 1, 1),
     "Convolution": (1, None, 1, None),
     "Deconvolution": (1, None, 1, None),
     "Pooling": (1, 1, 1, 2),

@@ -578,6 +578,18 @@ def _detection_output(layer: Layer):
     return [(1, 1, 1, 7)], 0, 0
 
 
+def _axpy(layer: Layer):
+    """SENet's Axpy (https://github.com/hujie-frank/SENet, src/caffe/layers/axpy_layer.cpp): a [N, C(, 1, 1)]
+    scale times the second bottom, plus the third, both of one shape."""
+    if len(layer.bottoms) != 3:
+        raise layer.error("takes 3 bottoms: the scale, x and y")
+    a, x, y = layer.bottoms
+    if x != y or a[:2] != x[:2] or any(d != 1 for d in a[2:]):
+        raise layer.error(f"bottoms {list(a)}, {list(x)}, {list(y)}: the scale must be [N, C, 1, 1] of x, and x and y "
+                          f"of one shape")
+    return [x], 0, 0
+
+
 def _shuffle_channel(layer: Layer):
     shape = layer.bottom()
     group = layer.integer(layer.param("shuffle_channel_param"), "group", 1)
@@ -615,6 +627,7 @@ _RULES: dict[str, Rule] = {
     "PriorBox": _prior_box,
     "DetectionOutput": _detection_output,
     "ShuffleChannel": _shuffle_channel,
+    "Axpy": _axpy,
     **{t: _same_shape for t in ("ReLU", "Sigmoid", "TanH", "LRN", "Dropout", "Softmax", "Split", "ELU", "Power",
                                 "AbsVal", "BNLL", "Exp", "Log", "Threshold", "Clip", "Swish", "ReLU6")},
 }
@@ -624,7 +637,7 @@ _RULES: dict[str, Rule] = {
 # (https://github.com/BVLC/caffe/blob/master/src/caffe/proto/caffe.proto), and in the forks' caffe.proto for
 # their layers (BN and Upsample: https://github.com/alexgkendall/caffe-segnet/blob/master/src/caffe/proto/caffe.proto;
 # Permute, Normalize, PriorBox, DetectionOutput: https://github.com/weiliu89/caffe/blob/ssd/src/caffe/proto/caffe.proto;
-# ShuffleChannel: https://github.com/farmingyard/ShuffleNet), plus fork fields with a defined meaning, as
+# ShuffleChannel: https://github.com/farmingyard/ShuffleNet; Axpy, which has none: https://github.com/hujie-frank/SENet), plus fork fields with a defined meaning, as
 # (honoured: they shape the network and are read, irrelevant to inference). Any other field is refused at its
 # line: it may change the network (as ceil_mode did before it was read), and edgeprof does not guess.
 # Irrelevant: *filler (weight initialization for training; edgeprof's weights or --weights replace it), engine

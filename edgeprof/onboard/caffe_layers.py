@@ -872,6 +872,14 @@ class DetectionOutput(CaffeLayer):
         return out.reshape(1, 1, -1, 7).to(dtype)
 
 
+class Axpy(CaffeLayer):
+    """SENet's Axpy (AxpyLayer::Forward_cpu, https://github.com/hujie-frank/SENet): scale[n, c] x + y, the
+    scale [N, C, 1, 1] (or [N, C]) from the squeeze-excitation branch."""
+
+    def forward(self, scale, x, y):
+        return torch.addcmul(y, scale.reshape(scale.shape[:2] + (1,) * (x.dim() - 2)), x)
+
+
 class ShuffleChannel(CaffeLayer):
     """ShuffleNet's channel shuffle (ShuffleChannelLayer of https://github.com/farmingyard/ShuffleNet):
     input channel i x (C / group) + j goes to output channel j x group + i."""
@@ -890,7 +898,7 @@ LAYERS = {cls.__name__: cls for cls in (Convolution, Deconvolution, Pooling, LRN
                                         Bias, ReLU, PReLU, ELU, ReLU6, Clip, Swish, Sigmoid, TanH, AbsVal, BNLL,
                                         Power, Exp, Log, Threshold, Dropout, Softmax, Concat, Slice, Eltwise,
                                         Flatten, Reshape, Crop, Split, ArgMax, Reduction, Tile, BN, Upsample,
-                                        Permute, Normalize, PriorBox, DetectionOutput, ShuffleChannel)}
+                                        Permute, Normalize, PriorBox, DetectionOutput, ShuffleChannel, Axpy)}
 
 
 def _foldable(norm, scale):

@@ -83,11 +83,11 @@ def test_densenet121_with_ceil_mode_false_counts_as_published():
 def test_a_refusal_lists_every_layer_type_it_cannot_build_with_counts_and_first_lines():
     from edgeprof.models.netspec import UnsupportedLayer
     text = net("", "\n".join(f'layer {{ name: "u{i}" type: "{t}" bottom: "pool1" top: "u{i}" }}'
-                             for i, t in enumerate(["Interp", "MyFork", "Interp", "Axpy"])))
+                             for i, t in enumerate(["Interp", "MyFork", "Interp", "ROIPooling"])))
     with pytest.raises(UnsupportedLayer) as refused:
         netspec(parse(text, "t.prototxt"))
     assert str(refused.value).endswith("all it cannot build here: Interp x2 (first at line 6), MyFork x1 (first at "
-                                       "line 7), Axpy x1 (first at line 9)")
+                                       "line 7), ROIPooling x1 (first at line 9)")
 
 
 @pytest.mark.parametrize("type_", sorted(PARAM_FIELDS))

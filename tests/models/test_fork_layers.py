@@ -9,6 +9,7 @@ reference written here from the fork's published source, loop for loop, on a fix
   src/caffe/util/bbox_util.cpp): https://github.com/weiliu89/caffe/tree/ssd (prior_box_layer.cpp at commit
   3b97386, detection_output_layer.cpp at 0f964fe), the SSD fork MobileNet-SSD was trained with.
 - ShuffleChannel: ShuffleChannelLayer::Resize_cpu of https://github.com/farmingyard/ShuffleNet.
+- Axpy: AxpyLayer::Forward_cpu of https://github.com/hujie-frank/SENet (src/caffe/layers/axpy_layer.cpp).
 - ReLU6: min(max(x, 0), 6).
 """
 import math
@@ -37,6 +38,8 @@ layer { name: "norm_pos" type: "Normalize" bottom: "data" top: "norm_pos"
   norm_param { across_spatial: false channel_shared: false eps: 0.001 } }
 layer { name: "shuffle" type: "ShuffleChannel" bottom: "data" top: "shuffle" shuffle_channel_param { group: 3 } }
 layer { name: "relu6" type: "ReLU6" bottom: "data" top: "relu6" }
+layer { name: "squeeze" type: "Pooling" bottom: "data" top: "squeeze" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "axpy" type: "Axpy" bottom: "squeeze" bottom: "data" bottom: "relu6" top: "axpy" }
 """
 
 
@@ -119,6 +122,13 @@ def test_fork_layers_match_their_published_definitions():
     close(out["shuffle"], [v[i][shuffled[ch]][y][z] for i in range(n) for ch in range(c) for y in range(h)
                            for z in range(w)], 0)
     close(out["relu6"], [min(max(t, 0.0), 6.0) for t in x.flatten().tolist()], 0)
+    # Axpy: per (n, c) the plane's mean (the squeeze) times x, plus relu6's output.
+    ref = []
+    for i in range(n):
+        for ch in range(c):
+            mean = sum(v[i][ch][y][z] for y in range(h) for z in range(w)) / (h * w)
+            ref += [mean * v[i][ch][y][z] + min(max(v[i][ch][y][z], 0.0), 6.0) for y in range(h) for z in range(w)]
+    close(out["axpy"], ref)
 
 
 def prior_box_reference(p, layer_h, layer_w, img_h, img_w):
