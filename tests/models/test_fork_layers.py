@@ -68,7 +68,7 @@ def close(ours, reference, tol=1e-5):
 
 
 def test_fork_layers_match_their_published_definitions():
-    out, blobs, x = run(FORK_NET, extra=("pool", "mask"))
+    out, blobs, x = run(FORK_NET, extra=("pool", "mask", "relu6"))
     n, c, h, w = x.shape
     v = x.tolist()
     # BN: LEARN normalizes with the batch's statistics, var = E(x^2) - E(x)^2, eps 1e-9; then scale, shift.
