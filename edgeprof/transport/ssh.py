@@ -35,6 +35,7 @@ import shlex
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -141,6 +142,7 @@ class SSHTarget:
     user_known_hosts: tuple[str, ...] = ()
     global_known_hosts: tuple[str, ...] = ()
     hash_known_hosts: bool = False
+    server_alive_interval: float = 0.0      # ssh_config ServerAliveInterval; 0: edgeprof's KEEPALIVE_S
 
     @property
     def label(self) -> str:
@@ -282,7 +284,17 @@ def resolve_ssh_config(target: SSHTarget, config_paths: Sequence[Path] | None = 
         user_known_hosts=files("UserKnownHostsFile", DEFAULT_USER_KNOWN_HOSTS, lambda w: _expand_environment(
             _expand_tokens(w, "UserKnownHostsFile", _KNOWN_HOSTS_TOKENS, **tokens), "UserKnownHostsFile")),
         global_known_hosts=files("GlobalKnownHostsFile", DEFAULT_GLOBAL_KNOWN_HOSTS, lambda w: w),
-        hash_known_hosts=conf.get("hashknownhosts", "no").lower() == "yes")
+        hash_known_hosts=conf.get("hashknownhosts", "no").lower() == "yes",
+        server_alive_interval=_seconds(conf.get("serveraliveinterval"), "ServerAliveInterval", where))
+
+
+def _seconds(value: str | None, keyword: str, where: str) -> float:
+    """A whole number of seconds from ssh_config, 0 when unset."""
+    if value is None:
+        return 0.0
+    if not value.strip().isdigit():
+        raise TransportError(f"{where}: {keyword} {value!r} is not a whole number of seconds")
+    return float(value)
 
 
 def route(target: SSHTarget, config_paths: Sequence[Path] | None = None, *, depth: int = 0) -> list[SSHTarget]:
@@ -545,6 +557,18 @@ class _ProxyCommandSocket:
         self.errors.close()
 
 
+# At most this many SSH handshakes (TCP connect, key exchange, authentication) at once in this process. A lab
+# of a hundred boards connecting together is a storm of key exchanges that a 2-core host serves so slowly
+# that greetings time out, and sshd itself drops unauthenticated connections beyond MaxStartups (10 by
+# default, sshd_config(5)) from one host. Waiting for a turn does not count against a hop's ConnectTimeout.
+MAX_HANDSHAKES = 8
+_HANDSHAKES = threading.BoundedSemaphore(MAX_HANDSHAKES)
+# A keepalive every this many seconds on every hop unless ssh_config's ServerAliveInterval says otherwise
+# (paramiko Transport.set_keepalive): an idle link through NAT or a firewall is not forgotten during a
+# long measurement, and a dead one shows as a failed send instead of a silent wait.
+KEEPALIVE_S = 15.0
+
+
 class SSHTransport:
     def __init__(self, name: str, target: SSHTarget, config_paths: Sequence[Path] | None = None):
         self.name = name
@@ -554,8 +578,11 @@ class SSHTransport:
         self._proxy: _ProxyCommandSocket | None = None
         try:
             for hop, t in enumerate(self.route):
-                started = time.monotonic()
-                self._clients.append(self._connect(t, self._open_socket(t, hop), started))
+                with _HANDSHAKES:
+                    started = time.monotonic()
+                    client = self._connect(t, self._open_socket(t, hop), started)
+                client.get_transport().set_keepalive(int(t.server_alive_interval or KEEPALIVE_S))
+                self._clients.append(client)
         except BaseException:
             self.close()
             raise

@@ -271,3 +271,46 @@ def test_a_port_that_never_speaks_ssh_fails_in_time_in_one_line(tmp_path):
     elapsed, message = proc.stdout.split(" ", 1)
     assert float(elapsed) < 2.5
     assert message.count("\n") == 1 and "took the connection but sent no SSH greeting within 2 s" in message
+
+
+def test_handshakes_are_bounded_and_every_link_keeps_alive(lab_inventory, monkeypatch):
+    """Twelve boards connected at once (a lab's start): at most MAX_HANDSHAKES key exchanges at a time, all
+    twelve connected, each transport sending keepalives."""
+    import threading
+    from edgeprof.transport import ssh
+    inside, most, lock = [0], [0], threading.Lock()
+    real_connect = SSHTransport._connect
+
+    def counted(self, *args):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.2)   # long enough for the other threads to pile up at the gate
+            return real_connect(self, *args)
+        finally:
+            with lock:
+                inside[0] -= 1
+    monkeypatch.setattr(SSHTransport, "_connect", counted)
+    names = [f"sim-tx2-{n:02d}" for n in range(1, 13)]
+    opened, errors = [], []
+
+    def open_one(name):
+        try:
+            opened.append(connect(get_device(name, lab_inventory)))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{name}: {e}")
+    threads = [threading.Thread(target=open_one, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == [] and len(opened) == 12
+        assert 1 < most[0] <= ssh.MAX_HANDSHAKES
+        # paramiko keeps the interval only in the packetizer's private state (Packetizer.set_keepalive).
+        assert {t._client.get_transport().packetizer._Packetizer__keepalive_interval for t in opened} == \
+            {ssh.KEEPALIVE_S}
+    finally:
+        for transport in opened:
+            transport.close()

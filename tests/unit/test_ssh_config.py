@@ -303,3 +303,11 @@ def test_default_known_hosts_files_are_read(tmp_path, keys, monkeypatch):
         t = resolve_ssh_config(SSHTarget(host=host), paths)
         assert KnownHosts.of(t).check(host, key.asbytes())[0] == "known"
         assert _HostKeyCheck(t, KnownHosts.of(t)).record_in == Path(tmp_path / ".ssh" / "known_hosts")
+
+
+def test_server_alive_interval_is_read_and_checked(tmp_path):
+    paths = config(tmp_path, "Host far\n  ServerAliveInterval 60\nHost bad\n  ServerAliveInterval often\n")
+    assert resolve_ssh_config(SSHTarget(host="far"), paths).server_alive_interval == 60.0
+    assert resolve_ssh_config(SSHTarget(host="near"), paths).server_alive_interval == 0.0
+    with pytest.raises(TransportError, match="ServerAliveInterval 'often' is not a whole number of seconds"):
+        resolve_ssh_config(SSHTarget(host="bad"), paths)
