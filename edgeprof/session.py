@@ -20,6 +20,7 @@ from .devices import Device, get_device
 from .errors import BoardControlError, InputError
 from .models import ModelSource, resolve, set_batch
 from .power import POLICIES, PowerControl, power_session
+from .power.sweep import ModeSweep, check_sweep
 from .result import Result
 from .storage import SQLStore, open_store
 from .telemetry import BoardTelemetry
@@ -39,6 +40,7 @@ class Job:
     options: Options = Options()
     plan: dict | None = field(default=None, hash=False, compare=False)
     repeat: int = 1     # runs in fresh processes; more than one adds a summary result (edgeprof.validity)
+    power_mode: str | None = None   # --power-modes: the nvpmodel mode to measure it in (edgeprof.power.sweep)
     jobs: int = 1       # concurrent processes per GPU (or on the CPU); more adds an aggregate (edgeprof.concurrency)
     gpus: tuple[int, ...] | str | None = None   # GPU indexes, or "all"; None: the backend's default device
 
@@ -89,7 +91,7 @@ def measure_devices(devices: Sequence[str], models: Sequence[str], **measuring) 
 def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore | None = None,
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
-                 cooldown_s: float = 0, take_over_dead: bool = False,
+                 cooldown_s: float = 0, take_over_dead: bool = False, power_modes: Sequence[str] = (),
                  should_stop: Callable[[], bool] | None = None,
                  should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
@@ -100,7 +102,8 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
     the end, or by the board itself lease_s seconds after this process died (take_over_dead: a lease whose
     run died on this host is restored and taken at once instead of waited for). cooldown_s: a pause between
-    jobs, so that one job's heat does not bias the next. should_stop: asked before each job; when it says
+    jobs, so that one job's heat does not bias the next. power_modes: on a Jetson, every job measured in each
+    of these nvpmodel modes (["all"]: every mode of the board's conf; edgeprof.power.sweep). should_stop: asked before each job; when it says
     yes, the jobs left are not run (and not stored) and the board is restored as usual. should_run: asked
     before each job while the board is held; no: that job is skipped (not run, not stored), e.g. because
     another host's run of the same plan measured it while this one waited for the board.
@@ -116,13 +119,14 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     policy = BoardPolicy(accept_new_host_key=accept_new_host_key, clocks=clocks,
                          sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, cooldown_s=cooldown_s,
                          take_over_dead=take_over_dead)
-    return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, should_stop=should_stop,
-                               should_run=should_run, on_result=on_result, on_status=on_status)
+    return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, power_modes=power_modes,
+                               should_stop=should_stop, should_run=should_run, on_result=on_result,
+                               on_status=on_status)
 
 
 def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: BoardPolicy, *,
                         store: SQLStore | None = None, inventory: str | None = None,
-                        should_stop: Callable[[], bool] | None = None,
+                        power_modes: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
                         should_run: Callable[[Job], bool] | None = None,
                         on_result: Callable[[Result], None] | None = None,
                         on_status: Callable[[str], None] | None = None) -> list[Result]:
@@ -131,6 +135,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
     sources = prepare_jobs(jobs)
     if isinstance(device, str):
         device = get_device(device, inventory)
+    if power_modes:
+        check_sweep(device, policy.clocks)
     store = store or open_store()
     results: list[Result] = []
 
@@ -153,7 +159,12 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                 # If this process dies, the board's guard stops what still runs from the work folder and
                 # removes it.
                 lease.write_restore(stop_work=board.workdir)
-                sweep = Sweep(board, power, jobs, sources, keep, status, policy.cooldown_s, should_stop, should_run)
+                modes = ModeSweep(power, board, status) if power_modes else None
+                if modes:
+                    jobs = [replace(job, power_mode=mode) for mode in power.sweep_modes(list(power_modes))
+                            for job in jobs]
+                sweep = Sweep(board, power, jobs, sources, keep, status, policy.cooldown_s, should_stop, should_run,
+                              modes)
                 sweep.run()
         except TransportError as e:
             if sweep is None:
@@ -191,6 +202,7 @@ class Sweep:
     cooldown_s: float = 0
     should_stop: Callable[[], bool] | None = None
     should_run: Callable[[Job], bool] | None = None
+    modes: ModeSweep | None = None                      # --power-modes: the mode the board is in, those refused
     finished: set[int] = field(default_factory=set)     # indexes of the jobs done (kept, or skipped)
     _slots: dict = field(default_factory=dict)           # Job.gpus -> the GPUs they are on this board
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
@@ -239,6 +251,14 @@ class Sweep:
         return self._prepared[name]
 
     def _run_job(self, job: Job) -> None:
+        if job.power_mode and job.power_mode != self.modes.current:
+            self._last_clocks = None    # another mode: the previous item's end readings are not this one's start
+            refused = self.modes.enter(job.power_mode)
+            if refused:
+                failed = self.new_result(job).fail(refused)
+                failed.state["power_sweep"] = {"mode_name": job.power_mode, "refused": True}
+                self.keep(failed)
+                return
         backend = self._backend(job.backend)
         if isinstance(backend, BackendUnavailable):
             self.keep(self.new_result(job).fail(str(backend)))

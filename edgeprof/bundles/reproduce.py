@@ -2,7 +2,8 @@
 inventory.
 
 Each result's settings (what its backend recorded it ran) are turned back into measure's options; a --repeat
-group becomes one command with --repeat, and its summary none. Every word is quoted with shlex.quote; only
+group becomes one command with --repeat, and its summary none; the modes of a power-mode sweep one
+--power-modes list. Every word is quoted with shlex.quote; only
 "$here" (the bundle's folder) and the device variables are left for the shell to expand.
 """
 from __future__ import annotations
@@ -40,10 +41,6 @@ def _options(result: Result) -> list[str]:
     policy = result.state.get("clocks_policy")
     if isinstance(policy, str):
         argv += ["--clocks", policy]
-    mode = (result.state.get("power_mode") or {}).get("mode_name") if isinstance(result.state.get("power_mode"),
-                                                                                  dict) else None
-    if result.state.get("power_sweep") and isinstance(mode, str):
-        argv += ["--power-modes", mode]
     if result.repeat and type(result.repeat.get("of")) is int:
         argv += ["--repeat", str(result.repeat["of"])]
     return argv
@@ -78,16 +75,19 @@ def script(results: list[Result], included: dict[str, str], made_by: str) -> str
     lines += [f'device{i + 1}=${{{i + 1}:?"usage: sh reproduce.sh {" ".join(f"DEVICE{j + 1}" for j in range(len(devices)))}'
               f' (see edgeprof devices)"}}' for i in range(len(devices))]
     lines.append("status=0")
-    seen = set()
+    commands: dict[str, list[str]] = {}     # a command -> the power modes of a sweep to run it in
     for result in results:
         if result.repeat and (result.repeat.get("summary") or result.repeat.get("index") != 1):
             continue    # the group's first run stands for the whole --repeat command
         command = " ".join(["edgeprof measure", f'--device "$device{devices.index(result.device) + 1}"',
                             "--backend", shlex.quote(result.backend), "--batch", str(result.batch),
                             *map(shlex.quote, _options(result)), _model(result, included)])
-        if command not in seen:
-            seen.add(command)
-            lines.append(f"{command} || status=$?")
+        modes = commands.setdefault(command, [])
+        swept = result.state.get("power_sweep")
+        if isinstance(swept, dict) and isinstance(swept.get("mode_name"), str) and swept["mode_name"] not in modes:
+            modes.append(swept["mode_name"])
+    lines += [f"{command}{' --power-modes ' + shlex.quote(','.join(modes)) if modes else ''} || status=$?"
+              for command, modes in commands.items()]
     lines.append("exit $status")
     return "\n".join(lines) + "\n"
 

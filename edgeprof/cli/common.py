@@ -11,6 +11,7 @@ from .. import limits
 from ..errors import EXIT_FLAGGED, EdgeprofError, exit_status
 from ..labgrid import acquire_places, parse_filter
 from ..reporting.flags import footnotes
+from ..reporting.power_modes import describe_budgets, power_mode_sweeps, sweep_table
 from ..reporting.terminal import DataConsole, styled
 from ..storage import StoreError, open_store
 
@@ -56,6 +57,34 @@ take_over_option = click.option("--take-over-dead", is_flag=True,
 strict_option = click.option("--strict", is_flag=True,
                              help=f"Exit with status {EXIT_FLAGGED} when any result carries a validity flag (for CI "
                                   f"jobs; failed results still give 1).")
+
+
+def parse_power_modes(_ctx, _param, value: str | None) -> list[str]:
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    if "all" in names and len(names) > 1:
+        raise click.BadParameter("all, or mode names (see the board's /etc/nvpmodel.conf), not both")
+    return names
+
+
+def budget_options(f):
+    """--budget-w and --budget-ms: questions to a power-mode sweep (edgeprof.reporting.power_modes)."""
+    f = click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), metavar="MS",
+                     help="Power-mode sweeps: name the lowest-power mode whose latency meets MS.")(f)
+    return click.option("--budget-w", type=click.FloatRange(min=0, min_open=True), metavar="W",
+                        help="Power-mode sweeps: name the fastest mode whose board power stays under W watts.")(f)
+
+
+def show_power_modes(results, budget_w: float | None, budget_ms: float | None, out=None) -> None:
+    """Each power-mode sweep among `results` as a table with its Pareto front, then the budget answers."""
+    out = out or console
+    sweeps = power_mode_sweeps(results)
+    for sweep in sweeps:
+        out.print(sweep_table(sweep))
+        for line in describe_budgets(sweep, budget_w, budget_ms):
+            out.print(line, highlight=False)
+    if not sweeps and (budget_w is not None or budget_ms is not None):
+        out.print("--budget-w/--budget-ms: no power-mode sweep (measure --power-modes) among these results",
+                  style="yellow", highlight=False)
 
 
 def exit_for(results, *, failed: bool, strict: bool, as_json: bool):

@@ -13,6 +13,7 @@ from ..reporting.compare import compare
 from ..reporting.metrics import METRICS
 from ..session import measure_devices
 from .common import (
+    budget_options,
     console,
     db_option,
     errors,
@@ -21,6 +22,7 @@ from .common import (
     main,
     open_results_store,
     parse_batches,
+    show_power_modes,
     strict_option,
 )
 
@@ -49,11 +51,12 @@ from .common import (
               help="The column to compare against: its label or a unique part of it, e.g. caffe. Default: the "
                    "first column (what was measured first).")
 @click.option("--format", "fmt", type=click.Choice(("table",) + FORMATS), default="table", show_default=True)
+@budget_options
 @inventory_option
 @db_option
 @strict_option
 def compare_command(measure_models, run_ids, device_names, model_names, backend_names, batches, iterations, modes,
-                    metrics, wait_s, baseline, fmt, inventory, db, strict):
+                    metrics, wait_s, baseline, fmt, budget_w, budget_ms, inventory, db, strict):
     """Models x (device, backend) side by side: the median (the mean where the backend has only a mean) and,
     against the baseline, the time ratio with a 95 % bootstrap interval; "n.s." where the interval contains 1.
 
@@ -61,6 +64,10 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
     each --device with each --backend, stored, and compared; without, stored results are.
 
     Several results for one cell: the latest is used, the older ones are named under the table.
+
+    A power-mode sweep among the results (measure --power-modes) also gets a table of its modes with the
+    Pareto front of latency against board power; --budget-w W names the fastest mode under W watts,
+    --budget-ms L the lowest-power mode meeting L ms.
 
     --metric latency,memory (and throughput, energy) shows a column group per metric with factor columns: the
     dlib-vs-PyTorch batch sweep is `edgeprof compare --device local alexnet resnet50 --backend
@@ -92,6 +99,7 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
     console.print(comparison.table())
     for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
         console.print(line, markup=False, highlight=False)
+    show_power_modes(found, budget_w, budget_ms)
     sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
 
 

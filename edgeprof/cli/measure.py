@@ -18,6 +18,7 @@ from ..reporting.best import describe_fastest, fastest_variants
 from ..reporting.terminal import styled
 from ..session import measure
 from .common import (
+    budget_options,
     console,
     coordinator_option,
     db_option,
@@ -30,7 +31,9 @@ from .common import (
     main,
     open_results_store,
     parse_batches,
+    parse_power_modes,
     reserve_option,
+    show_power_modes,
     strict_option,
     take_over_option,
 )
@@ -65,6 +68,11 @@ def _backends_with(capability: str) -> str:
 @click.option("--gpus", metavar="0,1,...|all",
               help="Desktops: run each item on these GPUs at once, --jobs processes on each (CUDA_VISIBLE_DEVICES; "
                    "caffe -gpu N); all: every GPU nvidia-smi lists.")
+@click.option("--power-modes", metavar="all|NAME,...", callback=parse_power_modes,
+              help="Jetson: measure every item in each of these nvpmodel modes of the board's own /etc/nvpmodel.conf "
+                   "(all: every mode), clocks pinned within each, the original mode restored after; modes that need "
+                   "a reboot are refused and listed. Shows the Pareto front of latency against board power.")
+@budget_options
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a board seen first.")
 @click.option("--clocks", type=click.Choice(POLICIES),
               help="max: max power mode + pinned clocks, restored afterwards (Jetson default); leave: record only "
@@ -108,6 +116,7 @@ def _backends_with(capability: str) -> str:
 @strict_option
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
+                    power_modes, budget_w, budget_ms,
                     jobs, gpus, accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
@@ -151,7 +160,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                            inventory=inventory,
                            accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           take_over_dead=take_over_dead, on_result=on_result, on_status=on_status)
+                           take_over_dead=take_over_dead, power_modes=power_modes, on_result=on_result,
+                           on_status=on_status)
 
     try:
         if as_json:
@@ -171,6 +181,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     for fastest, reference in fastest_variants(results):
         # stdout is JSON Lines alone with --json
         (errors if as_json else console).print(describe_fastest(fastest, reference), highlight=False)
+    if not as_json:
+        show_power_modes(results, budget_w, budget_ms)
     if failed and not as_json:
         errors.print(f"{len(failed)} of {len(results)} measurement(s) failed; details: edgeprof results show ID",
                      style="yellow", highlight=False)

@@ -5,7 +5,7 @@ import click
 
 from ..errors import EdgeprofError
 from ..reporting.html import write_report
-from .common import console, db_option, fail, main, open_results_store
+from .common import budget_options, console, db_option, fail, main, open_results_store
 
 
 @main.command(name="report")
@@ -14,10 +14,12 @@ from .common import console, db_option, fail, main, open_results_store
 @click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write each plot as a PNG here.")
 @click.option("--title", help="Page title (default: the run ids).")
 @click.option("--baseline", metavar="COLUMN", help="The comparison's baseline column, as for `edgeprof compare`.")
+@budget_options
 @db_option
-def report_command(run_ids, html_path, png_dir, title, baseline, db):
+def report_command(run_ids, html_path, png_dir, title, baseline, budget_w, budget_ms, db):
     """One self-contained HTML page of RUN_ID(s) (default: the latest run): plots of latency vs batch,
-    backbone comparison, images per joule and telemetry timelines, and the tables. Needs matplotlib
+    backbone comparison, images per joule, power-mode sweeps (Pareto front, --budget-w/--budget-ms) and
+    telemetry timelines, and the tables. Needs matplotlib
     (pip install 'edgeprof[report]')."""
     with open_results_store(db) as store:
         latest = store.query(limit=1)
@@ -29,7 +31,8 @@ def report_command(run_ids, html_path, png_dir, title, baseline, db):
     if missing:
         fail(f"no results for run {', '.join(missing)}; see `edgeprof results list`")
     try:
-        plots = write_report(found, html_path, title=title, baseline=baseline, png_dir=png_dir)
+        plots = write_report(found, html_path, title=title, baseline=baseline, png_dir=png_dir, budget_w=budget_w,
+                             budget_ms=budget_ms)
     except (EdgeprofError, ValueError) as e:
         fail(str(e))
     console.print(f"{html_path}: {len(found)} results of run {', '.join(run_ids)}, {len(plots)} plots"

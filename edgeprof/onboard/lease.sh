@@ -89,9 +89,9 @@ restore() {
         else
           echo "no stored clocks to restore" >&2; status=1
         fi ;;
-      nvpmodel)
+      nvpmodel_first | nvpmodel)
         case $value in
-          '' | *[!0-9]*) echo "ignored: nvpmodel $value" >&2; status=1 ;;
+          '' | *[!0-9]*) echo "ignored: $key $value" >&2; status=1 ;;
           *) nvpmodel -m "$value" || status=1 ;;
         esac ;;
       nvidia_smi_rgc) nvidia-smi -rgc || status=1 ;;

@@ -23,6 +23,10 @@ class PowerModeError(BoardControlError):
     pass
 
 
+class PowerModeRefused(PowerModeError):
+    """Switching to the mode needs a reboot (nvpmodel asked; edgeprof declines): the board stays as it was."""
+
+
 def mode_ids(conf_text: str) -> dict[str, int]:
     return {name: int(mode_id) for mode_id, name in _MODE_LINE.findall(conf_text)}
 
@@ -64,22 +68,61 @@ class JetsonPower:
         recorded = {"clocks_policy": self.policy, "original": original}
         if self.policy == "leave":
             return {**recorded, "power_mode": original["power_mode"], "clocks_pinned": False}
+        self.modes = mode_ids(conf)
+        self._lease = lease
         target = self._max_mode_id(conf)
         original_id = self._original_mode_id(original["power_mode"], conf)
         lease.store_clocks()
         lease.write_restore(jetson_clocks=True, nvpmodel=original_id)
         if target != original_id:
-            switched = self.sudo.run(["nvpmodel", "-m", str(target)], timeout=60)
-            if _REBOOT_PROMPT.search(switched.stdout + switched.stderr):
-                raise PowerModeError(
-                    f"{self.transport.name}: switching to {self.profile.max_power_mode} (id {target}) needs a reboot; "
-                    f"edgeprof does not reboot boards. Switch by hand and reboot, or run with --clocks leave.")
-            if not switched.ok:
-                raise PowerModeError(f"{self.transport.name}: nvpmodel -m {target} failed: "
-                                     f"{(switched.stderr or switched.stdout).strip()}")
+            self._switch(target, self.profile.max_power_mode,
+                         "Switch by hand and reboot, or run with --clocks leave.")
         self._root("jetson_clocks")
         mode, pinned = self._settle()
         return {**recorded, "power_mode": mode, "clocks_pinned": True, "pinned": pinned}
+
+    def _switch(self, mode_id: int, name: str, advice: str) -> None:
+        switched = self.sudo.run(["nvpmodel", "-m", str(mode_id)], timeout=60)
+        if _REBOOT_PROMPT.search(switched.stdout + switched.stderr):
+            # nvpmodel asked on stdin, which is closed: the answer is no and the mode stays
+            # (https://github.com/almond-bot/axol/pull/107: declining cancels the switch).
+            raise PowerModeRefused(f"{self.transport.name}: switching to {name} (id {mode_id}) needs a reboot; "
+                                   f"edgeprof does not reboot boards. {advice}")
+        if not switched.ok:
+            raise PowerModeError(f"{self.transport.name}: nvpmodel -m {mode_id} failed: "
+                                 f"{(switched.stderr or switched.stdout).strip()}")
+
+    def sweep_modes(self, asked: list[str]) -> list[str]:
+        """The power modes a --power-modes sweep measures: ["all"] is every mode of the board's own
+        /etc/nvpmodel.conf in id order, else the names asked, each checked against that conf."""
+        if self.policy != "max":
+            raise PowerModeError("--power-modes switches modes and pins the clocks in each; drop --clocks leave")
+        if asked == ["all"]:
+            return sorted(self.modes, key=self.modes.get)
+        unknown = [name for name in asked if name not in self.modes]
+        if unknown:
+            raise PowerModeError(f"{self.transport.name}: no power mode {', '.join(unknown)} in its "
+                                 f"/etc/nvpmodel.conf; its modes: {self._listed()}. Nothing was measured.")
+        return list(dict.fromkeys(asked))
+
+    def _listed(self) -> str:
+        return ", ".join(f"{name} (id {mode_id})" for name, mode_id in sorted(self.modes.items(), key=lambda m: m[1]))
+
+    def enter_mode(self, name: str) -> dict:
+        """Switch to the power mode `name` of the board's conf and pin its clocks (jetson_clocks: the
+        highest each reaches in that mode); returns the mode nvpmodel then reports and the clocks reached.
+        PowerModeRefused when the switch needs a reboot; PowerModeError when it fails."""
+        mode_id = self.modes[name]
+        if self._lease.restore.nvpmodel_first is None:
+            self._lease.write_restore(nvpmodel_first=self.modes[self.profile.max_power_mode])
+        self._switch(mode_id, name, "Left out of the sweep; to measure it, switch to it by hand (sudo nvpmodel "
+                                    f"-m {mode_id}, then reboot) and measure with --clocks leave.")
+        self._root("jetson_clocks")
+        mode, pinned = self._settle()
+        if mode["mode_id"] != mode_id:
+            raise PowerModeError(f"{self.transport.name}: after nvpmodel -m {mode_id} ({name}) the board reports "
+                                 f"mode {mode['mode_name']} (id {mode['mode_id']})")
+        return {"power_mode": mode, "clocks_pinned": True, "pinned": pinned}
 
     def _max_mode_id(self, conf: str) -> int:
         ids = mode_ids(conf)

@@ -8,7 +8,8 @@ under `--clocks leave`), it is `/var/tmp/edgeprof-UID/lease/` of the login user,
 folder in a sticky /var/tmp that tmux uses for its sockets). The folder is the lock (mkdir is atomic) and
 holds:
 - `owner`: who holds it (host, pid, run id); `expires`: board-clock epoch seconds, renewed by the host;
-- `restore`: what puts the board back, as data ("nvpmodel 3", "jetson_clocks", "stop_work /tmp/edgeprof.X"):
+- `restore`: what puts the board back, as data ("nvpmodel 3", "jetson_clocks", "stop_work /tmp/edgeprof.X",
+  "nvpmodel_first 0"):
   the lease script (edgeprof/onboard/lease.sh, sent by the host each time) checks each value and runs a fixed
   command for it; nothing in the folder is ever executed;
 - `clocks.conf`: `jetson_clocks --store` output; `guard.pid`: the guard, a detached shell loop that, once
@@ -69,6 +70,10 @@ class LeaseUnsafe(BoardControlError):
 class Restore:
     """What puts the board back, in the order the lease script applies it."""
     stop_work: str | None = None        # the run's work folder: its processes stopped, the folder removed
+    # A power-mode sweep may leave the board in a mode with CPUs offline, whose stored frequencies
+    # `jetson_clocks --restore` could then not write: this mode (the max one, every CPU online) first, so
+    # the restore starts from the state a plain run leaves (tests/lab/jetson_sim/README.md, "Restoring").
+    nvpmodel_first: int | None = None
     jetson_clocks: bool = False         # `jetson_clocks --restore` of the clocks stored in the lease
     nvpmodel: int | None = None         # the power mode id to switch back to
     nvidia_smi_rgc: bool = False        # `nvidia-smi -rgc`: unlock the GPU clocks
@@ -76,8 +81,9 @@ class Restore:
     def __post_init__(self):
         if self.stop_work is not None and not _WORKDIR.fullmatch(self.stop_work):
             raise ValueError(f"not an edgeprof work folder: {self.stop_work!r}")
-        if self.nvpmodel is not None and (type(self.nvpmodel) is not int or self.nvpmodel < 0):
-            raise ValueError(f"not a power mode id: {self.nvpmodel!r}")
+        for mode in (self.nvpmodel_first, self.nvpmodel):
+            if mode is not None and (type(mode) is not int or mode < 0):
+                raise ValueError(f"not a power mode id: {mode!r}")
 
     def text(self) -> str:
         lines = []
@@ -85,7 +91,7 @@ class Restore:
             value = getattr(self, f.name)
             if value is True:
                 lines.append(f.name)
-            elif value not in (None, False):
+            elif value is not None and value is not False:   # a mode id 0 (MAXN on most boards) is a step
                 lines.append(f"{f.name} {value}")
         return "\n".join(lines)
 

@@ -13,6 +13,8 @@ The plots (matplotlib, drawn on its Agg canvas: no display needed on a lab host)
 - Images per joule (images per second per watt), one per batch, where results carry power telemetry. What the
   power covers is the telemetry's own definition, written under the plot (a Jetson's board input rail, a
   desktop GPU's board alone).
+- Power modes, one per power-mode sweep (reporting.power_modes): latency against mean board power, a point
+  per nvpmodel mode, the Pareto front joined, the --budget-w / --budget-ms lines where given.
 - A telemetry timeline of each result that carries raw samples: power, GPU load and clock, CPU load and the
   hottest sensor over the board's clock, the timed window shaded.
 The tables: the comparison (reporting.compare) with its notes, and every result with its flags.
@@ -39,6 +41,7 @@ from ..result import Result
 from ..telemetry.summary import readings
 from .compare import FLAG_MARK, Comparison, compare, result_flags
 from .flags import footnotes
+from .power_modes import PowerModeSweep, describe_budgets, power_mode_sweeps
 from .export import number
 from .table import backend_label, headline, power_figures
 
@@ -255,6 +258,59 @@ def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
     return definitions
 
 
+def _power_modes(drawer: _Drawer, sweeps: list[PowerModeSweep], budget_w: float | None,
+                 budget_ms: float | None) -> None:
+    for sweep in sweeps:
+        points = sorted((p for p in sweep.points if p.usable), key=lambda p: p.power_w)
+        if not points:
+            continue
+        figure = drawer.new(4.0)
+        ax = figure.add_subplot()
+        ax.scatter([p.power_w for p in points], [p.latency_ms for p in points],
+                   c=["C3" if p.pareto else "C0" for p in points], zorder=3)
+        for p in points:
+            ax.annotate(p.mode, (p.power_w, p.latency_ms), textcoords="offset points", xytext=(5, 5),
+                        fontsize="small", **LITERAL)
+        front = [p for p in points if p.pareto]
+        ax.plot([p.power_w for p in front], [p.latency_ms for p in front], color="C3", linewidth=1,
+                drawstyle="steps-post", label="Pareto front")
+        if budget_w is not None:
+            ax.axvline(budget_w, color="0.4", linestyle="--", label=f"budget {budget_w:g} W")
+        if budget_ms is not None:
+            ax.axhline(budget_ms, color="0.4", linestyle=":", label=f"budget {budget_ms:g} ms")
+        ax.set_xlabel("mean board power over the timed window, W", **LITERAL)
+        ax.set_ylabel(f"latency, ms ({points[0].statistic})", **LITERAL)
+        ax.set_title(f"power modes: {sweep.label}", **LITERAL)
+        ax.grid(True, alpha=0.3)
+        _literal_legend(ax)
+        drawer.add(figure, "power-modes", f"power modes {sweep.label}",
+                   "One point per nvpmodel mode, clocks pinned at the mode's highest (jetson_clocks); red: on the "
+                   "Pareto front (no mode faster at no more power). Power: the telemetry's board total ("
+                   + ", ".join(dict.fromkeys(str(((p.result.telemetry or {}).get("power_total") or {}).get(
+                       "definition") or "not stated") for p in points))
+                   + ") averaged over the samples in the timed window.")
+
+
+def _power_modes_html(sweeps: list[PowerModeSweep], budget_w: float | None, budget_ms: float | None) -> str:
+    header = ["", "mode", "latency ms", "statistic, span", "img/s", "W", "J per image", "clocks reached MHz",
+              "throttling", "id"]
+    parts = []
+    for sweep in sweeps:
+        rows = "".join(
+            f"<tr><td>{'*' if p.pareto else ''}</td><td>{_e(p.mode)}</td>"
+            + "".join(f'<td class="num">{_e(_figure_text(v))}</td>'
+                      for v in (p.latency_ms, p.statistic, p.result.throughput_ips, p.power_w, p.energy_j))
+            + f"<td>{_e(' '.join(f'{unit} {mhz:.0f}' for unit, mhz in p.clocks_mhz.items()))}</td>"
+            f"<td>{_e(', '.join(p.throttling))}</td><td class=\"num\">{_e(p.result.id)}</td></tr>"
+            for p in sorted(sweep.points, key=lambda p: (p.power_w is None, p.power_w or 0)))
+        notes = [f"not measured: {mode}: {why}" for mode, why in sweep.refused.items()]
+        notes += describe_budgets(sweep, budget_w, budget_ms)
+        parts.append(f"<h3>{_e(sweep.label)}</h3><table class=\"power-modes\"><thead><tr>"
+                     + "".join(f"<th>{_e(h)}</th>" for h in header) + f"</tr></thead><tbody>{rows}</tbody></table>"
+                     + (f"<ul class=\"note\">{''.join(f'<li>{_e(n)}</li>' for n in notes)}</ul>" if notes else ""))
+    return "".join(parts)
+
+
 def _cpu_load(sample) -> float | None:
     online = [c for c in sample.cpu_load_pct or [] if c is not None]
     return sum(online) / len(online) if online else None
@@ -361,7 +417,7 @@ def _section(section_id: str, heading: str, plots: list[Plot], body: str = "") -
 
 
 def write_report(results: list[Result], path, *, title: str | None = None, baseline: str | None = None,
-                 png_dir=None) -> list[Plot]:
+                 png_dir=None, budget_w: float | None = None, budget_ms: float | None = None) -> list[Plot]:
     """Write the report of `results` to `path` (and each plot as PNG under `png_dir`); returns the plots.
     ReportError without matplotlib or without results; ValueError when `baseline` names no single column."""
     if not results:
@@ -380,6 +436,8 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
         _latency_vs_batch(drawer, comparison)
         _comparison_bars(drawer, comparison)
         power = _efficiency(drawer, comparison)
+    sweeps = power_mode_sweeps(order)
+    _power_modes(drawer, sweeps, budget_w, budget_ms)
     _timelines(drawer, order)
     plots = drawer.plots
 
@@ -398,6 +456,8 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
                  "" if power else '<p class="note">no power telemetry: none of these results carries a power '
                                   'figure (a board without power rails, tegrastats without root, or results from '
                                   'before telemetry).</p>'),
+        *([_section("power-modes", "Power modes", plots, _power_modes_html(sweeps, budget_w, budget_ms))]
+          if sweeps else []),
         _section("telemetry", "Telemetry timelines", plots,
                  "" if any(p.section == "telemetry" for p in plots) else
                  '<p class="note">no telemetry samples stored with these results.</p>'),

@@ -17,13 +17,16 @@ def headline(result: Result) -> tuple[float | None, str]:
 
 
 def backend_label(result: Result, with_repeat: bool = True) -> str:
-    """The backend and, where it ran a variant (fp16, CUDA graph...), which, on what processor (GPU), how many
-    concurrent jobs or which of them (--jobs), and (unless with_repeat is false) which run of a --repeat it
-    is."""
+    """The backend and, where it ran a variant (fp16, CUDA graph...), which, on what processor (GPU), in which
+    power mode of a --power-modes sweep, how many concurrent jobs or which of them (--jobs), and (unless
+    with_repeat is false) which run of a --repeat it is."""
     repeat = (result.repeat or {}) if with_repeat else {}
     jobs = result.jobs or {}
     gpu = result.settings.get("gpu")
+    swept = result.state.get("power_sweep")
     details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
+                           f"mode {swept['mode_name']}" if isinstance(swept, dict) and isinstance(swept.get("mode_name"), str)
+                           else None,
                            f"GPU {gpu}" if gpu is not None else None,
                            f"{jobs['jobs']} jobs" + (f" on GPUs {','.join(map(str, jobs['gpus']))}"
                                                      if None not in jobs.get("gpus", [None]) else "")

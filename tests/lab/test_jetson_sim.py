@@ -306,6 +306,24 @@ def test_gpu_clock_override_hook(board):
     assert clocks_parser.parse(board.show()).gpu.cur_hz == 318_750_000
 
 
+@needs_root
+def test_reboot_modes_hook_asks_and_a_declined_switch_changes_nothing(board):
+    (board.state / "reboot_modes").write_text("1\n")
+    for answer, last_lines in (("", ["NVPM ERROR: bad input!", "NVPM ERROR: optMask is 1, no request for power mode"]),
+                               ("no\n", ["NVPM ERROR: optMask is 1, no request for power mode"])):
+        declined = board.run("nvpmodel", "-m", "1", stdin=answer)
+        assert declined.returncode == 1
+        assert declined.stdout.splitlines() == [
+            "NVPM WARN: Golden image context is already created",
+            "NVPM WARN: Reboot required for changing to this power mode: 1",
+            "NVPM WARN: DO YOU WANT TO REBOOT NOW? enter YES/yes to confirm:", *last_lines]
+        assert board.mode() == {"mode_name": "MAXP_CORE_ARM", "mode_id": 3}
+    assert board.run("nvpmodel", "-m", "0").returncode == 0      # a mode not listed switches at once
+    assert board.run("nvpmodel", "-m", "1", stdin="yes\n").stdout.endswith("NVPM WARN: rebooting\n")
+    assert board.mode() == {"mode_name": "MAXQ", "mode_id": 1}
+    assert board.run("nvpmodel", "-m", "1").stdout == ""           # already in it: nothing to ask
+
+
 # --- without root --------------------------------------------------------------------------------
 
 @needs_setpriv
@@ -401,6 +419,24 @@ def test_load_drives_cpu_gpu_and_power(board, monkeypatch):
     assert busy.rails_mw["VDD_IN"].cur > idle.rails_mw["VDD_IN"].cur
     # The average is over the lines printed so far.
     assert busy.rails_mw["VDD_IN"].avg == round((idle.rails_mw["VDD_IN"].cur + busy.rails_mw["VDD_IN"].cur) / 2)
+
+
+@needs_root
+def test_rails_and_clocks_follow_the_power_mode(board, monkeypatch):
+    """The same load draws less in MAXQ than in MAXN: lower clock ceilings, two cores fewer (what a power-mode
+    sweep measures); the simulator's timing is the host's and does not change with the mode."""
+    board.use_fake_proc()
+    tegrastats = load_tool("tegrastats", monkeypatch, board)
+    lines = {}
+    for mode in ("0", "1"):
+        assert board.run("nvpmodel", "-m", mode).returncode == 0 and board.run("jetson_clocks").returncode == 0
+        lines[mode] = tegrastats_parser.parse_line(tegrastats.Sampler(root=True).line([0.8]))
+    maxn, maxq = lines["0"], lines["1"]
+    assert (maxn.gpu_freq_mhz, maxq.gpu_freq_mhz) == (1300, 854)
+    assert (maxn.emc_freq_mhz, maxq.emc_freq_mhz) == (1866, 1331)
+    assert [c is None for c in maxq.cpus] == [False, True, True, False, False, False]
+    for rail in ("VDD_IN", "VDD_SYS_GPU", "VDD_SYS_CPU", "VDD_SYS_DDR"):
+        assert maxq.rails_mw[rail].cur < maxn.rails_mw[rail].cur, rail
 
 
 @needs_root

@@ -54,19 +54,24 @@ def test_restore_values_are_checked_before_they_become_commands(tmp_path):
     assert lease(tmp_path, "acquire", "60", "run a").returncode == 0
     marker = tmp_path / "ran"
     (tmp_path / "base/lease/restore").write_text(
-        f"stop_work /tmp/edgeprof.x;touch${{IFS}}{marker}\nnvpmodel 1;touch {marker}\nsh -c 'touch {marker}'\n")
+        f"stop_work /tmp/edgeprof.x;touch${{IFS}}{marker}\nnvpmodel 1;touch {marker}\n"
+        f"nvpmodel_first $(touch {marker})\nsh -c 'touch {marker}'\n")
     done = lease(tmp_path, "release", "run a")
     assert done.returncode == 1 and not marker.exists()
     assert done.stderr.splitlines() == [f"ignored: stop_work /tmp/edgeprof.x;touch${{IFS}}{marker}",
-                                        f"ignored: nvpmodel 1;touch {marker}", "ignored: sh"]
+                                        f"ignored: nvpmodel 1;touch {marker}",
+                                        f"ignored: nvpmodel_first $(touch {marker})", "ignored: sh"]
     assert not (tmp_path / "base/lease").exists()
 
 
 def test_restore_data_is_validated_on_the_host_too():
     assert Restore(stop_work="/tmp/edgeprof.Ab12cd34", jetson_clocks=True, nvpmodel=3).text() == \
         "stop_work /tmp/edgeprof.Ab12cd34\njetson_clocks\nnvpmodel 3"
+    # A power-mode sweep passes through the max mode first; id 0 is a mode, not "no step".
+    assert Restore(nvpmodel_first=0, jetson_clocks=True, nvpmodel=0).text() == \
+        "nvpmodel_first 0\njetson_clocks\nnvpmodel 0"
     for bad in ({"stop_work": "/tmp/edgeprof.x/../../etc"}, {"stop_work": "/home/u"}, {"nvpmodel": "0; reboot"},
-                {"nvpmodel": -1}, {"nvpmodel": True}):
+                {"nvpmodel": -1}, {"nvpmodel": True}, {"nvpmodel_first": "0; reboot"}):
         with pytest.raises(ValueError):
             Restore(**bad)
 
