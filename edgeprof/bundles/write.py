@@ -7,6 +7,7 @@ import io
 import json
 import os
 import platform
+import re
 import tarfile
 import tempfile
 import time
@@ -80,14 +81,16 @@ def _sha256(data: bytes) -> str:
 
 def _candidates(result: Result) -> list[tuple[str, str, str]]:
     """(sha256, kind, path on this host) of each model file a result names: its prototxt or TorchScript
-    file, and the ONNX export it ran (in the host's export cache, named by its hash)."""
+    file, and the ONNX export it ran (in the host's export cache, named by its hash): ONNX Runtime records it
+    in model_info.onnx, TensorRT in its figures' model."""
     info, found = result.model_info, []
     if info.get("kind") in ("prototxt", "torchscript") and isinstance(info.get("sha256"), str) \
             and isinstance(info.get("path"), str):
         found.append((info["sha256"], info["kind"], info["path"]))
-    onnx = info.get("onnx")
-    if isinstance(onnx, dict) and isinstance(onnx.get("sha256"), str):
-        found.append((onnx["sha256"], "onnx", str(onnx_cache_dir() / f"{onnx['sha256']}.onnx")))
+    for onnx in (info.get("onnx"), result.figures.get("model")):
+        if isinstance(onnx, dict) and onnx.get("kind", "onnx") == "onnx" and isinstance(onnx.get("sha256"), str) \
+                and re.fullmatch(r"[0-9a-f]{64}", onnx["sha256"]):
+            found.append((onnx["sha256"], "onnx", str(onnx_cache_dir() / f"{onnx['sha256']}.onnx")))
     return found
 
 
@@ -136,6 +139,9 @@ def _result_entry(result: Result) -> dict:
             "backend": result.backend, "batch": result.batch, "status": result.status,
             "model_sha256": result.model_info.get("sha256"), "power_mode": result.state.get("power_mode"),
             "versions": result.state.get("versions"), "identity": identity(result),
+            # A TensorRT engine stays in the cache of the board that built it (it only runs on that GPU and
+            # TensorRT version); how it was built is what travels.
+            "engine_build": result.figures.get("engine_build"),
             "file": result_member(result.id), "log": log_member(result.id)}
 
 

@@ -224,3 +224,23 @@ def test_what_is_no_gzipped_tar_is_refused(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(BundleError, match="not a readable .tar.gz"):
             read_bundle(str(tmp_path / name))
+
+
+def test_the_onnx_file_tensorrt_built_from_is_included_from_the_export_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    onnx = b"\x08\x07onnx bytes"
+    sha = hashlib.sha256(onnx).hexdigest()
+    (tmp_path / "cache/edgeprof/onnx").mkdir(parents=True)
+    (tmp_path / "cache/edgeprof/onnx" / f"{sha}.onnx").write_bytes(onnx)
+    result = measured(tmp_path / "gone.prototxt", backend="tensorrt", id=7,
+                      figures={"model": {"kind": "onnx", "sha256": sha, "opset": 13},
+                               "engine_build": {"trt_version": "8.2.1", "tool": "trtexec"}})
+    bad = measured(tmp_path / "gone.prototxt", backend="tensorrt", id=8,
+                   figures={"model": {"kind": "onnx", "sha256": "../../../etc/passwd"}})
+    write_bundle([result, bad], tmp_path / "b.tar.gz")
+    inside = members(tmp_path / "b.tar.gz")
+    manifest = json.loads(inside["edgeprof-bundle/manifest.json"])
+    assert inside[f"edgeprof-bundle/models/{sha[:12]}/{sha}.onnx"] == onnx
+    assert {m["kind"]: m["note"] for m in manifest["models"]} == {
+        "prototxt": "not included: not on this host (No such file or directory)", "onnx": ""}
+    assert manifest["results"][0]["engine_build"] == {"trt_version": "8.2.1", "tool": "trtexec"}
