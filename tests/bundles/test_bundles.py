@@ -244,3 +244,21 @@ def test_the_onnx_file_tensorrt_built_from_is_included_from_the_export_cache(tmp
     assert {m["kind"]: m["note"] for m in manifest["models"]} == {
         "prototxt": "not included: not on this host (No such file or directory)", "onnx": ""}
     assert manifest["results"][0]["engine_build"] == {"trt_version": "8.2.1", "tool": "trtexec"}
+
+
+def test_the_commands_exit_2_with_the_reason_and_write_nothing(origin, tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "edgeprof.cli", *map(str, args)], capture_output=True, text=True,
+                              timeout=120)
+
+    unknown = cli("bundle", "99", "-o", tmp_path / "x.tar.gz", "--db", tmp_path / "origin.sqlite")
+    assert unknown.returncode == 2 and "no result 99 in" in unknown.stderr and not (tmp_path / "x.tar.gz").exists()
+    hostile = rebuilt(bundled(origin, tmp_path), tmp_path / "hostile.tar.gz", **HOSTILE["dot-dot"][0])
+    refused = cli("import", bundled(origin, tmp_path), hostile, "--db", tmp_path / "target.sqlite")
+    assert refused.returncode == 2 and "refused, nothing imported" in refused.stderr
+    assert "5 result(s) added" in refused.stdout      # the good bundle before it went in whole
+    with open_store(tmp_path / "target.sqlite") as target:
+        assert len(target.query()) == 5
