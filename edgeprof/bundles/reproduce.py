@@ -54,8 +54,8 @@ def _model(result: Result, included: dict[str, str]) -> str:
     if member:
         return '"$here"/' + shlex.quote(member.split("/", 1)[1])
     if result.model_info.get("catalog") is True or result.model_info.get("kind") == "torchvision":
-        return shlex.quote(result.model_info.get("path") if result.model_info.get("kind") == "torchvision"
-                           else result.model)
+        return shlex.quote(str(result.model_info.get("path") if result.model_info.get("kind") == "torchvision"
+                               else result.model))
     return shlex.quote(str(result.model_info.get("path") or result.model))
 
 

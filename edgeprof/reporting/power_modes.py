@@ -9,7 +9,9 @@ a mode was measured more than once, the latest result is used. Each figure is th
 - board power: the mean of the board-total rail (telemetry.power_total: VDD_IN on a TX2) over the samples in
   the timed window; energy per inference: that mean x the window / inferences (telemetry.energy). A window
   too short for a sample has neither, and its mode is left out of the front and the budget answers (said);
-- clocks reached: the highest GPU, EMC and CPU clock tegrastats saw in the window, else the reading after it.
+- clocks reached: the highest GPU, EMC and CPU clock tegrastats saw in the window, else the reading after it;
+- throttling: the result's flags that say a clock was held below what the mode allows (clocks_below_pinned,
+  thermal_throttle, power_throttle, hw_slowdown; edgeprof.telemetry).
 
 A mode is on the front when no other mode of the sweep is at least as fast at no more power and better in
 one of the two. The answers compare point figures (no intervals): a mode within a few percent of a budget
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from rich.table import Table
 
 from ..result import Result
+from ..storage.documents import is_number
 from .table import headline, power_figures
 
 THROTTLING_FLAGS = ("clocks_below_pinned", "thermal_throttle", "power_throttle", "hw_slowdown")
@@ -69,20 +72,23 @@ class PowerModeSweep:
 
 
 def _clocks(result: Result) -> dict:
-    """The highest clock of each unit in the timed window (tegrastats), else as read right after it."""
+    """The highest clock of each unit in the timed window (tegrastats), else as read right after it. Stored
+    state is not checked on loading (edgeprof.storage.documents): only numbers are taken from it."""
     reached = {}
     for unit, key in (("GPU", "gpu_freq_mhz"), ("EMC", "emc_freq_mhz"), ("CPU", "cpu_freq_mhz")):
         seen = (result.telemetry or {}).get(key)
-        if isinstance(seen, dict) and isinstance(seen.get("max"), (int, float)):
+        if isinstance(seen, dict) and is_number(seen.get("max")):
             reached[unit] = seen["max"]
     end = result.state.get("clocks_end")
-    if isinstance(end, dict):
-        for unit, key in (("GPU", "gpu"), ("EMC", "emc")):
-            if unit not in reached and isinstance(end.get(key), dict) and end[key].get("cur_hz"):
-                reached[unit] = end[key]["cur_hz"] / 1e6
-        cpus = [c.get("cur_hz") for c in end.get("cpus") or [] if isinstance(c, dict) and c.get("online")]
-        if "CPU" not in reached and any(cpus):
-            reached["CPU"] = max(c for c in cpus if c) / 1e6
+    if not isinstance(end, dict):
+        return reached
+    for unit, key in (("GPU", "gpu"), ("EMC", "emc")):
+        if unit not in reached and isinstance(end.get(key), dict) and is_number(end[key].get("cur_hz")):
+            reached[unit] = end[key]["cur_hz"] / 1e6
+    cpus = end.get("cpus") if isinstance(end.get("cpus"), list) else []
+    online = [c["cur_hz"] for c in cpus if isinstance(c, dict) and c.get("online") and is_number(c.get("cur_hz"))]
+    if "CPU" not in reached and online:
+        reached["CPU"] = max(online) / 1e6
     return reached
 
 

@@ -79,3 +79,10 @@ def test_mode_names_are_data_in_the_table_and_the_report(tmp_path):
     assert "&lt;b&gt;MAX$x^2$&lt;/b&gt;" in text and "<b>MAX" not in text
     assert any(p.section == "power-modes" for p in plots)
     assert "fastest mode under 6 W: MAXQ" in text and "lowest-power mode meeting 20 ms: [bold]&lt;b&gt;MAX" in text
+
+
+def test_stored_state_of_the_wrong_types_gives_no_clock_rather_than_an_error():
+    odd = swept("MAXN", 10.0, 12.0, telemetry={"power_total": {"mean_w": 12.0}, "gpu_freq_mhz": {"max": "fast"}},
+                state={"power_sweep": {"mode_name": "MAXN"},
+                       "clocks_end": {"gpu": {"cur_hz": "1e9"}, "emc": [], "cpus": [{"online": True, "cur_hz": None}]}})
+    assert sweep_of([odd]).points[0].clocks_mhz == {}
