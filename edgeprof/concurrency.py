@@ -174,7 +174,8 @@ def aggregate(results: list[Result], group: str) -> Result:
                 if all(isinstance(m.get(key), (int, float)) for m in memory)})
     where = ", ".join(f"GPU {g}" if g is not None else "the default device" for g in gpus)
     total.method["jobs"] = (
-        f"{len(results)} concurrent processes ({where}), started together; throughput: the sum of theirs; latency: the slowest job's (job "
+        f"{len(results)} concurrent processes ({where}), started together; throughput: the sum of theirs; "
+        f"latency: the slowest job's (job "
         f"{slowest.jobs['index']}); memory: the sum of their peaks")
     if shared is None:
         total.flags.append({"code": "jobs_not_overlapping", "detail": "a job reported no timed window: the overlap "

@@ -191,7 +191,7 @@ print(json.dumps(facts))
 '''
 # What every runner report gives (edgeprof/onboard/harness.py, report()) and a result keeps among its figures.
 COMMON_FIGURES = ("load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
-                  "device_name", "threads", "times_ms")
+                  "memory_stages", "device_name", "threads", "times_ms")
 
 
 class Backend:

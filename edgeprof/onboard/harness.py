@@ -78,6 +78,14 @@ def memory_report(allocator_peak=None, allocator_reserved=None, nvml=(None, None
             "nvml_device_used_bytes": nvml[1]}
 
 
+def stage_memory(allocator=None, allocator_peak=None):
+    """Memory at one stage of a run (after the load, after the first inference), for the cold-start figures:
+    the process's resident set now and its peak so far, and the framework allocator's bytes in use now and
+    its peak so far where it has one (null otherwise). The end of the run is memory_report()'s."""
+    return {"rss_bytes": timing.rss_bytes(), "rss_peak_bytes": timing.rss_peak_bytes(),
+            "allocator_bytes": allocator, "allocator_peak_bytes": allocator_peak}
+
+
 def report(args, timed, batch, first_inference, memory, settings, **own):
     """A runner's report: the keys every runner gives, then its `own`. `timed` is timing.measure()'s
     answer, `first_inference` (ms, timer name), `settings` what the runner adds to the shared settings."""

@@ -157,12 +157,15 @@ def _device_name(device):
 
 def run(args):
     session, load_s, session_warnings = open_session(args)
+    # ORT's arena reports no figures: the process's resident set only.
+    stages = {"loaded": harness.stage_memory()}
     used = session.get_providers()
     device = "cuda" if used[0] in GPU_PROVIDERS else "cpu"
     feeds = make_inputs(session, args)
     batch = int(feeds[0][1].shape[0])
     step = HostStep(session, feeds) if args.span == "host" else BoundStep(session, feeds, device)
     first_ms = step()[0]
+    stages["first_inference"] = harness.stage_memory()
     names = [o.name for o in session.get_outputs()]
     if args.dump_output:
         write_arrays(args.dump_output, [({"name": name}, x) for name, x in zip(names, step.outputs())])
@@ -171,7 +174,8 @@ def run(args):
     memory = harness.memory_report(nvml=timing.nvml_memory(None) if device == "cuda" else (None, None))
     return harness.report(
         args, timed, batch, (first_ms, "perf_counter"), memory, {"threads": args.threads, "providers": args.providers},
-        load_s=load_s, onnxruntime_version=ort.__version__, numpy_version=np.__version__, device=device,
+        load_s=load_s, memory_stages=stages, onnxruntime_version=ort.__version__, numpy_version=np.__version__,
+        device=device,
         device_name=_device_name(device), threads=args.threads, timer="perf_counter",
         net=os.path.basename(args.model), inputs=[[name, str(x.dtype)] for name, x in feeds], outputs=names,
         providers_requested=args.providers, providers_used=used, provider_fallback=args.providers[0] not in used,

@@ -186,16 +186,29 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def rss_peak_bytes():
+def _status_bytes(key):
+    """A "kB" line of /proc/self/status (proc(5)) in bytes, or None where there is none (not Linux)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def rss_peak_bytes():
+    found = _status_bytes("VmHWM")
+    if found is not None:
+        return found
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rss_bytes():
+    """The process's resident set now (VmRSS), or None where /proc cannot tell."""
+    return _status_bytes("VmRSS")
 
 
 def nvidia_smi(query, timeout_s=5.0):

@@ -274,6 +274,12 @@ def _memory_report(device):
                                  nvml_memory(device))
 
 
+def _stage_memory(device):
+    if device.type != "cuda":
+        return harness.stage_memory()
+    return harness.stage_memory(torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device))
+
+
 def _pinned(x):
     # A pinned copy with x's strides (channels_last stays channels_last): the host-to-device copy keeps them.
     return torch.empty_strided(x.size(), x.stride(), dtype=x.dtype, pin_memory=True).copy_(x)
@@ -312,6 +318,7 @@ def run(args):
     net.train(train)
     _synchronize(device)
     load_s = model.build_s + time.perf_counter() - t0
+    stages = {"loaded": _stage_memory(device)}
 
     inputs = [torch_models.to_net_format(x, dtype, args.channels_last) for x in inputs]
     host_inputs = inputs
@@ -335,6 +342,7 @@ def run(args):
         first_outputs = step()[1]
         _synchronize(device)
         first_ms = (time.perf_counter() - t0) * 1e3
+        stages["first_inference"] = _stage_memory(device)
         returns = model.returns or torch_models.output_names(first_outputs)
         if args.dump_output:
             # Now: the outputs of a compiled forward that records CUDA graphs are overwritten by its next call.
@@ -360,7 +368,8 @@ def run(args):
              input_shape=args.input_shape, cudnn_benchmark=args.cudnn_benchmark if on_cuda else None,
              tf32=args.tf32 if on_cuda else None,
              grad_mode="enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad"),
-        load_s=load_s, calibration_s=model.calibration_s, compile_s=compile_s, cuda_graph_capture_s=capture_s,
+        load_s=load_s, memory_stages=stages, calibration_s=model.calibration_s, compile_s=compile_s,
+        cuda_graph_capture_s=capture_s,
         torch_version=torch.__version__, cuda_version=torch.version.cuda,
         cudnn_version=torch.backends.cudnn.version() if on_cuda else None, device=str(device),
         device_name=_device_name(device), threads=torch.get_num_threads(),

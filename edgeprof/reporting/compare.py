@@ -229,6 +229,12 @@ class Comparison:
         "memory": "the first of allocator peak, nvidia-smi's figure for the process, process peak RSS, the "
                   "board's peak (telemetry) that every cell of the row has.",
         "energy": "board energy per image over the timed window (telemetry), in millijoules.",
+        "load": "the runner's load in its fresh process (net built and on the device; ONNX Runtime: session "
+                "created).",
+        "first": "the first inference after the load, apart from the steady-state latency.",
+        "load-memory": "memory right after the load: allocator bytes in use where the framework has an allocator "
+                       "every cell shares, else process RSS.",
+        "first-memory": "memory right after the first inference, likewise.",
     }
 
     def sentences(self) -> list[str]:
@@ -358,7 +364,8 @@ class Comparison:
                            for part, key in (("value", "value"), ("unit", "unit"), ("what", "what"),
                                              ("factor", "factor"), ("factor_note", "factor_note"))}
                 rows.append({
-                    **figures, "mode": row.mode, "model": row.model, "batch": row.batch, "column": cell["column"], "device": cell["device"],
+                    **figures, "mode": row.mode, "model": row.model, "batch": row.batch, "column": cell["column"],
+                    "device": cell["device"],
                     "backend": cell["backend"], "baseline": cell["column"] == self.baseline.label,
                     "result_id": cell["result_id"], "run_id": cell["run_id"], "statistic": cell["statistic"],
                     "span": cell["span"], "latency_ms": cell["latency_ms"], "iqr_low_ms": iqr[0],
@@ -524,9 +531,10 @@ def _ratio(cell: Cell, base: Cell | None, confidence: float) -> Ratio:
 def compare(results: list[Result], baseline: str | None = None, *, confidence: float = CONFIDENCE,
             resamples: int = RESAMPLES, seed: int = SEED, metrics: tuple[str, ...] = ("latency",)) -> Comparison:
     """Compare results: see the module docstring. `baseline` names a column (its label, or a unique part of it);
-    default the first column. `metrics`: the groups the table shows (METRICS), in that order. Columns and rows come in the order results were measured (by id, then the order
-    given), so the default baseline is what was measured first. ValueError when nothing succeeded or the
-    baseline names no single column, or a metric is unknown."""
+    default the first column. `metrics`: the groups the table shows (METRICS), in that order. Columns and rows
+    come in the order results were measured (by id, then the order given), so the default baseline is what was
+    measured first. ValueError when nothing succeeded, the baseline names no single column, or a metric is
+    unknown."""
     unknown = [name for name in metrics if name not in METRICS]
     if unknown or not metrics:
         raise ValueError(f"unknown metric {', '.join(unknown) or '(none given)'}; use one or more of "

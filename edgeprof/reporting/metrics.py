@@ -1,5 +1,14 @@
 """The figures `edgeprof compare --metric` sets beside latency, each from what a result stores: throughput,
-memory and energy per inference. Latency, with its bootstrap, stays in reporting.compare.
+memory and energy per inference, and the cold start (load, first inference, memory after each). Latency,
+with its bootstrap, stays in reporting.compare.
+
+Cold start, the way OpenVINO's benchmark_app and Qualcomm AI Hub's profile jobs split it: `load` is the
+runner's own load span in its fresh process (PyTorch: building the net and moving it to the device;
+ONNX Runtime: creating the session; TensorRT: deserializing the engine, its build apart), `first` the first
+inference after it (allocations, cuDNN autotune, lazy initialization), steady state the latency columns.
+`load-memory` and `first-memory` are the memory right after each of the two (harness.stage_memory): the
+allocator's bytes in use where the framework has an allocator (torch on CUDA), else the process's resident
+set. Backends that cannot split a cold start (caffe time) have none of these figures.
 
 A metric names, for one result, every figure it has in order of preference: {what: value}. Memory has
 several, and they measure different things (seed 000: nvidia-smi shows what the allocator holds, not what the
@@ -19,7 +28,7 @@ from typing import Callable
 
 from ..result import Result
 
-METRICS = ("latency", "throughput", "memory", "energy")
+METRICS = ("latency", "throughput", "memory", "energy", "load", "first", "load-memory", "first-memory")
 MIB = 1024.0 * 1024.0
 
 
@@ -70,6 +79,25 @@ def _energy(result: Result) -> dict[str, float]:
     return {what: value} if _positive(value) else {}
 
 
+def _load(result: Result) -> dict[str, float]:
+    value = result.figures.get("load_s")
+    # One kind for every backend: each one's load is what a user waits for before its first inference.
+    return {"load in a fresh process": value} if _positive(value) else {}
+
+
+def _first(result: Result) -> dict[str, float]:
+    value = result.figures.get("first_inference_ms")
+    return {"first inference after load": value} if _positive(value) else {}
+
+
+def _stage(name: str) -> Callable[[Result], dict[str, float]]:
+    def figures(result: Result) -> dict[str, float]:
+        stage = (result.figures.get("memory_stages") or {}).get(name) or {}
+        return {what: stage[key] for what, key in (("allocator in use", "allocator_bytes"),
+                                                   ("process RSS", "rss_bytes")) if _positive(stage.get(key))}
+    return figures
+
+
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
@@ -78,6 +106,10 @@ FIGURES = {
     "throughput": Metric("throughput", "img/s", "images/s", 1.0, _throughput),
     "memory": Metric("memory", "memory MiB", "bytes", MIB, _memory),
     "energy": Metric("energy", "mJ/img", "J", 1e-3, _energy),
+    "load": Metric("load", "load s", "s", 1.0, _load),
+    "first": Metric("first", "first inference ms", "ms", 1.0, _first),
+    "load-memory": Metric("load-memory", "MiB after load", "bytes", MIB, _stage("loaded")),
+    "first-memory": Metric("first-memory", "MiB after 1st inference", "bytes", MIB, _stage("first_inference")),
 }
 
 

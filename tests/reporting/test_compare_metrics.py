@@ -64,11 +64,10 @@ def test_memory_and_time_groups_with_factor_columns():
     assert [(row.model, row.batch, row.mode) for row in comparison.rows] == [
         ("resnet50", 1, "inference"), ("resnet50", 2, "inference"), ("resnet50", 1, "train-step")]
     headings = [heading for heading, _, _ in comparison.layout(" | ")]
-    assert headings == ["model", "batch", "mode",
-                        "latency ms | sim-tx2 pytorch (fp32, cuda:0) (baseline)", "latency ms | sim-tx2 onnxruntime (cuda:0)",
-                        "latency factor | sim-tx2 onnxruntime (cuda:0)",
-                        "memory MiB | sim-tx2 pytorch (fp32, cuda:0) (baseline)", "memory MiB | sim-tx2 onnxruntime (cuda:0)",
-                        "memory factor | sim-tx2 onnxruntime (cuda:0)"]
+    torch, ort = "sim-tx2 pytorch (fp32, cuda:0)", "sim-tx2 onnxruntime (cuda:0)"
+    assert headings == ["model", "batch", "mode", f"latency ms | {torch} (baseline)", f"latency ms | {ort}",
+                        f"latency factor | {ort}", f"memory MiB | {torch} (baseline)", f"memory MiB | {ort}",
+                        f"memory factor | {ort}"]
     texts = [[text(row) for _, _, text in comparison.layout(" ")] for row in comparison.rows]
     assert texts[1][6] == "740\nprocess peak RSS" and texts[1][7] == "720\nprocess peak RSS"
     assert texts[1][8] == "x0.973"

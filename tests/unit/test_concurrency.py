@@ -55,8 +55,8 @@ def test_a_pytorch_job_on_gpu_n_sees_that_gpu_alone_in_its_own_folder():
                                        "cuda": "12.4", "cuda_available": True})
     backend = PyTorchBackend()
     boards = job_boards(board, [0, 1], backend.gpu_env)
-    results = concurrency.run_together(boards, lambda on: backend.measure(on, resolve("alexnet"), 1,
-                                                                          Options(gpu=int(on.env["CUDA_VISIBLE_DEVICES"]))))
+    results = concurrency.run_together(boards, lambda on: backend.measure(
+        on, resolve("alexnet"), 1, Options(gpu=int(on.env["CUDA_VISIBLE_DEVICES"]))))
     assert [r.status for r in results] == ["failed", "failed"]     # the recording transport runs nothing
     mkdirs, runs = board.transport.commands[:2], board.transport.commands[2:]
     assert mkdirs == ["mkdir -p -- /w/job-1", "mkdir -p -- /w/job-2"]

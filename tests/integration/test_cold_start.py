@@ -1,0 +1,21 @@
+"""Cold-start columns on the lab (reporting.metrics): PyTorch and ONNX Runtime on sim-desktop report their
+load in a fresh process, the first inference and the memory after each, and compare shows them with factors."""
+import json
+
+
+def test_cold_start_columns_for_pytorch_and_onnxruntime(edgeprof_cli):
+    edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch,onnxruntime", "alexnet", "--iterations",
+                 "6", "--wait", "600", "--json", check=0, timeout=900)
+    doc = json.loads(edgeprof_cli("compare", "--metric", "load,first,load-memory,first-memory,latency", "--format",
+                                  "json", check=0).stdout)
+    assert doc["metrics"] == ["load", "first", "load-memory", "first-memory", "latency"]
+    [row] = doc["rows"]
+    torch, ort = row["cells"]
+    for cell in (torch, ort):
+        figures = cell["figures"]
+        assert figures["load"]["value"] > 0 and figures["first"]["value"] > 0
+        assert figures["load-memory"]["what"] == figures["first-memory"]["what"] == "process RSS"
+        assert figures["first-memory"]["value"] > 10e6
+    assert ort["figures"]["load"]["factor"] == ort["figures"]["load"]["value"] / torch["figures"]["load"]["value"]
+    table = edgeprof_cli("compare", "--metric", "load,first", check=0).stdout
+    assert "load in a fresh process" in table and "first inference after load" in table
