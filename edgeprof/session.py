@@ -103,10 +103,11 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     the end, or by the board itself lease_s seconds after this process died (take_over_dead: a lease whose
     run died on this host is restored and taken at once instead of waited for). cooldown_s: a pause between
     jobs, so that one job's heat does not bias the next. power_modes: on a Jetson, every job measured in each
-    of these nvpmodel modes (["all"]: every mode of the board's conf; edgeprof.power.sweep). should_stop: asked before each job; when it says
-    yes, the jobs left are not run (and not stored) and the board is restored as usual. should_run: asked
-    before each job while the board is held; no: that job is skipped (not run, not stored), e.g. because
-    another host's run of the same plan measured it while this one waited for the board.
+    of these nvpmodel modes (["all"]: every mode of the board's conf; edgeprof.power.sweep). should_stop:
+    asked before each job; when it says yes, the jobs left are not run (and not stored) and the board is
+    restored as usual. should_run: asked before each job while the board is held; no: that job is skipped
+    (not run, not stored), e.g. because another host's run of the same plan measured it while this one waited
+    for the board.
 
     Raises an InputError (MeasureError, UnknownModel, PrototxtError, DeviceError) before touching the board
     when the input is bad, BoardUnreachable (TransportError) or BoardControlError (SudoDenied, BoardBusy,

@@ -72,8 +72,9 @@ def script(results: list[Result], included: dict[str, str], made_by: str) -> str
     lines += ["# The results go to your results database; then `edgeprof import` the bundle and `edgeprof compare`",
               "# the two runs (edgeprof results list shows the new run id).",
               "set -u", 'here=$(cd "$(dirname "$0")" && pwd)']
-    lines += [f'device{i + 1}=${{{i + 1}:?"usage: sh reproduce.sh {" ".join(f"DEVICE{j + 1}" for j in range(len(devices)))}'
-              f' (see edgeprof devices)"}}' for i in range(len(devices))]
+    usage = " ".join(f"DEVICE{j + 1}" for j in range(len(devices)))
+    lines += [f'device{i + 1}=${{{i + 1}:?"usage: sh reproduce.sh {usage} (see edgeprof devices)"}}'
+              for i in range(len(devices))]
     lines.append("status=0")
     commands: dict[str, list[str]] = {}     # a command -> the power modes of a sweep to run it in
     for result in results:

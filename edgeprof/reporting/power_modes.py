@@ -152,7 +152,8 @@ def sweep_table(sweep: PowerModeSweep) -> Table:
     """One row per mode, the front marked; the modes not measured under the table's caption."""
     table = Table(title=f"power modes: {sweep.label}", title_justify="left",
                   caption="* on the Pareto front (no mode faster at no more power); W: mean board power over the "
-                          "timed window" + "".join(f"\nnot measured: {mode}: {why}" for mode, why in sweep.refused.items()),
+                          "timed window" + "".join(f"\nnot measured: {mode}: {why}"
+                                                   for mode, why in sweep.refused.items()),
                   caption_justify="left")
     for name, justify in (("", "left"), ("mode", "left"), ("latency ms", "right"), ("statistic, span", "left"),
                           ("img/s", "right"), ("W", "right"), ("J/img", "right"), ("clocks reached MHz", "left"),

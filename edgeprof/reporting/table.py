@@ -24,9 +24,9 @@ def backend_label(result: Result, with_repeat: bool = True) -> str:
     jobs = result.jobs or {}
     gpu = result.settings.get("gpu")
     swept = result.state.get("power_sweep")
+    mode = swept.get("mode_name") if isinstance(swept, dict) else None
     details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
-                           f"mode {swept['mode_name']}" if isinstance(swept, dict) and isinstance(swept.get("mode_name"), str)
-                           else None,
+                           f"mode {mode}" if isinstance(mode, str) else None,
                            f"GPU {gpu}" if gpu is not None else None,
                            f"{jobs['jobs']} jobs" + (f" on GPUs {','.join(map(str, jobs['gpus']))}"
                                                      if None not in jobs.get("gpus", [None]) else "")

@@ -53,7 +53,8 @@ def test_sweep_measures_each_mode_refuses_a_reboot_and_restores_the_board(edgepr
     for mode, result in results.items():
         state = result["state"]
         assert result["status"] == "ok", result["error"]
-        assert state["power_mode"]["mode_name"] == mode and state["power_sweep"]["mode_id"] == state["power_mode"]["mode_id"]
+        assert state["power_mode"]["mode_name"] == mode
+        assert state["power_sweep"]["mode_id"] == state["power_mode"]["mode_id"]
         gpu, emc = CEILINGS[mode]
         for reading in (state["pinned"], state["clocks_start"], state["clocks_end"]):
             assert (reading["gpu"]["cur_hz"], reading["emc"]["cur_hz"]) == (gpu, emc), mode
