@@ -97,7 +97,7 @@ def compare_command(measure_models, run_ids, device_names, model_names, backend_
         sys.stdout.write(comparison.export(fmt))
         sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)
     console.print(comparison.table())
-    for line in [comparison.legend()] + comparison.sentences() + comparison.notes():
+    for line in comparison.lines():
         console.print(line, markup=False, highlight=False)
     show_power_modes(found, budget_w, budget_ms)
     sys.exit(EXIT_FLAGGED if strict and any(r.flags for r in found) else 0)

@@ -214,15 +214,21 @@ class Comparison:
         return f"x{ratio.value:.3f} [{ratio.ci[0]:.3f}, {ratio.ci[1]:.3f}]{mark}"
 
     def legend(self) -> str:
-        return (f"Cell: the latest result's headline latency in ms (statistic, span); IQR: 25th-75th percentile "
-                f"of its per-iteration times. xR: its time / the time of {self.baseline.label} (the baseline) "
-                f"with the {self.confidence:.0%} percentile bootstrap interval of the ratio of medians "
-                f"[low, high] ({self.resamples} resamples, seed {self.seed}); {NOT_SIGNIFICANT}: the interval "
-                f"contains 1, no significant difference; {FLAG_MARK}: validity flags, listed below."
+        latency = (f"Cell: the latest result's headline latency in ms (statistic, span); IQR: 25th-75th percentile "
+                   f"of its per-iteration times. xR: its time / the time of {self.baseline.label} (the baseline) "
+                   f"with the {self.confidence:.0%} percentile bootstrap interval of the ratio of medians "
+                   f"[low, high] ({self.resamples} resamples, seed {self.seed}); {NOT_SIGNIFICANT}: the interval "
+                   f"contains 1, no significant difference; ")
+        return ((latency if "latency" in self.metrics else "") + f"{FLAG_MARK}: validity flags, listed below."
                 + "".join(f" {FIGURES[name].heading}: {self._figure_legend[name]}" for name in self.metrics
                           if name in FIGURES)
-                + (" A factor xF: the figure / the baseline's figure of the same kind (named under each "
-                   "figure), without an interval: one figure per run." if set(self.metrics) & set(FIGURES) else ""))
+                + (f" A factor xF: the figure / the figure of the same kind of {self.baseline.label} (the "
+                   f"baseline), without an interval: one figure per run; the kind is named under each figure, or "
+                   f"once below where the table has one." if set(self.metrics) & set(FIGURES) else ""))
+
+    def lines(self) -> list[str]:
+        """What goes under the table: the legend, the latency sentences where latency is shown, the notes."""
+        return [self.legend()] + (self.sentences() if "latency" in self.metrics else []) + self.notes()
 
     _figure_legend = {
         "throughput": "images per second (batch x iterations / timed window; Caffe: batch / mean forward pass).",
@@ -266,9 +272,16 @@ class Comparison:
                 out.append(line)
         return out
 
+    def one_kind(self, metric: str) -> str | None:
+        """What every figure of `metric` in the table is, where they are all of one kind (the table then says
+        it once, in the notes, instead of in every cell)."""
+        kinds = {figure.what for row in self.rows for figure in row.figures.get(metric, {}).values()}
+        return kinds.pop() if len(kinds) == 1 else None
+
     def notes(self) -> list[str]:
         """Everything a reader must know to trust the table: flags, spans that differ, results not used."""
-        out = []
+        out = [f"{FIGURES[name].heading}: every figure is the {kind}" for name in self.metrics
+               if name in FIGURES and (kind := self.one_kind(name))]
         for row in self.rows:
             where = row.name
             base = row.cells.get(self.baseline.label)
@@ -387,7 +400,7 @@ class Comparison:
             body = [[text(row) for _, _, text in layout] for row in self.rows]
             text = markdown_table([header for header, _, _ in layout],
                                   "".join(justify[0] for _, justify, _ in layout), body)
-            items = [self.legend()] + self.sentences() + self.notes()
+            items = self.lines()
             return text + "\n" + "".join(md_list_item(line) for line in items)
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
@@ -416,7 +429,9 @@ class Comparison:
         if metric == "latency":
             return "\n".join(self.cell_lines(row, label)[:-1]) if label in row.cells else "-"
         figure = row.figures.get(metric, {}).get(label)
-        return f"{FIGURES[metric].shown(figure.value)}\n{figure.what}" if figure else "-"
+        if figure is None:
+            return "-"
+        return FIGURES[metric].shown(figure.value) + ("" if self.one_kind(metric) else f"\n{figure.what}")
 
     def _factor_text(self, row: Row, metric: str, label: str) -> str:
         if metric == "latency":

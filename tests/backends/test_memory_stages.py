@@ -50,7 +50,12 @@ def test_cold_start_columns_with_factors():
     # The allocator figure only torch has: the row falls back to what both have, the resident set.
     assert memory["d pytorch"].what == "process RSS" and memory["d onnxruntime"].factor == 0.75
     texts = {heading: text(row) for heading, _, text in comparison.layout(" | ")}
-    assert texts["load s | d pytorch (baseline)"] == "4.1\nload in a fresh process"
+    # One kind in the whole table: said once in the notes, not in every cell.
+    assert texts["load s | d pytorch (baseline)"] == "4.1" and texts["MiB after load | d onnxruntime"] == "300"
     assert texts["first factor | d onnxruntime"] == "x0.200" and texts["load factor | d caffe"] == "-"
-    assert texts["MiB after load | d onnxruntime"] == "300\nprocess RSS"
+    assert "load s: every figure is the load in a fresh process" in comparison.notes()
+    # Without latency among the metrics, no latency legend and no "ran N times faster" sentences under it.
+    lines = comparison.lines()
+    assert lines[0].startswith("!: validity flags") and comparison.sentences()
+    assert not set(comparison.sentences()) & set(lines)
     assert "load s: the runner's load in its fresh process" in comparison.legend()

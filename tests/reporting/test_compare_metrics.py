@@ -69,7 +69,8 @@ def test_memory_and_time_groups_with_factor_columns():
                         f"latency factor | {ort}", f"memory MiB | {torch} (baseline)", f"memory MiB | {ort}",
                         f"memory factor | {ort}"]
     texts = [[text(row) for _, _, text in comparison.layout(" ")] for row in comparison.rows]
-    assert texts[1][6] == "740\nprocess peak RSS" and texts[1][7] == "720\nprocess peak RSS"
+    assert texts[1][6] == "740" and texts[1][7] == "720"
+    assert "memory MiB: every figure is the process peak RSS" in comparison.notes()
     assert texts[1][8] == "x0.973"
     assert texts[0][5].startswith("x1.4") and "[" in texts[0][5]    # the latency ratio keeps its interval
     assert texts[2][2] == "train-step" and texts[2][4] == "-" and texts[2][8] == "-"
@@ -103,6 +104,9 @@ def test_energy_and_throughput_from_telemetry_and_caffe_say_what_they_are():
     assert energy["sim-tx2 caffe"].what == "forward + backward per image"
     assert energy["sim-tx2 pytorch (fp32, cuda:0)"].note.startswith("n/a: board energy per inference vs")
     assert throughput["sim-tx2 caffe"].what == "batch / mean forward pass" and throughput["sim-tx2 caffe"].value == 50.0
+    # Kinds that differ within the table: each cell names its own.
+    texts = {heading: text(row) for heading, _, text in comparison.layout(" | ")}
+    assert texts["img/s | sim-tx2 caffe (baseline)"] == "50\nbatch / mean forward pass"
 
 
 def test_unknown_metrics_are_refused():
