@@ -6,18 +6,20 @@ instance), so the figures describe the net Caffe builds, not a framework's re-im
 Conventions
 - params: the learnable blobs as Caffe stores them for the file as declared, so the total equals
   pycaffe's `sum(b.data.size for v in net.params.values() for b in v)` exactly (checked on the catalog
-  and the test fixtures): Convolution and InnerProduct weights plus their bias when bias_term is on;
-  BatchNorm's three blobs (running mean C, running variance C, and the 1-element moving-average scale
-  factor: 2C + 1, although none of them is learned by gradient); Scale's scale and optional bias.
-- macs: multiply-accumulates of Convolution and InnerProduct for ONE image: the net with every input's
-  batch set to 1, whatever batch the file declares. A convolution output element costs
-  (C_in / group) x kernel volume MACs, an InnerProduct output costs its input size. Bias additions,
-  BatchNorm, Scale, pooling, LRN and activations are not counted. (FLOPs are often quoted as 2 x MACs.)
+  and the test fixtures): Convolution, Deconvolution and InnerProduct weights plus their bias when
+  bias_term is on; BatchNorm's three blobs (running mean C, running variance C, and the 1-element
+  moving-average scale factor: 2C + 1, although none of them is learned by gradient); Scale's and Bias's
+  learned blobs; PReLU's slopes; the forks' BN (scale and shift, 2C) and Normalize (its scale).
+- macs: multiply-accumulates of Convolution, Deconvolution and InnerProduct for ONE image: the net with
+  every input's batch set to 1, whatever batch the file declares. A convolution output element costs
+  (C_in / group) x kernel volume MACs, a deconvolution input element (C_out / group) x kernel volume, an
+  InnerProduct output its input size. Bias additions, batch norms, Scale, pooling, LRN, activations and
+  the SSD head's box decoding and NMS are not counted. (FLOPs are often quoted as 2 x MACs.)
 - layers: layers of the TEST-phase net as the file declares them. The input declaration (an Input layer)
   is not counted; pycaffe's `len(net.layers)` is this plus one Input layer plus one Split layer per blob
   read by several layers, which Caffe inserts itself.
-- A layer type whose output shape is not known here (SSD's PriorBox, a `Python` layer...) is listed in
-  unknown_layers; its outputs and everything computed from them are then left out, and `complete` is
+- A layer type whose output shape is not known here (a `Python` layer, Faster R-CNN's ROIPooling...) is
+  listed in unknown_layers; its outputs and everything computed from them are then left out, and `complete` is
   False: the counts are a lower bound.
 """
 from __future__ import annotations

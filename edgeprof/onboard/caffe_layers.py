@@ -7,9 +7,10 @@ The network
     One module per Caffe layer, each written to Caffe's semantics (the class docstrings say how, after
     Caffe's layer sources, https://github.com/BVLC/caffe/tree/master/src/caffe/layers): Caffe's pooling
     sizes and AVE divisor, Caffe's LRN, BatchNorm's stored moving-average factor, Scale, Eltwise
-    coefficients, InnerProduct flattening from its axis. Blobs flow by name in file order, so in-place
-    layers and Caffe's reading of a blob after an in-place layer rewrote it behave as in Caffe; a blob is
-    released after its last reader. A BatchNorm whose output a per-channel Scale rewrites in place runs as
+    coefficients, InnerProduct flattening from its axis. The fork layers (BN, Upsample, Permute, Normalize,
+    PriorBox, DetectionOutput, ShuffleChannel, Axpy, ReLU6) follow their forks' published sources, cited
+    in each class. Blobs flow by name in file order, so in-place layers and Caffe's reading of a blob after
+    an in-place layer rewrote it behave as in Caffe; a blob is released after its last reader. A BatchNorm whose output a per-channel Scale rewrites in place runs as
     one affine batch norm with it, as a PyTorch net would write it.
 
 Weights (in Caffe's blob order per layer, e.g. a Convolution's [weight, bias])
@@ -19,7 +20,8 @@ Weights (in Caffe's blob order per layer, e.g. a Convolution's [weight, bias])
         whatever the device: Convolution and InnerProduct weights He-normal (std sqrt(2 / fan_in), fan_in =
         input channels / group x kernel area, or input features; He et al. 2015,
         https://arxiv.org/abs/1502.01852), their biases uniform in [-0.1, 0.1); Scale factors uniform in
-        [0.5, 1.5) and biases uniform in [-0.1, 0.1). calibrate(inputs): BatchNorm statistics of a random
+        [0.5, 1.5) and biases uniform in [-0.1, 0.1); Deconvolution, PReLU, Bias, BN and Normalize as their
+        class docstrings say. calibrate(inputs): BatchNorm statistics of a random
         image (the per-channel mean and variance of what reaches the layer, so activations stay near unit
         scale through deep nets instead of exploding), stored multiplied by 999.982 with that factor as
         third blob, as trained Caffe models carry it.
