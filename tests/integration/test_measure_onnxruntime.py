@@ -12,6 +12,8 @@ import pytest
 
 from edgeprof.check import check_onnxruntime
 from edgeprof.devices import connect, get_device
+from edgeprof.models.onnx_export import exporter_max_opset
+from edgeprof.models.onnx_versions import ONNXRUNTIME, reader
 
 from ..conftest import json_lines
 
@@ -44,7 +46,12 @@ def test_sim_desktop_onnxruntime_and_pytorch_in_one_table(edgeprof_cli):
     for r, same_model in zip(results[:4], results[4:]):
         figures, onnx = r["onnxruntime"], r["model_info"]["onnx"]
         assert figures["provider"] == "CPUExecutionProvider" and figures["providers_used"] == ["CPUExecutionProvider"]
-        assert figures["onnx_sha256"] == onnx["sha256"] and figures["opset"] == onnx["opset"] == 17
+        assert figures["onnx_sha256"] == onnx["sha256"] and figures["opset"] == onnx["opset"]
+        # The board's onnxruntime picks the file (edgeprof/models/onnx_versions.py): within what it reads.
+        board_reads = reader(ONNXRUNTIME, r["state"]["versions"]["onnxruntime"])
+        assert onnx["opset"] == min(board_reads.opset, exporter_max_opset())
+        assert onnx["ir_version"] <= board_reads.ir_version and figures["ir_version"] == onnx["ir_version"]
+        assert onnx["opset_chosen"].startswith(f"the board's ONNX Runtime {board_reads.version} reads opset")
         assert figures["export_cached"] is False and figures["export_s"] > 0  # this HOME's cache was empty
         assert "provider_fallback" not in {f["code"] for f in r["flags"]} and figures["variant"] == "fp32"
         assert r["state"]["versions"]["onnxruntime"] and r["state"]["versions"]["numpy"]

@@ -220,3 +220,78 @@ def test_best_times_each_precision_the_version_builds(edgeprof_cli, fresh_net, e
     assert len({r["tensorrt"]["engine_key"] for r in results}) == 3
     assert [r["tensorrt"].get("int8") is not None for r in results] == [False, False, True]
     assert f"fastest tensorrt variant for {fresh_net.stem} batch 1 on sim-tx2: " in proc.stderr
+
+
+# --- the ONNX file for the board's TensorRT (edgeprof/models/onnx_versions.py) -------------------------------
+
+def layer_norm_model(tmp_path):
+    """A TorchScript net with a layer norm: torch writes it as one LayerNormalization node from opset 17, as
+    elementary operators below."""
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(6), torch.nn.LayerNorm([4, 6, 6]))
+    path = tmp_path / f"ln-{uuid.uuid4().hex[:8]}.pt"
+    torch.jit.script(net.eval()).save(str(path))
+    return path
+
+
+def test_the_same_model_gets_the_opset_each_boards_tensorrt_reads_and_both_build(edgeprof_cli, trtexec_config,
+                                                                                 engines):
+    pytest.importorskip("onnx")
+    old = measure(edgeprof_cli, "alexnet", "--iterations", "20")[0]
+    engines.append(old["tensorrt"]["engine_path"])
+    trtexec_config("version", "10.3.0")
+    new = measure(edgeprof_cli, "alexnet", "--iterations", "20")[0]
+    engines.append(new["tensorrt"]["engine_path"])
+    assert old["status"] == new["status"] == "ok", (old["error"], new["error"])
+    (o, n) = (old["tensorrt"]["model"], new["tensorrt"]["model"])
+    assert (o["opset"], o["ir_version"]) == (13, 7) and o["opset_chosen"].startswith(
+        "the board's TensorRT 8.2.1 reads opset 13")
+    assert n["opset"] == 20 and n["ir_version"] <= 10 and o["sha256"] != n["sha256"]
+    assert "-op13ir7-trt8.2.1-fp32-b1-" in old["tensorrt"]["engine_key"]
+    assert f"-op20ir{n['ir_version']}-trt10.3.0-fp32-b1-" in new["tensorrt"]["engine_key"]
+    # The stand-in prints the file's header as the parser does.
+    assert "Opset version:    13" in show(edgeprof_cli, old)["raw_log"]
+    assert not any(f["code"] == "opset_above_parser" for r in (old, new) for f in r["flags"])
+
+
+def test_an_upgraded_tensorrt_never_loads_the_old_versions_engine(edgeprof_cli, trtexec_config, engines):
+    pytest.importorskip("onnx")
+    # --opset 13 on both: the very same ONNX file, only the TensorRT version changes.
+    first = measure(edgeprof_cli, "alexnet", "--opset", "13", "--iterations", "20")[0]
+    engines.append(first["tensorrt"]["engine_path"])
+    trtexec_config("version", "8.5.2")
+    upgraded = measure(edgeprof_cli, "alexnet", "--opset", "13", "--iterations", "20")[0]
+    engines.append(upgraded["tensorrt"]["engine_path"])
+    assert first["status"] == upgraded["status"] == "ok"
+    assert first["tensorrt"]["model"]["sha256"] == upgraded["tensorrt"]["model"]["sha256"]
+    assert upgraded["tensorrt"]["engine_cached"] is False and upgraded["tensorrt"]["build_s"] > 0
+    assert first["tensorrt"]["engine_key"] != upgraded["tensorrt"]["engine_key"]
+    assert "-trt8.5.2-" in upgraded["tensorrt"]["engine_key"]
+
+
+def test_forcing_opset_17_on_tensorrt_8_2(edgeprof_cli, trtexec_config, engines, tmp_path):
+    """8.2's parser checks no opset: AlexNet at opset 17 builds, flagged as above what the parser documents. A
+    net with a LayerNormalization node is refused before anything runs on the board, naming the node and the
+    version that has an importer for it; 8.6 builds it."""
+    pytest.importorskip("onnx")
+    forced = measure(edgeprof_cli, "alexnet", "--opset", "17", "--iterations", "20")[0]
+    engines.append(forced["tensorrt"]["engine_path"])
+    assert forced["status"] == "ok" and forced["tensorrt"]["model"]["opset"] == 17
+    assert forced["settings"]["opset"] == 17
+    [flag] = [f for f in forced["flags"] if f["code"] == "opset_above_parser"]
+    assert "TensorRT 8.2.1's parser reads opset 13" in flag["detail"]
+
+    net = layer_norm_model(tmp_path)
+    refused = measure(edgeprof_cli, net, "--opset", "17", "--iterations", "20", check=1)[0]
+    assert refused["status"] == "failed"
+    assert "LayerNormalization (layer " in refused["error"]
+    assert "needs TensorRT 8.6 or newer; TensorRT 8.2.1's parser has no importer for it" in refused["error"]
+    assert not any("trtexec" in c["command"] for c in show(edgeprof_cli, refused)["commands"])
+    # Without --opset, 8.2 gets opset 13, where the layer norm is elementary operators: it builds.
+    default = measure(edgeprof_cli, net, "--iterations", "20")[0]
+    engines.append(default["tensorrt"]["engine_path"])
+    assert default["status"] == "ok" and default["tensorrt"]["model"]["opset"] == 13
+    trtexec_config("version", "8.6.2")
+    newer = measure(edgeprof_cli, net, "--opset", "17", "--iterations", "20")[0]
+    engines.append(newer["tensorrt"]["engine_path"])
+    assert newer["status"] == "ok", newer["error"]
