@@ -23,18 +23,25 @@ def backend_label(result: Result, with_repeat: bool = True) -> str:
     repeat = (result.repeat or {}) if with_repeat else {}
     jobs = result.jobs or {}
     gpu = result.settings.get("gpu")
+    # --gpus puts the GPU's index there; caffe's own settings.gpu is whether it ran on a GPU at all.
+    gpu = gpu if isinstance(gpu, int) and not isinstance(gpu, bool) else None
     swept = result.state.get("power_sweep")
     mode = swept.get("mode_name") if isinstance(swept, dict) else None
     details = [d for d in (result.figures.get("variant"), result.settings.get("processor"),
                            f"mode {mode}" if isinstance(mode, str) else None,
                            f"GPU {gpu}" if gpu is not None else None,
-                           f"{jobs['jobs']} jobs" + (f" on GPUs {','.join(map(str, jobs['gpus']))}"
-                                                     if None not in jobs.get("gpus", [None]) else "")
+                           f"{jobs['jobs']} jobs" + _on_gpus(jobs.get("gpus") or [None])
                            if jobs.get("aggregate") else
                            f"job {jobs['index']} of {jobs['of']}" if jobs else None,
                            f"summary of {repeat['runs']} runs" if repeat.get("summary") else
                            f"run {repeat['index']} of {repeat['of']}" if repeat else None) if d]
     return f"{result.backend} ({', '.join(details)})" if details else result.backend
+
+
+def _on_gpus(gpus: list) -> str:
+    """' on GPU 0', ' on GPUs 0,1' for an aggregate's jobs, each GPU once; '' for jobs on the default device."""
+    named = list(dict.fromkeys(gpus))
+    return "" if None in named else f" on GPU{'s' if len(named) > 1 else ''} {','.join(map(str, named))}"
 
 
 def power_figures(result: Result) -> tuple[float | None, float | None]:
