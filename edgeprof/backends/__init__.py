@@ -19,6 +19,7 @@ from .base import (COMPILE_MODES, INT8_REFUSAL, MODES, PROCESSORS, TENSORRT_SOUR
 
 _REGISTRY = {
     "caffe": "edgeprof.backends.caffe.runner:CaffeBackend",
+    "libtorch": "edgeprof.backends.libtorch:LibTorchBackend",
     "onnxruntime": "edgeprof.backends.onnxruntime.runner:OnnxRuntimeBackend",
     "pytorch": "edgeprof.backends.pytorch.runner:PyTorchBackend",
     "tensorrt": "edgeprof.backends.tensorrt.runner:TensorRTBackend",
