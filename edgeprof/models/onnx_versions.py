@@ -62,6 +62,10 @@ development and support for this is limited. ... Current official support for do
                                    1.17       1.15    20     9
                                    1.18-1.20  1.16.x  21     10
 
+Checked against real releases (tests/models/test_onnx_versions.py, x86 builds with the Python each was built for):
+1.10.0 (Python 3.6), 1.11.1, 1.14.1 and 1.16.3 each load the file edgeprof writes for their row and refuse one
+opset more ("... Current official support for domain ai.onnx is till opset 15.") and one IR version more.
+
 Versions newer than the last row get its limits (a newer runtime reads every older file). Jetson builds are
 the same releases built for aarch64 (elinux.org/Jetson_Zoo#ONNX_Runtime lists 1.10/1.11 for JetPack 4.6's
 Python 3.6): the table is by release, whichever build.

@@ -1,6 +1,10 @@
 """The table of what each runtime's ONNX parser reads (edgeprof/models/onnx_versions.py): the rows the boards
 meet, the versions without a row, and the per-operator limits. The figures are the cited sources' (the
 module docstring); these tests pin them so a change to the table is a change someone meant."""
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from edgeprof.errors import InputError
@@ -63,3 +67,62 @@ def test_unreadable_names_the_operator_its_layers_and_the_version_that_has_it():
 def test_describe_says_whether_the_runtime_refuses_newer_files():
     assert "refuses files above them" in reader(ONNXRUNTIME, "1.10.0").describe()
     assert "may import a node with an older opset's meaning" in reader(TENSORRT, "8.2.1").describe()
+
+
+# --- the ONNX Runtime rows against real ONNX Runtime releases ------------------------------------------------
+
+# Real onnxruntime releases in virtual environments of the Pythons they were built for (tests/setup makes them
+# where pyenv has those Pythons): 1.10.0 on Python 3.6 is what the Jetson Zoo lists for JetPack 4.6. x86 builds
+# of the same releases: the limits are the release's, whatever the build.
+ORT_ENVS = Path(os.environ.get("EDGEPROF_ORT_ENVS", "/var/cache/edgeprof-lab/ort"))
+ORT_RELEASES = ("1.10.0", "1.11.1", "1.14.1", "1.16.3")
+NET = """name: "tiny"
+input: "data"
+input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "prob" type: "Softmax" bottom: "pool" top: "prob" }
+"""
+# Loads and runs a file with the release's own onnxruntime; prints "ok" or the error.
+LOAD = """import sys, numpy, onnxruntime
+try:
+    session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+    session.run(None, {"data": numpy.zeros((1, 3, 16, 16), numpy.float32)})
+    print("ok")
+except Exception as e:
+    print(e)
+"""
+
+
+@pytest.mark.parametrize("release", ORT_RELEASES)
+def test_a_real_onnxruntime_takes_its_rows_file_and_refuses_one_opset_or_ir_version_more(release, tmp_path,
+                                                                                          monkeypatch):
+    python = ORT_ENVS / release / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no onnxruntime {release} environment at {python.parent.parent} (tests/setup)")
+    pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    from edgeprof.models import resolve
+    from edgeprof.models.onnx_export import export_for, export_onnx, target_for
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "tiny.prototxt").write_text(NET)
+    model = resolve(str(tmp_path / "tiny.prototxt"))
+    row = reader(ONNXRUNTIME, release)
+
+    def load(path):
+        return subprocess.run([str(python), "-c", LOAD, str(path)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert load(export_for(model, 1, "fp32", target_for(row)).path) == "ok"
+    newer_opset = export_onnx(model, 1, opset=row.opset + 1, ir_version=row.ir_version)
+    assert load(newer_opset.path).endswith(f"Opset {row.opset + 1} is under development and support for this is "
+                                           f"limited. The operator schemas and or other functionality may change "
+                                           f"before next ONNX release and in this case ONNX Runtime will not "
+                                           f"guarantee backward compatibility. Current official support for domain "
+                                           f"ai.onnx is till opset {row.opset}.")
+    newer_ir = onnx.load(export_for(model, 1, "fp32", target_for(row)).path)
+    newer_ir.ir_version = row.ir_version + 1
+    onnx.save(newer_ir, str(tmp_path / "newer_ir.onnx"))
+    assert f"Unsupported model IR version: {row.ir_version + 1}, max supported IR version: {row.ir_version}" in \
+        load(tmp_path / "newer_ir.onnx")
