@@ -36,6 +36,7 @@ class BoardPolicy:
     wait_s: float = 0                   # how long to queue for another run's lease
     cooldown_s: float = 0               # a pause between items, so one item's heat does not bias the next
     take_over_dead: bool = False        # restore and take a lease whose run died on this host, at once
+    quiet_board: bool = False           # before each item, wait (up to wait_s) for other processes to go quiet
 
     def __post_init__(self):
         limits.integer("board policy", "lease_s", self.lease_s, limits.LEASE_S)

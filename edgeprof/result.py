@@ -57,6 +57,9 @@ class Result:
     # --jobs / --gpus (edgeprof.concurrency): a job carries {"group", "index", "of", "gpu"}; the aggregate of the
     # jobs measured together {"aggregate": true, "group", "jobs", "gpus", "result_ids"}.
     jobs: dict | None = None
+    # --duration (edgeprof.telemetry.timeline): {"window_s", "windows": [per-window figures], "first",
+    # "steady" (None when the run never settled), "drift_rel", "rule"}; None for runs without windows.
+    timeline: dict | None = None
     # Kept for `results show`, not for tables:
     commands: list = field(default_factory=list)
     raw_log: str = ""
@@ -79,7 +82,7 @@ class Result:
             "settings": self.settings, "started_at": self.started_at, "finished_at": self.finished_at,
             "wall_s": self.wall_s, "timed_window": self.timed_window, "flags": self.flags,
             "telemetry": self.telemetry, "plan": self.plan, "repeat": self.repeat,
-            "jobs": self.jobs,
+            "jobs": self.jobs, "timeline": self.timeline,
         }
         if full:
             doc.update(commands=self.commands, raw_log=self.raw_log, prototxt_diff=self.prototxt_diff)

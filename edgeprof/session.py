@@ -91,7 +91,8 @@ def measure_devices(devices: Sequence[str], models: Sequence[str], **measuring) 
 def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore | None = None,
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
-                 cooldown_s: float = 0, take_over_dead: bool = False, power_modes: Sequence[str] = (),
+                 cooldown_s: float = 0, take_over_dead: bool = False, quiet_board: bool = False,
+                 power_modes: Sequence[str] = (),
                  should_stop: Callable[[], bool] | None = None,
                  should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
@@ -101,7 +102,9 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     clocks: "max", "leave" or "lock" (default: the device family's policy, see edgeprof.power). The board is
     held exclusively for the whole call (another run waits up to wait_s) and its power state is restored at
     the end, or by the board itself lease_s seconds after this process died (take_over_dead: a lease whose
-    run died on this host is restored and taken at once instead of waited for). cooldown_s: a pause between
+    run died on this host is restored and taken at once instead of waited for; quiet_board: before each job,
+    wait up to wait_s for the board's other processes to go quiet, else that job fails saying what kept the
+    board busy). cooldown_s: a pause between
     jobs, so that one job's heat does not bias the next. power_modes: on a Jetson, every job measured in each
     of these nvpmodel modes (["all"]: every mode of the board's conf; edgeprof.power.sweep). should_stop:
     asked before each job; when it says yes, the jobs left are not run (and not stored) and the board is
@@ -119,7 +122,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
         raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
     policy = BoardPolicy(accept_new_host_key=accept_new_host_key, clocks=clocks,
                          sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, cooldown_s=cooldown_s,
-                         take_over_dead=take_over_dead)
+                         take_over_dead=take_over_dead, quiet_board=quiet_board)
     return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, power_modes=power_modes,
                                should_stop=should_stop, should_run=should_run, on_result=on_result,
                                on_status=on_status)
@@ -165,7 +168,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                     jobs = [replace(job, power_mode=mode) for mode in power.sweep_modes(list(power_modes))
                             for job in jobs]
                 sweep = Sweep(board, power, jobs, sources, keep, status, policy.cooldown_s, should_stop, should_run,
-                              modes)
+                              modes, quiet_wait_s=policy.wait_s if policy.quiet_board else None)
                 sweep.run()
         except TransportError as e:
             if sweep is None:
@@ -204,6 +207,7 @@ class Sweep:
     should_stop: Callable[[], bool] | None = None
     should_run: Callable[[Job], bool] | None = None
     modes: ModeSweep | None = None                      # --power-modes: the mode the board is in, those refused
+    quiet_wait_s: float | None = None                   # --quiet-board: how long to wait for quiet; None: no wait
     finished: set[int] = field(default_factory=set)     # indexes of the jobs done (kept, or skipped)
     _slots: dict = field(default_factory=dict)           # Job.gpus -> the GPUs they are on this board
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
@@ -286,6 +290,14 @@ class Sweep:
             self._last_clocks = None
         self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}")
         started = time.monotonic()
+        try:
+            if self.quiet_wait_s is not None:
+                _once_more(lambda: self.telemetry.wait_until_quiet(self.quiet_wait_s, self.status))
+        except BoardControlError as e:
+            failed = self.new_result(job).fail(f"not run: {e}")
+            failed.repeat = repeat
+            self.keep(failed)
+            return failed
         try:
             clocks_start = self._last_clocks or _once_more(self.power.snapshot)
         except BoardControlError as e:

@@ -59,8 +59,16 @@ class Options:
     tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
     ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
     dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
-    gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
     opset: int | None = None         # ONNX export: this opset, None: what the board's runtime reads (onnx_versions)
+    gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
+    duration_s: float | None = None  # --duration: time for this long, in windows of window_s (not with iterations)
+    window_s: float = 5.0
+
+    def timing_argv(self) -> list[str]:
+        """The board runners' timing options (edgeprof/onboard/timing.py) for these options."""
+        if self.duration_s is not None:
+            return ["--duration-s", repr(self.duration_s), "--window-s", repr(self.window_s)]
+        return [] if self.iterations is None else ["--iterations", str(self.iterations)]
 
 
 # Prints the first candidate that exists and is executable; "~/" means the login user's home. The
@@ -166,6 +174,13 @@ def check_report(report: dict, runner: str) -> None:
             _number(settings.get(key)) for key in ("warmup", "warmup_s", "min_iterations", "min_time_s",
                                                    "max_time_s", "target_ci")):
         raise bad("settings", "lacks the timing policy (iterations, warm-up, stop rule) as numbers")
+    windows = report.get("windows")
+    if windows is not None and not (
+            isinstance(windows, list) and all(isinstance(w, dict) and _number(w.get("start_s"))
+                                              and _number(w.get("end_s")) and type(w.get("iterations")) is int
+                                              and w["iterations"] >= 0 for w in windows)
+            and sum(w["iterations"] for w in windows) == len(report["times_ms"])):
+        raise bad("windows", "is not a list of windows whose iterations add up to times_ms")
 
 
 def _json_object(line: str) -> dict | None:
@@ -191,7 +206,7 @@ print(json.dumps(facts))
 '''
 # What every runner report gives (edgeprof/onboard/harness.py, report()) and a result keeps among its figures.
 COMMON_FIGURES = ("load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
-                  "memory_stages", "device_name", "threads", "times_ms")
+                  "memory_stages", "device_name", "threads", "times_ms", "windows")
 
 
 class Backend:
@@ -200,6 +215,7 @@ class Backend:
     precisions: tuple[str, ...] = ("fp32",)
     spans: tuple[str, ...] = ("compute", "host")
     best_tries: str | None = None
+    durations: bool = True                   # times a --duration in windows (the board runners' loop)
     tool: str = ""
     runner: str | None = None
     probe: str = MODULE_VERSIONS
@@ -233,6 +249,9 @@ class Backend:
                                                  precisions=", ".join(self.precisions))
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
+        if options.duration_s is not None and not self.durations:
+            return (f"--duration: {self.tool} runs a fixed number of iterations, without windows; use "
+                    f"--iterations, or a backend whose runner keeps windows (pytorch, onnxruntime)")
         return None
 
     @staticmethod

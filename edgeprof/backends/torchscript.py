@@ -33,8 +33,7 @@ class TorchScriptBackend(Backend):
         with open(model.path, "rb") as f:
             board.put_bytes(remote, f.read())
         argv = [facts["python"], facts["runner"], "--model", remote, "--batch", str(batch), "--json"]
-        if options.iterations is not None:
-            argv += ["--iterations", str(options.iterations)]
+        argv += options.timing_argv()
         result.settings = {"iterations": options.iterations}
         try:
             return self.fill(result, self.run_runner(board, argv, result, options))

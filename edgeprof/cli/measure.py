@@ -16,6 +16,7 @@ from ..power import POLICIES
 from ..reporting import results_table
 from ..reporting.best import describe_fastest, fastest_variants
 from ..reporting.terminal import styled
+from ..reporting.timeline import describe_timeline, timeline_table
 from ..session import measure
 from .common import (
     budget_options,
@@ -62,6 +63,11 @@ def _backends_with(capability: str) -> str:
                    "the run-to-run spread.")
 @click.option("--iterations", "-n", type=click.IntRange(*limits.ITERATIONS),
               help="Timed iterations (backend default if unset).")
+@click.option("--duration", "duration_s", type=click.FloatRange(*limits.DURATION_S), metavar="SECONDS",
+              help="Run for this long in windows (instead of --iterations): a timeline per window, the first window "
+                   "against the steady state, the drift; PyTorch and ONNX Runtime.")
+@click.option("--window", "window_s", type=click.FloatRange(*limits.WINDOW_S), default=5.0, show_default=True,
+              metavar="SECONDS", help="With --duration: one window's length.")
 @click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
               help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
                    "aggregate: total throughput (the sum), the slowest job's latency.")
@@ -81,6 +87,9 @@ def _backends_with(capability: str) -> str:
               help="Read the board's sudo password from this environment variable instead of asking.")
 @click.option("--lease", "lease_s", type=click.IntRange(*limits.LEASE_S), default=180, show_default=True,
               help="Seconds after which the board restores itself if this process stops renewing its lease.")
+@click.option("--quiet-board", is_flag=True,
+              help="Before each item, wait (up to --wait) until the board's other processes use under a quarter of "
+                   "a CPU (what `contended` flags); an item whose board stays busy fails, naming the busiest.")
 @click.option("--wait", "wait_s", type=click.FloatRange(*limits.WAIT_S), default=0, show_default=True,
               help="Seconds to wait for another edgeprof run on the same board to finish (and for labgrid to "
                    "allocate the place).")
@@ -117,7 +126,8 @@ def _backends_with(capability: str) -> str:
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     power_modes, budget_w, budget_ms,
-                    jobs, gpus, accept_new_host_key, clocks, sudo_password_env, lease_s, wait_s, processor, span, precision,
+                    duration_s, window_s, jobs, gpus, accept_new_host_key, clocks, sudo_password_env, lease_s,
+                    quiet_board, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
@@ -133,7 +143,15 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     if best and (precision != "fp32" or channels_last or cuda_graph or compile_mode):
         raise click.UsageError("--best tries its own precisions, memory formats, CUDA graphs and compilation; "
                                "drop --precision, --channels-last, --cuda-graph and --compile, or drop --best")
-    options = Options(iterations=iterations, processor=processor, span=span, precision=precision,
+    if duration_s is not None and iterations is not None:
+        raise click.UsageError("--duration and --iterations exclude each other: a run is timed for one or the other")
+    if duration_s is not None and window_s > duration_s:
+        raise click.BadParameter(f"a window of {window_s:g} s does not fit a {duration_s:g} s run",
+                                 param_hint="--window")
+    options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s,
+                      # the runner's own limit: the duration plus its load, warm-up and report
+                      timeout_s=max(Options.timeout_s, (duration_s or 0) + 600),
+                      processor=processor, span=span, precision=precision,
                       channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
                       mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core, opset=opset)
     store = open_results_store(db)
@@ -160,7 +178,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                            inventory=inventory,
                            accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           take_over_dead=take_over_dead, power_modes=power_modes, on_result=on_result,
+                           take_over_dead=take_over_dead, quiet_board=quiet_board, power_modes=power_modes,
+                           on_result=on_result,
                            on_status=on_status)
 
     try:
@@ -181,6 +200,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     for fastest, reference in fastest_variants(results):
         # stdout is JSON Lines alone with --json
         (errors if as_json else console).print(describe_fastest(fastest, reference), highlight=False)
+    for result in [r for r in results if r.timeline] if not as_json else []:
+        console.print(timeline_table(result))
+        console.print(describe_timeline(result), highlight=False)
     if not as_json:
         show_power_modes(results, budget_w, budget_ms)
     if failed and not as_json:

@@ -13,6 +13,7 @@ whether the item is already stored ok (by a run that held the board while this o
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,18 @@ class BoardProgress:
     @property
     def left(self) -> int:
         return self.total - self.skipped - self.done - self.failed
+
+
+def summary_only(result: Result) -> Result:
+    """What a LabRun keeps of a stored result: all but its raw parts (telemetry samples and sampler
+    commands, raw log, commands, prototxt diff, per-iteration times), which stay in the database (store.get).
+    Kept whole, a hundred boards' results would grow the host's memory with every board-second measured."""
+    kept = copy.copy(result)
+    kept.raw_log, kept.commands, kept.prototxt_diff = "", [], ""
+    kept.figures = {key: value for key, value in result.figures.items() if key != "times_ms"}
+    if result.telemetry:
+        kept.telemetry = {key: value for key, value in result.telemetry.items() if key not in ("samples", "commands")}
+    return kept
 
 
 @dataclass
@@ -87,7 +100,7 @@ class Lab:
 
         lab = Lab()             # or Lab(inventory="lab.toml", db="results.sqlite" or "postgresql://host/db")
         run = lab.run(Plan.from_toml("plan.toml"))    # or Plan(devices=["tag:family=tx2"], models=[...])
-        run.results, run.failures
+        run.results, run.failures     # results without their raw parts (summary_only); the store has them
     """
 
     def __init__(self, inventory: str | None = None, db: str | None = None, *, accept_new_host_key: bool = False,
@@ -157,7 +170,7 @@ class Lab:
 
         def on_result(result: Result) -> None:
             with lock:
-                lab_run.results.append(result)
+                lab_run.results.append(summary_only(result))
                 if result.status == "ok":
                     progress.done += 1
                 else:
@@ -196,4 +209,4 @@ class Lab:
             notify()
 
 
-__all__ = ["BoardProgress", "Lab", "LabRun"]
+__all__ = ["BoardProgress", "Lab", "LabRun", "summary_only"]

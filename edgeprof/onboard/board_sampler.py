@@ -2,6 +2,10 @@
 
     python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.jsonl.stop
         --interval-ms 100 [--tegrastats | --nvidia-smi FIELD,FIELD,...] [--proc] [--others WORKDIR]
+    python3 WORKDIR/board_sampler.py --idle-sample SECONDS --others WORKDIR
+
+The second form watches the other processes for SECONDS and prints one "others" record (below) on stdout:
+how busy the board is before a measurement starts (--quiet-board).
 
 It writes JSON lines to OUT.part and renames the file to OUT when it has stopped, so a complete file
 means a clean stop. Every record carries "t", the board's epoch clock (time.time()) when the reading
@@ -384,8 +388,9 @@ class Sampler(object):
 
 def main(argv):
     parser = argparse.ArgumentParser(prog="board_sampler.py")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--stop", required=True)
+    parser.add_argument("--idle-sample", type=float, metavar="SECONDS")
+    parser.add_argument("--out")
+    parser.add_argument("--stop")
     parser.add_argument("--interval-ms", type=int, default=100)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--tegrastats", action="store_true")
@@ -393,6 +398,15 @@ def main(argv):
     parser.add_argument("--proc", action="store_true")
     parser.add_argument("--others", metavar="WORKDIR", help="also the CPU time of processes not naming WORKDIR")
     args = parser.parse_args(argv)
+    if args.idle_sample is not None:
+        if not args.others or args.idle_sample <= 0:
+            parser.error("--idle-sample takes a positive number of seconds and --others WORKDIR")
+        others = OtherProcesses(args.others, [os.getpid()])
+        time.sleep(args.idle_sample)
+        print(json.dumps(dict(others.sample(), kind="others", t=time.time()), sort_keys=True))
+        return 0
+    if not args.out or not args.stop:
+        parser.error("--out and --stop are required")
     wakeup, wakeup_write = os.pipe()
     for fd in (wakeup, wakeup_write):
         os.set_blocking(fd, False)

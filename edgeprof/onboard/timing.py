@@ -11,7 +11,9 @@ https://pyperf.readthedocs.io/en/latest/run_benchmark.html):
     timed: at least --min-iterations and --min-time-s, then until the median's distribution-free 95 %
         confidence interval (order statistics of the binomial(n, 1/2)) lies within --target-ci of the
         median (ci_rel = max(median - lo, hi - median) / median), or --max-time-s passes; --iterations N
-        runs exactly N (0: none, e.g. only to dump outputs).
+        runs exactly N (0: none, e.g. only to dump outputs); --duration-s S runs for S seconds, whatever
+        the estimate, and marks a window every --window-s seconds (its iterations and its span on the
+        board's clock), so the host can follow the run as it goes: first window, drift, steady state.
     throughput_ips: batch x iterations / wall time of the timed window; the window is also reported on the
         board's clock (epoch seconds), so telemetry can be summarized over exactly it.
 """
@@ -34,6 +36,8 @@ def add_timing_arguments(parser):
     parser.add_argument("--max-time-s", type=float, default=30.0, help="stop the timed iterations after this")
     parser.add_argument("--target-ci", type=float, default=0.01,
                         help="stop once the median's 95%% CI is within this fraction of the median")
+    parser.add_argument("--duration-s", type=float, help="run the timed iterations for this long, in windows")
+    parser.add_argument("--window-s", type=float, default=5.0, help="with --duration-s: one window's length")
 
 
 def check_timing_arguments(parser, args):
@@ -41,13 +45,19 @@ def check_timing_arguments(parser, args):
         parser.error("--iterations must be at least 0")
     if args.min_iterations < 1 or args.max_time_s <= 0 or args.target_ci <= 0:
         parser.error("--min-iterations, --max-time-s and --target-ci must be positive")
+    if args.duration_s is not None:
+        if args.iterations is not None:
+            parser.error("--duration-s and --iterations exclude each other")
+        if args.duration_s <= 0 or args.window_s <= 0:
+            parser.error("--duration-s and --window-s must be positive")
 
 
 def timing_settings(args):
     """The timing options as run, under the keys the host reads to describe the iterations policy."""
     return {"iterations": args.iterations, "warmup": args.warmup, "warmup_s": args.warmup_s,
             "min_iterations": args.min_iterations, "min_time_s": args.min_time_s,
-            "max_time_s": args.max_time_s, "target_ci": args.target_ci}
+            "max_time_s": args.max_time_s, "target_ci": args.target_ci, "duration_s": args.duration_s,
+            "window_s": args.window_s if args.duration_s is not None else None}
 
 
 # --- statistics ----------------------------------------------------------------------------------------
@@ -104,7 +114,7 @@ def summarize(times):
 
 def measure(step, args):
     """Warm-up, then the timed iterations; returns (times in ms, window dict, stop reason, warm-up count).
-    With --iterations 0 nothing runs."""
+    With --iterations 0 nothing runs; with --duration-s the window dict also holds "windows"."""
     if args.iterations == 0:
         return [], None, None, 0
     warmup = 0
@@ -112,6 +122,8 @@ def measure(step, args):
     while warmup < args.warmup or time.perf_counter() - t0 < args.warmup_s:
         step()
         warmup += 1
+    if args.duration_s is not None:
+        return run_for(step, args) + (warmup,)
     times = []
     window = {"start_s": time.time()}
     start = time.perf_counter()
@@ -137,6 +149,26 @@ def measure(step, args):
     return times, window, reason, warmup
 
 
+def run_for(step, args):
+    """--duration-s: timed iterations until that many seconds have passed, a window closed every
+    --window-s seconds, each {"start_s", "end_s" (board clock), "iterations" (how many ended in it)}; the
+    last, shorter window is kept when an iteration ended in it. Returns (times, window, "duration")."""
+    times, windows = [], []
+    window = {"start_s": time.time(), "windows": windows}
+    start = time.perf_counter()
+    opened, opened_at, elapsed = 0, window["start_s"], 0.0
+    while elapsed < args.duration_s:
+        times.append(step()[0])
+        elapsed = time.perf_counter() - start
+        if elapsed >= (len(windows) + 1) * args.window_s or elapsed >= args.duration_s:
+            now = time.time()
+            windows.append({"start_s": opened_at, "end_s": now, "iterations": len(times) - opened})
+            opened, opened_at = len(times), now
+    window["end_s"] = time.time()
+    window["wall_s"] = time.perf_counter() - start
+    return times, window, "duration"
+
+
 def timing_report(times, window, reason, warmup, batch):
     """The JSON figures of one measure() run: latency statistics, every timed iteration, the window."""
     report = summarize(times) if times else {"latency_ms": None, "ci95_ms": None, "ci_rel": None}
@@ -150,13 +182,18 @@ def timing_report(times, window, reason, warmup, batch):
         "timed_window": {"start_s": window["start_s"], "end_s": window["end_s"]} if times else None,
         "throughput_ips": batch * len(times) / window["wall_s"] if times else None,
     })
+    if times and "windows" in window:
+        report["windows"] = window["windows"]
     return report
 
 
 def describe_method(report):
     """The `method` of a result, from a runner's JSON (host side: the loop described beside its code)."""
     settings = report["settings"]
-    if settings["iterations"] is None:
+    if settings.get("duration_s") is not None:
+        policy = "duration: %s s in windows of %s s (%d windows)" % (
+            settings["duration_s"], settings["window_s"], len(report.get("windows") or []))
+    elif settings["iterations"] is None:
         policy = ("adaptive: at least %d iterations and %s s, until the median's 95 %% CI is within %.0f%% or "
                   "%s s pass (stopped: %s)" % (settings["min_iterations"], settings["min_time_s"],
                                                settings["target_ci"] * 100, settings["max_time_s"],

@@ -331,6 +331,14 @@ def _rest(doc: dict, loading: _Loading) -> dict:
         loading.left_out.append("jobs (not a --jobs group with its job numbers)")
         jobs = None
     fields["jobs"] = jobs
+    timeline = doc.get("timeline")
+    if timeline is not None and not (isinstance(timeline, dict) and isinstance(timeline.get("windows"), list)
+                                     and all(isinstance(w, dict) and is_number(w.get("start_s"))
+                                             and is_number(w.get("end_s")) and type(w.get("iterations")) is int
+                                             for w in timeline["windows"])):
+        loading.left_out.append("timeline (not --duration windows with their span and iterations)")
+        timeline = None
+    fields["timeline"] = timeline
     if not all(isinstance(v, list) and len(v) == 2 and all(map(is_number, v))
                for v in fields["latency_ci95_ms"].values()):
         loading.left_out.append("latency_ci95_ms (not [low, high] number pairs)")

@@ -12,13 +12,20 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from ..errors import BoardControlError
 from ..onboard import source
+from ..power.lease import BoardBusy
 from ..transport import CommandResult, TransportError
 from ..transport.sudo import Sudo
-from .summary import NVIDIA_SMI_FIELDS, summarize
+from . import timeline
+from .summary import CONTENDED_CPU_SHARE, NVIDIA_SMI_FIELDS, summarize
+
+# --quiet-board: how long each look at the other processes lasts (the sampler's once-a-second pass, twice).
+QUIET_SAMPLE_S = 2.0
 
 DEFAULT_INTERVAL_MS = 100
 SCRIPT = "board_sampler.py"
@@ -78,6 +85,7 @@ class Recording:
                             "commands": self.commands, "samples": self.records}
         if result.status == "ok":
             result.flags = result.flags + flags  # the backend's own flags (e.g. provider_fallback) stay
+            result.flags = result.flags + timeline.analyse(result, self.records, self.power_total)
 
 
 class BoardTelemetry:
@@ -109,15 +117,43 @@ class BoardTelemetry:
         finally:
             self._stop(recording)
 
+    def _uploaded(self) -> str:
+        if self._script is None:
+            self._script = f"{self.board.workdir}/{SCRIPT}"
+            self.board.put_text(self._script, source(SCRIPT))
+        return self._script
+
+    def wait_until_quiet(self, wait_s: float, on_status) -> dict:
+        """--quiet-board: look at the other processes QUIET_SAMPLE_S at a time until they use at most
+        CONTENDED_CPU_SHARE of a CPU (what `contended` flags), as perf tools ask users to check by hand;
+        returns the quiet look. Raises BoardBusy naming the busiest once wait_s has passed."""
+        deadline = time.monotonic() + wait_s
+        name = self.board.device.name
+        while True:
+            looked = self.board.run([self.python, self._uploaded(), "--idle-sample", str(QUIET_SAMPLE_S),
+                                     "--others", self.board.workdir], timeout=60)
+            try:
+                record = json.loads(looked.stdout.strip().splitlines()[-1])
+                share = record["cpu_s"] / record["interval_s"]
+                busiest = ", ".join(f"{comm} ({pid}) {cpu:g} s" for comm, pid, cpu in record["top"][:3])
+            except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError):
+                raise BoardControlError(f"{name}: could not look at its other processes for --quiet-board "
+                                        f"(exit {looked.exit_status}): {looked.stderr.strip()[-300:]}") from None
+            if share <= CONTENDED_CPU_SHARE:
+                return record
+            if time.monotonic() >= deadline:
+                raise BoardBusy(f"{name} is not quiet: other processes used {share:.2f} CPUs over "
+                                f"{record['interval_s']:g} s (busiest: {busiest}), still after --wait {wait_s:g} s; "
+                                f"stop them, raise --wait, or measure without --quiet-board (results get "
+                                f"`contended`)")
+            on_status(f"{name}: not quiet yet ({share:.2f} CPUs used by others; busiest: {busiest}); waiting")
+
     def _start(self, recording: Recording) -> None:
         self._count += 1
         out = f"{self.board.workdir}/telemetry-{self._count}.jsonl"
         recording.out = out
         try:
-            if self._script is None:
-                self._script = f"{self.board.workdir}/{SCRIPT}"
-                self.board.put_text(self._script, source(SCRIPT))
-            started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._script,
+            started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._uploaded(),
                                  "--out", out, "--stop", out + ".stop", "--interval-ms", str(self.interval_ms),
                                  *self._source_args, "--others", self.board.workdir])
         except TransportError as e:

@@ -1,6 +1,7 @@
 """Tests of the timing core every board runner imports (edgeprof/onboard/timing.py): the statistics,
 the warm-up and stopping rules, and the figures it reports. Standard library only, like the module."""
 import itertools
+import time
 
 import pytest
 
@@ -90,7 +91,35 @@ def test_adaptive_gives_up_at_the_time_cap():
     assert reason == "time_cap" and len(times) >= 1
 
 
-@pytest.mark.parametrize("argv", [["--iterations", "-1"], ["--min-iterations", "0"], ["--target-ci", "0"]])
+def sleeping_step(ms):
+    def step():
+        time.sleep(ms / 1000.0)
+        return ms, None
+    return step
+
+
+def test_a_duration_runs_in_windows_that_hold_every_iteration():
+    times, window, reason, _ = bt.measure(sleeping_step(10.0), timing_args("--warmup", "1", "--warmup-s", "0",
+                                                                           "--duration-s", "0.5", "--window-s", "0.2"))
+    assert reason == "duration" and window["wall_s"] >= 0.5
+    windows = window["windows"]
+    # 0.2 s, 0.2 s and the 0.1 s left: consecutive, on the board's clock, each with its iterations.
+    assert len(windows) == 3 and sum(w["iterations"] for w in windows) == len(times)
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(windows, windows[1:]))
+    assert windows[0]["start_s"] == window["start_s"] and all(w["iterations"] >= 5 for w in windows)
+    report = bt.timing_report(times, window, reason, 1, batch=1)
+    assert report["windows"] == windows and report["stop_reason"] == "duration"
+    settings = bt.timing_settings(timing_args("--duration-s", "60", "--window-s", "5"))
+    assert (settings["duration_s"], settings["window_s"]) == (60.0, 5.0)
+    described = bt.describe_method(dict(report, timer="perf_counter", warmup_iterations=1,
+                                        settings=bt.timing_settings(timing_args("--duration-s", "0.5",
+                                                                                "--window-s", "0.2"))))
+    assert described["iterations_policy"] == "duration: 0.5 s in windows of 0.2 s (3 windows)"
+
+
+@pytest.mark.parametrize("argv", [["--iterations", "-1"], ["--min-iterations", "0"], ["--target-ci", "0"],
+                                  ["--duration-s", "0"], ["--duration-s", "5", "--window-s", "-1"],
+                                  ["--duration-s", "5", "--iterations", "10"]])
 def test_bad_timing_options_are_json_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as stopped:
         timing_args(*argv)
@@ -101,7 +130,8 @@ def test_bad_timing_options_are_json_usage_errors(argv, capsys):
 def test_settings_carry_the_policy():
     args = timing_args("--min-iterations", "5")
     assert bt.timing_settings(args) == {"iterations": None, "warmup": 3, "warmup_s": 1.0, "min_iterations": 5,
-                                        "min_time_s": 1.0, "max_time_s": 30.0, "target_ci": 0.01}
+                                        "min_time_s": 1.0, "max_time_s": 30.0, "target_ci": 0.01,
+                                        "duration_s": None, "window_s": None}
 
 
 # --- the processor and memory --------------------------------------------------------------------------

@@ -41,3 +41,24 @@ def test_a_cpu_burner_during_the_window_is_named_and_a_quiet_board_is_not_flagge
         [(f["detail"], r["telemetry"]["others"]) for r in quiet for f in [contended(r)] if f]
     for r in quiet + busy:
         assert r["telemetry"]["others"]["cpu_share"] >= 0
+
+
+def test_quiet_board_measures_a_quiet_board_and_refuses_a_busy_one(edgeprof_cli):
+    """--quiet-board looks at the board's other processes before the item: quiet, it measures; with a CPU
+    burner that outlasts --wait, the item fails naming it, and nothing is timed."""
+    def quiet_board(wait_s):
+        proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", "alexnet", "-n", "6",
+                            "--quiet-board", "--wait", str(wait_s), "--json", check=None)
+        [result] = json_lines(proc.stdout)
+        return proc, result
+    proc, result = quiet_board(60)
+    assert result["status"] == "ok", (result["error"], proc.stderr)
+    burner = subprocess.Popen(["timeout", "600", "sh", "-c", "while :; do :; done"], start_new_session=True)
+    try:
+        proc, result = quiet_board(3)
+    finally:
+        os.killpg(burner.pid, signal.SIGKILL)
+        burner.wait()
+    assert proc.returncode == 1 and result["status"] == "failed" and result["iterations"] is None
+    assert "sim-desktop is not quiet" in result["error"] and "busiest: sh (" in result["error"]
+    assert "still after --wait 3 s" in result["error"]

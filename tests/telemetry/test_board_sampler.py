@@ -228,3 +228,24 @@ def test_nvmap_client_tables_of_two_l4t_releases():
     # A comm with a space keeps it; the header and the total are not clients.
     assert nvmap_clients("user  Web Content  4242  2048K\n") == [("Web Content", 4242, 2.0)]
     assert nvmap_clients("total   23549320K\nCLIENT PROCESS PID SIZE\n") == []
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_an_idle_sample_names_what_keeps_the_board_busy(python, tmp_path):
+    """--idle-sample: one others record of the seconds asked for, for --quiet-board's wait; a CPU burner of
+    this test's own (not in the work folder) is in it, a process naming the work folder is not."""
+    work = tmp_path / "work"
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    ours = subprocess.Popen(["sh", "-c", f"while :; do :; done # {work}/runner"])
+    try:
+        done = subprocess.run([python, str(SAMPLER), "--idle-sample", "1", "--others", str(work)],
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        for proc in (burner, ours):
+            proc.kill()
+            proc.wait()
+    record = json.loads(done.stdout)
+    assert record["kind"] == "others" and 0.9 <= record["interval_s"] < 2
+    pids = [pid for _, pid, _ in record["top"]]
+    assert burner.pid in pids and ours.pid not in pids
+    assert record["cpu_s"] >= 0.3   # one busy loop on a 2-core machine shared with the rest of the suite

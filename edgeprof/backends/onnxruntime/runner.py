@@ -95,8 +95,7 @@ def runner_argv(facts: dict, model_path: str, providers: list[str], options: Opt
     """The board command for one measurement (see onnxruntime_runner.py --help)."""
     argv = [facts["python"], facts["runner"], "--model", model_path, "--providers", ",".join(providers),
             "--span", options.span, "--json"]
-    if options.iterations is not None:
-        argv += ["--iterations", str(options.iterations)]
+    argv += options.timing_argv()
     if options.threads is not None:
         argv += ["--threads", str(options.threads)]
     return argv

@@ -59,8 +59,7 @@ def runner_argv(python: str, runner: str, model_args: list[str], device: str, ba
         argv += ["--precision", options.precision]
     if options.mode != "inference":
         argv += ["--mode", options.mode]
-    if options.iterations is not None:
-        argv += ["--iterations", str(options.iterations)]
+    argv += options.timing_argv()
     if options.channels_last:
         argv.append("--channels-last")
     if options.cuda_graph:

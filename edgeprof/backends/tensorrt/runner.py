@@ -437,8 +437,7 @@ class PythonApi:
             job.model.upload()  # only a build reads the model, as on the trtexec path
         argv = [job.facts["python"], job.facts["runner"], "--onnx", job.model.trt.path, "--engine", job.engine,
                 "--precision", options.precision, "--span", options.span, "--json"]
-        if options.iterations is not None:
-            argv += ["--iterations", str(options.iterations)]
+        argv += options.timing_argv()
         try:
             report = TensorRTBackend().run_runner(board, argv, result, options)
         except RunnerFailed as e:
@@ -475,6 +474,8 @@ _TOOLS = {tool.name: tool for tool in (Trtexec, PythonApi)}
 class TensorRTBackend(Backend):
     name = "tensorrt"
     tool = "TensorRT Python-API"
+    # Through trtexec (--iterations/--duration of its own, without windows) as often as through the runner.
+    durations = False
     model_kinds = ("prototxt", "torchvision", "torchscript")
     # commands.py's, but trtexec's "best" (fp16 and int8 kernels mixed), which --precision does not offer.
     precisions = tuple(p for p in PRECISIONS if p != "best")
