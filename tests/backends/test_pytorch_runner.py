@@ -379,8 +379,8 @@ def test_random_weights_are_deterministic_and_calibrated():
 
 def test_unknown_type_in_spec():
     spec = spec_of(SMALL_NET)
-    spec["layers"][2]["type"] = "PriorBox"
-    with pytest.raises(caffe_layers.RunnerError, match=r"layer 'sc' \(line 7\): type PriorBox is not supported") as info:
+    spec["layers"][2]["type"] = "ROIPooling"
+    with pytest.raises(caffe_layers.RunnerError, match=r"layer 'sc' \(line 7\): type ROIPooling is not supported") as info:
         caffe_layers.CaffeNet(spec)
     assert info.value.kind == "unsupported"
 
@@ -456,7 +456,7 @@ def test_input_and_dumps_round_trip(small_spec, tmp_path):
 
 def test_errors_come_back_as_json(small_spec, tmp_path):
     spec = json.loads(small_spec.read_text())
-    spec["layers"][0]["type"] = "Deconvolution"
+    spec["layers"][0]["type"] = "ROIPooling"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(spec))
     out, code = run_runner("--spec", bad, "--json", check=False)
