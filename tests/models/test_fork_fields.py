@@ -96,3 +96,13 @@ def test_every_layer_type_refuses_an_invented_field_in_its_parameter_block(type_
     text = net("", f'layer {{ name: "x" type: "{type_}" bottom: "pool1" top: "x"\n  {block} {{ invented_field: 1 }} }}')
     with pytest.raises(PrototxtError, match=f"{block} field `invented_field` is not one edgeprof knows"):
         analyze(parse(text, "t.prototxt"))
+
+
+def test_every_built_type_is_counted_and_has_its_fields_listed():
+    """One description for counting, building and refusing: a type the build knows has a shape rule and its
+    parameter block's fields in PARAM_FIELDS (the types listed here have no parameter block in their caffe.proto)."""
+    from edgeprof.models.netspec import SUPPORTED_TYPES
+    from edgeprof.models.stats import _RULES
+    from edgeprof.onboard.caffe_layers import LAYERS
+    assert set(SUPPORTED_TYPES) == set(LAYERS) and set(SUPPORTED_TYPES) <= set(_RULES)
+    assert set(SUPPORTED_TYPES) - set(PARAM_FIELDS) == {"Split", "AbsVal", "BNLL", "ReLU6", "Axpy"}
