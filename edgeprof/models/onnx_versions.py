@@ -55,15 +55,16 @@ development and support for this is limited. ... Current official support for do
   ORT        ONNX   opset  IR      ORT        ONNX    opset  IR
   1.0-1.2    1.6    11     6       1.12-1.13  1.12    17     8
   1.3-1.5    1.7    12     7       1.14       1.13    18     8
-  1.6-1.7    1.8    13     7       1.15       1.14    19     8 (the page's figure; ONNX 1.14 is IR 9, and
-  1.8        1.9    14     7                                    github.com/microsoft/onnxruntime/issues/16638
-  1.9-1.10   1.10   15     8                                    says 1.15.1 loads IR 9: the lower is kept)
-  1.11       1.11   16     8       1.16       1.14.1  19     9
+  1.6-1.7    1.8    13     7       1.15       1.14    19     9 (the page says 8; ONNX 1.14 is IR 9, and
+  1.8        1.9    14     7                                    real 1.15.1 loads IR 9 and refuses 10, as
+  1.9-1.10   1.10   15     8                                    github.com/microsoft/onnxruntime/issues/16638
+  1.11       1.11   16     8                                    says: the measured 9 is kept)
+                                   1.16       1.14.1  19     9
                                    1.17       1.15    20     9
                                    1.18-1.20  1.16.x  21     10
 
 Checked against real releases (tests/models/test_onnx_versions.py, x86 builds with the Python each was built for):
-1.10.0 (Python 3.6), 1.11.1, 1.14.1 and 1.16.3 each load the file edgeprof writes for their row and refuse one
+1.10.0 (Python 3.6), 1.11.1, 1.14.1, 1.15.1 and 1.16.3 each load the file edgeprof writes for their row and refuse one
 opset more ("... Current official support for domain ai.onnx is till opset 15.") and one IR version more.
 
 Versions newer than the last row get its limits (a newer runtime reads every older file). Jetson builds are
@@ -143,7 +144,7 @@ _TENSORRT = (
 # (first version of the row, opset, IR), ascending, from ORT's compatibility page (see the docstring).
 _ONNXRUNTIME = (
     ((1, 0), 11, 6), ((1, 3), 12, 7), ((1, 6), 13, 7), ((1, 8), 14, 7), ((1, 9), 15, 8), ((1, 11), 16, 8),
-    ((1, 12), 17, 8), ((1, 14), 18, 8), ((1, 15), 19, 8), ((1, 16), 19, 9), ((1, 17), 20, 9), ((1, 18), 21, 10),
+    ((1, 12), 17, 8), ((1, 14), 18, 8), ((1, 15), 19, 9), ((1, 16), 19, 9), ((1, 17), 20, 9), ((1, 18), 21, 10),
 )
 _ORT_SOURCE = "onnxruntime.ai/docs/reference/compatibility.html"
 

@@ -27,6 +27,7 @@ def test_tensorrt_rows_the_boards_meet(version, opset, ir):
 @pytest.mark.parametrize("version, opset, ir", [
     ("1.10.0", 15, 8), ("1.11.0", 16, 8),     # the Jetson Zoo's builds for JetPack 4.6's Python 3.6
     ("1.14.1", 18, 8),                         # refuses IR 9 (github.com/microsoft/onnxruntime/issues/15874)
+    ("1.15.1", 19, 9),                         # the compatibility page says IR 8; the release reads 9
     ("1.16.3", 19, 9), ("1.17.1", 20, 9), ("1.20.1", 21, 10),
 ])
 def test_onnxruntime_rows(version, opset, ir):
@@ -75,7 +76,7 @@ def test_describe_says_whether_the_runtime_refuses_newer_files():
 # where pyenv has those Pythons): 1.10.0 on Python 3.6 is what the Jetson Zoo lists for JetPack 4.6. x86 builds
 # of the same releases: the limits are the release's, whatever the build.
 ORT_ENVS = Path(os.environ.get("EDGEPROF_ORT_ENVS", "/var/cache/edgeprof-lab/ort"))
-ORT_RELEASES = ("1.10.0", "1.11.1", "1.14.1", "1.16.3")
+ORT_RELEASES = ("1.10.0", "1.11.1", "1.14.1", "1.15.1", "1.16.3")
 NET = """name: "tiny"
 input: "data"
 input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }
