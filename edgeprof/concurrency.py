@@ -122,7 +122,7 @@ def label(results: list[Result], gpus: list[int | None]) -> str:
     for index, (result, gpu) in enumerate(zip(results, gpus), 1):
         result.jobs = {"group": group, "index": index, "of": len(results), "gpu": gpu}
         if gpu is not None:
-            result.settings["gpu"] = gpu
+            result.settings["gpu_index"] = gpu
     return group
 
 
@@ -145,7 +145,7 @@ def aggregate(results: list[Result], group: str) -> Result:
     total = Result(device=first.device, model=first.model, backend=first.backend, batch=first.batch,
                    run_id=first.run_id, span=first.span, method=dict(first.method), state=dict(first.state),
                    device_facts=first.device_facts, model_info=first.model_info,
-                   settings={**{k: v for k, v in first.settings.items() if k != "gpu"}, "jobs": len(results),
+                   settings={**{k: v for k, v in first.settings.items() if k != "gpu_index"}, "jobs": len(results),
                              "gpus": gpus}, started_at=first.started_at,
                    plan=first.plan)
     total.jobs = {"aggregate": True, "group": group, "jobs": len(results), "gpus": gpus,

@@ -348,7 +348,7 @@ class Sweep:
             measured = [total]
         else:
             if gpus != [None]:
-                measured[0].settings["gpu"] = gpus[0]
+                measured[0].settings["gpu_index"] = gpus[0]
             self._complete(measured[0], job, clocks_start, recording, started, repeat)
         self.keep(measured[0])
         self._measured += 1

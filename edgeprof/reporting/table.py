@@ -22,8 +22,9 @@ def backend_label(result: Result, with_repeat: bool = True) -> str:
     with_repeat is false) which run of a --repeat it is."""
     repeat = (result.repeat or {}) if with_repeat else {}
     jobs = result.jobs or {}
-    gpu = result.settings.get("gpu")
-    # --gpus puts the GPU's index there; caffe's own settings.gpu is whether it ran on a GPU at all.
+    # The index --gpus ran it on (caffe's own settings.gpu says only whether it ran on a GPU at all); a stored
+    # document from another writer may hold anything there.
+    gpu = result.settings.get("gpu_index")
     gpu = gpu if isinstance(gpu, int) and not isinstance(gpu, bool) else None
     swept = result.state.get("power_sweep")
     mode = swept.get("mode_name") if isinstance(swept, dict) else None

@@ -110,7 +110,7 @@ def test_the_aggregate_sums_throughput_and_takes_the_slowest_latency():
 def test_jobs_that_barely_overlap_are_flagged_and_a_failed_job_fails_the_aggregate():
     jobs = [job(1, 10.0, 200.0, 0.0, 10.0, gpu=0), job(2, 10.0, 200.0, 8.0, 18.0, gpu=1)]
     total = aggregate(jobs, concurrency.label(jobs, [0, 1]))
-    assert jobs[0].settings["gpu"] == 0 and "gpu" not in total.settings and total.settings["gpus"] == [0, 1]
+    assert jobs[0].settings["gpu_index"] == 0 and "gpu_index" not in total.settings and total.settings["gpus"] == [0, 1]
     [flag] = total.flags
     assert flag["code"] == "jobs_not_overlapping" and "during 11% of the whole window" in flag["detail"]
     assert overlap([{"start_s": 0, "end_s": 1}, {"start_s": 2, "end_s": 3}]) == 0.0
@@ -147,3 +147,16 @@ def test_an_aggregate_names_each_flag_once():
              {"code": "contended", "detail": "job 2: 0.4 CPUs"}]
     assert concurrency.merged_flags(flags) == [{"code": "contended", "detail": "job 1: 0.5 CPUs; job 2: 0.4 CPUs"},
                                                {"code": "high_spread", "detail": "job 1: IQR"}]
+
+
+def test_labels_name_each_gpu_once():
+    from edgeprof.reporting.table import backend_label
+    jobs = [job(1, 10.0, 200.0, 0.0, 1.0), job(2, 10.0, 200.0, 0.0, 1.0)]
+    total = aggregate(jobs, concurrency.label(jobs, [0, 0]))
+    assert backend_label(total) == "pytorch (cpu, 2 jobs on GPU 0)"
+    assert backend_label(jobs[1]) == "pytorch (cpu, GPU 0, job 2 of 2)"
+    caffe = Result(device="d", model="m", backend="caffe", batch=1, run_id="r", settings={"gpu": False})
+    assert backend_label(caffe) == "caffe"      # caffe's own settings.gpu says whether, not which
+    spread = [job(i, 10.0, 200.0, 0.0, 1.0) for i in (1, 2, 3, 4)]
+    assert backend_label(aggregate(spread, concurrency.label(spread, [0, 0, 1, 1]))) == \
+        "pytorch (cpu, 4 jobs on GPUs 0,1)"
