@@ -7,6 +7,9 @@ Each edgeprof_cli run has its own HOME, so its host cache starts empty; sim-desk
 so its board cache (/root/.cache/edgeprof/onnx) outlives the tests. Other engineers use the same boards:
 --wait queues behind their runs."""
 import json
+import os
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +109,45 @@ def test_sim_tx2_without_onnxruntime_says_how_to_install(edgeprof_cli):
     assert onnxruntime["status"] == "failed" and pytorch["status"] == "ok"
     assert onnxruntime["error"].startswith("onnxruntime not importable by python3 on sim-tx2 (ModuleNotFoundError")
     assert "install the onnxruntime-gpu wheel" in onnxruntime["error"]
+
+
+# ONNX Runtime 1.10.0, JetPack 4.6's release, beside sim-tx2's python3 (tests/lab/onnxruntime/install.sh).
+ORT_110 = "/opt/edgeprof-lab/onnxruntime-1.10.0/bin/python3"
+
+
+@pytest.fixture
+def ort110_inventory(lab_inventory, tmp_path):
+    """The lab's inventory plus sim-tx2-ort110: sim-tx2 with the Python that has real ONNX Runtime 1.10.0."""
+    rootfs = Path(os.environ.get("EDGEPROF_LAB_CACHE", "/var/cache/edgeprof-lab")) / "bullseye-rootfs"
+    if not (rootfs / ORT_110.lstrip("/")).exists():
+        pytest.skip(f"no {ORT_110} in the lab's rootfs: tests/lab/lab up installs it")
+    entry = dict(tomllib.loads(lab_inventory.read_text())["devices"]["sim-tx2"], python=ORT_110)
+    path = tmp_path / "inventory.toml"
+    path.write_text(lab_inventory.read_text() + '\n[devices."sim-tx2-ort110"]\n' + "".join(
+        f"{key} = {json.dumps(value)}\n" for key, value in entry.items()))
+    return path
+
+
+def test_a_board_with_jetpack_4_6s_onnxruntime_gets_the_file_it_reads(edgeprof_cli, ort110_inventory):
+    """Real ONNX Runtime 1.10.0 on the board: the file is opset 15, IR version 8 (onnx_versions' row, which the
+    same release confirms in tests/models/test_onnx_versions.py), and it runs; --opset 16 is refused before the
+    board sees it, as 1.10.0 itself would refuse the file."""
+    def run(*args, check):
+        proc = edgeprof_cli("measure", "--device", "sim-tx2-ort110", "--backend", "onnxruntime", "alexnet",
+                            "--clocks", "leave", "--iterations", "6", "--wait", "600", "--json", *args,
+                            inventory=ort110_inventory, timeout=1200, check=check,
+                            env={"XDG_CACHE_HOME": str(edgeprof_cli.home / ".cache")})
+        return json_lines(proc.stdout)[0]
+
+    r = run(check=0)
+    onnx = r["model_info"]["onnx"]
+    assert r["status"] == "ok" and r["state"]["versions"]["onnxruntime"] == "1.10.0"
+    assert (onnx["opset"], onnx["ir_version"]) == (15, 8)
+    assert onnx["opset_chosen"] == "the board's ONNX Runtime 1.10.0 reads opset 15 (table row 1.9)"
+    refused = run("--opset", "16", check=1)
+    assert refused["status"] == "failed" and refused["error"].startswith(
+        "--opset 16: ONNX Runtime 1.10.0's parser reads opset 15 and IR version 8")
+    assert "refuses files above them" in refused["error"]
 
 
 def test_local_runs_from_the_host_cache(edgeprof_cli):

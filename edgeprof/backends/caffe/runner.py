@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ...models import ModelSource, parse
-from ...models.stats import caffe_lacks_ssd
+from ...models.stats import caffe_lacks_fork_layers
 from ...parsers import caffe_time
 from ...result import Result
 from ...transport import CommandTimeout
@@ -109,7 +109,7 @@ class CaffeBackend(Backend):
         result.figures = report.to_dict()
         result.iterations = report.iterations
         if not run.ok or report.error:
-            return result.fail(caffe_lacks_ssd(parse(model.text, model.path), result.raw_log)
+            return result.fail(caffe_lacks_fork_layers(parse(model.text, model.path), result.raw_log)
                                or self._failure(run.exit_status, report.error))
         if report.forward_ms is None:
             return result.fail("caffe time finished without an 'Average Forward pass' line; see the raw log "
