@@ -21,6 +21,7 @@ from .backends.onnxruntime.runner import CPU, OnnxRuntimeBackend, upload_model
 from .backends.pytorch import runner as pytorch_runner
 from .backends.pytorch.runner import PyTorchBackend
 from .models.netspec import netspec
+from .models.stats import caffe_lacks_fork_layers
 from .models.onnx_export import build, export_onnx
 from .onboard.tensors import read_tensors, relative_error, write_tensors
 from .devices import Device, get_device
@@ -104,7 +105,8 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
             ([python, f"{work}/pycaffe_forward.py", f"{work}/deploy.prototxt", f"{work}/weights.f32",
               f"{work}/input.f32", f"{work}/caffe.f32", *extra], {"GLOG_minloglevel": "2"}),
         ]
-        _run_steps(board, steps, report)
+        # Debian's Caffe lacks the forks' layers: say so, naming them, rather than show protobuf's parse error.
+        _run_steps(board, steps, report, lambda log: caffe_lacks_fork_layers(parse(deploy, source.path), log))
         ours = read_tensors(board.get_bytes(f"{work}/torch.f32"))
         theirs = read_tensors(board.get_bytes(f"{work}/caffe.f32"))
     return _compare(report, ("PyTorch", ours), ("Caffe", theirs))
@@ -116,15 +118,17 @@ def _torch_argv(facts: dict, work: str, batch: int) -> list[str]:
                                       Options(iterations=0))
 
 
-def _run_steps(board: Board, steps: list[tuple[list[str], dict]], report: CheckReport) -> CommandResult:
+def _run_steps(board: Board, steps: list[tuple[list[str], dict]], report: CheckReport,
+               explain=lambda log: None) -> CommandResult:
     """Run (argv, env) steps in order, each recorded in the report; a failing one is an error naming its
-    script. Returns the last step's result."""
+    script, with explain(its output) when that has something to say. Returns the last step's result."""
     for argv, env in steps:
         run = board.run(argv, env=env, timeout=1800)
         report.commands.append(run.to_dict())
         if not run.ok:
+            output = run.stdout + run.stderr
             raise MeasureError(f"{argv[1].rsplit('/', 1)[-1]} failed on {board.device.name} (status "
-                               f"{run.exit_status}): {(run.stdout + run.stderr).strip()[-800:]}")
+                               f"{run.exit_status}): {explain(output) or output.strip()[-800:]}")
     return run
 
 

@@ -698,28 +698,37 @@ PARAM_FIELDS: dict[str, tuple[str, set[str], set[str]]] = {
 }
 
 
-# SSD's layer types (https://github.com/weiliu89/caffe/tree/ssd) with their parameter blocks: BVLC Caffe and the
-# Caffe Debian ships have neither, so caffe refuses such a file while parsing it (protobuf: `has no field named
-# "prior_box_param"`) or building it (`Unknown layer type: PriorBox`).
-SSD_LAYERS = {"Permute": "permute_param", "Normalize": "norm_param", "PriorBox": "prior_box_param",
-              "DetectionOutput": "detection_output_param"}
+# Fork layer types with their fork and parameter block: BVLC Caffe and the Caffe Debian ships have none of
+# them, so caffe refuses such a file while parsing it (protobuf: `has no field named "prior_box_param"`) or
+# building it (`Unknown layer type: PriorBox`).
+FORKS = {"SSD": "https://github.com/weiliu89/caffe/tree/ssd", "SegNet": "https://github.com/alexgkendall/caffe-segnet",
+         "ShuffleNet": "https://github.com/farmingyard/ShuffleNet", "SENet": "https://github.com/hujie-frank/SENet"}
+FORK_LAYERS = {"Permute": ("SSD", "permute_param"), "Normalize": ("SSD", "norm_param"),
+               "PriorBox": ("SSD", "prior_box_param"), "DetectionOutput": ("SSD", "detection_output_param"),
+               "BN": ("SegNet", "bn_param"), "Upsample": ("SegNet", "upsample_param"),
+               "ShuffleChannel": ("ShuffleNet", "shuffle_channel_param"), "Axpy": ("SENet", None)}
 
 
-def caffe_lacks_ssd(msg: Message, caffe_log: str) -> str | None:
-    """What to tell a user whose Caffe refused the SSD net `msg` for lacking SSD's layers, from caffe's log;
-    None when the log shows another failure."""
-    used = {}
+def caffe_lacks_fork_layers(msg: Message, caffe_log: str) -> str | None:
+    """What to tell a user whose Caffe refused the net `msg` for lacking a fork's layers ("this Caffe lacks
+    SSD's layers: ..."), from caffe's log; None when the log shows another failure."""
+    used: dict[str, dict[str, int]] = {}    # fork -> {type: first line}
     for layer_msg, type_ in test_layers(msg):
-        if type_ in SSD_LAYERS:
-            used.setdefault(type_, layer_msg.span.line)
-    refused = [t for t in used if f'no field named "{SSD_LAYERS[t]}"' in caffe_log
-               or f"Unknown layer type: {t} " in caffe_log or caffe_log.rstrip().endswith(f"Unknown layer type: {t}")]
-    if not refused:
+        if type_ in FORK_LAYERS:
+            used.setdefault(FORK_LAYERS[type_][0], {}).setdefault(type_, layer_msg.span.line)
+
+    def refused(type_: str) -> bool:
+        block = FORK_LAYERS[type_][1]
+        return ((block is not None and f'no field named "{block}"' in caffe_log)
+                or f"Unknown layer type: {type_} " in caffe_log or caffe_log.rstrip().endswith(f"Unknown layer type: {type_}"))
+    lacking = [fork for fork, types in used.items() if any(refused(t) for t in types)]
+    if not lacking:
         return None
-    listed = ", ".join(f"{t} (first at line {line})" for t, line in used.items())
-    return (f"this Caffe lacks SSD's layers: the net uses {listed}. Run it with a Caffe built from the SSD fork "
-            f"(https://github.com/weiliu89/caffe/tree/ssd), or measure it with --backend pytorch or onnxruntime, "
-            f"which build these layers")
+    said = "; ".join(f"this Caffe lacks {fork}'s layers: the net uses "
+                     f"{', '.join(f'{t} (first at line {line})' for t, line in used[fork].items())}, which {fork}'s "
+                     f"Caffe has ({FORKS[fork]})" for fork in lacking)
+    return (f"{said}. Run it with a Caffe built from that fork, or measure it with --backend pytorch or "
+            f"onnxruntime, which build these layers")
 
 
 def check_fields(layer: Layer) -> None:

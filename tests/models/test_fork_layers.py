@@ -340,15 +340,28 @@ def test_mobilenet_ssd_detections_in_onnx_runtime_are_the_pytorch_build_s(tmp_pa
     "layer type: PriorBox (known types: AbsVal, ArgMax, BNLL, BatchNorm, ...)\n",
 ])
 def test_a_caffe_without_ssd_layers_is_named_as_such(log):
-    from edgeprof.models.stats import caffe_lacks_ssd
-    said = caffe_lacks_ssd(parse((CORPUS / "mobilenet_ssd_chuanqi305.prototxt").read_text(), "m.prototxt"), log)
+    from edgeprof.models.stats import caffe_lacks_fork_layers
+    said = caffe_lacks_fork_layers(parse((CORPUS / "mobilenet_ssd_chuanqi305.prototxt").read_text(), "m.prototxt"),
+                                   log)
     assert said.startswith("this Caffe lacks SSD's layers: the net uses Permute (first at line ")
-    assert "PriorBox (first at line " in said and "DetectionOutput (first at line 3080)" in said
+    assert "PriorBox (first at line " in said and "DetectionOutput (first at line 3080), which SSD's Caffe has " \
+        "(https://github.com/weiliu89/caffe/tree/ssd). Run it with a Caffe built from that fork" in said
     no_ssd = 'input: "data"\ninput_shape { dim: 1 dim: 3 }\nlayer { name: "r" type: "ReLU" bottom: "data" top: "r" }'
-    assert caffe_lacks_ssd(parse(no_ssd, "t.prototxt"), log) is None     # no SSD layer: another failure
+    assert caffe_lacks_fork_layers(parse(no_ssd, "t.prototxt"), log) is None     # no SSD layer: another failure
 
 
 def test_other_caffe_failures_are_not_blamed_on_ssd():
-    from edgeprof.models.stats import caffe_lacks_ssd
+    from edgeprof.models.stats import caffe_lacks_fork_layers
     text = (CORPUS / "mobilenet_ssd_chuanqi305.prototxt").read_text()
-    assert caffe_lacks_ssd(parse(text, "m.prototxt"), "Check failed: error == cudaSuccess (2 vs. 0) out of memory") is None
+    assert caffe_lacks_fork_layers(parse(text, "m.prototxt"),
+                                   "Check failed: error == cudaSuccess (2 vs. 0) out of memory") is None
+
+
+def test_a_caffe_without_segnet_layers_is_named_as_such():
+    from edgeprof.models.stats import caffe_lacks_fork_layers
+    text = (CORPUS / "segnet_driving_kendall.prototxt").read_text()
+    log = ('[libprotobuf ERROR google/protobuf/text_format.cc:309] Error parsing text-format caffe.NetParameter: '
+           '40:12: Message type "caffe.LayerParameter" has no field named "bn_param".\n')
+    assert caffe_lacks_fork_layers(parse(text, "s.prototxt"), log).startswith(
+        "this Caffe lacks SegNet's layers: the net uses BN (first at line 34), Upsample (first at line 821), which "
+        "SegNet's Caffe has (https://github.com/alexgkendall/caffe-segnet)")
