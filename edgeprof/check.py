@@ -22,7 +22,8 @@ from .backends.pytorch import runner as pytorch_runner
 from .backends.pytorch.runner import PyTorchBackend
 from .models.netspec import netspec
 from .models.stats import caffe_lacks_fork_layers
-from .models.onnx_export import build, export_onnx
+from .models.onnx_export import build, export_for, target_for
+from .models.onnx_versions import ONNXRUNTIME, reader
 from .onboard.tensors import read_tensors, relative_error, write_tensors
 from .devices import Device, get_device
 from .models import parse, resolve, set_batch
@@ -178,18 +179,20 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
     if source.kind != "prototxt":
         raise MeasureError(f"check_onnxruntime gives both runners the same Caffe blobs, so it needs a prototxt "
                            f"model; {model} is {source.kind}")
-    exported = export_onnx(source, batch, "fp32", seed=seed)
     loaded, inputs = build(source, batch, seed)
     if isinstance(device, str):
         device = get_device(device, inventory)
     report = OnnxRuntimeCheckReport(device.name, source.name, batch, seed, tolerance)
-    report.onnx = {"sha256": exported.sha256, "opset": exported.opset,
-                   "exported_with": f"torch {exported.torch_version}"}
 
     with open_board(device, run_id="check", accept_new_host_key=accept_new_host_key) as board:
         board.workdir = make_temp_dir(board.transport)
         torch_facts = PyTorchBackend().prepare(board)
         ort_facts = OnnxRuntimeBackend().prepare(board)
+        # The file the board's onnxruntime reads, as the backend exports it (edgeprof.models.onnx_versions).
+        exported = export_for(source, batch, "fp32", target_for(reader(ONNXRUNTIME, ort_facts["onnxruntime"])),
+                              seed=seed)
+        report.onnx = {"sha256": exported.sha256, "opset": exported.opset, "ir_version": exported.ir_version,
+                       "exported_with": f"torch {exported.torch_version}"}
         report.versions = {"torch": torch_facts["torch"], "onnxruntime": ort_facts["onnxruntime"],
                            "python": torch_facts["python_version"]}
         work = board.workdir

@@ -178,4 +178,6 @@ def test_onnxruntime_outputs_match_the_pytorch_build(lab_inventory, host_cache, 
     assert report.passed and report.max_error < 1e-4
     assert list(report.errors) == ["prob"] and report.shapes["prob"] == [1, 1000]
     assert report.onnx["providers_used"] == ["CPUExecutionProvider"]
+    # The file the board's onnxruntime reads, as the backend would export it.
+    assert report.onnx["opset"] == min(reader(ONNXRUNTIME, report.versions["onnxruntime"]).opset, exporter_max_opset())
     assert report.to_dict()["method"].startswith("relative error = max |onnxruntime - torch| / max |torch|")
