@@ -4,7 +4,7 @@ what Python costs at that batch. edgeprof/onboard/libtorch_runner.py (the steps 
 libtorch_runner.cpp (what is timed) say what runs; base.Backend probes, uploads and fills, this file holds only
 what is LibTorch's.
 
-prepare: the probe finds torch, its CMake config (torch.utils.cmake_prefix_path), cmake and g++ on the board,
+prepare: the probe finds torch, its CMake config (torch.utils.cmake_prefix_path), cmake, g++ and make on the board,
     else BackendUnavailable naming what is missing and how to install it; then the runner is built there
     against that torch, once per (torch version, hash of the runner's sources and of where that torch lives:
     the binary links into it) in the login user's cache (${XDG_CACHE_HOME:-~/.cache}/edgeprof/libtorch-...,
@@ -34,7 +34,7 @@ EXPORT_TIMEOUT_S = 600.0
 _PROBE = r'''import json, os, platform, shutil, sys
 cache = os.environ.get("XDG_CACHE_HOME", "")
 facts = {"python_version": platform.python_version(), "python_executable": sys.executable,
-         "cmake": shutil.which("cmake"), "cxx": shutil.which("g++"),
+         "cmake": shutil.which("cmake"), "cxx": shutil.which("g++"), "make": shutil.which("make"),
          "cache_home": cache if os.path.isabs(cache) else os.path.join(os.path.expanduser("~"), ".cache")}
 try:
     import torch
@@ -69,11 +69,12 @@ def build_dir(cache_home: str, torch_version: str, prefix: str) -> str:
 
 def missing(facts: dict, kind: str) -> str | None:
     """What the board lacks to build the runner, with how to install it, or None."""
-    tools = [name for name, key in (("cmake", "cmake"), ("g++", "cxx")) if not facts.get(key)]
+    # make: cmake's default generator on Linux writes Makefiles (Debian's cmake only recommends make).
+    tools = [name for name, key in (("cmake", "cmake"), ("g++", "cxx"), ("make", "make")) if not facts.get(key)]
     needs = []
     if tools:
-        needs.append(f"{' and '.join(tools)} (to build the C++ runner), not on the PATH: sudo apt-get install "
-                     f"{' '.join(tools)}")
+        named = " and ".join([", ".join(tools[:-1]), tools[-1]] if len(tools) > 1 else tools)
+        needs.append(f"{named} (to build the C++ runner), not on the PATH: sudo apt-get install {' '.join(tools)}")
     if not facts.get("torch_config"):
         needs.append(f"torch {facts['torch']}'s CMake config (TorchConfig.cmake under torch.utils.cmake_prefix_path "
                      f"= {facts.get('cmake_prefix_path')}), which this torch does not ship (Debian's python3-torch "

@@ -21,7 +21,8 @@ from edgeprof.result import Result
 from .board import board_folder
 
 FACTS = {"python": "/usr/bin/python3", "runner": "/tmp/edgeprof.x/libtorch_runner.py", "torch": "2.13.0+cpu",
-         "cmake": "/usr/bin/cmake", "cxx": "/usr/bin/g++", "cmake_prefix_path": "/v env/torch/share/cmake",
+         "cmake": "/usr/bin/cmake", "cxx": "/usr/bin/g++", "make": "/usr/bin/make",
+         "cmake_prefix_path": "/v env/torch/share/cmake",
          "torch_config": True, "build_dir": "/home/u/.cache/edgeprof/libtorch-2.13.0+cpu-0123456789abcdef",
          "binary": "/home/u/.cache/edgeprof/libtorch-2.13.0+cpu-0123456789abcdef/libtorch_runner"}
 
@@ -41,8 +42,10 @@ def test_the_build_is_cached_per_torch_version_sources_and_torch_location(monkey
 
 def test_what_a_board_lacks_is_named_with_how_to_install_it():
     assert missing(FACTS, "desktop") is None
-    said = missing({**FACTS, "cmake": None, "cxx": None}, "desktop")
-    assert said == "cmake and g++ (to build the C++ runner), not on the PATH: sudo apt-get install cmake g++"
+    said = missing({**FACTS, "cmake": None, "cxx": None, "make": None}, "desktop")
+    assert said == ("cmake, g++ and make (to build the C++ runner), not on the PATH: sudo apt-get install cmake g++ "
+                    "make")
+    assert missing({**FACTS, "cmake": None, "make": None}, "desktop").startswith("cmake and make (to build")
     said = missing({**FACTS, "cxx": None, "torch_config": False}, "jetson")
     assert said.startswith("g++ (to build the C++ runner), not on the PATH: sudo apt-get install g++; torch "
                            "2.13.0+cpu's CMake config (TorchConfig.cmake under torch.utils.cmake_prefix_path = "
