@@ -453,15 +453,21 @@ class Comparison:
 
 # --- building -----------------------------------------------------------------------------------------
 
+_TRAIN_VARIANT = "+train_step"
+
+
 def _columns(results: list[Result]) -> dict[int, Column]:
-    """The column of each result, keyed by id(result)."""
-    names = {id(r): f"{r.device} {backend_label(r, with_repeat=False)}" for r in results}
+    """The column of each result, keyed by id(result). A training step sits in the column of its inference
+    (its mode is the row's): the "+train_step" the PyTorch runner appends to its variant (torch_runner.variant)
+    is left out of the column's name."""
+    names = {id(r): f"{r.device} {backend_label(r, with_repeat=False)}".replace(_TRAIN_VARIANT, "")
+             for r in results}
     spans: dict[str, set] = {}
     for r in results:
         spans.setdefault(names[id(r)], set()).add(r.span)
     # One column holds one span: PyTorch with --span host and with --span compute measure different things.
     return {id(r): Column(names[id(r)] + (f" [{r.span}]" if len(spans[names[id(r)]]) > 1 else ""), r.device,
-                          backend_label(r))
+                          backend_label(r).replace(_TRAIN_VARIANT, ""))
             for r in results}
 
 

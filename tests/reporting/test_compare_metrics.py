@@ -56,6 +56,7 @@ def sweep():
     train = with_memory(pytorch_result("resnet50", 40.0, seed=7, result_id=len(results) + 1),
                         process_rss_peak_bytes=990 * MIB)
     train.settings["mode"] = "train-step"
+    train.figures["variant"] = "fp32+train_step"      # as the PyTorch runner labels it
     return results + [train]
 
 
