@@ -160,3 +160,23 @@ def test_labels_name_each_gpu_once():
     spread = [job(i, 10.0, 200.0, 0.0, 1.0) for i in (1, 2, 3, 4)]
     assert backend_label(aggregate(spread, concurrency.label(spread, [0, 0, 1, 1]))) == \
         "pytorch (cpu, 4 jobs on GPUs 0,1)"
+
+
+def test_bad_jobs_gpus_and_metrics_are_refused_before_anything_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def cli(*args):
+        env = {**os.environ, "EDGEPROF_DB": str(tmp_path / "r.sqlite"), "HOME": str(tmp_path)}
+        return subprocess.run([sys.executable, "-m", "edgeprof.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    proc = cli("measure", "--device", "local", "--gpus", "0,x", "alexnet")
+    assert proc.returncode == 2 and "--gpus '0,x': GPU indexes as nvidia-smi numbers them" in proc.stderr
+    proc = cli("measure", "--device", "local", "--jobs", "0", "alexnet")
+    assert proc.returncode == 2 and "--jobs" in proc.stderr
+    proc = cli("compare", "--metric", "latency,power")
+    assert proc.returncode == 2 and "power: use one or more of latency, throughput, memory" in proc.stderr
+    proc = cli("compare", "--mode", "training")
+    assert proc.returncode == 2 and "training: use one or more of inference, train-step" in proc.stderr
