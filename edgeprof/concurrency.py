@@ -13,6 +13,8 @@ stopping rule, started together. Each job's result is stored as measured (result
     timed_window     from the first job's start to the last one's end (telemetry and energy cover it whole)
     memory           each figure summed over the jobs: separate processes, so the sum of their peaks, an upper
                      bound of the peak they held together
+    per GPU          (--gpus) each GPU's jobs' summed throughput (seed 003's per-GPU FPS), and from the
+                     telemetry each GPU's utilization and memory over the window (telemetry["per_gpu"])
 
 The sum is the throughput of K jobs running together only while their windows overlap; a job that stops
 earlier leaves the others running with less competition. The aggregate carries the overlap (common window /
@@ -33,6 +35,7 @@ from .board import Board
 from .errors import InputError
 from .reporting.table import headline
 from .result import Result
+from .telemetry.summary import per_gpu
 
 ALL = "all"
 # Below this share of the whole window spent with every job running, the summed throughput mixes in time
@@ -126,6 +129,16 @@ def label(results: list[Result], gpus: list[int | None]) -> str:
     return group
 
 
+def gpu_telemetry(total: Result) -> None:
+    """Each GPU's utilization and memory over the aggregate's window (telemetry.summary.per_gpu), beside the
+    telemetry's own summary, which is the first GPU's; nothing for jobs on the default device or without
+    nvidia-smi samples."""
+    gpus = [g for g in dict.fromkeys(total.jobs["gpus"]) if g is not None]
+    telemetry = total.telemetry or {}
+    if gpus and total.timed_window and any(r.get("kind") == "nvidia-smi" for r in telemetry.get("samples") or []):
+        telemetry["per_gpu"] = per_gpu(telemetry["samples"], total.timed_window, gpus)
+
+
 def merged_flags(flags: list[dict]) -> list[dict]:
     """One flag per code, in first-seen order, its details joined: an aggregate inherits the same flag from
     several jobs and from its own window."""
@@ -168,8 +181,12 @@ def aggregate(results: list[Result], group: str) -> Result:
                               "end_s": max(w["end_s"] for w in windows)}
     shared = overlap(windows) if len(windows) == len(results) else None
     memory = [r.figures.get("memory") or {} for r in results]
+    on_gpus = [g for g in dict.fromkeys(gpus) if g is not None]
     total.figures.update(
         jobs_throughput_ips=throughputs, slowest_job=slowest.jobs["index"], overlap=shared,
+        # Seed 003's "per GPU FPS": each GPU's jobs' throughputs summed.
+        gpu_throughput_ips={str(g): sum(r.throughput_ips or 0.0 for r in results if r.jobs["gpu"] == g)
+                            for g in on_gpus} if None not in throughputs else {},
         memory={key: sum(m[key] for m in memory) for key in memory[0]
                 if all(isinstance(m.get(key), (int, float)) for m in memory)})
     where = ", ".join(f"GPU {g}" if g is not None else "the default device" for g in gpus)
@@ -190,5 +207,5 @@ def aggregate(results: list[Result], group: str) -> Result:
     return total
 
 
-__all__ = ["ALL", "JobsError", "OVERLAP_MIN", "aggregate", "job_boards", "label", "merged_flags", "overlap",
-           "parse_gpus", "resolve_gpus", "run_together", "slots"]
+__all__ = ["ALL", "JobsError", "OVERLAP_MIN", "aggregate", "gpu_telemetry", "job_boards", "label", "merged_flags",
+           "overlap", "parse_gpus", "resolve_gpus", "run_together", "slots"]

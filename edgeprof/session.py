@@ -345,6 +345,7 @@ class Sweep:
             total = concurrency.aggregate(measured, group)
             self._complete(total, job, clocks_start, recording, started, repeat)
             total.flags = concurrency.merged_flags(total.flags)   # its jobs' and its own window's, once a code
+            concurrency.gpu_telemetry(total)
             measured = [total]
         else:
             if gpus != [None]:

@@ -30,7 +30,7 @@ from ..parsers import nvidia_smi, tegrastats
 NVIDIA_SMI_FIELDS = ("timestamp", "index", "utilization.gpu", "memory.used", "power.draw", "clocks.sm",
                      "clocks.mem", "temperature.gpu", "clocks_throttle_reasons.active")
 # Backends run on the first GPU (caffe -gpu 0, torch cuda:0): the GPU figures are that GPU's; the raw
-# samples keep every GPU.
+# samples keep every GPU, and concurrent jobs on several GPUs (--gpus) get each one's from them (per_gpu).
 GPU_INDEX = 0
 # On a desktop the only power figure is the GPU board's own: the host's CPU, RAM and PSU are not in it.
 NVIDIA_SMI_POWER_TOTAL = "power.draw of GPU 0 (nvidia-smi): the GPU board only, not the host"
@@ -88,8 +88,9 @@ def power_total_rails(definition: str | None) -> list[str]:
     return [name.strip() for name in (definition or "").split("+") if name.strip()]
 
 
-def readings(records: list[dict], power_total: str | None) -> list[Reading]:
-    """The sampler's records as Readings, in time order; start/end/error records are not samples."""
+def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_INDEX) -> list[Reading]:
+    """The sampler's records as Readings, in time order (nvidia-smi's of GPU `gpu_index`); start/end/error
+    records are not samples."""
     start = next((r for r in records if r.get("kind") == "start"), {})
     total_rails = power_total_rails(power_total)
     out = []
@@ -116,7 +117,7 @@ def readings(records: list[dict], power_total: str | None) -> list[Reading]:
             except ValueError:
                 continue  # an error message nvidia-smi printed between rows
             values = row.values
-            if values["index"] != GPU_INDEX:
+            if values["index"] != gpu_index:
                 continue
             reasons = values["clocks_throttle_reasons.active"]
             out.append(Reading(
@@ -361,6 +362,19 @@ def gpu_shared_flag(others: dict) -> list[dict]:
 
 def in_window(samples: list[Reading], window: dict) -> list[Reading]:
     return [s for s in samples if window["start_s"] <= s.t <= window["end_s"]]
+
+
+def per_gpu(records: list[dict], window: dict, gpus: list[int]) -> dict:
+    """Each of `gpus`' utilization (mean and max) and memory used (peak) over the window, from nvidia-smi's
+    samples of it: keyed by the GPU index as text (JSON keys)."""
+    nvidia = [r for r in records if r.get("kind") in ("start", "nvidia-smi")]
+    out = {}
+    for gpu in gpus:
+        samples = in_window(readings(nvidia, None, gpu), window)
+        memory = _values(samples, "gpu_mem_used_mb")
+        out[str(gpu)] = {"samples": len(samples), "gpu_load_pct": _mean_max(_values(samples, "gpu_load_pct")),
+                         "gpu_mem_peak_mb": max(memory) if memory else None}
+    return out
 
 
 def summarize(records: list[dict], window: dict | None, *, inferences: int | None, power_total: str | None,

@@ -180,3 +180,24 @@ def test_bad_jobs_gpus_and_metrics_are_refused_before_anything_runs(tmp_path):
     assert proc.returncode == 2 and "power: use one or more of latency, throughput, memory" in proc.stderr
     proc = cli("compare", "--mode", "training")
     assert proc.returncode == 2 and "training: use one or more of inference, train-step" in proc.stderr
+
+
+def test_jobs_on_several_gpus_get_each_gpus_throughput_utilization_and_memory():
+    from tests.telemetry.test_summary import h100_line, start
+    stamp = 1795462735.0      # h100_line's own nvidia-smi timestamp, 2026-11-23 19:38:55 UTC
+    jobs = [job(i, 10.0, ips, stamp - 1, stamp + 1) for i, ips in ((1, 100.0), (2, 90.0), (3, 50.0))]
+    total = aggregate(jobs, concurrency.label(jobs, [0, 0, 1]))
+    assert total.figures["gpu_throughput_ips"] == {"0": 190.0, "1": 50.0}
+    samples = [start()] + [{"kind": "nvidia-smi", "t": stamp, "line": h100_line(
+        index=str(gpu), **{"utilization.gpu": load, "memory.used": memory})}
+        for gpu, load, memory in ((0, "80", "2000"), (1, "40", "900"), (0, "90", "2100"), (2, "0", "5"))]
+    total.telemetry = {"samples": samples}
+    concurrency.gpu_telemetry(total)
+    assert total.telemetry["per_gpu"] == {
+        "0": {"samples": 2, "gpu_load_pct": {"mean": 85.0, "max": 90.0}, "gpu_mem_peak_mb": 2100.0},
+        "1": {"samples": 1, "gpu_load_pct": {"mean": 40.0, "max": 40.0}, "gpu_mem_peak_mb": 900.0}}
+    cpu_jobs = [job(1, 10.0, 1.0, 0, 1), job(2, 10.0, 1.0, 0, 1)]
+    on_cpu = aggregate(cpu_jobs, concurrency.label(cpu_jobs, [None, None]))
+    on_cpu.telemetry = {"samples": samples}
+    concurrency.gpu_telemetry(on_cpu)
+    assert "per_gpu" not in on_cpu.telemetry and on_cpu.figures["gpu_throughput_ips"] == {}
