@@ -11,6 +11,8 @@ iteration count it would need, instead of a figure interpolated between the larg
 Inference's early-stopping rule bounds its tail percentiles by sample size for the same reason.
 
 Flags (each with its figures in the detail):
+- deadline_missed: under --arrival, a query was not done before the next one arrived (a camera frame still
+  in work when the next came).
 - not_converged: the adaptive stop rule ran into its time cap before the median's 95 % interval came within
   its target (stop_reason "time_cap"), so the median is less certain than the run was asked for.
 - high_spread: IQR / median above 25 %, torch.utils.benchmark's gross-spread level (_IQR_GROSS_WARN_THRESHOLD;
@@ -101,6 +103,14 @@ def timing_flags(result: Result, iterations: int) -> list[dict]:
             f"IQR {iqr:.4g} ms is {iqr / median:.0%} of the median {median:.4g} ms (over "
             f"{HIGH_SPREAD_IQR_REL:.0%}: iterations disagree, e.g. other load on the board)"),
             "figures": {"iqr_ms": iqr, "median_ms": median, "iqr_rel": iqr / median}})
+    arrival = figures.get("arrival")
+    if isinstance(arrival, dict) and arrival.get("missed_deadlines"):
+        missed, queries = arrival["missed_deadlines"], arrival["queries"]
+        flags.append({"code": "deadline_missed", "detail": (
+            f"{missed} of {queries} queries ({missed / queries:.0%}) were not done before the next one arrived "
+            f"({arrival['scenario']} at {arrival['rate_hz']:g} Hz): the board does not keep up with that rate, "
+            f"and the queries after a miss waited in a queue (their times include it)"),
+            "figures": {"missed_deadlines": missed, "queries": queries, "rate_hz": arrival["rate_hz"]}})
     return flags
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import onboard
 from ..errors import BackendUnavailable, RunnerFailed
-from ..onboard.timing import describe_method
+from ..onboard.timing import BACK_TO_BACK, describe_method
 from ..transport import CommandTimeout
 
 if TYPE_CHECKING:
@@ -63,12 +63,16 @@ class Options:
     gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
     duration_s: float | None = None  # --duration: time for this long, in windows of window_s (not with iterations)
     window_s: float = 5.0
+    arrival: str = BACK_TO_BACK      # --arrival: fixed-rate=HZ or poisson=HZ queries (onboard/timing.py)
+    arrival_seed: int = 0
 
     def timing_argv(self) -> list[str]:
         """The board runners' timing options (edgeprof/onboard/timing.py) for these options."""
+        argv = [] if self.arrival == BACK_TO_BACK else ["--arrival", self.arrival, "--arrival-seed",
+                                                        str(self.arrival_seed)]
         if self.duration_s is not None:
-            return ["--duration-s", repr(self.duration_s), "--window-s", repr(self.window_s)]
-        return [] if self.iterations is None else ["--iterations", str(self.iterations)]
+            return argv + ["--duration-s", repr(self.duration_s), "--window-s", repr(self.window_s)]
+        return argv + ([] if self.iterations is None else ["--iterations", str(self.iterations)])
 
 
 # Prints the first candidate that exists and is executable; "~/" means the login user's home. The
@@ -181,6 +185,11 @@ def check_report(report: dict, runner: str) -> None:
                                               and w["iterations"] >= 0 for w in windows)
             and sum(w["iterations"] for w in windows) == len(report["times_ms"])):
         raise bad("windows", "is not a list of windows whose iterations add up to times_ms")
+    arrival = report.get("arrival")
+    if arrival is not None and not (isinstance(arrival, dict) and type(arrival.get("queries")) is int
+                                    and type(arrival.get("missed_deadlines")) is int
+                                    and _number(arrival.get("rate_hz"))):
+        raise bad("arrival", "lacks the queries, missed deadlines and rate as numbers")
 
 
 def _json_object(line: str) -> dict | None:
@@ -206,7 +215,7 @@ print(json.dumps(facts))
 '''
 # What every runner report gives (edgeprof/onboard/harness.py, report()) and a result keeps among its figures.
 COMMON_FIGURES = ("load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
-                  "memory_stages", "device_name", "threads", "times_ms", "windows")
+                  "memory_stages", "device_name", "threads", "times_ms", "windows", "arrival")
 
 
 class Backend:
@@ -215,7 +224,7 @@ class Backend:
     precisions: tuple[str, ...] = ("fp32",)
     spans: tuple[str, ...] = ("compute", "host")
     best_tries: str | None = None
-    durations: bool = True                   # times a --duration in windows (the board runners' loop)
+    timing_loop: bool = True                 # its runner times with edgeprof's loop: --duration, --arrival
     tool: str = ""
     runner: str | None = None
     probe: str = MODULE_VERSIONS
@@ -249,9 +258,12 @@ class Backend:
                                                  precisions=", ".join(self.precisions))
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
-        if options.duration_s is not None and not self.durations:
-            return (f"--duration: {self.tool} runs a fixed number of iterations, without windows; use "
-                    f"--iterations, or a backend whose runner keeps windows (pytorch, onnxruntime)")
+        asked = [name for name, given in (("--duration", options.duration_s is not None),
+                                          ("--arrival", options.arrival != BACK_TO_BACK)) if given]
+        if asked and not self.timing_loop:
+            return (f"{' and '.join(asked)}: {self.tool} runs its own fixed number of back-to-back iterations, "
+                    f"without windows or arrivals; use --iterations, or a backend timed by edgeprof's loop "
+                    f"(pytorch, onnxruntime)")
         return None
 
     @staticmethod

@@ -16,7 +16,8 @@ from ..power import POLICIES
 from ..reporting import results_table
 from ..reporting.best import describe_fastest, fastest_variants
 from ..reporting.terminal import styled
-from ..reporting.timeline import describe_timeline, timeline_table
+from ..onboard.timing import BACK_TO_BACK, parse_arrival
+from ..reporting.timeline import describe_arrivals, describe_timeline, timeline_table
 from ..session import measure
 from .common import (
     budget_options,
@@ -38,6 +39,14 @@ from .common import (
     strict_option,
     take_over_option,
 )
+
+
+def _arrival(_ctx, _param, value: str) -> str:
+    try:
+        parse_arrival(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 def _backends_with(capability: str) -> str:
@@ -68,6 +77,13 @@ def _backends_with(capability: str) -> str:
                    "against the steady state, the drift; PyTorch and ONNX Runtime.")
 @click.option("--window", "window_s", type=click.FloatRange(*limits.WINDOW_S), default=5.0, show_default=True,
               metavar="SECONDS", help="With --duration: one window's length.")
+@click.option("--arrival", default=BACK_TO_BACK, show_default=True, callback=_arrival,
+              metavar="back-to-back|fixed-rate=HZ|poisson=HZ",
+              help="Issue the timed queries at a rate, as a camera (fixed-rate=30) or clients (poisson=30) would: "
+                   "each time from its arrival, queueing included, and the deadlines missed; PyTorch and ONNX "
+                   "Runtime. Runs --iterations queries, --duration seconds, else 30 s.")
+@click.option("--arrival-seed", type=click.IntRange(*limits.SEED), default=0, show_default=True,
+              help="poisson: the seed of the gaps between arrivals.")
 @click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
               help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
                    "aggregate: total throughput (the sum), the slowest job's latency.")
@@ -126,8 +142,8 @@ def _backends_with(capability: str) -> str:
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     power_modes, budget_w, budget_ms,
-                    duration_s, window_s, jobs, gpus, accept_new_host_key, clocks, sudo_password_env, lease_s,
-                    quiet_board, wait_s, processor, span, precision,
+                    duration_s, window_s, arrival, arrival_seed, jobs, gpus, accept_new_host_key, clocks,
+                    sudo_password_env, lease_s, quiet_board, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
@@ -148,7 +164,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     if duration_s is not None and window_s > duration_s:
         raise click.BadParameter(f"a window of {window_s:g} s does not fit a {duration_s:g} s run",
                                  param_hint="--window")
-    options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s,
+    options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s, arrival=arrival,
+                      arrival_seed=arrival_seed,
                       # the runner's own limit: the duration plus its load, warm-up and report
                       timeout_s=max(Options.timeout_s, (duration_s or 0) + 600),
                       processor=processor, span=span, precision=precision,
@@ -203,6 +220,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     for result in [r for r in results if r.timeline] if not as_json else []:
         console.print(timeline_table(result))
         console.print(describe_timeline(result), highlight=False)
+    for result in [r for r in results if r.figures.get("arrival")] if not as_json else []:
+        console.print(describe_arrivals(result), highlight=False)
     if not as_json:
         show_power_modes(results, budget_w, budget_ms)
     if failed and not as_json:

@@ -14,12 +14,21 @@ https://pyperf.readthedocs.io/en/latest/run_benchmark.html):
         runs exactly N (0: none, e.g. only to dump outputs); --duration-s S runs for S seconds, whatever
         the estimate, and marks a window every --window-s seconds (its iterations and its span on the
         board's clock), so the host can follow the run as it goes: first window, drift, steady state.
+    arrivals: --arrival fixed-rate=HZ or poisson=HZ issues the timed queries as a camera or a client would,
+        one at each arrival time (every 1/HZ s, or exponential gaps of mean 1/HZ from --arrival-seed) instead
+        of back to back; a query that arrives while the previous one runs waits for it. Each time is then
+        from the query's arrival to its end (queueing included: what the frame's consumer sees), and a query
+        not done before the next one arrives is a missed deadline. The run lasts --iterations queries,
+        --duration-s seconds, or --max-time-s. The idle gaps are real: the board may lower its clocks there,
+        which is the point (MLPerf Inference's single-stream scenario issues queries the same way, back to
+        back; its server scenario as a Poisson process).
     throughput_ips: batch x iterations / wall time of the timed window; the window is also reported on the
         board's clock (epoch seconds), so telemetry can be summarized over exactly it.
 """
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import time
@@ -38,7 +47,27 @@ def add_timing_arguments(parser):
                         help="stop once the median's 95%% CI is within this fraction of the median")
     parser.add_argument("--duration-s", type=float, help="run the timed iterations for this long, in windows")
     parser.add_argument("--window-s", type=float, default=5.0, help="with --duration-s: one window's length")
+    parser.add_argument("--arrival", default=BACK_TO_BACK, help="back-to-back, fixed-rate=HZ or poisson=HZ")
+    parser.add_argument("--arrival-seed", type=int, default=0, help="poisson: the gaps' random seed")
 
+
+BACK_TO_BACK = "back-to-back"
+ARRIVALS = ("fixed-rate", "poisson")
+
+
+def parse_arrival(text):
+    """(kind, rate in Hz) of an --arrival value; (BACK_TO_BACK, None) for back to back. ValueError if bad."""
+    if text == BACK_TO_BACK:
+        return BACK_TO_BACK, None
+    kind, _, rate = text.partition("=")
+    try:
+        hz = float(rate)
+    except ValueError:
+        hz = None
+    if kind not in ARRIVALS or hz is None or not 0 < hz < 1e6 or hz != hz:
+        raise ValueError("--arrival %r: back-to-back, fixed-rate=HZ or poisson=HZ with HZ a positive number "
+                         "(e.g. fixed-rate=30 for a 30 fps camera)" % text)
+    return kind, hz
 
 def check_timing_arguments(parser, args):
     if args.iterations is not None and args.iterations < 0:
@@ -50,6 +79,10 @@ def check_timing_arguments(parser, args):
             parser.error("--duration-s and --iterations exclude each other")
         if args.duration_s <= 0 or args.window_s <= 0:
             parser.error("--duration-s and --window-s must be positive")
+    try:
+        parse_arrival(args.arrival)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def timing_settings(args):
@@ -57,7 +90,8 @@ def timing_settings(args):
     return {"iterations": args.iterations, "warmup": args.warmup, "warmup_s": args.warmup_s,
             "min_iterations": args.min_iterations, "min_time_s": args.min_time_s,
             "max_time_s": args.max_time_s, "target_ci": args.target_ci, "duration_s": args.duration_s,
-            "window_s": args.window_s if args.duration_s is not None else None}
+            "window_s": args.window_s if args.duration_s is not None else None, "arrival": args.arrival,
+            "arrival_seed": args.arrival_seed if args.arrival.startswith("poisson") else None}
 
 
 # --- statistics ----------------------------------------------------------------------------------------
@@ -122,6 +156,8 @@ def measure(step, args):
     while warmup < args.warmup or time.perf_counter() - t0 < args.warmup_s:
         step()
         warmup += 1
+    if args.arrival != BACK_TO_BACK:
+        return run_arrivals(step, args) + (warmup,)
     if args.duration_s is not None:
         return run_for(step, args) + (warmup,)
     times = []
@@ -169,6 +205,50 @@ def run_for(step, args):
     return times, window, "duration"
 
 
+def run_arrivals(step, args):
+    """--arrival: one query per arrival (see the module docstring); returns (times from arrival, window,
+    "arrivals"), the window holding "arrival" (what was asked, queries, missed deadlines, the service and
+    queueing times) and, with --duration-s, its "windows" as run_for marks them."""
+    kind, hz = parse_arrival(args.arrival)
+    gaps = random.Random(args.arrival_seed)
+    limit_s = args.duration_s if args.duration_s is not None else args.max_time_s
+    times, service, queued, windows = [], [], [], []
+    window = {"start_s": time.time()}
+    start = arrival = time.perf_counter()
+    opened, opened_at, missed, first_done, done = 0, window["start_s"], 0, None, None
+    while len(times) < args.iterations if args.iterations is not None else arrival - start < limit_s:
+        now = time.perf_counter()
+        if now < arrival:
+            time.sleep(arrival - now)
+        begun = time.perf_counter()
+        service.append(step()[0])
+        done = time.perf_counter()
+        first_done = first_done or done
+        times.append((done - arrival) * 1e3)
+        queued.append((begun - arrival) * 1e3)
+        arrival += 1.0 / hz if kind == "fixed-rate" else gaps.expovariate(hz)
+        missed += done > arrival
+        elapsed = done - start
+        if args.duration_s is not None and (elapsed >= (len(windows) + 1) * args.window_s
+                                            or arrival - start >= args.duration_s):
+            now = time.time()
+            windows.append({"start_s": opened_at, "end_s": now, "iterations": len(times) - opened})
+            opened, opened_at = len(times), now
+    window["end_s"] = time.time()
+    window["wall_s"] = time.perf_counter() - start
+    if args.duration_s is not None:
+        window["windows"] = windows
+    window["arrival"] = {
+        "scenario": kind, "rate_hz": hz, "seed": args.arrival_seed if kind == "poisson" else None,
+        "queries": len(times), "missed_deadlines": missed,
+        # Queries finished per second, first to last: the arrival rate when the board keeps up, its own pace when
+        # it does not.
+        "achieved_hz": (len(times) - 1) / (done - first_done) if len(times) > 1 and done > first_done else None,
+        "service_ms": summarize(service)["latency_ms"] if service else None,
+        "queued_ms": {"median": percentile(sorted(queued), 50), "max": max(queued)} if queued else None}
+    return times, window, "arrivals"
+
+
 def timing_report(times, window, reason, warmup, batch):
     """The JSON figures of one measure() run: latency statistics, every timed iteration, the window."""
     report = summarize(times) if times else {"latency_ms": None, "ci95_ms": None, "ci_rel": None}
@@ -184,13 +264,20 @@ def timing_report(times, window, reason, warmup, batch):
     })
     if times and "windows" in window:
         report["windows"] = window["windows"]
+    if times and "arrival" in window:
+        report["arrival"] = window["arrival"]
     return report
 
 
 def describe_method(report):
     """The `method` of a result, from a runner's JSON (host side: the loop described beside its code)."""
     settings = report["settings"]
-    if settings.get("duration_s") is not None:
+    arrival = report.get("arrival")
+    if arrival:
+        policy = ("%s arrivals at %g Hz, %d queries (--iterations, --duration-s, else --max-time-s); each time from "
+                  "the query's arrival to its end, queueing included" % (arrival["scenario"], arrival["rate_hz"],
+                                                                         arrival["queries"]))
+    elif settings.get("duration_s") is not None:
         policy = "duration: %s s in windows of %s s (%d windows)" % (
             settings["duration_s"], settings["window_s"], len(report.get("windows") or []))
     elif settings["iterations"] is None:

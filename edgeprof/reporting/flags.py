@@ -10,6 +10,7 @@ MEANINGS = {
     # the timing itself (edgeprof.validity)
     "not_converged": "the stop rule hit its time cap before the median's interval reached its target",
     "high_spread": "iterations disagree: IQR above 25 % of the median",
+    "deadline_missed": "--arrival: some queries were not done before the next one arrived",
     "not_steady": "--duration: the last three windows disagree by over 10 % (no steady state)",
     # the board during the timed window (edgeprof.telemetry.summary)
     "contended": "other processes used over a quarter of a CPU during the timed window",

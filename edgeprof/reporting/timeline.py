@@ -1,5 +1,5 @@
 """A --duration result's windows as a table, and the one line that sums them up (first window, steady
-state, drift), for `measure` and `results show`."""
+state, drift); an --arrival result's line (rate, latency from arrival, service time, missed deadlines)."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -43,3 +43,14 @@ def describe_timeline(result: Result) -> str:
     if drift is not None:
         line += f"; drift first to last window {drift:+.1%}"
     return line
+
+
+def describe_arrivals(result: Result) -> str:
+    arrival = result.figures["arrival"]
+    latency = result.latency_ms or {}
+    service = arrival.get("service_ms") or {}
+    return (f"{result.model} {result.backend} batch {result.batch}: {arrival['scenario']} arrivals at "
+            f"{arrival['rate_hz']:g} Hz ({_number(arrival.get('achieved_hz'))} Hz served), {arrival['queries']} "
+            f"queries: from arrival median {_number(latency.get('median'))} ms, p90 {_number(latency.get('p90'))} ms; "
+            f"the inference alone median {_number(service.get('median'))} ms; "
+            f"{arrival['missed_deadlines']} missed deadlines")

@@ -117,7 +117,40 @@ def test_a_duration_runs_in_windows_that_hold_every_iteration():
     assert described["iterations_policy"] == "duration: 0.5 s in windows of 0.2 s (3 windows)"
 
 
+def test_fixed_rate_arrivals_wait_between_queries_and_count_what_is_late():
+    # 10 ms queries every 40 ms: each waits for its arrival, none is late, and the run lasts the 12 gaps.
+    times, window, reason, _ = bt.measure(sleeping_step(10.0), timing_args(
+        "--warmup", "0", "--warmup-s", "0", "--iterations", "12", "--arrival", "fixed-rate=25"))
+    arrival = window["arrival"]
+    assert reason == "arrivals" and len(times) == 12 and arrival["missed_deadlines"] == 0
+    assert window["wall_s"] >= 11 * 0.040 and arrival["achieved_hz"] <= 25.5
+    assert all(t >= 10.0 for t in times) and arrival["queued_ms"]["max"] < 10.0
+    # The same queries at 200 Hz: every one is late, and the backlog grows, so the time from arrival does.
+    times, window, _, _ = bt.measure(sleeping_step(10.0), timing_args(
+        "--warmup", "0", "--warmup-s", "0", "--iterations", "12", "--arrival", "fixed-rate=200"))
+    assert window["arrival"]["missed_deadlines"] == 12 and times[-1] > times[0] + 40
+    assert window["arrival"]["service_ms"]["median"] == 10.0   # sleeping_step reports its own 10 ms
+    report = bt.timing_report(times, window, "arrivals", 0, batch=1)
+    assert report["arrival"]["queries"] == 12 and report["arrival"]["scenario"] == "fixed-rate"
+
+
+def test_poisson_arrivals_follow_their_seed():
+    def gaps(seed):
+        _, window, _, _ = bt.measure(sleeping_step(1.0), timing_args(
+            "--warmup", "0", "--warmup-s", "0", "--duration-s", "0.3", "--window-s", "0.1",
+            "--arrival", "poisson=100", "--arrival-seed", str(seed)))
+        return window["arrival"]["queries"], window["windows"]
+    (queries, windows), (again, _) = gaps(7), gaps(7)
+    # The arrivals, not the host's speed, decide how many queries 0.3 s holds: the same for one seed.
+    assert queries == again and 10 <= queries <= 60
+    assert sum(w["iterations"] for w in windows) == queries and len(windows) == 3
+    settings = bt.timing_settings(timing_args("--arrival", "poisson=100", "--arrival-seed", "7"))
+    assert (settings["arrival"], settings["arrival_seed"]) == ("poisson=100", 7)
+
+
 @pytest.mark.parametrize("argv", [["--iterations", "-1"], ["--min-iterations", "0"], ["--target-ci", "0"],
+                                  ["--arrival", "fixed=30"], ["--arrival", "poisson=0"],
+                                  ["--arrival", "fixed-rate=nan"],
                                   ["--duration-s", "0"], ["--duration-s", "5", "--window-s", "-1"],
                                   ["--duration-s", "5", "--iterations", "10"]])
 def test_bad_timing_options_are_json_usage_errors(argv, capsys):
@@ -131,7 +164,8 @@ def test_settings_carry_the_policy():
     args = timing_args("--min-iterations", "5")
     assert bt.timing_settings(args) == {"iterations": None, "warmup": 3, "warmup_s": 1.0, "min_iterations": 5,
                                         "min_time_s": 1.0, "max_time_s": 30.0, "target_ci": 0.01,
-                                        "duration_s": None, "window_s": None}
+                                        "duration_s": None, "window_s": None, "arrival": "back-to-back",
+                                        "arrival_seed": None}
 
 
 # --- the processor and memory --------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def timed_window(log: str, board_date: str) -> dict | None:
 class CaffeBackend(Backend):
     name = "caffe"
     tool = "caffe time"
-    durations = False
+    timing_loop = False
     model_kinds = ("prototxt",)
     spans = ()  # always "caffe_forward": the mean of its per-layer forward timers
 

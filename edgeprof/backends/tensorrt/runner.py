@@ -474,8 +474,9 @@ _TOOLS = {tool.name: tool for tool in (Trtexec, PythonApi)}
 class TensorRTBackend(Backend):
     name = "tensorrt"
     tool = "TensorRT Python-API"
-    # Through trtexec (--iterations/--duration of its own, without windows) as often as through the runner.
-    durations = False
+    # Through trtexec (--iterations/--duration of its own, without windows or arrivals) as often as through
+    # the runner.
+    timing_loop = False
     model_kinds = ("prototxt", "torchvision", "torchscript")
     # commands.py's, but trtexec's "best" (fp16 and int8 kernels mixed), which --precision does not offer.
     precisions = tuple(p for p in PRECISIONS if p != "best")
