@@ -793,8 +793,7 @@ class DetectionOutput(CaffeLayer):
     Written with fixed-size tensors and one boolean selection at the end, so the ONNX export traces it as a
     graph (the NMS loop unrolled over the top_k candidates) whose output size follows the data. Equal scores
     rank by prior (Caffe's stable_sort), and at the keep_top_k cut by label then rank (Caffe's std::sort
-    leaves that order open); the rank keys are float64, which TensorRT lacks. fp16 and bf16 inputs are
-    computed in float32."""
+    leaves that order open); see _ranked. fp16 and bf16 inputs are computed in float32."""
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -829,9 +828,14 @@ class DetectionOutput(CaffeLayer):
 
     @staticmethod
     def _ranked(scores):
-        """Scores as float64 keys that order equal scores by position, first first, as Caffe's stable_sort
-        does: the factor 1 - i 2^-40 moves a score by under 2^-29 of itself, less than the gap between two
-        float32 values, so unequal scores keep their order (torch.topk leaves ties in no stated order)."""
+        """Keys whose top-k order puts equal scores by position, first first, as Caffe's stable_sort does.
+        torch.topk leaves ties in no stated order, so in PyTorch they are float64 scores times 1 - i 2^-40,
+        which moves a score by under 2^-29 of itself, less than the gap between two float32 values: unequal
+        scores keep their order. ONNX's TopK breaks ties by the lower index
+        (https://onnx.ai/onnx/operators/onnx__TopK.html), so the export keeps the float32 scores (TensorRT
+        has no float64)."""
+        if torch.onnx.is_in_onnx_export():
+            return scores
         position = torch.arange(scores.shape[-1], dtype=torch.float64)
         return scores.double() * (1 - position * 2.0 ** -40)
 
@@ -852,8 +856,8 @@ class DetectionOutput(CaffeLayer):
                 kept.append(valid[:, j] & ~suppressed)
         keep = torch.stack(kept, 1).reshape(-1)
         if -1 < self.keep_top_k < len(self.classes) * self.top_k:
-            ranked = torch.where(keep, self._ranked(top.reshape(-1)), torch.full_like(top.reshape(-1), -math.inf,
-                                                                                    dtype=torch.float64))
+            ranked = self._ranked(top.reshape(-1))
+            ranked = torch.where(keep, ranked, torch.full_like(ranked, -math.inf))
             best = torch.topk(ranked, self.keep_top_k).indices
             keep = keep & torch.zeros_like(keep).scatter(0, best, torch.ones_like(best, dtype=torch.bool))
         labels = self.labels.to(boxes.dtype).expand_as(top)
