@@ -22,6 +22,7 @@ _REGISTRY = {
     "libtorch": "edgeprof.backends.libtorch:LibTorchBackend",
     "onnxruntime": "edgeprof.backends.onnxruntime.runner:OnnxRuntimeBackend",
     "pytorch": "edgeprof.backends.pytorch.runner:PyTorchBackend",
+    "pycaffe": "edgeprof.backends.pycaffe:PyCaffeBackend",
     "tensorrt": "edgeprof.backends.tensorrt.runner:TensorRTBackend",
     "torchscript": "edgeprof.backends.torchscript:TorchScriptBackend",
 }

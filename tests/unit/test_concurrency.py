@@ -76,6 +76,22 @@ def test_caffe_picks_its_gpu_on_its_own_command_line():
     assert board.transport.commands[-1].endswith(" -phase TEST -gpu 0")
 
 
+def test_pycaffe_picks_its_gpu_itself_and_stays_on_the_cpu_without_one():
+    from edgeprof.backends.pycaffe import PyCaffeBackend
+    board = recorded_board("pycaffe", {"python": "python3", "runner": "/w/pycaffe_runner.py"})
+    board.facts["gpu"] = "NVIDIA H100 80GB HBM3"
+    backend = PyCaffeBackend()
+    [on] = job_boards(board, [1], backend.gpu_env)
+    concurrency.run_together([on], lambda on: backend.measure(on, resolve("alexnet"), 2, Options(gpu=1)))
+    command = board.transport.commands[-1]
+    assert command.startswith("python3 /w/pycaffe_runner.py --model /w/job-1/") and command.endswith(" --gpu 1")
+    board.facts.pop("gpu")
+    assert backend.measure(board, resolve("alexnet"), 2, Options()).status == "failed"
+    assert "--gpu" not in board.transport.commands[-1]
+    failed = backend.measure(board, resolve("alexnet"), 2, Options(processor="gpu"))
+    assert failed.error == "--processor gpu: local has no GPU its probe found"
+
+
 @pytest.mark.parametrize("name", ["onnxruntime", "tensorrt", "torchscript"])
 def test_the_other_backends_are_put_on_a_gpu_by_the_cuda_runtime(name):
     # trtexec, ONNX Runtime's CUDA provider and torch all run on the CUDA runtime, which hides every other GPU.
