@@ -25,6 +25,7 @@ def run(args):
     t0 = time.perf_counter()
     module = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.load(args.model, map_location="cpu").eval()))
     load_s = time.perf_counter() - t0
+    stages = {"loaded": harness.stage_memory()}
     x = torch.randn([args.batch] + args.input_shape, generator=torch.Generator().manual_seed(args.seed + 1))
 
     def step():
@@ -34,9 +35,11 @@ def run(args):
 
     with torch.no_grad():
         first_ms = step()[0]
+        stages["first_inference"] = harness.stage_memory()
         timed = timing.measure(step, args)
     return harness.report(args, timed, args.batch, (first_ms, "perf_counter"), harness.memory_report(),
-                          {"input_shape": args.input_shape}, load_s=load_s, torch_version=torch.__version__,
+                          {"input_shape": args.input_shape}, load_s=load_s, memory_stages=stages,
+                          torch_version=torch.__version__,
                           device="cpu", device_name=timing.cpu_name(), threads=torch.get_num_threads(),
                           timer="perf_counter", net=os.path.basename(args.model))
 

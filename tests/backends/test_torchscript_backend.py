@@ -46,6 +46,8 @@ def test_measures_a_torchscript_file_on_the_local_board(board, scripted):
     assert result.settings["input_shape"] == [3, 224, 224] and result.state["versions"]["torch"] == torch.__version__
     assert 0 < result.latency_ms["min"] <= result.latency_ms["median"] <= result.latency_ms["max"]
     assert len(result.figures["times_ms"]) == 5 and result.method["iterations_policy"] == "fixed (5)"
+    stages = result.figures["memory_stages"]       # the cold start's memory (harness.stage_memory)
+    assert stages["loaded"]["rss_bytes"] > 10e6 and stages["first_inference"]["rss_peak_bytes"] > 10e6
 
 
 def test_refuses_what_it_does_not_declare(board, scripted):
