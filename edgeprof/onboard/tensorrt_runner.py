@@ -368,6 +368,8 @@ def run(args):
                           "device?)" % args.engine)
     context = engine.create_execution_context()
     load_s = time.perf_counter() - t0
+    # The host's view only: TensorRT reports no allocator figures (the device's is nvidia-smi's, at the end).
+    stages = {"loaded": harness.stage_memory()}
     tensors = io_tensors(engine, version)
     rng = random.Random(args.seed + 1)
     buffers = []
@@ -382,6 +384,7 @@ def run(args):
     step = Step(cuda, enqueue, [b for b, t in zip(buffers, tensors) if t[1]],
                 [b for b, t in zip(buffers, tensors) if not t[1]], args.span)
     first_ms = step()[0]
+    stages["first_inference"] = harness.stage_memory()
     timed = timing.measure(step, args)
     inputs = [t for t in tensors if t[1]]
     batch = int(inputs[0][2][0])
@@ -389,7 +392,7 @@ def run(args):
     return harness.report(
         args, timed, batch, (first_ms, "cuda_event"), harness.memory_report(nvml=timing.nvml_memory(None)),
         {"precision": args.precision, "workspace_mib": args.workspace_mib},
-        load_s=load_s, build_s=build_s, engine_cached=build_s is None, engine_path=args.engine,
+        load_s=load_s, memory_stages=stages, build_s=build_s, engine_cached=build_s is None, engine_path=args.engine,
         trt_version=trt.__version__, cuda_bindings=cuda.name, cuda_bindings_version=cuda.version, device="cuda",
         device_name=_device_name(), threads=None, timer="cuda_event", net=os.path.basename(args.onnx),
         precision=args.precision, inputs=[[name, str(dtype)] for name, _, _, dtype in inputs],

@@ -37,7 +37,7 @@ QUICK = ("--json", "--iterations", 5, "--warmup", 1, "--warmup-s", 0)
 ORT_KEYS = {"load_s", "first_inference_ms", "first_inference_timer", "latency_ms", "ci95_ms", "ci_rel",
             "iterations", "times_ms", "warmup_iterations", "stop_reason", "timed_window", "throughput_ips",
             "memory", "python_version", "device", "device_name", "threads", "span", "timer", "net", "batch",
-            "outputs", "settings", "inputs"}
+            "outputs", "settings", "inputs", "memory_stages"}
 ORT_MEMORY_KEYS = {"allocator_peak_bytes", "allocator_reserved_bytes", "process_rss_peak_bytes",
                    "nvml_process_bytes", "nvml_device_used_bytes"}
 MODEL = {"inputs": [["data", [2, 3, 8, 8]]], "outputs": [["prob", [2, 6]]]}
@@ -129,6 +129,7 @@ def test_keys_as_the_onnxruntime_runner_gives_them(tmp_path, model, span):
     env = standin_env(tmp_path, "10.3.0")
     out, _ = run_runner(env, "--onnx", model, "--engine", tmp_path / "e.engine", "--span", span, *QUICK)
     assert ORT_KEYS <= set(out) and set(out["memory"]) == ORT_MEMORY_KEYS
+    assert set(out["memory_stages"]) == {"loaded", "first_inference"} and out["memory_stages"]["loaded"]["rss_bytes"]
     assert set(out["latency_ms"]) == set(board_timing.summarize([1.0, 2.0])["latency_ms"])
     assert {"trt_version", "build_s", "engine_cached", "cuda_bindings"} <= set(out)
     assert (out["span"], out["timer"], out["device"], out["cuda_bindings"]) == (span, "cuda_event", "cuda",
