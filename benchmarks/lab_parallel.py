@@ -19,10 +19,13 @@ process (edgeprof.lab.Lab) and prints:
 Our machines have 2 cores and the 16 boards share them, so wall time says little; these three do.
 """
 import argparse
+import cProfile
 import json
+import pstats
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +46,22 @@ def concurrency(windows: list[tuple[float, float]]) -> tuple[float, int]:
         inside += step
         peak = max(peak, inside)
     return sum(end - start for start, end in windows) / span, peak
+
+
+def _profile_threads() -> list[cProfile.Profile]:
+    """A profiler of CPU time (time.thread_time) for this thread and one for every thread started from now on
+    (the board threads, paramiko's transport threads), each its own: a cProfile.Profile hooks only the thread
+    that enables it. threading.setprofile's hook runs first in each new thread and puts its profiler in its
+    place. Returns the list they are added to, this thread's first."""
+    profilers = [cProfile.Profile(time.thread_time)]
+
+    def start_profiling(*_):
+        profiler = cProfile.Profile(time.thread_time)
+        profilers.append(profiler)
+        profiler.enable()
+    threading.setprofile(start_profiling)
+    profilers[0].enable()
+    return profilers
 
 
 def run_once(plan: Plan, db: str) -> dict:
@@ -76,7 +95,10 @@ def main():
                    help="caffe time iterations per item (about 5-10 s windows with 16 boards on 2 cores)")
     p.add_argument("--runs", type=int, default=1, help="run the plan this many times, each into a fresh database")
     p.add_argument("--record", type=Path, help="also write the figures of every run here as JSON")
+    p.add_argument("--profile", type=int, metavar="N",
+                   help="profile the CPU time of all the host's threads and print the N most costly functions")
     args = p.parse_args()
+    profilers = _profile_threads() if args.profile else []
     plan = Plan(devices=args.devices or ["tag:copy"],
                 models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
                 backends=["caffe"], iterations=args.iterations, name="lab-parallel-benchmark")
@@ -95,6 +117,12 @@ def main():
         for failure in figures["failures"]:
             print(f"  lost: {failure}")
     print(f"{sum(r['lost'] for r in runs)} items lost in {len(runs)} runs")
+    if profilers:
+        profilers[0].disable()
+        stats = pstats.Stats(profilers[0])
+        for profiler in profilers[1:]:
+            stats.add(profiler)
+        stats.sort_stats("tottime").print_stats(args.profile)
     if args.record:
         args.record.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "iterations": args.iterations,
                                            "devices": plan.devices, "runs": runs}, indent=1) + "\n")
