@@ -41,6 +41,7 @@ from ..result import Result
 from ..telemetry.summary import readings
 from .compare import FLAG_MARK, Comparison, compare, result_flags
 from .flags import footnotes
+from .metrics import MIB
 from .power_modes import PowerModeSweep, describe_budgets, power_mode_sweeps
 from .export import number
 from .table import backend_label, headline, power_figures
@@ -170,6 +171,39 @@ def _latency_vs_batch(drawer: _Drawer, comparison: Comparison) -> None:
                    "legend), the median of per-iteration times, or the mean where the backend reports only a mean, "
                    "of the latest result at each batch. Error bars: "
                    "interquartile range (25th-75th percentile) of the per-iteration times, where stored.")
+
+
+def _memory_vs_batch(drawer: _Drawer, comparison: Comparison) -> None:
+    """Beside each model's latency vs batch, its memory vs batch (seed 001's memory table as a plot), where
+    its results have memory figures: the kind each row compares (reporting.metrics) named in the legend."""
+    for model in dict.fromkeys(row.model for row in comparison.rows):
+        rows = sorted((row for row in comparison.rows if row.model == model and row.figures.get("memory")),
+                      key=lambda row: row.batch)
+        if not rows:
+            continue
+        figure = drawer.new(4.0)
+        ax = figure.add_subplot()
+        for column in comparison.columns:
+            points = [(row.batch, row.figures["memory"][column.label]) for row in rows
+                      if column.label in row.figures["memory"]]
+            if points:
+                what = "; ".join(dict.fromkeys(f.what for _, f in points))
+                ax.plot([b for b, _ in points], [f.value / MIB for _, f in points], marker="o",
+                        label=f"{column.label} ({what})")
+        batches = sorted({row.batch for row in rows})
+        if len(batches) > 1 and batches[-1] / batches[0] >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(batches, [str(b) for b in batches], **LITERAL)
+        ax.set_xlabel("batch size", **LITERAL)
+        ax.set_ylabel("memory, MiB", **LITERAL)
+        ax.set_title(f"{model}: memory vs batch", **LITERAL)
+        ax.grid(True, alpha=0.3)
+        _literal_legend(ax)
+        drawer.add(figure, "latency", f"{model} memory vs batch",
+                   "Memory of the latest result at each batch, the same kind across a batch's results: the "
+                   "allocator's peak, nvidia-smi's figure for the process, the process's peak resident set, or "
+                   "the board's peak from telemetry, the first every result of the batch has (named in the "
+                   "legend). One figure per run, no error bars.")
 
 
 def _grouped_bars(ax, comparison: Comparison, rows, value_of, error_of=None, label_of=None) -> None:
@@ -434,6 +468,7 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
     power = []
     if comparison:
         _latency_vs_batch(drawer, comparison)
+        _memory_vs_batch(drawer, comparison)
         _comparison_bars(drawer, comparison)
         power = _efficiency(drawer, comparison)
     sweeps = power_mode_sweeps(order)

@@ -131,3 +131,17 @@ def test_a_jobs_aggregate_is_the_cell_and_its_jobs_are_not_shown():
     assert row.figures["throughput"]["sim-tx2 pytorch (fp32, cuda:0)"].factor == pytest.approx(
         single.throughput_ips / total.throughput_ips)
     assert any("2 concurrent jobs (result 3): throughput is their sum" in note for note in comparison.notes())
+
+
+def test_the_report_draws_memory_vs_batch_beside_latency_vs_batch(tmp_path):
+    pytest.importorskip("matplotlib")
+    from edgeprof.reporting.html import write_report
+    plots = write_report(sweep(), tmp_path / "report.html")
+    latency = [(p.title, p.caption) for p in plots if p.section == "latency"]
+    assert [title for title, _ in latency] == ["resnet50 latency vs batch", "resnet50 memory vs batch"]
+    assert "the first every result of the batch has" in latency[1][1]
+    # Results without memory figures get no memory plot.
+    for r in (results := sweep()):
+        r.figures.pop("memory")
+    assert [p.title for p in write_report(results, tmp_path / "r2.html") if p.section == "latency"] == [
+        "resnet50 latency vs batch"]

@@ -70,11 +70,12 @@ def test_report_is_self_contained_with_every_plot_and_table(tmp_path):
     # Nothing is fetched: no script, no linked style sheet, every image inline.
     assert not page.all("script") and not page.all("link") and not re.search(r"(src|href)=\"(?!data:)", text)
     sections = [p.section for p in plots]
-    # Two models x latency vs batch, two batches x comparison bars and x images per joule, 12 timelines.
-    assert sections.count("latency") == 2 and sections.count("comparison") == 2
+    # Two models x latency and memory (the board's RAM from tegrastats) vs batch, two batches x comparison bars
+    # and x images per joule, 12 timelines.
+    assert sections.count("latency") == 4 and sections.count("comparison") == 2
     assert sections.count("efficiency") == 2 and sections.count("telemetry") == 12
     images = page.all("img")
-    assert len(images) == len(plots) == 18
+    assert len(images) == len(plots) == 20
     for attrs in images:
         image = decode_png(attrs["src"])
         assert image.size == (int(attrs["width"]), int(attrs["height"])) and image.size[0] == 800
