@@ -20,8 +20,9 @@ The sum is the throughput of K jobs running together only while their windows ov
 earlier leaves the others running with less competition. The aggregate carries the overlap (common window /
 whole window) and the flag jobs_not_overlapping below OVERLAP_MIN.
 
-GPUs: a job on GPU N runs with that GPU alone visible (CUDA_VISIBLE_DEVICES=N) or, for caffe, with -gpu N
-(Backend.gpu_env); `all` is every GPU nvidia-smi lists on the board (the probe's gpu_count).
+GPUs: a job on GPU N runs with that GPU alone visible (CUDA_VISIBLE_DEVICES=N) or, for caffe, with -gpu N,
+N counted as nvidia-smi counts (CUDA_DEVICE_ORDER=PCI_BUS_ID; Backend.gpu_env); `all` is every GPU nvidia-smi
+lists on the board (the probe's gpu_count).
 """
 from __future__ import annotations
 

@@ -233,6 +233,7 @@ class Backend:
     install_hint: Mapping[str, str] = {}     # by device kind (jetson, desktop); "desktop" is the default
     report_versions: Mapping[str, str] = {}  # result.state["versions"] key -> the runner report's key
     figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides COMMON_FIGURES
+    gpu_by_argument: bool = False            # --gpus: the tool takes its GPU on its command line (gpu_env)
 
     def prepare(self, board: "Board") -> dict:
         hint = self.install_hint.get(board.device.profile.kind, self.install_hint.get("desktop", ""))
@@ -266,13 +267,19 @@ class Backend:
                     f"(pytorch, onnxruntime)")
         return None
 
-    @staticmethod
-    def gpu_env(gpu: int | None) -> dict[str, str]:
-        """The environment that puts a job on GPU `gpu` (--gpus): CUDA_VISIBLE_DEVICES, which the CUDA runtime
-        itself reads (https://docs.nvidia.com/cuda/cuda-c-programming-guide/#cuda-environment-variables), so
-        that torch's cuda:0, ONNX Runtime's device 0 and trtexec's default device are that GPU. A backend whose
-        tool picks its GPU on its command line (caffe -gpu N) returns {} and puts Options.gpu there."""
-        return {} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)}
+    @classmethod
+    def gpu_env(cls, gpu: int | None) -> dict[str, str]:
+        """The environment that puts a job on GPU `gpu` (--gpus), read by the CUDA runtime itself
+        (https://docs.nvidia.com/cuda/cuda-c-programming-guide/#cuda-environment-variables):
+        CUDA_VISIBLE_DEVICES, so that torch's cuda:0, ONNX Runtime's device 0 and trtexec's default device are
+        that GPU; a backend whose tool takes its GPU on its command line (gpu_by_argument: caffe -gpu N) puts
+        Options.gpu there instead. And CUDA_DEVICE_ORDER=PCI_BUS_ID: CUDA numbers GPUs fastest first unless
+        told, nvidia-smi by PCI bus, so on a machine of mixed GPUs (seed 003's three 1080 Ti and a TITAN X)
+        index N would otherwise be another GPU than the one whose telemetry is N's."""
+        if gpu is None:
+            return {}
+        order = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        return order if cls.gpu_by_argument else {**order, "CUDA_VISIBLE_DEVICES": str(gpu)}
 
     def run_runner(self, board: "Board", argv: Sequence[str], result: "Result", options: Options) -> dict:
         return run_board_runner(board, argv, result, options.timeout_s, f"the {self.tool} runner")

@@ -20,11 +20,7 @@ class PyCaffeBackend(Backend):
     install_hint = {"desktop": "apt-get install python3-caffe (Debian bullseye; python3-caffe-cuda for a GPU), or "
                                "build Caffe with `make pycaffe` and put its python/ on the PYTHONPATH"}
     report_versions = {"caffe": "caffe_version", "numpy": "numpy_version"}
-
-    @staticmethod
-    def gpu_env(gpu: int | None) -> dict[str, str]:
-        # The runner picks its GPU itself (caffe.set_device), as caffe time's -gpu N.
-        return {}
+    gpu_by_argument = True  # the runner's --gpu N: caffe.set_device, as caffe time's -gpu N
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         result = board.new_result(model, self.name, batch)

@@ -60,7 +60,9 @@ def test_a_pytorch_job_on_gpu_n_sees_that_gpu_alone_in_its_own_folder():
     assert [r.status for r in results] == ["failed", "failed"]     # the recording transport runs nothing
     mkdirs, runs = board.transport.commands[:2], board.transport.commands[2:]
     assert mkdirs == ["mkdir -p -- /w/job-1", "mkdir -p -- /w/job-2"]
-    assert [r.split(" python3 ")[0] for r in runs] == ["env CUDA_VISIBLE_DEVICES=0", "env CUDA_VISIBLE_DEVICES=1"]
+    # nvidia-smi's numbering (PCI bus order) is the one --gpus and the telemetry use.
+    assert [r.split(" python3 ")[0] for r in runs] == ["env CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=0",
+                                                       "env CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=1"]
     assert all("--device cuda " in r for r in runs) and "--spec /w/job-2/" in runs[1]
 
 
@@ -68,7 +70,7 @@ def test_caffe_picks_its_gpu_on_its_own_command_line():
     board = recorded_board("caffe", {"path": "/usr/bin/caffe", "version": "1.0.0", "gpu": True})
     backend = CaffeBackend()
     [on] = job_boards(board, [1], backend.gpu_env)
-    assert on.env == {}
+    assert on.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}       # caffe numbers GPUs as nvidia-smi does
     concurrency.run_together([on], lambda on: backend.measure(on, resolve("alexnet"), 1, Options(gpu=1)))
     command = board.transport.commands[-1]
     assert "CUDA_VISIBLE_DEVICES" not in command and " -phase TEST -gpu 1" in command
@@ -84,7 +86,8 @@ def test_pycaffe_picks_its_gpu_itself_and_stays_on_the_cpu_without_one():
     [on] = job_boards(board, [1], backend.gpu_env)
     concurrency.run_together([on], lambda on: backend.measure(on, resolve("alexnet"), 2, Options(gpu=1)))
     command = board.transport.commands[-1]
-    assert command.startswith("python3 /w/pycaffe_runner.py --model /w/job-1/") and command.endswith(" --gpu 1")
+    assert command.startswith("env CUDA_DEVICE_ORDER=PCI_BUS_ID python3 /w/pycaffe_runner.py --model /w/job-1/")
+    assert command.endswith(" --gpu 1")
     board.facts.pop("gpu")
     assert backend.measure(board, resolve("alexnet"), 2, Options()).status == "failed"
     assert "--gpu" not in board.transport.commands[-1]
@@ -95,7 +98,7 @@ def test_pycaffe_picks_its_gpu_itself_and_stays_on_the_cpu_without_one():
 @pytest.mark.parametrize("name", ["onnxruntime", "tensorrt", "torchscript"])
 def test_the_other_backends_are_put_on_a_gpu_by_the_cuda_runtime(name):
     # trtexec, ONNX Runtime's CUDA provider and torch all run on the CUDA runtime, which hides every other GPU.
-    assert backend_class(name).gpu_env(3) == {"CUDA_VISIBLE_DEVICES": "3"}
+    assert backend_class(name).gpu_env(3) == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "3"}
     assert backend_class(name).gpu_env(None) == {}
 
 

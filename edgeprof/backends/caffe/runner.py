@@ -50,11 +50,7 @@ class CaffeBackend(Backend):
     timing_loop = False
     model_kinds = ("prototxt",)
     spans = ()  # always "caffe_forward": the mean of its per-layer forward timers
-
-    @staticmethod
-    def gpu_env(gpu: int | None) -> dict[str, str]:
-        # caffe's own -gpu N picks the device (tools/caffe.cpp); CUDA_VISIBLE_DEVICES as well would renumber it.
-        return {}
+    gpu_by_argument = True  # -gpu N (tools/caffe.cpp); CUDA_VISIBLE_DEVICES as well would renumber the GPUs
 
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
