@@ -235,6 +235,8 @@ class Comparison:
         "memory": "the first of allocator peak, nvidia-smi's figure for the process, process peak RSS, the "
                   "board's peak (telemetry) that every cell of the row has.",
         "energy": "board energy per image over the timed window (telemetry), in millijoules.",
+        "build": "the engine build or compilation before the load (TensorRT: this run's build, or the cached "
+                 "engine's; torch.compile: its first call).",
         "load": "the runner's load in its fresh process (net built and on the device; ONNX Runtime: session "
                 "created).",
         "first": "the first inference after the load, apart from the steady-state latency.",

@@ -2,7 +2,9 @@
 memory and energy per inference, and the cold start (load, first inference, memory after each). Latency,
 with its bootstrap, stays in reporting.compare.
 
-Cold start, the way OpenVINO's benchmark_app and Qualcomm AI Hub's profile jobs split it: `load` is the
+Cold start, the way OpenVINO's benchmark_app and Qualcomm AI Hub's profile jobs split it: `build` is the
+engine build or compilation done before the load (TensorRT's engine build by this run, or, for an engine
+from the cache, the build that made it; torch.compile's first call), `load` is the
 runner's own load span in its fresh process (PyTorch: building the net and moving it to the device;
 ONNX Runtime: creating the session; TensorRT: deserializing the engine, its build apart), `first` the first
 inference after it (allocations, cuDNN autotune, lazy initialization), steady state the latency columns.
@@ -28,7 +30,7 @@ from typing import Callable
 
 from ..result import Result
 
-METRICS = ("latency", "throughput", "memory", "energy", "load", "first", "load-memory", "first-memory")
+METRICS = ("latency", "throughput", "memory", "energy", "build", "load", "first", "load-memory", "first-memory")
 MIB = 1024.0 * 1024.0
 
 
@@ -79,6 +81,16 @@ def _energy(result: Result) -> dict[str, float]:
     return {what: value} if _positive(value) else {}
 
 
+def _build(result: Result) -> dict[str, float]:
+    figures = result.figures
+    build = figures.get("engine_build")       # the cached engine's record (edgeprof.backends.tensorrt)
+    cached = build.get("build_s") if isinstance(build, dict) else None
+    found = {"TensorRT engine build, this run": figures.get("build_s"),
+             "TensorRT engine build, cached (when it was built)": cached if figures.get("build_s") is None else None,
+             "torch.compile, first call": figures.get("compile_s")}
+    return {what: value for what, value in found.items() if _positive(value)}
+
+
 def _load(result: Result) -> dict[str, float]:
     value = result.figures.get("load_s")
     # One kind for every backend: each one's load is what a user waits for before its first inference.
@@ -106,6 +118,7 @@ FIGURES = {
     "throughput": Metric("throughput", "img/s", "images/s", 1.0, _throughput),
     "memory": Metric("memory", "memory MiB", "bytes", MIB, _memory),
     "energy": Metric("energy", "mJ/img", "J", 1e-3, _energy),
+    "build": Metric("build", "build s", "s", 1.0, _build),
     "load": Metric("load", "load s", "s", 1.0, _load),
     "first": Metric("first", "first inference ms", "ms", 1.0, _first),
     "load-memory": Metric("load-memory", "MiB after load", "bytes", MIB, _stage("loaded")),

@@ -59,3 +59,21 @@ def test_cold_start_columns_with_factors():
     assert lines[0].startswith("!: validity flags") and comparison.sentences()
     assert not set(comparison.sentences()) & set(lines)
     assert "load s: the runner's load in its fresh process" in comparison.legend()
+
+
+def test_build_is_a_column_of_its_own_kind():
+    built = result("tensorrt", 0.2, 3.0, None, None, rid=1)
+    built.figures["build_s"] = 120.0
+    cached = result("tensorrt", 0.2, 3.0, None, None, rid=2)
+    cached.figures.update(build_s=None, engine_build={"build_s": 90.0, "built_at": "2026-12-06T10:00:00Z"})
+    cached.device = "e"
+    compiled = result("pytorch", 4.0, 300.0, None, None, rid=3)
+    compiled.figures["compile_s"] = 30.0
+    comparison = compare([built, cached, compiled], metrics=("build",))
+    [row] = comparison.rows
+    build = row.figures["build"]
+    assert build["d tensorrt"].what == "TensorRT engine build, this run" and build["d tensorrt"].value == 120.0
+    assert build["e tensorrt"].what == "TensorRT engine build, cached (when it was built)"
+    # Builds of different kinds get no factor: a TensorRT engine build is not a torch.compile.
+    assert build["d pytorch"].factor is None and build["e tensorrt"].factor is None
+    assert build["d pytorch"].note == "n/a: torch.compile, first call vs the baseline's TensorRT engine build, this run"
