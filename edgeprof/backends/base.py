@@ -65,6 +65,7 @@ class Options:
     window_s: float = 5.0
     arrival: str = BACK_TO_BACK      # --arrival: fixed-rate=HZ or poisson=HZ queries (onboard/timing.py)
     arrival_seed: int = 0
+    per_layer: bool = False          # --per-layer: the runner also times each layer (PyTorch, ONNX Runtime)
 
     def timing_argv(self) -> list[str]:
         """The board runners' timing options (edgeprof/onboard/timing.py) for these options."""
@@ -185,11 +186,23 @@ def check_report(report: dict, runner: str) -> None:
                                               and w["iterations"] >= 0 for w in windows)
             and sum(w["iterations"] for w in windows) == len(report["times_ms"])):
         raise bad("windows", "is not a list of windows whose iterations add up to times_ms")
+    per_layer = report.get("per_layer")
+    if per_layer is not None and not _per_layer_ok(per_layer):
+        raise bad("per_layer", "is not a list of layers (or nodes) with a name and a time in ms")
     arrival = report.get("arrival")
     if arrival is not None and not (isinstance(arrival, dict) and type(arrival.get("queries")) is int
                                     and type(arrival.get("missed_deadlines")) is int
                                     and _number(arrival.get("rate_hz"))):
         raise bad("arrival", "lacks the queries, missed deadlines and rate as numbers")
+
+
+def _per_layer_ok(found) -> bool:
+    """A runner's per-layer figures (layer_timing.py: "layers"; onnxruntime_runner.py: "nodes"): each entry
+    a name and a time in ms (ORT: or None for a node that ran once, in the warm-up only)."""
+    entries = found.get("layers", found.get("nodes")) if isinstance(found, dict) else None
+    return isinstance(entries, list) and all(
+        isinstance(e, dict) and isinstance(e.get("name", e.get("node")), str)
+        and (_number(e.get("ms")) or (e.get("ms") is None and "node" in e)) for e in entries)
 
 
 def _json_object(line: str) -> dict | None:

@@ -84,6 +84,11 @@ def _backends_with(capability: str) -> str:
                    "Runtime. Runs --iterations queries, --duration seconds, else 30 s.")
 @click.option("--arrival-seed", type=click.IntRange(*limits.SEED), default=0, show_default=True,
               help="poisson: the seed of the gaps between arrivals.")
+@click.option("--per-layer", is_flag=True,
+              help="PyTorch (a prototxt's eager inference) and ONNX Runtime: after the timed loop, also time each "
+                   "layer in a pass of its own, whose timers add work per layer (on a GPU a synchronize per "
+                   "forward), so its total exceeds the latency there; caffe time reports its layers anyway. See "
+                   "them with `edgeprof layers RESULT_ID...`.")
 @click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
               help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
                    "aggregate: total throughput (the sum), the slowest job's latency.")
@@ -142,7 +147,7 @@ def _backends_with(capability: str) -> str:
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     power_modes, budget_w, budget_ms,
-                    duration_s, window_s, arrival, arrival_seed, jobs, gpus, accept_new_host_key, clocks,
+                    duration_s, window_s, arrival, arrival_seed, per_layer, jobs, gpus, accept_new_host_key, clocks,
                     sudo_password_env, lease_s, quiet_board, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
@@ -165,7 +170,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
         raise click.BadParameter(f"a window of {window_s:g} s does not fit a {duration_s:g} s run",
                                  param_hint="--window")
     options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s, arrival=arrival,
-                      arrival_seed=arrival_seed,
+                      arrival_seed=arrival_seed, per_layer=per_layer,
                       # the runner's own limit: the duration plus its load, warm-up and report
                       timeout_s=max(Options.timeout_s, (duration_s or 0) + 600),
                       processor=processor, span=span, precision=precision,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -215,7 +216,8 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
         written = onnx.load(partial)
         if ir_version is not None and written.ir_version > ir_version:
             written.ir_version = ir_version
-            onnx.save(written, partial)
+        name_nodes_by_layer(written, loaded.net)
+        onnx.save(written, partial)
         try:
             onnx.checker.check_model(partial)
         except onnx.checker.ValidationError as e:
@@ -231,6 +233,33 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     _write_atomically(entry, json.dumps(known))
     return OnnxExport(**known, path=str(folder / f"{sha}.onnx"), cached=False,
                      export_s=time.perf_counter() - started)
+
+
+# The metadata entry holding {node name: [the Caffe layers it computes]} (edgeprof.models.onnx_layers reads it).
+NODE_LAYERS_KEY = "edgeprof.node_layers"
+_LAYER_SCOPE = re.compile(r"/layers\.(\d+)/(.*)")
+
+
+def name_nodes_by_layer(model, net) -> None:
+    """Rename the top-level nodes of a CaffeNet's export after the Caffe layers they compute, and record which
+    layers each node computes in the model's metadata (NODE_LAYERS_KEY), so that a runtime's per-node profile
+    (ONNX Runtime's) reads in the prototxt's names. torch's TorchScript exporter names a node after the module path it came from
+    ("/layers.3/conv/Conv": CaffeNet.layers[3]); the rename keeps the rest of the path ("conv1/conv/Conv").
+    A BatchNorm folded with its Scale (caffe_layers._foldable) computes both layers. Other models (torchvision,
+    TorchScript) keep torch's names."""
+    layers = getattr(net, "layers", None)
+    if layers is None:
+        return
+    covered = {}
+    for node in model.graph.node:
+        found = _LAYER_SCOPE.fullmatch(node.name)
+        if found is None or int(found.group(1)) >= len(layers):
+            continue
+        module = layers[int(found.group(1))]
+        node.name = f"{module.caffe_name}/{found.group(2)}"
+        covered[node.name] = [module.caffe_name] + [m.caffe_name for m in getattr(module, "folded", [])]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = NODE_LAYERS_KEY, json.dumps(covered)
 
 
 def _refuse_lossy_layers(model: ModelSource, net) -> None:
@@ -281,8 +310,9 @@ def _key(model: ModelSource, batch: int, precision: str, opset: int, ir_version:
     else:
         source = model.sha256
     builder = (source_text("caffe_layers.py") + source_text("torch_models.py")).encode()
-    described = {"source": source, "kind": model.kind, "batch": batch, "precision": precision, "opset": opset,
-                 "ir_version": ir_version, "torch": torch_version, "seed": seed,
+    # node_names: 2 since nodes are named after their Caffe layers (name_nodes_by_layer).
+    described = {"node_names": 2, "source": source, "kind": model.kind, "batch": batch, "precision": precision,
+                 "opset": opset, "ir_version": ir_version, "torch": torch_version, "seed": seed,
                  "runner": hashlib.sha256(builder).hexdigest()}
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 

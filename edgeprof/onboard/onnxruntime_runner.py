@@ -5,7 +5,7 @@ Runs ON the board.
 Uploaded with the rest of edgeprof/onboard/ into the work folder, and run as
 
     python3 onnxruntime_runner.py --model net.onnx [--providers CUDAExecutionProvider,CPUExecutionProvider]
-        [--span compute|host] [--threads N] [--iterations N] [--input FILE] [--dump-output FILE] --json
+        [--span compute|host] [--threads N] [--iterations N] [--input FILE] [--dump-output FILE] [--per-layer] --json
 
 It needs Python 3.6+, the standard library, numpy and onnxruntime (the Jetson Zoo's wheels on JetPack 4.6,
 PyPI's elsewhere): no torch, no edgeprof package.
@@ -34,6 +34,14 @@ Timing (the loop and the statistics are timing.py's)
         in and out, on the CPU only the wrapping of numpy arrays.
     The timer is the host's time.perf_counter for both spans: ORT's Python API has no device events.
 
+Per node (--per-layer): after the timed loop, a second session of the same model and options with ORT's profiler
+    on (SessionOptions.enable_profiling), one warm-up run and PROFILE_ITERATIONS runs of the same span; from its
+    trace (Chrome trace JSON) each node's "<node>_kernel_time" event, the median of its durations per node and of
+    the "model_run" events, the warm-up's left out; the trace file is deleted. ORT times a node on the host around
+    its kernel's Compute(): on the CPU provider the node's work; on the CUDA provider the time to launch its
+    kernels, not their time on the GPU (device times need an ORT build with CUPTI). Nodes are those of ORT's
+    optimized graph: a fused kernel (a Conv with the ReLU after it) is one node, named by ORT.
+
 Memory: the process's peak RSS; with a GPU provider also nvidia-smi's view (timing.nvml_memory, a lone
     GPU only, since ORT does not give the device's UUID). The allocator figures of the PyTorch runner are
     null here: ORT's arena does not report its peak.
@@ -44,8 +52,11 @@ Tensor files (--input, --dump-output): tensors.py's format; outputs are dumped a
 Output and errors: harness.py's; kind "unsupported" where the providers lack a kernel for an operator in
 that type.
 """
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 
@@ -65,13 +76,19 @@ else:
 # Providers that compute on the CUDA device: inputs and outputs are bound there for span compute.
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 ELEMENT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+PROFILE_ITERATIONS = 20
+_KERNEL_TIME = "_kernel_time"
 
 
 # --- session and inputs --------------------------------------------------------------------------------
 
-def open_session(args):
-    """(session, seconds to create it, ORT's warnings meanwhile)."""
+def open_session(args, profile_prefix=None):
+    """(session, seconds to create it, ORT's warnings meanwhile); with `profile_prefix`, ORT's profiler on,
+    writing its trace to a file whose name starts with it."""
     options = ort.SessionOptions()
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     if args.threads is not None:
         options.intra_op_num_threads = args.threads
     t0 = time.perf_counter()
@@ -148,6 +165,41 @@ class BoundStep(object):
         return self.binding.copy_outputs_to_cpu()
 
 
+def make_step(session, feeds, span, device):
+    return HostStep(session, feeds) if span == "host" else BoundStep(session, feeds, device)
+
+
+def profile_nodes(args, feeds, device, iterations=PROFILE_ITERATIONS):
+    """{"timer", "iterations", "statistic", "forward_ms", "nodes": [{"node", "op", "provider", "ms"}]}: the
+    median time of each node of ORT's optimized graph, in the order they first ran (see the module docstring)."""
+    folder = tempfile.mkdtemp(prefix="edgeprof-ort-profile-")
+    try:
+        session = open_session(args, os.path.join(folder, "profile"))[0]
+        step = make_step(session, feeds, args.span, device)
+        for _ in range(iterations + 1):
+            step()
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    runs, nodes = [], {}
+    for event in events:
+        if event.get("name") == "model_run":
+            runs.append(event["dur"] / 1e3)
+        elif event.get("cat") == "Node" and event.get("name", "").endswith(_KERNEL_TIME):
+            name = event["name"][:-len(_KERNEL_TIME)]
+            found = nodes.setdefault(name, {"node": name, "op": event["args"].get("op_name"),
+                                            "provider": event["args"].get("provider"), "times": []})
+            found["times"].append(event["dur"] / 1e3)
+    for found in nodes.values():
+        times = sorted(found.pop("times")[1:])  # the first is the warm-up run's
+        found["ms"] = timing.percentile(times, 50) if times else None
+    return {"timer": "onnxruntime profiler (host clock around each node's Compute)", "iterations": iterations,
+            "statistic": "median over the runs of a separate profiling session after the timed loop",
+            "forward_ms": timing.percentile(sorted(runs[1:]), 50) if len(runs) > 1 else None,
+            "nodes": list(nodes.values())}
+
+
 def _device_name(device):
     if device == "cpu":
         return timing.cpu_name()
@@ -163,13 +215,14 @@ def run(args):
     device = "cuda" if used[0] in GPU_PROVIDERS else "cpu"
     feeds = make_inputs(session, args)
     batch = int(feeds[0][1].shape[0])
-    step = HostStep(session, feeds) if args.span == "host" else BoundStep(session, feeds, device)
+    step = make_step(session, feeds, args.span, device)
     first_ms = step()[0]
     stages["first_inference"] = harness.stage_memory()
     names = [o.name for o in session.get_outputs()]
     if args.dump_output:
         write_arrays(args.dump_output, [({"name": name}, x) for name, x in zip(names, step.outputs())])
     timed = timing.measure(step, args)
+    per_layer = profile_nodes(args, feeds, device) if args.per_layer else None
     # ORT's arena does not report its peak; nvidia-smi cannot tell which GPU is ORT's device 0 but a lone one.
     memory = harness.memory_report(nvml=timing.nvml_memory(None) if device == "cuda" else (None, None))
     return harness.report(
@@ -179,7 +232,7 @@ def run(args):
         device_name=_device_name(device), threads=args.threads, timer="perf_counter",
         net=os.path.basename(args.model), inputs=[[name, str(x.dtype)] for name, x in feeds], outputs=names,
         providers_requested=args.providers, providers_used=used, provider_fallback=args.providers[0] not in used,
-        session_warnings=session_warnings)
+        session_warnings=session_warnings, per_layer=per_layer)
 
 
 def parse_args(argv):
@@ -192,6 +245,8 @@ def parse_args(argv):
     harness.add_common_arguments(p, "random input (without --input): seed + 1")
     p.add_argument("--input", help="edgeprof tensor file holding the inputs by name")
     p.add_argument("--dump-output", help="write the first inference's outputs to this tensor file")
+    p.add_argument("--per-layer", action="store_true",
+                   help="after the timed loop, each node's time from ORT's profiler, in a session of its own")
     args = p.parse_args(argv)
     if not args.providers:
         p.error("--providers needs at least one execution provider")

@@ -5,7 +5,7 @@ uploaded with the rest of edgeprof/onboard/ into the work folder, and run as
 
     python3 torch_runner.py --spec net.json --device cpu|cuda --batch N [--iterations N] --json
         [--precision fp32|fp16|bf16] [--channels-last] [--cuda-graph] [--compile[=MODE]]
-        [--mode inference|train-step]
+        [--mode inference|train-step] [--per-layer]
 
 It needs Python 3.6+, the standard library and torch (1.x on JetPack 4.6 boards, 2.x elsewhere): no numpy,
 no edgeprof package. Runs in float32 unless --precision says otherwise, TF32 off unless --tf32.
@@ -47,6 +47,11 @@ Timing (the loop and the statistics are timing.py's)
         of the outputs, host monotonic clock + synchronize. On the CPU both spans are the forward alone.
     CPU: time.perf_counter around the forward. Iterations synchronize one by one on CUDA.
 
+Per layer (--per-layer, a netspec's eager inference only): layer_timing.py's separate pass after the timed loop,
+    each Caffe layer's module between hooks (CUDA events on CUDA, perf_counter on the CPU); the JSON's
+    "per_layer". The hooks add work to every layer (on CUDA event records, and a synchronize per iteration): the
+    pass's total exceeds the latency there.
+
 Memory: the allocator's peak and reserved bytes (CUDA) and the process's peak RSS; on CUDA also
     nvidia-smi's view at the end of the run: nvml_process_bytes (this process on the device, CUDA
     context and library workspaces included) and nvml_device_used_bytes (the whole device), null where
@@ -63,11 +68,12 @@ import torch
 import torch.nn.functional as F
 
 if __package__:
-    from . import harness, timing, torch_models
+    from . import harness, layer_timing, timing, torch_models
     from .harness import RunnerError
     from .tensors import write_tensors
 else:
     import harness
+    import layer_timing
     import timing
     import torch_models
     from harness import RunnerError
@@ -359,6 +365,7 @@ def run(args):
         timed = timing.measure(step, args)
         if trainer is not None and timed[0]:
             loss["last"] = trainer.loss.item()
+        per_layer = layer_timing.time_layers(net, device_inputs, device) if args.per_layer else None
 
     on_cuda = device.type == "cuda"
     return harness.report(
@@ -374,7 +381,7 @@ def run(args):
         cudnn_version=torch.backends.cudnn.version() if on_cuda else None, device=str(device),
         device_name=_device_name(device), threads=torch.get_num_threads(),
         timer="cuda_event" if on_cuda and args.span == "compute" else "perf_counter", net=model.name,
-        outputs=returns, weights=model.weights, variant=variant(args), loss=loss)
+        outputs=returns, weights=model.weights, variant=variant(args), loss=loss, per_layer=per_layer)
 
 
 def _shape(text):
@@ -417,6 +424,8 @@ def parse_args(argv):
     p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
                    help="do not let cuDNN autotune convolutions on the first inference")
     p.add_argument("--tf32", action="store_true", help="allow TF32 for fp32 convolutions and matmuls")
+    p.add_argument("--per-layer", action="store_true",
+                   help="after the timed loop, time each Caffe layer's module in a pass of its own (layer_timing.py)")
     args = harness.check_arguments(p, p.parse_args(argv), positive=("batch", "threads"))
     if args.spec is not None:
         if args.input_shape is not None:
@@ -427,6 +436,10 @@ def parse_args(argv):
                 p.error("--%s is about Caffe blobs: it needs --spec" % name.replace("_", "-"))
         if args.input_shape is None:
             args.input_shape = [3, 224, 224]
+    if args.per_layer and (args.spec is None or args.cuda_graph or args.compile is not None
+                           or args.mode != "inference"):
+        p.error("--per-layer times the modules of a Caffe net (--spec) in eager inference: not with --torchvision, "
+                "--torchscript, --cuda-graph, --compile or --mode train-step")
     if args.cuda_graph and args.compile in GRAPHING_COMPILE_MODES:
         p.error("--compile=%s records CUDA graphs itself: drop --cuda-graph, or use plain --compile with it"
                 % args.compile)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ...errors import BackendUnavailable, InputError, RunnerFailed
 from ...models import ModelSource, onnx_versions
+from ...models.onnx_layers import LayerNames, group_nodes
 from ...models.onnx_export import MODEL_KINDS, PRECISIONS, OnnxExport, export_for, target_for
 from ...result import Result
 from ..base import Backend, Options
@@ -98,6 +99,8 @@ def runner_argv(facts: dict, model_path: str, providers: list[str], options: Opt
     argv += options.timing_argv()
     if options.threads is not None:
         argv += ["--threads", str(options.threads)]
+    if options.per_layer:
+        argv.append("--per-layer")
     return argv
 
 
@@ -193,6 +196,11 @@ class OnnxRuntimeBackend(Backend):
             provider=report["providers_used"][0], onnx_sha256=exported.sha256,
             opset=exported.opset, ir_version=exported.ir_version, export_s=exported.export_s, export_cached=exported.cached,
             upload="skipped: already in the board's cache" if upload_s is None else "uploaded", upload_s=upload_s)
+        if report.get("per_layer") is not None:
+            # The nodes ORT ran, grouped by the prototxt's layers they compute (models.onnx_layers).
+            profile = dict(report["per_layer"])
+            profile["layers"] = group_nodes(profile["nodes"], LayerNames.of_file(exported.path))
+            result.figures["per_layer"] = profile
         if report["provider_fallback"]:
             said = "; ".join(report["session_warnings"]) or "ONNX Runtime's log (raw_log) may say why"
             detail = (f"asked for {report['providers_requested'][0]}, the session runs on "

@@ -68,6 +68,8 @@ def runner_argv(python: str, runner: str, model_args: list[str], device: str, ba
         argv.append(f"--compile={options.compile}")
     if options.threads is not None:
         argv += ["--threads", str(options.threads)]
+    if options.per_layer:
+        argv.append("--per-layer")
     return argv
 
 
@@ -82,7 +84,7 @@ class PyTorchBackend(Backend):
     modules = ("torch",)
     install_hint = _INSTALL_HINT
     report_versions = {"torch": "torch_version", "cuda": "cuda_version", "cudnn": "cudnn_version"}
-    figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss")
+    figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss", "per_layer")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         facts = board.backend_facts[self.name]
