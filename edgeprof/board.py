@@ -37,11 +37,14 @@ class BoardPolicy:
     cooldown_s: float = 0               # a pause between items, so one item's heat does not bias the next
     take_over_dead: bool = False        # restore and take a lease whose run died on this host, at once
     quiet_board: bool = False           # before each item, wait (up to wait_s) for other processes to go quiet
+    start_below_c: float | None = None  # before each item, wait (up to wait_s) for the hottest zone to cool below
 
     def __post_init__(self):
         limits.integer("board policy", "lease_s", self.lease_s, limits.LEASE_S)
         limits.number("board policy", "wait_s", self.wait_s, limits.WAIT_S)
         limits.number("board policy", "cooldown_s", self.cooldown_s, limits.COOLDOWN_S)
+        if self.start_below_c is not None:
+            limits.number("board policy", "start_below_c", self.start_below_c, limits.START_BELOW_C)
 
 
 def probe(transport: Transport) -> dict:

@@ -21,6 +21,7 @@ RESULT_ID = (1, 2**63 - 1)     # SQLite and PostgreSQL bigint
 REPEAT = (1, 100)
 DURATION_S = (1.0, 86400.0)    # --duration: a soak of up to a day
 WINDOW_S = (0.5, 3600.0)
+START_BELOW_C = (0.0, 150.0)   # --start-below: degrees C, below any chip's shutdown point
 JOBS = (1, 64)                 # concurrent processes per GPU (or CPU) of one item
 
 

@@ -92,7 +92,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
                  inventory: str | None = None, accept_new_host_key: bool = False, clocks: str | None = None,
                  sudo_password_env: str | None = None, lease_s: int = 180, wait_s: float = 0,
                  cooldown_s: float = 0, take_over_dead: bool = False, quiet_board: bool = False,
-                 power_modes: Sequence[str] = (),
+                 start_below_c: float | None = None, power_modes: Sequence[str] = (),
                  should_stop: Callable[[], bool] | None = None,
                  should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
@@ -104,7 +104,8 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     the end, or by the board itself lease_s seconds after this process died (take_over_dead: a lease whose
     run died on this host is restored and taken at once instead of waited for; quiet_board: before each job,
     wait up to wait_s for the board's other processes to go quiet, else that job fails saying what kept the
-    board busy). cooldown_s: a pause between
+    board busy; start_below_c: likewise for its hottest thermal zone to cool below that). cooldown_s: a pause
+    between
     jobs, so that one job's heat does not bias the next. power_modes: on a Jetson, every job measured in each
     of these nvpmodel modes (["all"]: every mode of the board's conf; edgeprof.power.sweep). should_stop:
     asked before each job; when it says yes, the jobs left are not run (and not stored) and the board is
@@ -122,7 +123,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
         raise MeasureError(f"unknown clocks policy {clocks!r}; use one of {', '.join(POLICIES)}")
     policy = BoardPolicy(accept_new_host_key=accept_new_host_key, clocks=clocks,
                          sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s, cooldown_s=cooldown_s,
-                         take_over_dead=take_over_dead, quiet_board=quiet_board)
+                         take_over_dead=take_over_dead, quiet_board=quiet_board, start_below_c=start_below_c)
     return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, power_modes=power_modes,
                                should_stop=should_stop, should_run=should_run, on_result=on_result,
                                on_status=on_status)
@@ -168,7 +169,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                     jobs = [replace(job, power_mode=mode) for mode in power.sweep_modes(list(power_modes))
                             for job in jobs]
                 sweep = Sweep(board, power, jobs, sources, keep, status, policy.cooldown_s, should_stop, should_run,
-                              modes, quiet_wait_s=policy.wait_s if policy.quiet_board else None)
+                              modes, quiet_wait_s=policy.wait_s if policy.quiet_board else None,
+                              start_below_c=policy.start_below_c, wait_s=policy.wait_s)
                 sweep.run()
         except TransportError as e:
             if sweep is None:
@@ -208,6 +210,8 @@ class Sweep:
     should_run: Callable[[Job], bool] | None = None
     modes: ModeSweep | None = None                      # --power-modes: the mode the board is in, those refused
     quiet_wait_s: float | None = None                   # --quiet-board: how long to wait for quiet; None: no wait
+    start_below_c: float | None = None                  # --start-below: the hottest zone's ceiling to start under
+    wait_s: float = 0                                   # how long --start-below waits
     finished: set[int] = field(default_factory=set)     # indexes of the jobs done (kept, or skipped)
     _slots: dict = field(default_factory=dict)           # Job.gpus -> the GPUs they are on this board
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
@@ -291,6 +295,8 @@ class Sweep:
         self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}")
         started = time.monotonic()
         try:
+            if self.start_below_c is not None:
+                _once_more(lambda: self.telemetry.wait_until_cool(self.start_below_c, self.wait_s, self.status))
             if self.quiet_wait_s is not None:
                 _once_more(lambda: self.telemetry.wait_until_quiet(self.quiet_wait_s, self.status))
         except BoardControlError as e:

@@ -111,6 +111,9 @@ def _backends_with(capability: str) -> str:
 @click.option("--quiet-board", is_flag=True,
               help="Before each item, wait (up to --wait) until the board's other processes use under a quarter of "
                    "a CPU (what `contended` flags); an item whose board stays busy fails, naming the busiest.")
+@click.option("--start-below", "start_below_c", type=click.FloatRange(*limits.START_BELOW_C), metavar="C",
+              help="Before each item, wait (up to --wait) until the board's hottest thermal zone is below C degrees, "
+                   "so cold and hot boards are not compared unknowingly.")
 @click.option("--wait", "wait_s", type=click.FloatRange(*limits.WAIT_S), default=0, show_default=True,
               help="Seconds to wait for another edgeprof run on the same board to finish (and for labgrid to "
                    "allocate the place).")
@@ -148,7 +151,7 @@ def _backends_with(capability: str) -> str:
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     power_modes, budget_w, budget_ms,
                     duration_s, window_s, arrival, arrival_seed, per_layer, jobs, gpus, accept_new_host_key, clocks,
-                    sudo_password_env, lease_s, quiet_board, wait_s, processor, span, precision,
+                    sudo_password_env, lease_s, quiet_board, start_below_c, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
     """Measure MODEL(s) on a device; every result is stored as it completes.
@@ -200,7 +203,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                            inventory=inventory,
                            accept_new_host_key=accept_new_host_key,
                            clocks=clocks, sudo_password_env=sudo_password_env, lease_s=lease_s, wait_s=wait_s,
-                           take_over_dead=take_over_dead, quiet_board=quiet_board, power_modes=power_modes,
+                           take_over_dead=take_over_dead, quiet_board=quiet_board, start_below_c=start_below_c,
+                           power_modes=power_modes,
                            on_result=on_result,
                            on_status=on_status)
 

@@ -3,9 +3,11 @@
     python3 WORKDIR/board_sampler.py --out WORKDIR/telemetry-N.jsonl --stop WORKDIR/telemetry-N.jsonl.stop
         --interval-ms 100 [--tegrastats | --nvidia-smi FIELD,FIELD,...] [--proc] [--others WORKDIR]
     python3 WORKDIR/board_sampler.py --idle-sample SECONDS --others WORKDIR
+    python3 WORKDIR/board_sampler.py --temperatures
 
 The second form watches the other processes for SECONDS and prints one "others" record (below) on stdout:
-how busy the board is before a measurement starts (--quiet-board).
+how busy the board is before a measurement starts (--quiet-board). The third prints {"temps_c": {zone type:
+degrees C}} of every readable thermal zone once (--start-below).
 
 It writes JSON lines to OUT.part and renames the file to OUT when it has stopped, so a complete file
 means a clean stop. Every record carries "t", the board's epoch clock (time.time()) when the reading
@@ -81,17 +83,17 @@ def _pdeathsig():
     return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def thermal_zones():
+def thermal_zones(root=_THERMAL):
     """{zone type: {"path": sysfs temp file, "trips_c": [(type, degrees C)]}} for every readable zone."""
     zones = {}
     try:
-        names = sorted(os.listdir(_THERMAL))
+        names = sorted(os.listdir(root))
     except OSError:
         return zones
     for name in names:
         if not name.startswith("thermal_zone"):
             continue
-        base = os.path.join(_THERMAL, name)
+        base = os.path.join(root, name)
         kind = _read(os.path.join(base, "type"))
         if not kind or kind in zones:
             continue  # a type seen twice keeps its first zone: tegrastats, too, names zones by type
@@ -107,6 +109,16 @@ def thermal_zones():
             index += 1
         zones[kind] = {"path": os.path.join(base, "temp"), "trips_c": trips}
     return zones
+
+
+def temperatures(zones):
+    """{zone type: degrees C} of each zone whose temp file reads as millidegrees now (sysfs-api.txt)."""
+    temps = {}
+    for kind, zone in zones.items():
+        value = _read(zone["path"])
+        if value and value.lstrip("-").isdigit():
+            temps[kind] = int(value) / 1000.0
+    return temps
 
 
 class ProcReader(object):
@@ -150,11 +162,7 @@ class ProcReader(object):
                 meminfo[key] = int(rest.split()[0])
         # MemAvailable: the kernel's own estimate of what a new program could use without swapping.
         available = meminfo.get("MemAvailable", meminfo["MemFree"] + meminfo.get("Cached", 0))
-        temps = {}
-        for kind, zone in self.zones.items():
-            value = _read(zone["path"])
-            if value and value.lstrip("-").isdigit():
-                temps[kind] = int(value) / 1000.0
+        temps = temperatures(self.zones)
         return {"cpu_load_pct": loads, "cpu_freq_mhz": clocks,
                 "ram_used_mb": (meminfo["MemTotal"] - available) // 1024, "ram_total_mb": meminfo["MemTotal"] // 1024,
                 "temps_c": temps}
@@ -389,6 +397,7 @@ class Sampler(object):
 def main(argv):
     parser = argparse.ArgumentParser(prog="board_sampler.py")
     parser.add_argument("--idle-sample", type=float, metavar="SECONDS")
+    parser.add_argument("--temperatures", action="store_true")
     parser.add_argument("--out")
     parser.add_argument("--stop")
     parser.add_argument("--interval-ms", type=int, default=100)
@@ -398,6 +407,9 @@ def main(argv):
     parser.add_argument("--proc", action="store_true")
     parser.add_argument("--others", metavar="WORKDIR", help="also the CPU time of processes not naming WORKDIR")
     args = parser.parse_args(argv)
+    if args.temperatures:
+        print(json.dumps({"temps_c": temperatures(thermal_zones())}, sort_keys=True))
+        return 0
     if args.idle_sample is not None:
         if not args.others or args.idle_sample <= 0:
             parser.error("--idle-sample takes a positive number of seconds and --others WORKDIR")

@@ -26,6 +26,8 @@ from .summary import CONTENDED_CPU_SHARE, NVIDIA_SMI_FIELDS, summarize
 
 # --quiet-board: how long each look at the other processes lasts (the sampler's once-a-second pass, twice).
 QUIET_SAMPLE_S = 2.0
+# --start-below: how often the thermal zones are read while waiting (a board cools by degrees a minute).
+COOL_CHECK_S = 5.0
 
 DEFAULT_INTERVAL_MS = 100
 SCRIPT = "board_sampler.py"
@@ -147,6 +149,32 @@ class BoardTelemetry:
                                 f"stop them, raise --wait, or measure without --quiet-board (results get "
                                 f"`contended`)")
             on_status(f"{name}: not quiet yet ({share:.2f} CPUs used by others; busiest: {busiest}); waiting")
+
+    def wait_until_cool(self, below_c: float, wait_s: float, on_status) -> dict:
+        """--start-below: read the board's thermal zones every COOL_CHECK_S until the hottest is below
+        below_c, so that a measurement starts from the same thermal state as the one it is compared with;
+        returns the temperatures. Raises BoardControlError where no zone can be read, BoardBusy (still hot)
+        once wait_s has passed."""
+        deadline = time.monotonic() + wait_s
+        name = self.board.device.name
+        while True:
+            looked = self.board.run([self.python, self._uploaded(), "--temperatures"], timeout=60)
+            try:
+                temps = json.loads(looked.stdout.strip().splitlines()[-1])["temps_c"]
+                hottest = max(temps.items(), key=lambda item: item[1]) if temps else None
+            except (ValueError, IndexError, KeyError, TypeError, AttributeError):
+                raise BoardControlError(f"{name}: could not read its thermal zones for --start-below "
+                                        f"(exit {looked.exit_status}): {looked.stderr.strip()[-300:]}") from None
+            if hottest is None:
+                raise BoardControlError(f"{name} has no readable thermal zone (/sys/class/thermal/thermal_zone*/"
+                                        f"temp), so --start-below cannot tell when it has cooled; drop it")
+            if hottest[1] < below_c:
+                return temps
+            if time.monotonic() >= deadline:
+                raise BoardBusy(f"{name} is still hot: {hottest[0]} at {hottest[1]:g} C, not below {below_c:g} C "
+                                f"after --wait {wait_s:g} s; let it cool longer (raise --wait) or raise --start-below")
+            on_status(f"{name}: {hottest[0]} at {hottest[1]:g} C; waiting to start below {below_c:g} C")
+            time.sleep(COOL_CHECK_S)
 
     def _start(self, recording: Recording) -> None:
         self._count += 1

@@ -62,3 +62,13 @@ def test_quiet_board_measures_a_quiet_board_and_refuses_a_busy_one(edgeprof_cli)
     assert proc.returncode == 1 and result["status"] == "failed" and result["iterations"] is None
     assert "sim-desktop is not quiet" in result["error"] and "busiest: sh (" in result["error"]
     assert "still after --wait 3 s" in result["error"]
+
+
+def test_start_below_on_a_board_without_thermal_zones_says_so(edgeprof_cli):
+    """sim-desktop is this VM, which has no /sys/class/thermal zones: --start-below cannot judge, and the item
+    fails saying so instead of starting as if cool."""
+    proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", "alexnet", "-n", "6",
+                        "--start-below", "60", "--wait", "600", "--json", check=None)
+    [result] = json_lines(proc.stdout)
+    assert proc.returncode == 1 and result["status"] == "failed" and result["iterations"] is None
+    assert "sim-desktop has no readable thermal zone" in result["error"] and "drop it" in result["error"]

@@ -249,3 +249,24 @@ def test_an_idle_sample_names_what_keeps_the_board_busy(python, tmp_path):
     pids = [pid for _, pid, _ in record["top"]]
     assert burner.pid in pids and ours.pid not in pids
     assert record["cpu_s"] >= 0.3   # one busy loop on a 2-core machine shared with the rest of the suite
+
+
+def test_temperatures_of_the_zones_sysfs_gives(tmp_path):
+    """--start-below reads every zone's temp (millidegrees, Documentation/thermal/sysfs-api.txt) by its type,
+    as tegrastats names them; a zone whose temp cannot be read (a powered-off GPU on Orin) is left out."""
+    from edgeprof.onboard.board_sampler import temperatures, thermal_zones
+    for index, (kind, temp) in enumerate([("BCPU-therm", "45500"), ("GPU-therm", None), ("PMIC-Die", "100000")]):
+        zone = tmp_path / f"thermal_zone{index}"
+        zone.mkdir()
+        (zone / "type").write_text(kind + "\n")
+        if temp is not None:
+            (zone / "temp").write_text(temp + "\n")
+    (tmp_path / "cooling_device0").mkdir()
+    assert temperatures(thermal_zones(str(tmp_path))) == {"BCPU-therm": 45.5, "PMIC-Die": 100.0}
+
+
+def test_the_temperatures_command_prints_what_this_host_has():
+    done = subprocess.run([sys.executable, str(SAMPLER), "--temperatures"], capture_output=True, text=True,
+                          timeout=30)
+    from edgeprof.onboard.board_sampler import temperatures, thermal_zones
+    assert done.returncode == 0 and json.loads(done.stdout) == {"temps_c": temperatures(thermal_zones())}
