@@ -61,4 +61,4 @@ def layers_command(result_ids, moved_factor, as_json, db):
         return
     console.print(render(table))
     for line in describe(table):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)

@@ -19,7 +19,7 @@ from .common import budget_options, console, db_option, fail, main, open_results
 def report_command(run_ids, html_path, png_dir, title, baseline, budget_w, budget_ms, db):
     """One self-contained HTML page of RUN_ID(s) (default: the latest run): plots of latency vs batch,
     backbone comparison, images per joule, power-mode sweeps (Pareto front, --budget-w/--budget-ms) and
-    telemetry timelines, and the tables. Needs matplotlib
+    telemetry timelines, and the tables (per layer: as `edgeprof layers` prints them). Needs matplotlib
     (pip install 'edgeprof[report]')."""
     with open_results_store(db) as store:
         latest = store.query(limit=1)

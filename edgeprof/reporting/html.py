@@ -44,6 +44,7 @@ from .flags import footnotes
 from .metrics import MIB
 from .power_modes import PowerModeSweep, describe_budgets, power_mode_sweeps
 from .export import number
+from .layers import LayerTable, cell_texts, describe as describe_layers, layer_tables
 from .table import backend_label, headline, power_figures
 
 WIDTH_IN = 8.0
@@ -445,6 +446,29 @@ def _results_html(results: list[Result]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>" + (f'<ul class="note">{meanings}</ul>' if meanings else ""))
 
 
+def _layers_html(table: LayerTable) -> str:
+    """One model's per-layer table (edgeprof.reporting.layers): per result its ms, share and MMACs per ms, and the
+    ratio to the first result of the same runtime; then what each column spans and the layers that moved."""
+    head = ["layer", "type", "MMACs"]
+    for column in table.columns:
+        head += [f"{column.label}: ms", "share", "MMAC/ms"]
+        if column.against is not None:
+            head.append(f"x #{table.columns[column.against].result_id}")
+    body = []
+    for row in table.rows:
+        cells = [row.layer, row.type or "", "" if row.macs is None else f"{row.macs / 1e6:,.1f}"]
+        for column, cell in zip(table.columns, row.cells):
+            cells += cell_texts(cell)
+            if column.against is not None:
+                cells.append("" if cell.ratio is None else f"{cell.ratio:.2f}")
+        body.append("<tr>" + "".join(f"<td>{_e(c)}</td>" if i < 2 else f'<td class="num">{_e(c)}</td>'
+                                     for i, c in enumerate(cells)) + "</tr>")
+    notes = "".join(f"<li>{_e(line)}</li>" for line in describe_layers(table))
+    return (f'<h3>{_e(table.model)}</h3><table class="layers"><thead><tr>'
+            f'{"".join(f"<th>{_e(h)}</th>" for h in head)}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            f'<ul class="note">{notes}</ul>')
+
+
 def _section(section_id: str, heading: str, plots: list[Plot], body: str = "") -> str:
     figures = "".join(_figure_html(p) for p in plots if p.section == section_id)
     return f'<section id="{section_id}"><h2>{_e(heading)}</h2>{figures}{body}</section>'
@@ -475,6 +499,7 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
     _power_modes(drawer, sweeps, budget_w, budget_ms)
     _timelines(drawer, order)
     plots = drawer.plots
+    per_layer = layer_tables([r for r in order if r.status == "ok"])
 
     runs = ", ".join(dict.fromkeys(r.run_id for r in order))
     title = title or f"edgeprof report: run {runs}"
@@ -496,6 +521,7 @@ def write_report(results: list[Result], path, *, title: str | None = None, basel
         _section("telemetry", "Telemetry timelines", plots,
                  "" if any(p.section == "telemetry" for p in plots) else
                  '<p class="note">no telemetry samples stored with these results.</p>'),
+        *([_section("layers", "Per layer", plots, "".join(_layers_html(t) for t in per_layer))] if per_layer else []),
         _section("results", "Results", plots, _results_html(order)),
     ]
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

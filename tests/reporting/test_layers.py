@@ -138,3 +138,16 @@ def test_layers_command_prints_the_table_and_json(tmp_path):
     assert [c["backend"] for c in doc["columns"]] == ["caffe", "pytorch"]
     missing = runner.invoke(main, ["layers", "999", "--db", str(db)])
     assert missing.exit_code != 0 and "no result 999" in missing.output
+
+
+def test_the_html_report_has_the_per_layer_table(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib not installed: pip install 'edgeprof[report]'")
+    from edgeprof.reporting.html import write_report
+    page = tmp_path / "report.html"
+    write_report([caffe(), pytorch(), _result("pytorch", {"variant": "fp32"}, 5)], page)
+    text = page.read_text()
+    section = text[text.index('<section id="layers">'):]
+    section = section[:section.index("</section>")]
+    assert "<h3>alexnet</h3>" in section and "#1 sim-tx2 caffe batch 1: ms" in section
+    assert "<td>conv1</td><td>Convolution</td>" in section and "caffe time&#x27;s per-layer forward timers" in section
+    assert "#5" not in section   # a result without per-layer figures is left out of the table
