@@ -10,17 +10,21 @@ Where each column's figures come from, and what they span (LayerColumn.how says 
                  of its own after the timed loop
     onnxruntime  measure --per-layer (onboard/onnxruntime_runner.py): ORT's profiler, per node of its optimized
                  graph, summed per group of layers the nodes compute (models/onnx_layers.py)
+    tensorrt     trtexec --exportProfile, always (figures["layers"]): per engine layer, whose name says which layers
+                 (Caffe's, or the ONNX nodes edgeprof named after them) it fuses
 A group that computes several layers at once (a BatchNorm folded with its Scale, a fused kernel) has its time on
 the row of its first layer; the rows of the others say which group holds them.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EdgeprofError, ReportError
 from ..models import parse, resolve
+from ..models.onnx_layers import OTHER
 from ..models.stats import NetStats, analyze
 from ..result import Result
 
@@ -140,19 +144,64 @@ def _runner_column(result: Result) -> tuple[list[LayerGroup], str, float | None]
     return _groups(profile.get("layers"), "name"), how, pass_ms if _number(pass_ms) else None
 
 
+# TensorRT's names of engine layers: fused layers joined by " + " and a DLA loadable as "{ForeignNode[first...last]}"
+# (the builder's names, as trtexec's --exportProfile writes them: Profiler::exportJSONProfile in
+# https://github.com/NVIDIA/TensorRT/blob/release/8.6/samples/common/sampleReporting.cpp).
+_FOREIGN = re.compile(r"\{ForeignNode\[(.*?)(?:\.\.\.(.*))?\]\}")
+
+
+def _layer_of(part: str, known: list[str]) -> str | None:
+    """The prototxt layer a TensorRT name part is: the layer itself (built from the prototxt) or an ONNX node edgeprof
+    named "<layer>/<op>" (onnx_export.name_nodes_by_layer); the longest such layer name."""
+    found = [name for name in known if part == name or part.startswith(name + "/")]
+    return max(found, key=len) if found else None
+
+
+def _tensorrt_covers(name: str, known: list[str]) -> list[str]:
+    foreign = _FOREIGN.fullmatch(name)
+    if foreign:
+        first, last = (_layer_of(p, known) for p in (foreign.group(1), foreign.group(2) or foreign.group(1)))
+        if first is None or last is None:
+            return []
+        return known[known.index(first):known.index(last) + 1]
+    # Every part must be a layer: TensorRT's own layers name the ones they serve ("Reformatting CopyNode for Input
+    # Tensor 0 to conv1 + relu1") and are none of them.
+    layers = [_layer_of(part.strip(), known) for part in name.split(" + ")]
+    return [] if None in layers else list(dict.fromkeys(layers))
+
+
+def _tensorrt_column(result: Result, known: list[str]) -> tuple[list[LayerGroup], str, float | None]:
+    entries = [e for e in result.figures.get("layers") or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    median = all(_number(e.get("median_ms")) for e in entries)
+    groups = _groups([{"name": e["name"], "ms": e.get("median_ms" if median else "average_ms"),
+                       "covers": _tensorrt_covers(e["name"], known)} for e in entries], "name")
+    # Engine layers that are no layer of the prototxt (reformatting copies, unnamed nodes) make one row.
+    other = [g for g in groups if not g.covers]
+    if other:
+        groups = [g for g in groups if g.covers] + [LayerGroup(OTHER, [], sum(g.ms for g in other))]
+    how = (f"TensorRT {result.figures.get('trt_version')}, trtexec --exportProfile in a profiling run of its own: "
+           f"each engine layer's {'median' if median else 'mean'} over {result.figures.get('profile_iterations')} "
+           f"queries, the profiler synchronizing after every layer; an engine layer that fuses several ('a + b', "
+           f"a DLA '{{ForeignNode[first...last]}}') is shown against the layers it covers")
+    return groups, how, None
+
+
 _READERS = {"caffe": _caffe_column, "pytorch": _runner_column, "onnxruntime": _runner_column}
 
 
-def layer_column(result: Result) -> LayerColumn:
-    """The per-layer figures of one result; ReportError when it has none (saying how to get them)."""
-    reader = _READERS.get(result.backend)
-    if reader is None:
+def layer_column(result: Result, known: list[str] = ()) -> LayerColumn:
+    """The per-layer figures of one result; ReportError when it has none (saying how to get them). `known`: the
+    prototxt's layer names in order, which TensorRT's names are read against."""
+    if result.backend == "tensorrt":
+        groups, how, pass_ms = _tensorrt_column(result, list(known))
+    elif result.backend in _READERS:
+        groups, how, pass_ms = _READERS[result.backend](result)
+    else:
         raise ReportError(f"result {result.id}: {result.backend} results carry no per-layer figures here "
-                          f"(caffe always; pytorch and onnxruntime with measure --per-layer)")
-    groups, how, pass_ms = reader(result)
+                          f"(caffe and tensorrt always; pytorch and onnxruntime with measure --per-layer)")
     if result.status != "ok" or not groups:
         why = result.error if result.status != "ok" else "no per-layer figures"
-        hint = "" if result.backend == "caffe" else "; measure again with --per-layer"
+        hint = "" if result.backend in ("caffe", "tensorrt") else "; measure again with --per-layer"
         raise ReportError(f"result {result.id} ({result.model}, {result.backend}): {why}{hint}")
     latency = result.latency_ms.get("median")
     if latency is None:
@@ -188,8 +237,8 @@ def layer_table(results: list[Result], stats: NetStats | None = None,
     models = sorted({r.model for r in results})
     if len(models) > 1:
         raise ReportError(f"one model at a time: these results are of {', '.join(models)}")
-    columns = [layer_column(r) for r in results]
     stats = stats if stats is not None else model_stats(results[0])
+    columns = [layer_column(r, [one.name for one in stats.per_layer] if stats else ()) for r in results]
     for index, column in enumerate(columns):
         column.against = next((i for i in range(index) if columns[i].backend == column.backend), None)
     order = [(one.name, one.type, one.macs) for one in stats.per_layer] if stats else []

@@ -106,8 +106,8 @@ def test_refusals_say_why():
         layer_table([caffe(), _result("caffe", {"layers": []}, 5, model=resolve("googlenet"))])
     with pytest.raises(ReportError, match="measure again with --per-layer"):
         layer_table([_result("pytorch", {"variant": "fp32"}, 6)])
-    with pytest.raises(ReportError, match="tensorrt results carry no per-layer figures"):
-        layer_table([_result("tensorrt", {}, 7)])
+    with pytest.raises(ReportError, match="libtorch results carry no per-layer figures"):
+        layer_table([_result("libtorch", {}, 7)])
     # Stored figures are data from boards: entries that are not a name and a time are skipped.
     odd = pytorch(8)
     odd.figures["per_layer"]["layers"] += [{"name": 3, "ms": 1.0}, {"name": "x", "ms": "fast"}, "junk"]
@@ -151,3 +151,33 @@ def test_the_html_report_has_the_per_layer_table(tmp_path):
     assert "<h3>alexnet</h3>" in section and "#1 sim-tx2 caffe batch 1: ms" in section
     assert "<td>conv1</td><td>Convolution</td>" in section and "caffe time&#x27;s per-layer forward timers" in section
     assert "#5" not in section   # a result without per-layer figures is left out of the table
+
+
+def tensorrt(id_: int, names_ms: list, **kw) -> Result:
+    """A TensorRT result's figures as the backend keeps trtexec's --exportProfile (parsers/trtexec.py)."""
+    layers = [{"name": n, "time_ms": ms * 20, "average_ms": ms, "median_ms": None, "percentage": 0.0}
+              for n, ms in names_ms]
+    return _result("tensorrt", {"layers": layers, "profile_iterations": 20, "trt_version": "8.2.1"}, id_, **kw)
+
+
+def test_tensorrt_engine_layers_are_shown_against_the_layers_they_fuse():
+    # Names as TensorRT writes them: ONNX node names joined by " + " (edgeprof names nodes "<layer>/<op>"), the
+    # prototxt's own names when built from it, a DLA loadable as {ForeignNode[first...last]}, and layers of its own.
+    result = tensorrt(10, [("Reformatting CopyNode for Input Tensor 0 to conv1/conv/Conv + relu1/Relu", 0.01),
+                           ("conv1/conv/Conv + relu1/Relu", 2.0), ("norm1/Mul", 0.2), ("norm1/AveragePool", 0.3),
+                           ("{ForeignNode[pool1/MaxPool...relu5/Relu]}", 5.0), ("pool5", 0.1),
+                           ("fc6 + relu6", 3.0), ("Constant_140", 0.05)])
+    table = layer_table([result])
+    rows = {row.layer: row.cells[0] for row in table.rows}
+    assert rows["conv1"].ms == 2.0 and rows["conv1"].group == ["conv1", "relu1"]
+    assert rows["norm1"].ms == pytest.approx(0.5)
+    assert rows["pool1"].ms == 5.0 and rows["pool1"].group[-1] == "relu5" and rows["conv5"].in_group == "pool1"
+    assert rows["pool5"].ms == 0.1 and rows["fc6"].group == ["fc6", "relu6"]
+    assert rows["(other nodes)"].ms == pytest.approx(0.06)
+    assert "each engine layer's mean over 20 queries" in table.columns[0].how
+    # 8.5 and later write medianMs: the median is shown.
+    for layer in result.figures["layers"]:
+        layer["median_ms"] = layer["average_ms"] / 2
+    table = layer_table([result])
+    assert next(r for r in table.rows if r.layer == "conv1").cells[0].ms == 1.0
+    assert "median over 20" in table.columns[0].how
