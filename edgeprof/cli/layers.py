@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..errors import ReportError
 from ..reporting.layers import MIN_SHARE, MOVED_FACTOR, LayerTable, cell_texts, describe, layer_table
+from ..reporting.terminal import DataConsole
 from .common import console, db_option, fail, json_option, main, open_results_store
 
 
@@ -59,6 +60,8 @@ def layers_command(result_ids, moved_factor, as_json, db):
     if as_json:
         print(json.dumps(asdict(table)))
         return
-    console.print(render(table))
+    # Piped, the table gets the width it needs rather than the usual 160 columns: one column per result.
+    out = console if console.is_terminal else DataConsole(width=max(160, console.measure(render(table)).maximum))
+    out.print(render(table))
     for line in describe(table):
         console.print(line, highlight=False, soft_wrap=True)

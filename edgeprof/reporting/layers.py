@@ -54,6 +54,7 @@ class LayerColumn:
     pass_ms: float | None    # the per-layer pass's own forward (PyTorch, ONNX Runtime), None for Caffe
     latency_ms: float | None  # the result's latency: median, or Caffe's mean forward pass
     against: int | None = None  # the index of the earlier column of the same runtime its ratios are against
+    flags: list[str] = field(default_factory=list)  # the result's validity flags (edgeprof.validity)
 
 
 @dataclass
@@ -209,8 +210,9 @@ def layer_column(result: Result, known: list[str] = ()) -> LayerColumn:
     variant = result.figures.get("variant")
     label = " ".join(str(p) for p in (f"#{result.id}", result.device, result.backend, variant,
                                        f"batch {result.batch}") if p)
+    flags = [f.get("code") for f in result.flags if isinstance(f, dict) and isinstance(f.get("code"), str)]
     return LayerColumn(result.id, label, result.backend, result.batch, how, groups,
-                       sum(g.ms for g in groups), pass_ms, latency)
+                       sum(g.ms for g in groups), pass_ms, latency, flags=flags)
 
 
 def model_stats(result: Result) -> NetStats | None:
@@ -326,8 +328,10 @@ def describe(table: LayerTable) -> list[str]:
     for column in table.columns:
         passed = f", its pass's forward {column.pass_ms:.3f} ms" if column.pass_ms is not None else ""
         latency = f"{column.latency_ms:.3f} ms" if column.latency_ms is not None else "none"
+        flagged = (f" Flagged {', '.join(column.flags)}: read why (edgeprof results show {column.result_id}) "
+                   f"before comparing its layers." if column.flags else "")
         lines.append(f"{column.label}: sum {column.total_ms:.3f} ms{passed}; the result's latency {latency}. "
-                     f"{column.how}.")
+                     f"{column.how}.{flagged}")
     lines += [f"note: {note}" for note in table.notes]
     for moved in table.moved:
         column = table.columns[moved.column]
