@@ -153,10 +153,11 @@ class LibTorchBackend(Backend):
         unsupported = [flag for flag, asked in (("--mode train-step", options.mode != "inference"),
                                                  ("--channels-last", options.channels_last),
                                                  ("--cuda-graph", options.cuda_graph),
-                                                 ("--compile", options.compile is not None)) if asked]
+                                                 ("--compile", options.compile is not None),
+                                                 ("--per-layer", options.per_layer)) if asked]
         if unsupported:
-            return (f"{', '.join(unsupported)}: the LibTorch runner times plain fp32 inference of the TorchScript "
-                    f"trace; --backend pytorch has these variants")
+            return (f"{', '.join(unsupported)}: the LibTorch runner times plain fp32 inference of the whole "
+                    f"TorchScript trace; --backend pytorch has these")
         return super().refusal(options)
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:

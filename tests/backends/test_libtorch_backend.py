@@ -77,6 +77,8 @@ def test_refuses_the_variants_it_does_not_run():
     assert backend.refusal(Options()) is None and backend.refusal(Options(span="host")) is None
     assert backend.refusal(Options(cuda_graph=True, mode="train-step")).startswith(
         "--mode train-step, --cuda-graph: the LibTorch runner times plain fp32 inference")
+    assert backend.refusal(Options(per_layer=True)) == ("--per-layer: the LibTorch runner times plain fp32 inference "
+                                                        "of the whole TorchScript trace; --backend pytorch has these")
     assert backend.refusal(Options(precision="fp16")) == "--precision fp16: LibTorch (C++) runs fp32 only"
 
 
