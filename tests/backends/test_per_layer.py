@@ -102,6 +102,10 @@ def test_a_malformed_per_layer_report_is_refused(net, tmp_path, entries):
 def test_per_layer_reaches_both_runners_command_lines():
     options = Options(per_layer=True)
     assert torch_argv("python3", "r.py", ["--spec", "s.json"], "cpu", 1, options)[-1] == "--per-layer"
+    # What has no Caffe modules to hook eagerly is measured without (--best's variants, torchvision models).
+    for unhooked in (Options(per_layer=True, cuda_graph=True), Options(per_layer=True, compile="default")):
+        assert "--per-layer" not in torch_argv("python3", "r.py", ["--spec", "s.json"], "cuda", 1, unhooked)
+    assert "--per-layer" not in torch_argv("python3", "r.py", ["--torchvision", "resnet18"], "cpu", 1, options)
     facts = {"python": "python3", "runner": "r.py"}
     assert "--per-layer" in ort_argv(facts, "m.onnx", ["CPUExecutionProvider"], options)
     assert "--per-layer" not in ort_argv(facts, "m.onnx", ["CPUExecutionProvider"], Options())

@@ -68,7 +68,10 @@ def runner_argv(python: str, runner: str, model_args: list[str], device: str, ba
         argv.append(f"--compile={options.compile}")
     if options.threads is not None:
         argv += ["--threads", str(options.threads)]
-    if options.per_layer:
+    # Per-layer hooks need a Caffe net's modules run eagerly: --best's CUDA graph and compile variants, torchvision
+    # and TorchScript models are measured without them (their results carry no per-layer figures).
+    if options.per_layer and "--spec" in model_args and options.mode == "inference" and not options.cuda_graph \
+            and options.compile is None:
         argv.append("--per-layer")
     return argv
 
