@@ -201,6 +201,12 @@ def _figures(doc: dict, backend: str, loading: _Loading) -> dict:
         loading.drop(figures, "ci95_ms", f"{backend}.ci95_ms", "not two numbers")
     if not _text_or_none(figures.get("variant")):
         loading.drop(figures, "variant", f"{backend}.variant", "not text")
+    # Per-layer figures (edgeprof.reporting.layers skips entries that are not a name and a time).
+    if figures.get("layers") is not None and not isinstance(figures["layers"], list):
+        loading.drop(figures, "layers", f"{backend}.layers", "not a list")
+    per_layer = figures.get("per_layer")
+    if per_layer is not None and not (isinstance(per_layer, dict) and isinstance(per_layer.get("layers", []), list)):
+        loading.drop(figures, "per_layer", f"{backend}.per_layer", "not an object with a list of layers")
     return figures
 
 

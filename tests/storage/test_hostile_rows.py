@@ -63,6 +63,8 @@ CASES = {
                              "pytorch.times_ms (not a list of numbers)", False),
     "ci95_ms not numbers": (changed(lambda d: d["pytorch"].update(times_ms=None, ci95_ms="narrow")),
                             "pytorch.ci95_ms (not two numbers)", False),
+    "per_layer not an object": (changed(lambda d: d["pytorch"].update(per_layer=["conv1", 1.0])),
+                                "pytorch.per_layer (not an object with a list of layers)", False),
     "malformed telemetry samples": (changed(bad_samples, telemetry=True),
                                     "telemetry samples (not a sampler record of the expected types)", False),
     "power_total is a list": (changed(lambda d: d["telemetry"].update(power_total=[3.5]), telemetry=True),
