@@ -39,8 +39,9 @@ Per node (--per-layer): after the timed loop, a second session of the same model
     trace (Chrome trace JSON) each node's "<node>_kernel_time" event, the median of its durations per node and of
     the "model_run" events, the warm-up's left out; the trace file is deleted. ORT times a node on the host around
     its kernel's Compute(): on the CPU provider the node's work; on the CUDA provider the time to launch its
-    kernels, not their time on the GPU (device times need an ORT build with CUPTI). Nodes are those of ORT's
-    optimized graph: a fused kernel (a Conv with the ReLU after it) is one node, named by ORT.
+    kernels, not their time on the GPU (github.com/microsoft/onnxruntime/issues/7390 and /20398; GPU kernel events,
+    "cat": "Kernel", come from builds with CUPTI profiling only, /pull/8406). Nodes are those of ORT's optimized
+    graph: a fused kernel (a Conv with the ReLU after it) is one node, named by ORT.
 
 Memory: the process's peak RSS; with a GPU provider also nvidia-smi's view (timing.nvml_memory, a lone
     GPU only, since ORT does not give the device's UUID). The allocator figures of the PyTorch runner are
