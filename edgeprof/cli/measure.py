@@ -86,9 +86,9 @@ def _backends_with(capability: str) -> str:
               help="poisson: the seed of the gaps between arrivals.")
 @click.option("--per-layer", is_flag=True,
               help="PyTorch (a prototxt's eager inference) and ONNX Runtime: after the timed loop, also time each "
-                   "layer in a pass of its own, whose timers add work per layer (on a GPU a synchronize per "
-                   "forward), so its total exceeds the latency there; caffe time reports its layers anyway. See "
-                   "them with `edgeprof layers RESULT_ID...`.")
+                   "layer in a pass of its own, whose timers add work to every layer, so its total can exceed the "
+                   "latency; caffe time and TensorRT report their layers anyway. See them with `edgeprof layers "
+                   "RESULT_ID...`.")
 @click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
               help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
                    "aggregate: total throughput (the sum), the slowest job's latency.")

@@ -10,9 +10,11 @@ with the Scale after it (caffe_layers._foldable) is one module: its figure cover
 
 What a figure spans, and why the pass's total is not the latency: on the CPU a layer's figure is the host time of
 its module call, and the hooks add two timer calls per layer. On CUDA it is the GPU time between the two events:
-the layer's kernels, plus any time the GPU waited for the host to launch them; the hooks add two event records per
-layer and every iteration ends in a synchronize to read them, so the pass's total exceeds the normal latency
-(more so where the net is launch-bound). Compare layers by their share of the sum, and the net by the latency.
+the layer's kernels, plus any time the GPU waited for the host to launch them. The events do not synchronize per
+layer (caffe time's timers do); every iteration ends in one synchronize, as the timed loop's do. The hooks' host
+work (two calls and two event records per layer) delays each launch, so where the net is launch-bound the pass's
+total exceeds the normal latency. Compare layers by their share of the sum, and the net by the latency. The CUDA
+path has not been run on a GPU by edgeprof's tests (the lab has none).
 """
 import time
 

@@ -49,8 +49,8 @@ Timing (the loop and the statistics are timing.py's)
 
 Per layer (--per-layer, a netspec's eager inference only): layer_timing.py's separate pass after the timed loop,
     each Caffe layer's module between hooks (CUDA events on CUDA, perf_counter on the CPU); the JSON's
-    "per_layer". The hooks add work to every layer (on CUDA event records, and a synchronize per iteration): the
-    pass's total exceeds the latency there.
+    "per_layer". The hooks add host work to every layer (on CUDA two event records, no synchronize per layer): the
+    pass's total can exceed the latency.
 
 Memory: the allocator's peak and reserved bytes (CUDA) and the process's peak RSS; on CUDA also
     nvidia-smi's view at the end of the run: nvml_process_bytes (this process on the device, CUDA

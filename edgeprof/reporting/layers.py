@@ -128,7 +128,7 @@ def _runner_column(result: Result) -> tuple[list[LayerGroup], str, float | None]
     if result.backend == "pytorch":
         if profile.get("timer") == "cuda_event":
             timer = ("CUDA events: the GPU time between a layer's start and end, waits for its launch included; the "
-                     "hooks add work to every layer and each forward ends in a synchronize to read the events")
+                     "hooks add host work to every layer, no synchronize per layer")
         else:
             timer = "perf_counter: the host time of each module call; the hooks add two timer calls per layer"
         how = (f"PyTorch, hooks around each Caffe layer's module, median of {iterations} forwards in a pass of its "
