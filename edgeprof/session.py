@@ -217,6 +217,7 @@ class Sweep:
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
     _measured: int = 0
     _index: int = 0                                      # the job being run
+    _start_check: dict = field(default_factory=dict)   # --start-below / --quiet-board: what the waits found
     _last_clocks: dict | None = None  # the previous item's end readings: the next one's start if nothing ran since
 
     def __post_init__(self):
@@ -295,10 +296,14 @@ class Sweep:
         self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}")
         started = time.monotonic()
         try:
+            # What the waits found as the item started, kept in its state (_finish).
+            self._start_check = {}
             if self.start_below_c is not None:
-                _once_more(lambda: self.telemetry.wait_until_cool(self.start_below_c, self.wait_s, self.status))
+                self._start_check["temps_c"] = _once_more(
+                    lambda: self.telemetry.wait_until_cool(self.start_below_c, self.wait_s, self.status))
             if self.quiet_wait_s is not None:
-                _once_more(lambda: self.telemetry.wait_until_quiet(self.quiet_wait_s, self.status))
+                self._start_check["others"] = _once_more(
+                    lambda: self.telemetry.wait_until_quiet(self.quiet_wait_s, self.status))
         except BoardControlError as e:
             failed = self.new_result(job).fail(f"not run: {e}")
             failed.repeat = repeat
@@ -365,6 +370,8 @@ class Sweep:
                   repeat: dict | None) -> None:
         """The clocks around the item, telemetry over its window, wall time, plan and repeat."""
         result.state.update(clocks_start=clocks_start, clocks_end=self._last_clocks)
+        if self._start_check:
+            result.state["start_check"] = self._start_check
         recording.attach(result)
         result.wall_s = time.monotonic() - started
         result.plan = job.plan

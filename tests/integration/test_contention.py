@@ -53,6 +53,9 @@ def test_quiet_board_measures_a_quiet_board_and_refuses_a_busy_one(edgeprof_cli)
         return proc, result
     proc, result = quiet_board(60)
     assert result["status"] == "ok", (result["error"], proc.stderr)
+    # The look that let it start is kept with the result's state.
+    found = result["state"]["start_check"]["others"]
+    assert found["cpu_s"] / found["interval_s"] <= 0.25 and found["interval_s"] >= 1.9
     burner = subprocess.Popen(["timeout", "600", "sh", "-c", "while :; do :; done"], start_new_session=True)
     try:
         proc, result = quiet_board(3)
