@@ -17,6 +17,7 @@ dated by the first window that raises it on its own ("from minute M").
 """
 from __future__ import annotations
 
+from ..onboard.timing import percentile
 from ..validity import iterations_needed
 from .summary import Reading, clock_flags, readings, throttle_flags
 
@@ -28,19 +29,12 @@ DATED_FLAGS = ("thermal_throttle", "power_throttle", "hw_slowdown", "clocks_move
 
 
 def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return percentile(sorted(values), 50)
 
 
 def _p99(values: list[float]) -> float | None:
     """The p99 of one window, or None when its iterations cannot bound it (validity.iterations_needed)."""
-    if len(values) < iterations_needed(0.99):
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * 0.99
-    low = int(rank)
-    return ordered[low] + (ordered[min(low + 1, len(ordered) - 1)] - ordered[low]) * (rank - low)
+    return percentile(sorted(values), 99) if len(values) >= iterations_needed(0.99) else None
 
 
 def _lowest(values: list[float | None]) -> float | None:
