@@ -125,6 +125,19 @@ class BoardTelemetry:
             self.board.put_text(self._script, source(SCRIPT))
         return self._script
 
+    def _look(self, args: list[str], purpose: str) -> dict:
+        """One of the sampler's single looks at the board (`--idle-sample`, `--temperatures`): the JSON object
+        it prints, or BoardControlError saying it could not look."""
+        looked = self.board.run([self.python, self._uploaded(), *args], timeout=60)
+        try:
+            found = json.loads(looked.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            found = None
+        if not isinstance(found, dict):
+            raise BoardControlError(f"{self.board.device.name}: could not {purpose} (exit {looked.exit_status}): "
+                                    f"{looked.stderr.strip()[-300:]}")
+        return found
+
     def wait_until_quiet(self, wait_s: float, on_status) -> dict:
         """--quiet-board: look at the other processes QUIET_SAMPLE_S at a time until they use at most
         CONTENDED_CPU_SHARE of a CPU (what `contended` flags), as perf tools ask users to check by hand;
@@ -132,15 +145,13 @@ class BoardTelemetry:
         deadline = time.monotonic() + wait_s
         name = self.board.device.name
         while True:
-            looked = self.board.run([self.python, self._uploaded(), "--idle-sample", str(QUIET_SAMPLE_S),
-                                     "--others", self.board.workdir], timeout=60)
+            purpose = "look at its other processes for --quiet-board"
+            record = self._look(["--idle-sample", str(QUIET_SAMPLE_S), "--others", self.board.workdir], purpose)
             try:
-                record = json.loads(looked.stdout.strip().splitlines()[-1])
                 share = record["cpu_s"] / record["interval_s"]
                 busiest = ", ".join(f"{comm} ({pid}) {cpu:g} s" for comm, pid, cpu in record["top"][:3])
-            except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError):
-                raise BoardControlError(f"{name}: could not look at its other processes for --quiet-board "
-                                        f"(exit {looked.exit_status}): {looked.stderr.strip()[-300:]}") from None
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                raise BoardControlError(f"{name}: could not {purpose}: {str(record)[:300]}") from None
             if share <= CONTENDED_CPU_SHARE:
                 return record
             if time.monotonic() >= deadline:
@@ -158,13 +169,12 @@ class BoardTelemetry:
         deadline = time.monotonic() + wait_s
         name = self.board.device.name
         while True:
-            looked = self.board.run([self.python, self._uploaded(), "--temperatures"], timeout=60)
+            purpose = "read its thermal zones for --start-below"
+            temps = self._look(["--temperatures"], purpose).get("temps_c")
             try:
-                temps = json.loads(looked.stdout.strip().splitlines()[-1])["temps_c"]
                 hottest = max(temps.items(), key=lambda item: item[1]) if temps else None
-            except (ValueError, IndexError, KeyError, TypeError, AttributeError):
-                raise BoardControlError(f"{name}: could not read its thermal zones for --start-below "
-                                        f"(exit {looked.exit_status}): {looked.stderr.strip()[-300:]}") from None
+            except (AttributeError, TypeError):
+                raise BoardControlError(f"{name}: could not {purpose}: {str(temps)[:300]}") from None
             if hottest is None:
                 raise BoardControlError(f"{name} has no readable thermal zone (/sys/class/thermal/thermal_zone*/"
                                         f"temp), so --start-below cannot tell when it has cooled; drop it")
