@@ -6,7 +6,7 @@
 On a machine with an NVIDIA GPU and torch with CUDA (the `local` device; clocks are left alone: --clocks leave).
 For each batch:
 1. `measure("local", model, backends=["pytorch"], options=Options(processor="gpu"))`, eager fp32, span compute;
-2. in this process, the module the runner builds (board_runner.load_model with the same arguments: same
+2. in this process, the module the runner builds (torch_models.load_model with the same arguments: same
    netspec, seed, BatchNorm calibration, cuDNN autotuning on, TF32 off), timed by the loop a careful person
    writes by hand: 50 warm-up forwards, then 300 forwards each between two CUDA events, median;
 3. the ratio edgeprof / plain loop (issue 4: within 0.97-1.03);
@@ -14,6 +14,7 @@ then, unless --no-best, every variant `--best` tries, with median, throughput an
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -21,11 +22,16 @@ import tempfile
 import torch
 
 from edgeprof.backends import Options
-from edgeprof.backends.pytorch import board_runner as br
+import edgeprof.onboard
 from edgeprof.models.netspec import netspec
 from edgeprof.models import parse, resolve, set_batch
 from edgeprof.session import measure
 from edgeprof.storage import ResultStore
+
+# The runner's own modules, imported as the board imports them (from beside each other, not as a package).
+sys.path.insert(0, os.path.dirname(edgeprof.onboard.__file__))
+import torch_models  # noqa: E402
+import torch_runner as br  # noqa: E402
 
 
 def plain_event_loop(model_name: str, batch: int, tmp: str) -> float:
@@ -35,9 +41,9 @@ def plain_event_loop(model_name: str, batch: int, tmp: str) -> float:
         json.dump(netspec(parse(set_batch(source.text, batch, source.path), source.path)), f)
     args = br.parse_args(["--spec", spec_path, "--device", "cuda", "--batch", str(batch)])
     device = br._setup_device(args)
-    model = br.load_model(args)
+    model = torch_models.load_model(args)
     net = model.net.to(device).eval()
-    inputs = [x.to(device) for x in br._inputs(model.inputs, args, batch)]
+    inputs = [x.to(device) for x in torch_models.inputs(model.inputs, args, batch)]
     times = []
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     with torch.inference_mode():

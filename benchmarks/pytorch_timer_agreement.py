@@ -6,7 +6,7 @@
 
 For each batch, --repeat times: `edgeprof measure --backend pytorch` (the library call), then, on the same
 board right after, torch.utils.benchmark.Timer(...).blocked_autorange() on the same module: the same
-board_runner.py builds it from the same netspec with the same seed, in the same grad mode, with the same
+torch_runner.py builds it from the same netspec with the same seed, in the same grad mode, with the same
 thread count (Timer defaults to one thread; edgeprof runs with torch's default). Prints both medians and
 their ratio per pair, and the median ratio per batch; the issue's target is a ratio within 5 % of 1.
 """
@@ -18,29 +18,30 @@ import tempfile
 
 from edgeprof.backends import Options
 from edgeprof.models.netspec import netspec
-from edgeprof.backends.pytorch.runner import runner_files
 from edgeprof.devices import connect, get_device
+from edgeprof.onboard import bundle
 from edgeprof.models import parse, resolve, set_batch
 from edgeprof.session import measure
 from edgeprof.storage import ResultStore
 from edgeprof.transport import make_temp_dir, remove_tree
 
-# Runs on the board next to board_runner.py: the module the runner would time, timed by torch's own tool.
+# Runs on the board next to torch_runner.py: the module the runner would time, timed by torch's own tool.
 TIMER_SCRIPT = r'''
 import json, sys, time
 import torch
 import torch.utils.benchmark as benchmark
 sys.path.insert(0, sys.argv[1])
-import board_runner as br
+import torch_models
+import torch_runner as br
 
 # The module and input the runner builds from the same arguments (seed 0, calibrated BatchNorm).
 args = br.parse_args(["--spec", sys.argv[2], "--batch", sys.argv[3], "--device", sys.argv[4]])
 threads = int(sys.argv[5])
 torch.set_num_threads(threads)
 device = br._setup_device(args)
-model = br.load_model(args)
+model = torch_models.load_model(args)
 net = model.net.to(device).eval()
-inputs = [x.to(device) for x in br._inputs(model.inputs, args, args.batch)]
+inputs = [x.to(device) for x in torch_models.inputs(model.inputs, args, args.batch)]
 with br._grad_off():
     # The same warm-up edgeprof's runner does (at least 3 forwards and 1 s): oneDNN builds its primitives on
     # the first forwards, which blocked_autorange would otherwise count.
@@ -104,7 +105,7 @@ def time_with_torch_benchmark(device, model, batch, result) -> dict:
     try:
         work = make_temp_dir(transport)
         try:
-            for name, text in runner_files().items():
+            for name, text in bundle().items():
                 transport.put_text(f"{work}/{name}", text)
             transport.put_text(f"{work}/net.json", json.dumps(spec))
             transport.put_text(f"{work}/timer.py", TIMER_SCRIPT)
