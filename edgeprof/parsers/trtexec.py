@@ -463,6 +463,35 @@ def trtexec_stats(values: list[float]) -> Stats:
                  p90=percentile(90), p95=percentile(95), p99=percentile(99))
 
 
+def _finite_json(text: str, what: str):
+    """JSON whose every number is finite: json.loads takes NaN and Infinity, which are no times."""
+    def refuse(constant: str):
+        raise ValueError(f"{what}: {constant} is not a time")
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} is not JSON: {e}") from None
+
+
+def export_time_records(text: str, warmup_ms: float | None = None) -> list[dict[str, float]]:
+    """The per-query records of a ``trtexec --exportTimes=F`` file, each a dict of its numbers, checked (a
+    JSON list of objects whose values are finite numbers, each with startComputeMs), without those whose
+    compute started before ``warmup_ms`` when it is given (see parse_export_times). ValueError otherwise."""
+    what = "trtexec --exportTimes file"
+    records = _finite_json(text, what)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"not a {what} (expected a JSON list of records)")
+    for number, record in enumerate(records, 1):
+        if "startComputeMs" not in record:
+            raise ValueError(f"{what}: record {number} has no startComputeMs")
+        for key, value in record.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{what}: record {number}: {key} is {value!r}, not a number")
+    if warmup_ms is not None:
+        records = [r for r in records if r["startComputeMs"] >= warmup_ms]
+    return records
+
+
 def parse_export_times(text: str, warmup_ms: float | None = None, batch: int = 1) -> TimesReport:
     """Statistics of the per-iteration records ``trtexec --exportTimes=F`` writes.
 
@@ -478,11 +507,7 @@ def parse_export_times(text: str, warmup_ms: float | None = None, batch: int = 1
     Throughput follows trtexec: queries over the span from the first kept H2D start to the last D2H end;
     ``batch`` multiplies it for implicit-batch engines, as trtexec's ``--batch`` does.
     """
-    records = json.loads(text)
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ValueError("not a trtexec --exportTimes file (expected a JSON list of records)")
-    if warmup_ms is not None:
-        records = [r for r in records if r["startComputeMs"] >= warmup_ms]
+    records = export_time_records(text, warmup_ms)
 
     def column(*names: str) -> list[float]:
         for name in names:
@@ -534,17 +559,27 @@ def parse_export_profile(text: str) -> ProfileReport:
     8.5-era sampleReporting.cpp on add "medianMs" (None where absent). ``timeMs`` is the layer's total over
     the N profiled iterations.
     """
-    entries = json.loads(text)
-    if not isinstance(entries, list):
-        raise ValueError("not a trtexec --exportProfile file (expected a JSON list)")
+    what = "trtexec --exportProfile file"
+    entries = _finite_json(text, what)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"not a {what} (expected a JSON list of objects)")
+
+    def number(entry: dict, key: str) -> float:
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{what}: layer {entry.get('name')!r}: {key} is {value!r}, not a number")
+        return float(value)
+
     iterations = None
     layers = []
     for entry in entries:
         if "count" in entry:
-            iterations = int(entry["count"])
+            iterations = int(number(entry, "count"))
             continue
-        layers.append(LayerProfile(name=entry["name"], time_ms=float(entry["timeMs"]),
-                                   average_ms=float(entry["averageMs"]),
-                                   median_ms=float(entry["medianMs"]) if "medianMs" in entry else None,
-                                   percentage=float(entry["percentage"])))
+        if not isinstance(entry.get("name"), str):
+            raise ValueError(f"{what}: an entry without a layer name: {str(entry)[:80]}")
+        layers.append(LayerProfile(name=entry["name"], time_ms=number(entry, "timeMs"),
+                                   average_ms=number(entry, "averageMs"),
+                                   median_ms=number(entry, "medianMs") if "medianMs" in entry else None,
+                                   percentage=number(entry, "percentage")))
     return ProfileReport(iterations=iterations, layers=layers)

@@ -1,6 +1,7 @@
 """edgeprof.parsers.trtexec against real trtexec output and export files (see logs/trtexec/SOURCES.md)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -373,6 +374,31 @@ def test_trtexec_stats_percentiles_on_100_values():
 def test_export_times_rejects_other_json():
     with pytest.raises(ValueError):
         parse_export_times('{"count": 3}')
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[{"startComputeMs": 1.0, "latencyMs": NaN}]', "NaN is not a time"),
+    ('[{"startComputeMs": 1.0, "latencyMs": Infinity}]', "Infinity is not a time"),
+    ('[{"startComputeMs": 1.0, "latencyMs": "0.5"}]', "latencyMs is '0.5', not a number"),
+    ('[{"latencyMs": 0.5}]', "record 1 has no startComputeMs"),
+    ('[{"startComputeMs": 1.0, "latencyMs": 0.5', "is not JSON"),
+])
+def test_export_times_refuses_records_that_are_not_finite_numbers(text, says):
+    # The file comes from the board: a broken or hostile one must fail the item with a reason, never put a
+    # NaN or an infinity into a stored figure (json.loads takes both) or raise a KeyError.
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_export_times(text)
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[{"count": 4}, {"name": "conv", "timeMs": -Infinity, "averageMs": 1, "percentage": 1}]', "-Infinity"),
+    ('[{"count": 4}, {"name": "conv", "timeMs": 1, "percentage": 1}]', "averageMs is None, not a number"),
+    ('[{"count": 4}, {"timeMs": 1, "averageMs": 1, "percentage": 1}]', "without a layer name"),
+    ('[3]', "expected a JSON list of objects"),
+])
+def test_export_profile_refuses_entries_that_are_not_finite_numbers(text, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_export_profile(text)
 
 
 def test_export_profile_without_median():

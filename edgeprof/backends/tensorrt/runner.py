@@ -180,11 +180,6 @@ def _stats(stats: trtexec_parser.Stats, values: list[float]) -> dict:
     return found
 
 
-def _kept_records(times_json: str, warmup_ms: float) -> list[dict]:
-    # The same records parse_export_times keeps (compute started after the warm-up).
-    return [r for r in json.loads(times_json) if r["startComputeMs"] >= warmup_ms]
-
-
 def _per_query(records: list[dict]) -> dict[str, list[float]]:
     """Each statistic's per-query values, under TensorRT 8+'s record names or TensorRT 7's (as
     parse_export_times reads them; 7 has no enqueue times)."""
@@ -354,8 +349,12 @@ class Trtexec:
         if not times_json:
             self._from_summary(job, summary)
             return
-        times = trtexec_parser.parse_export_times(times_json, warmup_ms=timing.warmup_ms)
-        records = _kept_records(times_json, timing.warmup_ms)
+        try:
+            times = trtexec_parser.parse_export_times(times_json, warmup_ms=timing.warmup_ms)
+            # The same records parse_export_times kept (compute started after the warm-up), for per-query values.
+            records = trtexec_parser.export_time_records(times_json, timing.warmup_ms)
+        except ValueError as e:
+            raise _Failed(str(e)) from None
         if not records:
             raise _Failed("trtexec's --exportTimes file holds no query after the warm-up")
         values = _per_query(records)
@@ -401,7 +400,7 @@ class Trtexec:
             if not read.ok:
                 raise _Failed(f"trtexec wrote no --exportProfile file: {read.stderr.strip()}")
             profile = trtexec_parser.parse_export_profile(read.stdout)
-        except (_Failed, ValueError, KeyError) as e:
+        except (_Failed, ValueError) as e:
             # The timing figures stand without per-layer times; say why they are missing.
             figures.update(layers=None, profile_error=str(e))
             return
