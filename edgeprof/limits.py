@@ -23,6 +23,8 @@ DURATION_S = (1.0, 86400.0)    # --duration: a soak of up to a day
 WINDOW_S = (0.5, 3600.0)
 START_BELOW_C = (0.0, 150.0)   # --start-below: degrees C, below any chip's shutdown point
 JOBS = (1, 64)                 # concurrent processes per GPU (or CPU) of one item
+IMAGES = (1, 100_000_000)      # --images: end to end over a dataset (seed 003: 206,268 images)
+PREFETCH = (0, 4096)           # --prefetch: images decoded ahead of the net, held in the board's memory
 
 
 def _fail(error: type[InputError], where: str, key: str, wanted: str, value) -> InputError:

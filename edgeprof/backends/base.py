@@ -5,7 +5,8 @@ on the board share, written once.
 Capabilities (class attributes):
     name, model_kinds        the backend's name and the edgeprof.models kinds it runs
     precisions               what --precision may be (the first is the reference --best starts from)
-    spans                    what --span may be; () for a backend that times one span of its own (caffe)
+    spans                    what --span may be; () for a backend that times one span of its own (caffe);
+                             "end-to-end" where its runner takes --input's images through every stage
     best_tries               what --best tries, in words (None: no variants; variants() gives [options])
     tool                     what runs, in messages ("caffe time", "ONNX Runtime")
     precision_refusal        the message for a precision it lacks ({precision}, {tool}, {precisions})
@@ -32,6 +33,7 @@ from ..transport import CommandTimeout
 
 if TYPE_CHECKING:
     from ..board import Board
+    from ..image_inputs import ImageInput
     from ..models import ModelSource
     from ..result import Result
 
@@ -66,6 +68,9 @@ class Options:
     arrival: str = BACK_TO_BACK      # --arrival: fixed-rate=HZ or poisson=HZ queries (onboard/timing.py)
     arrival_seed: int = 0
     per_layer: bool = False          # --per-layer: the runner also times each layer (PyTorch, ONNX Runtime)
+    image_input: "ImageInput | None" = None  # --input: the files --span end-to-end feeds (edgeprof.image_inputs)
+    images: int | None = None        # --images: that many images through end to end (instead of iterations)
+    prefetch: int = 0                # --prefetch: images decoded ahead by a thread on the board
 
     def timing_argv(self) -> list[str]:
         """The board runners' timing options (edgeprof/onboard/timing.py) for these options."""
@@ -270,6 +275,9 @@ class Backend:
         if options.precision not in self.precisions:
             return self.precision_refusal.format(precision=options.precision, tool=self.tool,
                                                  precisions=", ".join(self.precisions))
+        if options.span == "end-to-end" and "end-to-end" not in self.spans:
+            return (f"--span end-to-end: {self.tool} cannot take real images through its stages; use a backend "
+                    f"that times end to end (pytorch)")
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
         asked = [name for name, given in (("--duration", options.duration_s is not None),

@@ -11,12 +11,14 @@ from .. import backends as backend_registry
 from .. import limits
 from ..backends import COMPILE_MODES, MODES, PROCESSORS, TENSORRT_SOURCES, Options
 from ..concurrency import parse_gpus
-from ..errors import EdgeprofError, exit_status
+from ..errors import EdgeprofError, InputError, exit_status
+from ..image_inputs import end_to_end_span, parse_input
 from ..power import POLICIES
 from ..reporting import results_table
 from ..reporting.best import describe_fastest, fastest_variants
 from ..reporting.terminal import styled
 from ..onboard.timing import BACK_TO_BACK, parse_arrival
+from ..reporting.stages import describe_stages, end_to_end, stages_table
 from ..reporting.timeline import describe_arrivals, describe_timeline, timeline_table
 from ..session import measure
 from .common import (
@@ -89,6 +91,16 @@ def _backends_with(capability: str) -> str:
                    "layer in a pass of its own, whose timers add work to every layer, so its total can exceed the "
                    "latency; caffe time and TensorRT report their layers anyway. See them with `edgeprof layers "
                    "RESULT_ID...`.")
+@click.option("--input", "input_text", metavar="DIR|FILE|VIDEO|board:/PATH",
+              help="Real images end to end (--span end-to-end; PyTorch): decode on the board (Pillow or OpenCV; "
+                   "video with OpenCV), resize, normalize, copy, forward, post-processing, each stage timed per "
+                   "image. Local files are uploaded; board:/PATH is a dataset already on the board, only read.")
+@click.option("--images", type=click.IntRange(*limits.IMAGES), metavar="N",
+              help="With --input: run N images (wrapping around the files) instead of --iterations; images/s and "
+                   "utilization over the whole run.")
+@click.option("--prefetch", type=click.IntRange(*limits.PREFETCH), default=0, show_default=True, metavar="N",
+              help="With --input: a thread on the board decodes up to N images ahead, so forward does not wait for "
+                   "decode; the wait for the queue is reported per image.")
 @click.option("--jobs", type=click.IntRange(*limits.JOBS), default=1, show_default=True,
               help="Run each item as N concurrent processes (per GPU with --gpus), stored per job plus one "
                    "aggregate: total throughput (the sum), the slowest job's latency.")
@@ -120,7 +132,8 @@ def _backends_with(capability: str) -> str:
 @click.option("--processor", type=click.Choice(PROCESSORS), default="auto", show_default=True,
               help="PyTorch: where the net runs; auto is the GPU when torch sees one.")
 @click.option("--span", type=click.Choice(backend_registry.spans()), default="compute", show_default=True,
-              help="compute (input already on the device) or host (copies in and out included): "
+              help="compute (input already on the device), host (copies in and out included) or end-to-end "
+                   "(--input's images through decode to post-processing; the default with --input): "
                    f"{_backends_with('spans')}.")
 @click.option("--precision", type=click.Choice(backend_registry.precisions()), default="fp32", show_default=True,
               help=f"{_backends_with('precisions')}; TensorRT's int8 is uncalibrated, timing only.")
@@ -150,7 +163,8 @@ def _backends_with(capability: str) -> str:
 @take_over_option
 def measure_command(model_names, device, place, reserve, coordinator, backend_names, batches, repeat, iterations,
                     power_modes, budget_w, budget_ms,
-                    duration_s, window_s, arrival, arrival_seed, per_layer, jobs, gpus, accept_new_host_key, clocks,
+                    duration_s, window_s, arrival, arrival_seed, per_layer, input_text, images, prefetch, jobs, gpus,
+                    accept_new_host_key, clocks,
                     sudo_password_env, lease_s, quiet_board, start_below_c, wait_s, processor, span, precision,
                     channels_last, cuda_graph, compile_mode, threads, best, mode, trt_from, dla_core, opset, inventory,
                     db, as_json, strict, take_over_dead):
@@ -172,8 +186,17 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     if duration_s is not None and window_s > duration_s:
         raise click.BadParameter(f"a window of {window_s:g} s does not fit a {duration_s:g} s run",
                                  param_hint="--window")
+    try:
+        image_input = None if input_text is None else parse_input(input_text)
+        span = end_to_end_span(span, click.get_current_context().get_parameter_source("span")
+                               != click.core.ParameterSource.DEFAULT, image_input, images, prefetch, iterations,
+                               duration_s, {"--best": best, "--per-layer": per_layer, "--cuda-graph": cuda_graph,
+                                            "--mode train-step": mode != "inference"})
+    except InputError as e:
+        raise click.UsageError(str(e)) from None
     options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s, arrival=arrival,
-                      arrival_seed=arrival_seed, per_layer=per_layer,
+                      arrival_seed=arrival_seed, per_layer=per_layer, image_input=image_input, images=images,
+                      prefetch=prefetch,
                       # the runner's own limit: the duration plus its load, warm-up and report
                       timeout_s=max(Options.timeout_s, (duration_s or 0) + 600),
                       processor=processor, span=span, precision=precision,
@@ -229,6 +252,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     for result in [r for r in results if r.timeline] if not as_json else []:
         console.print(timeline_table(result))
         console.print(describe_timeline(result), highlight=False)
+    for result in [r for r in results if end_to_end(r)] if not as_json else []:
+        console.print(stages_table(result))
+        console.print(describe_stages(result), highlight=False)
     for result in [r for r in results if r.figures.get("arrival")] if not as_json else []:
         console.print(describe_arrivals(result), highlight=False)
     if not as_json:

@@ -48,9 +48,9 @@ class JsonUsageParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def add_common_arguments(parser, seed_help):
-    """--span, the timing options, --seed and --json: what every runner takes."""
-    parser.add_argument("--span", choices=("compute", "host"), default="compute")
+def add_common_arguments(parser, seed_help, spans=("compute", "host")):
+    """--span (one of `spans`), the timing options, --seed and --json: what every runner takes."""
+    parser.add_argument("--span", choices=spans, default="compute")
     timing.add_timing_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")

@@ -47,6 +47,13 @@ Timing (the loop and the statistics are timing.py's)
         of the outputs, host monotonic clock + synchronize. On the CPU both spans are the forward alone.
     CPU: time.perf_counter around the forward. Iterations synchronize one by one on CUDA.
 
+End to end (--span end-to-end --images-from PATH, eager inference only): image_inputs.py's stages over real
+    images, this runner giving normalize (the pixels as a uint8 tensor, to float, channel order, (x - mean) * scale,
+    the net's dtype), copy (torch.stack into the input, channels_last if asked, .to(device) and synchronize), forward
+    (the net, synchronize on CUDA) and post (POSTPROCESSING[--post]: softmax and top-5 for a classifier, .tolist()
+    bringing it to the host); the JSON's "end_to_end". The latency is then the iteration's total (timer
+    perf_counter), the throughput images per second.
+
 Per layer (--per-layer, a netspec's eager inference only): layer_timing.py's separate pass after the timed loop,
     each Caffe layer's module between hooks (CUDA events on CUDA, perf_counter on the CPU); the JSON's
     "per_layer". The hooks add host work to every layer (on CUDA two event records, no synchronize per layer): the
@@ -68,11 +75,12 @@ import torch
 import torch.nn.functional as F
 
 if __package__:
-    from . import harness, layer_timing, timing, torch_models
+    from . import harness, image_inputs, layer_timing, timing, torch_models
     from .harness import RunnerError
     from .tensors import write_tensors
 else:
     import harness
+    import image_inputs
     import layer_timing
     import timing
     import torch_models
@@ -195,6 +203,64 @@ class CudaGraph(object):
                 static.copy_(x, non_blocking=True)
         self.graph.replay()
         return self.outputs
+
+
+# --- end to end ----------------------------------------------------------------------------------------
+
+def softmax_top5(outputs):
+    """A classifier's answer: per image, the five most probable classes as [index, probability] pairs."""
+    scores = outputs[0].float().flatten(1)
+    top = torch.softmax(scores, 1).topk(min(5, scores.shape[1]), 1)
+    return [[list(pair) for pair in zip(i, p)] for i, p in zip(top.indices.tolist(), top.values.tolist())]
+
+
+# --post KIND: the post-processing step of a model's kind (the host picks the kind: edgeprof.image_inputs).
+POSTPROCESSING = {"classifier": softmax_top5}
+
+
+def _uint8(pixels):
+    """Pillow's bytes or OpenCV's array as a uint8 tensor without a copy where torch can (frombuffer: torch 1.10+)."""
+    if not isinstance(pixels, (bytes, bytearray)):
+        return torch.from_numpy(pixels)
+    if hasattr(torch, "frombuffer"):
+        return torch.frombuffer(bytearray(pixels), dtype=torch.uint8)
+    return torch.ByteTensor(torch.ByteStorage.from_buffer(pixels))
+
+
+def end_to_end(args, model, net, device, dtype, batch):
+    """image_inputs.EndToEnd over --images-from with this runner's stages; also (source, decoder, files)."""
+    shape = model.inputs[0]["shape"]
+    if len(model.inputs) != 1 or len(shape) != 4 or shape[1] != 3:
+        raise RunnerError("input", "--span end-to-end feeds one RGB image input; %s takes %s"
+                          % (model.name, ", ".join(str(d["shape"]) for d in model.inputs)))
+    height, width = shape[2], shape[3]
+    norm = args.normalize
+    mean = torch.tensor(norm["mean"], dtype=torch.float32).view(3, 1, 1)
+    scale = torch.tensor(norm["scale"], dtype=torch.float32).view(3, 1, 1)
+    bgr = torch.tensor([2, 1, 0]) if norm["order"] == "BGR" else None
+
+    def normalize(pixels):
+        x = _uint8(pixels).view(height, width, 3).permute(2, 0, 1)
+        x = x.index_select(0, bgr) if bgr is not None else x
+        return ((x.float() - mean) * scale).to(dtype)
+
+    def copy(images):
+        x = torch.stack(images)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(device)
+        _synchronize(device)
+        return x
+
+    def forward(x):
+        outputs = net(x)
+        _synchronize(device)
+        return outputs
+
+    source, decoder, files = image_inputs.open_source(args, width, height)
+    pipeline = image_inputs.EndToEnd(source, batch, normalize, copy, forward, POSTPROCESSING[args.post],
+                                     args.prefetch)
+    return pipeline, source, decoder, files
 
 
 # --- measurement ---------------------------------------------------------------------------------------
@@ -343,7 +409,13 @@ def run(args):
     with (torch.enable_grad() if train else _grad_off()):
         if args.compile is not None:
             compile_s = compile_call(forward, device_inputs, device)
-        step = make_step(forward, device, args.span, device_inputs, host_inputs)
+        pipeline = None
+        if args.span == "end-to-end":
+            pipeline, source, decoder, files = end_to_end(args, model, forward, device, dtype, batch)
+            image_inputs.apply_images(args, batch)
+            step = pipeline.step
+        else:
+            step = make_step(forward, device, args.span, device_inputs, host_inputs)
         t0 = time.perf_counter()
         first_outputs = step()[1]
         _synchronize(device)
@@ -363,6 +435,11 @@ def run(args):
             capture_s = time.perf_counter() - t0
             step = make_step(forward, device, args.span, device_inputs, host_inputs)
         timed = timing.measure(step, args)
+        e2e = None
+        if pipeline is not None:
+            if args.prefetch:
+                source.close()
+            e2e = pipeline.report(1 + timed[3], decoder, files, args)
         if trainer is not None and timed[0]:
             loss["last"] = trainer.loss.item()
         per_layer = layer_timing.time_layers(net, device_inputs, device) if args.per_layer else None
@@ -374,14 +451,16 @@ def run(args):
              cuda_graph=args.cuda_graph, compile=args.compile, mode=args.mode, source=model.source,
              input_shape=args.input_shape, cudnn_benchmark=args.cudnn_benchmark if on_cuda else None,
              tf32=args.tf32 if on_cuda else None,
-             grad_mode="enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad"),
+             grad_mode="enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad",
+             images=args.images, prefetch=args.prefetch if pipeline else None),
         load_s=load_s, memory_stages=stages, calibration_s=model.calibration_s, compile_s=compile_s,
         cuda_graph_capture_s=capture_s,
         torch_version=torch.__version__, cuda_version=torch.version.cuda,
         cudnn_version=torch.backends.cudnn.version() if on_cuda else None, device=str(device),
         device_name=_device_name(device), threads=torch.get_num_threads(),
         timer="cuda_event" if on_cuda and args.span == "compute" else "perf_counter", net=model.name,
-        outputs=returns, weights=model.weights, variant=variant(args), loss=loss, per_layer=per_layer)
+        outputs=returns, weights=model.weights, variant=variant(args), loss=loss, per_layer=per_layer,
+        end_to_end=e2e)
 
 
 def _shape(text):
@@ -413,7 +492,9 @@ def parse_args(argv):
                    help="torch.compile the module (--compile=MODE: %s)" % ", ".join(COMPILE_MODES))
     p.add_argument("--mode", choices=("inference", "train-step"), default="inference",
                    help="time inferences, or training steps (forward, loss, backward, SGD step)")
-    harness.add_common_arguments(p, "random weights (without --weights) and input")
+    harness.add_common_arguments(p, "random weights (without --weights) and input",
+                                 spans=("compute", "host", "end-to-end"))
+    image_inputs.add_input_arguments(p, POSTPROCESSING)
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--weights", help="edgeprof tensor file or .npz of Caffe blobs")
     p.add_argument("--input", help="edgeprof tensor file holding the inputs by name")
@@ -440,6 +521,10 @@ def parse_args(argv):
                            or args.mode != "inference"):
         p.error("--per-layer times the modules of a Caffe net (--spec) in eager inference: not with --torchvision, "
                 "--torchscript, --cuda-graph, --compile or --mode train-step")
+    image_inputs.check_input_arguments(p, args)
+    if args.span == "end-to-end" and (args.cuda_graph or args.mode != "inference" or args.per_layer):
+        p.error("--span end-to-end runs the net eagerly on real images: not with --cuda-graph, --mode train-step "
+                "or --per-layer")
     if args.cuda_graph and args.compile in GRAPHING_COMPILE_MODES:
         p.error("--compile=%s records CUDA graphs itself: drop --cuda-graph, or use plain --compile with it"
                 % args.compile)

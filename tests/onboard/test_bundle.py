@@ -11,8 +11,9 @@ import pytest
 from edgeprof.onboard import bundle
 
 ONBOARD = Path(resources.files("edgeprof.onboard"))
-# What the board's Python may import besides the standard library: the frameworks the runners drive.
-FRAMEWORKS = {"torch", "torchvision", "numpy", "onnxruntime", "tensorrt", "caffe", "cuda", "pycuda"}
+# What the board's Python may import besides the standard library: the frameworks the runners drive, and the
+# image decoders of --span end-to-end (image_inputs.py), imported only where present.
+FRAMEWORKS = {"torch", "torchvision", "numpy", "onnxruntime", "tensorrt", "caffe", "cuda", "pycuda", "PIL", "cv2"}
 REPEATED_LINES = 6
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from ... import image_inputs
 from ...errors import RunnerFailed
 from ...models import ModelSource, parse
 from ...models.netspec import UnsupportedLayer, netspec
@@ -81,13 +82,15 @@ class PyTorchBackend(Backend):
     tool = "PyTorch"
     model_kinds = ("prototxt", "torchvision", "torchscript")
     precisions = ("fp32", "fp16", "bf16")
+    spans = ("compute", "host", "end-to-end")
     best_tries = "precisions, channels-last, CUDA graph, compile"
     runner = RUNNER_FILE
     probe = _PROBE
     modules = ("torch",)
     install_hint = _INSTALL_HINT
     report_versions = {"torch": "torch_version", "cuda": "cuda_version", "cudnn": "cudnn_version"}
-    figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss", "per_layer")
+    figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss", "per_layer",
+               "end_to_end")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         facts = board.backend_facts[self.name]
@@ -115,10 +118,17 @@ class PyTorchBackend(Backend):
             model_args = ["--torchscript", base + ".pt"]
 
         argv = runner_argv(facts["python"], facts["runner"], model_args, device, batch, options)
+        if options.image_input is not None:
+            try:
+                argv += image_inputs.runner_args(board, model, options.image_input, options.images,
+                                                 options.prefetch, result)
+            except OSError as e:
+                return result.fail(f"could not upload --input's files to {board.device.name}: {e}")
         result.settings = {"processor": device, "span": options.span, "precision": options.precision,
                            "channels_last": options.channels_last, "cuda_graph": options.cuda_graph,
                            "compile": options.compile, "mode": options.mode, "threads": options.threads,
-                           "iterations": options.iterations}
+                           "iterations": options.iterations,
+                           "input": None if options.image_input is None else options.image_input.text}
         result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}
         try:
             report = self.run_runner(board, argv, result, options)
