@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from .. import onboard
 from ..errors import BackendUnavailable, RunnerFailed
 from ..onboard.timing import BACK_TO_BACK, describe_method
+from ..result import RUNNER_FIGURES
 from ..transport import CommandTimeout
 
 if TYPE_CHECKING:
@@ -231,9 +232,6 @@ for name in sys.argv[1:]:
         facts[name + "_error"] = "%s: %s" % (type(e).__name__, e)
 print(json.dumps(facts))
 '''
-# What every runner report gives (edgeprof/onboard/harness.py, report()) and a result keeps among its figures.
-COMMON_FIGURES = ("load_s", "first_inference_ms", "ci95_ms", "ci_rel", "stop_reason", "warmup_iterations", "memory",
-                  "memory_stages", "device_name", "threads", "times_ms", "windows", "arrival")
 
 
 class Backend:
@@ -250,7 +248,7 @@ class Backend:
     precision_refusal = "--precision {precision}: {tool} runs {precisions} only"
     install_hint: Mapping[str, str] = {}     # by device kind (jetson, desktop); "desktop" is the default
     report_versions: Mapping[str, str] = {}  # result.state["versions"] key -> the runner report's key
-    figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides COMMON_FIGURES
+    figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides RUNNER_FIGURES
     gpu_by_argument: bool = False            # --gpus: the tool takes its GPU on its command line (gpu_env)
 
     def prepare(self, board: "Board") -> dict:
@@ -318,10 +316,10 @@ class Backend:
         result.state.setdefault("versions", {}).update(
             {key: report.get(found) for key, found in cls.report_versions.items()},
             python_version=report["python_version"])
-        result.figures.update({key: report.get(key) for key in COMMON_FIGURES + cls.figures})
+        result.figures.update({key: report.get(key) for key in RUNNER_FIGURES + cls.figures})
         result.method = describe_method(report)
         return result
 
 
-__all__ = ["Backend", "COMMON_FIGURES", "COMPILE_MODES", "INT8_REFUSAL", "MODES", "MODULE_VERSIONS", "Options",
+__all__ = ["Backend", "COMPILE_MODES", "INT8_REFUSAL", "MODES", "MODULE_VERSIONS", "Options",
            "PROCESSORS", "TENSORRT_SOURCES", "find_tool", "probe_python", "run_board_runner"]

@@ -102,16 +102,6 @@ def percentile_interval(values: list[float], confidence: float) -> tuple[float, 
     return percentile(ordered, tail), percentile(ordered, 100.0 - tail)
 
 
-def result_flags(result: Result) -> list[dict]:
-    """A result's validity flags as {"code", "detail"}; results from before flags existed have none, a flag
-    given as a bare string is its own code, and anything else (a Result built by other code than edgeprof's
-    loader, edgeprof.storage.documents) is shown whole as the detail of a flag coded "?"."""
-    flags = getattr(result, "flags", None) or []
-    return [f if isinstance(f, dict) and isinstance(f.get("code"), str)
-            else {"code": f, "detail": ""} if isinstance(f, str) else {"code": "?", "detail": repr(f)}
-            for f in flags]
-
-
 @dataclass(frozen=True)
 class Column:
     label: str         # "sim-tx2 caffe", "orin pytorch (fp16+channels_last, cuda:0)"
@@ -143,7 +133,9 @@ class Cell:
 
     @property
     def flags(self) -> list[dict]:
-        return result_flags(self.result)
+        """The result's validity flags as {"code", "detail"} (result.Flag: a bare string, as older results
+        hold, is its own code)."""
+        return [flag.to_dict() for flag in self.result.flag_list]
 
 
 @dataclass
@@ -493,22 +485,21 @@ def _seed(seed: int, result: Result, column: Column) -> int:
 
 
 def _cell(result: Result, older: list[Result], column: Column, confidence: float, resamples: int, seed: int) -> Cell:
-    latency, what = headline(result)
-    statistic = what.split(",", 1)[0]        # headline's label is "<statistic>, <span>"
-    times = result.figures.get("times_ms")
-    ordered = sorted(float(t) for t in times) if times else None
+    latency, statistic = result.latency.headline
+    timing, intervals = result.timing, result.latency.intervals
+    ordered = sorted(float(t) for t in timing.times_ms) if timing.times_ms else None
     cell = Cell(result, latency, statistic, ordered, None, None, None, [r.id for r in older])
     if ordered:
         cell.iqr_ms = (percentile(ordered, 25), percentile(ordered, 75))
-    if cell.repeat_runs and result.latency_ci95_ms.get(statistic):
-        cell.median_ci_ms = tuple(result.latency_ci95_ms[statistic])
+    if cell.repeat_runs and statistic in intervals:
+        cell.median_ci_ms = intervals[statistic]
         cell.median_ci_method = f"hull of the intervals of {cell.repeat_runs} runs (measure --repeat)"
     elif statistic == "median" and ordered and len(ordered) >= MIN_SAMPLES:
         cell.bootstrap = bootstrap_medians(ordered, resamples, random.Random(_seed(seed, result, column)))
         cell.median_ci_ms = percentile_interval(cell.bootstrap, confidence)
         cell.median_ci_method = f"percentile bootstrap, {resamples} resamples"
-    elif result.figures.get("ci95_ms") and confidence == 0.95:    # the runner's interval is a 95 % one
-        cell.median_ci_ms = tuple(result.figures["ci95_ms"])
+    elif timing.runner_ci95_ms and confidence == 0.95:    # the runner's interval is a 95 % one
+        cell.median_ci_ms = timing.runner_ci95_ms
         cell.median_ci_method = "order statistics, from the runner"
     return cell
 

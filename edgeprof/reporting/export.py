@@ -84,21 +84,16 @@ def markdown_table(header: list[str], align: str, rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _flag_codes(result: Result) -> list[str]:
-    return [str(f.get("code")) if isinstance(f, dict) else str(f) for f in result.flags]
-
-
 def flat_row(result: Result) -> dict:
     """One result as a flat row (CSV, DataFrame): the headline figures, telemetry's power and energy, the
     validity flags' codes."""
     doc = result.to_dict()
     row = {k: doc[k] for k in _COLUMNS if k in doc and not isinstance(doc[k], (dict, list))}
-    row.update({f"latency_{k}_ms": result.latency_ms.get(k) for k in LATENCY_KEYS})
-    telemetry = result.telemetry or {}
+    latency, power = result.latency, result.power
+    row.update({f"latency_{k}_ms": latency.get(k) for k in LATENCY_KEYS})
     row.update(variant=result.figures.get("variant"), processor=result.settings.get("processor"),
-               power_w=(telemetry.get("power_total") or {}).get("mean_w"),
-               energy_per_inference_j=(telemetry.get("energy") or {}).get("per_inference_j"),
-               flags=",".join(_flag_codes(result)),
+               power_w=power.mean_w, energy_per_inference_j=power.energy_per_inference_j,
+               flags=",".join(flag.code for flag in result.flag_list),
                plan=(result.plan or {}).get("hash"))
     return row
 
@@ -124,7 +119,8 @@ def export(results: list[Result], fmt: str) -> str:
             latency, what = headline(r)
             rows.append([r.id, r.device, r.model, r.backend, r.batch, number(latency), what, number(r.throughput_ips),
                          "" if r.iterations is None else r.iterations,
-                         "ok" if r.status == "ok" else f"failed: {r.error or ''}", ", ".join(_flag_codes(r))])
+                         "ok" if r.status == "ok" else f"failed: {r.error or ''}",
+                         ", ".join(flag.code for flag in r.flag_list)])
         return markdown_table(["id", "device", "model", "backend", "batch", "latency ms", "statistic, span", "img/s",
                                "iterations", "status", "flags"], "rlllrrlrrll", rows)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -37,9 +37,9 @@ from pathlib import Path
 
 from .. import limits
 from ..errors import ReportError
-from ..result import Result
+from ..result import Result, finite
 from ..telemetry.summary import readings
-from .compare import FLAG_MARK, Comparison, compare, result_flags
+from .compare import FLAG_MARK, Comparison, compare
 from .flags import footnotes
 from .metrics import MIB
 from .power_modes import PowerModeSweep, describe_budgets, power_mode_sweeps
@@ -96,22 +96,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:SLUG_CHARS].rstrip("-")
 
 
-def _is_number(value) -> bool:
-    """A finite int or float (not a bool): what a stored figure should be; JSON from another writer of a shared
-    database may hold anything there."""
-    try:
-        return type(value) in (int, float) and math.isfinite(value)
-    except OverflowError:       # an int beyond any float
-        return False
-
-
 def _unplottable(result: Result) -> str | None:
     """Why a successful result with a headline latency cannot be placed on a batch axis or compared, or None."""
     latency, _ = headline(result)
     low, high = limits.BATCH
     if not (type(result.batch) is int and low <= result.batch <= high):
         return f"its batch {result.batch!r} is not a whole number from {low} to {high}"
-    if not (_is_number(latency) and latency > 0):
+    if not (finite(latency) is not None and latency > 0):
         return f"its latency {latency!r} is not a positive number"
     return None
 
@@ -267,8 +258,7 @@ def _comparison_bars(drawer: _Drawer, comparison: Comparison) -> None:
 def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
     """The images-per-joule plots; returns the power definitions they rest on (none: no power telemetry)."""
     def per_joule(cell):
-        value = ((cell.result.telemetry or {}).get("energy") or {}).get("inferences_per_j")
-        return value if _is_number(value) else None
+        return cell.result.power.inferences_per_j
 
     definitions = []
     for batch in sorted({row.batch for row in comparison.rows}):
@@ -277,8 +267,7 @@ def _efficiency(drawer: _Drawer, comparison: Comparison) -> list[str]:
         if not cells:
             continue
         # A stored result may hold energy without power_total (another writer's, or one the loader cut).
-        power = list(dict.fromkeys(str((c.result.telemetry.get("power_total") or {}).get("definition")
-                                       or "not stated") for c in cells))
+        power = list(dict.fromkeys(c.result.power.definition or "not stated" for c in cells))
         definitions += power
         figure = drawer.new(4.0)
         ax = figure.add_subplot()
@@ -321,8 +310,7 @@ def _power_modes(drawer: _Drawer, sweeps: list[PowerModeSweep], budget_w: float 
         drawer.add(figure, "power-modes", f"power modes {sweep.label}",
                    "One point per nvpmodel mode, clocks pinned at the mode's highest (jetson_clocks); red: on the "
                    "Pareto front (no mode faster at no more power). Power: the telemetry's board total ("
-                   + ", ".join(dict.fromkeys(str(((p.result.telemetry or {}).get("power_total") or {}).get(
-                       "definition") or "not stated") for p in points))
+                   + ", ".join(dict.fromkeys(p.result.power.definition or "not stated" for p in points))
                    + ") averaged over the samples in the timed window.")
 
 
@@ -363,27 +351,26 @@ _SERIES = (
 
 def _timelines(drawer: _Drawer, results: list[Result]) -> None:
     for r in results:
-        telemetry = r.telemetry or {}
-        samples = readings(telemetry.get("samples") or [], (telemetry.get("power_total") or {}).get("definition"))
+        telemetry, power = r.telemetry or {}, r.power.definition
+        samples = readings(telemetry.get("samples") or [], power)
         series = [(label, [(s.t, get(s)) for s in samples if get(s) is not None]) for label, get in _SERIES]
         series = [(label, points) for label, points in series if points]
         if not series:
             continue
-        window = r.timed_window
-        t0 = window["start_s"] if window else samples[0].t
+        window = r.timing.window
+        t0 = window[0] if window else samples[0].t
         figure = drawer.new(1.5 * len(series) + 0.8)
         axes = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
         for ax, (label, points) in zip(axes, series):
             ax.plot([t - t0 for t, _ in points], [v for _, v in points], marker=".", markersize=3, linewidth=1)
             if window:
-                ax.axvspan(0, window["end_s"] - t0, color="0.85", zorder=0)
+                ax.axvspan(0, window[1] - t0, color="0.85", zorder=0)
             ax.set_ylabel(label, fontsize="small", **LITERAL)
             ax.grid(True, alpha=0.3)
         axes[-1].set_xlabel("seconds from the start of the timed window (board clock)" if window else
                             "seconds from the first sample (no timed window reported)", **LITERAL)
         title = f"result {r.id}: {r.model} batch {r.batch}, {r.device} {backend_label(r)}"
         axes[0].set_title(title, fontsize="medium", **LITERAL)
-        power = (telemetry.get("power_total") or {}).get("definition")
         drawer.add(figure, "telemetry", f"telemetry {title}",
                    f"Raw samples of {telemetry.get('source')} every {telemetry.get('interval_ms')} ms; shaded: the "
                    f"timed window." + (f" Power, as the telemetry defines it: {power}." if power else ""))
@@ -400,7 +387,7 @@ def _figure_text(value) -> str:
     """A stored figure as table text: a number formatted, nothing for None, anything else as it is."""
     if value is None:
         return ""
-    return number(value) if _is_number(value) else str(value)
+    return number(value) if finite(value) is not None else str(value)
 
 
 def _figure_html(plot: Plot) -> str:
@@ -432,8 +419,8 @@ def _results_html(results: list[Result]) -> str:
         latency, what = headline(r)
         watts, joules = power_figures(r)
         status = "ok" if r.status == "ok" else f'<span class="failed">failed: {_e(r.error or "")}</span>'
-        flags = "<br>".join(f'<span class="flag">{_e(f.get("code"))}</span>'
-                            + (f": {_e(f['detail'])}" if f.get("detail") else "") for f in result_flags(r))
+        flags = "<br>".join(f'<span class="flag">{_e(f.code)}</span>' + (f": {_e(f.detail)}" if f.detail else "")
+                            for f in r.flag_list)
         nums = [_figure_text(latency), what, _figure_text(r.throughput_ips),
                 "" if r.iterations is None else r.iterations, _figure_text(watts), _figure_text(joules)]
         rows.append(f"<tr><td class=\"num\">{_e(r.id if r.id is not None else '')}</td><td>{_e(r.run_id)}</td>"

@@ -58,24 +58,23 @@ def _throughput(result: Result) -> dict[str, float]:
 # The runners' memory report (edgeprof/onboard/harness.py memory_report), most specific first: the framework
 # allocator's peak is what the net needed; nvidia-smi's per-process figure adds the CUDA context and the
 # allocator's cache; the process's peak RSS is host memory (all of it on a CPU run, and on a Jetson, whose
-# GPU shares it). Then the board's view from telemetry: everything running on the board.
+# GPU shares it). Then the board's view from telemetry: everything running on the board. (what, Memory's
+# attribute, its unit in bytes)
 _MEMORY = (("allocator peak", "allocator_peak_bytes", 1.0),
            ("nvidia-smi, this process", "nvml_process_bytes", 1.0),
-           ("process peak RSS", "process_rss_peak_bytes", 1.0))
-_BOARD_MEMORY = (("board RAM used, peak in window (tegrastats)", "ram_peak_mb", MIB),
-                 ("GPU memory used, peak in window (nvidia-smi, whole GPU)", "gpu_mem_peak_mb", MIB))
+           ("process peak RSS", "process_rss_peak_bytes", 1.0),
+           ("board RAM used, peak in window (tegrastats)", "board_ram_peak_mb", MIB),
+           ("GPU memory used, peak in window (nvidia-smi, whole GPU)", "gpu_mem_peak_mb", MIB))
 
 
 def _memory(result: Result) -> dict[str, float]:
-    report = result.figures.get("memory") or {}
-    found = {what: report[key] * scale for what, key, scale in _MEMORY if _positive(report.get(key))}
-    telemetry = result.telemetry or {}
-    found.update({what: telemetry[key] * scale for what, key, scale in _BOARD_MEMORY if _positive(telemetry.get(key))})
-    return found
+    memory = result.memory
+    return {what: getattr(memory, name) * scale for what, name, scale in _MEMORY
+            if _positive(getattr(memory, name))}
 
 
 def _energy(result: Result) -> dict[str, float]:
-    value = ((result.telemetry or {}).get("energy") or {}).get("per_inference_j")
+    value = result.power.energy_per_inference_j
     # caffe time's window holds backward passes too (edgeprof.telemetry.summary): said, not hidden.
     what = "forward + backward per image" if result.span == "caffe_forward" else "board energy per inference"
     return {what: value} if _positive(value) else {}
@@ -92,19 +91,19 @@ def _build(result: Result) -> dict[str, float]:
 
 
 def _load(result: Result) -> dict[str, float]:
-    value = result.figures.get("load_s")
+    value = result.timing.load_s
     # One kind for every backend: each one's load is what a user waits for before its first inference.
     return {"load in a fresh process": value} if _positive(value) else {}
 
 
 def _first(result: Result) -> dict[str, float]:
-    value = result.figures.get("first_inference_ms")
+    value = result.timing.first_inference_ms
     return {"first inference after load": value} if _positive(value) else {}
 
 
 def _stage(name: str) -> Callable[[Result], dict[str, float]]:
     def figures(result: Result) -> dict[str, float]:
-        stage = (result.figures.get("memory_stages") or {}).get(name) or {}
+        stage = result.memory.stages.get(name, {})
         return {what: stage[key] for what, key in (("allocator in use", "allocator_bytes"),
                                                    ("process RSS", "rss_bytes")) if _positive(stage.get(key))}
     return figures

@@ -94,7 +94,7 @@ def _clocks(result: Result) -> dict:
 
 def _point(result: Result, mode: str) -> ModePoint:
     return ModePoint(result, mode, *headline(result), *power_figures(result), _clocks(result),
-                     [f["code"] for f in result.flags if f["code"] in THROTTLING_FLAGS])
+                     [flag.code for flag in result.flag_list if flag.code in THROTTLING_FLAGS])
 
 
 def mark_pareto(points: list[ModePoint]) -> None:

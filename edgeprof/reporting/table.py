@@ -9,11 +9,8 @@ from .terminal import styled
 
 def headline(result: Result) -> tuple[float | None, str]:
     """The latency a row shows and what it is: the median where the backend measured one, else the mean."""
-    for stat in ("median", "mean"):
-        value = result.latency_ms.get(stat)
-        if value is not None:
-            return value, f"{stat}, {result.span}"
-    return None, ""
+    value, statistic = result.latency.headline
+    return (value, f"{statistic}, {result.span}") if statistic else (None, "")
 
 
 def backend_label(result: Result, with_repeat: bool = True) -> str:
@@ -47,9 +44,8 @@ def _on_gpus(gpus: list) -> str:
 
 def power_figures(result: Result) -> tuple[float | None, float | None]:
     """Board power (W, mean over the timed window) and energy per inference (J), where telemetry had them."""
-    telemetry = result.telemetry or {}
-    return ((telemetry.get("power_total") or {}).get("mean_w"),
-            (telemetry.get("energy") or {}).get("per_inference_j"))
+    power = result.power
+    return power.mean_w, power.energy_per_inference_j
 
 
 def results_table(results: list[Result], title: str | None = None) -> Table:
@@ -75,6 +71,6 @@ def results_table(results: list[Result], title: str | None = None) -> Table:
         # A flagged result is still shown, marked: its figures may not compare with unflagged ones.
         row.append(status + styled(" ", ("!", "yellow")) if r.flags else status)
         if with_flags:
-            row.append(", ".join(flag["code"] for flag in r.flags))
+            row.append(", ".join(flag.code for flag in r.flag_list))
         table.add_row(*row)
     return table

@@ -9,6 +9,7 @@ import pytest
 from edgeprof.result import Result
 from edgeprof.storage import (SCHEMA_VERSION, PostgresResultStore, ResultStore, StoreError, default_db_path,
                               open_store)
+from edgeprof.storage.documents import load_result
 
 
 def sample(**changes) -> Result:
@@ -159,3 +160,16 @@ def test_unusable_postgres_is_a_clear_error(monkeypatch, postgres_server):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
     with pytest.raises(StoreError, match=r"pip install 'edgeprof\[postgres\]'"):
         open_store(postgres_server.url())
+
+
+def test_a_row_stored_before_the_fixed_figures_key_loads_its_figures():
+    """Documents of older edgeprof hold the figures only under the backend's name: they load as before, and a
+    row of today holds the backend's own figures under "figures" too."""
+    doc = sample(figures={"forward_ms": 12.9, "times_ms": [12.8, 13.0], "stop_reason": "fixed"}).to_dict()
+    assert doc["figures"] == {"forward_ms": 12.9} and doc["caffe"]["times_ms"] == [12.8, 13.0]
+    del doc["figures"]
+    row = {"id": 1, "run_id": "r1", "device": "sim-tx2", "model": "alexnet", "backend": "caffe", "batch": 1,
+           "status": "ok", "error": None, "doc": json.dumps(doc), "commands": "[]", "raw_log": "", "prototxt_diff": ""}
+    loaded = load_result(row)
+    assert loaded.figures["forward_ms"] == 12.9 and loaded.timing.times_ms == (12.8, 13.0)
+    assert loaded.timing.stop_reason == "fixed" and not loaded.flags
