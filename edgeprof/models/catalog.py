@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-from .prototxt import PrototxtError, inputs, parse, set_batch
+from .prototxt import PrototxtError, declared_inputs, parse, set_batch
 from .stats import analyze
 
 __all__ = ["ModelSource", "UnknownModel", "catalog_names", "resolve", "describe"]
@@ -48,7 +48,7 @@ class ModelSource:
         replaced); None for models whose runner chooses (torchvision, TorchScript: its --input-shape)."""
         if self.kind != "prototxt":
             return None
-        return {d.name: [batch] + list(d.dims[1:]) for d in inputs(parse(self.text, self.path))}
+        return {d.name: [batch] + list(d.dims[1:]) for d in declared_inputs(self.text, self.path)}
 
     def at_batch(self, batch: int) -> tuple[str, str]:
         """(the prototxt with only its batch changed to `batch`, the unified diff kept with the result for
