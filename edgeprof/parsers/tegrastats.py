@@ -113,16 +113,26 @@ def _cpu(entry: str, shared_freq: str | None) -> CpuSample | None:
     return CpuSample(int(found.group(1)), _int(found.group(2) or shared_freq))
 
 
+def _search(pattern: re.Pattern, word: str, line: str) -> re.Match | None:
+    """pattern.search(line) for a pattern whose every match starts with `word`: the search starts where the
+    word first appears, and is not made at all without it. A failed search of a whole line costs as much as
+    parsing the rest of it (SWAP on a board without swap), and a lab summarizes ten lines per board-second;
+    searching from an offset still sees the characters before it (\b, look-behinds), so the match is the
+    same."""
+    at = line.find(word)
+    return pattern.search(line, at) if at >= 0 else None
+
+
 def parse_line(line: str) -> TegrastatsSample | None:
     """Read one tegrastats line; None when the line is not a tegrastats sample."""
     ram = _RAM.search(line)
     if not ram:
         return None
     timestamp = _TIMESTAMP.match(line)
-    swap = _SWAP.search(line)
+    swap = _search(_SWAP, "SWAP ", line)
     cpus = _CPUS.search(line)
-    emc = _EMC.search(line)
-    gr3d = _GR3D.search(line)
+    emc = _search(_EMC, "EMC", line)
+    gr3d = _search(_GR3D, "GR3D", line)
 
     temps: dict[str, float | None] = {}
     for name, value in _TEMP.findall(line):

@@ -17,6 +17,7 @@ backward passes, this is the energy of a forward+backward iteration per image.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -195,6 +196,8 @@ def _flag(code: str, detail: str) -> dict:
     return {"code": code, "detail": detail}
 
 
+# Asked for every zone of every sample (throttle_flags); a board has a dozen zone names.
+@functools.lru_cache(maxsize=1024)
 def _zone_key(name: str) -> str:
     """tegrastats prints a thermal zone's type up to its first '-' or '_' ("BCPU" for BCPU-therm,
     "thermal" for thermal-fan-est, "cpu" for Orin's cpu-thermal): compare on that, case-insensitively."""
