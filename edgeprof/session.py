@@ -7,6 +7,7 @@ lost connection ends it, and the items it could not run are stored as failed wit
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from .power.sweep import ModeSweep, check_sweep
 from .result import Result
 from .storage import SQLStore, open_store
 from .telemetry import BoardTelemetry
+from .telemetry.window_log import WindowFeed, fill_from_windows
 from .transport import TransportError, make_temp_dir
 from .transport.reconnecting import ConnectionReplaced
 
@@ -96,7 +98,8 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
                  should_stop: Callable[[], bool] | None = None,
                  should_run: Callable[[Job], bool] | None = None,
                  on_result: Callable[[Result], None] | None = None,
-                 on_status: Callable[[str], None] | None = None) -> list[Result]:
+                 on_status: Callable[[str], None] | None = None,
+                 on_window: Callable[[dict], None] | None = None) -> list[Result]:
     """Make every job on one device, in order; every result is stored as soon as it exists.
 
     clocks: "max", "leave" or "lock" (default: the device family's policy, see edgeprof.power). The board is
@@ -111,7 +114,10 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
     asked before each job; when it says yes, the jobs left are not run (and not stored) and the board is
     restored as usual. should_run: asked before each job while the board is held; no: that job is skipped
     (not run, not stored), e.g. because another host's run of the same plan measured it while this one waited
-    for the board.
+    for the board. on_window: called (from a thread of its own) with each window of a --duration item as it
+    ends, {"index", "start_s", "end_s", "iterations", "times_ms"} (edgeprof.telemetry.window_log); on Ctrl-C
+    during such an item, the windows done are stored as its result, flagged interrupted, before
+    KeyboardInterrupt goes on.
 
     Raises an InputError (MeasureError, UnknownModel, PrototxtError, DeviceError) before touching the board
     when the input is bad, BoardUnreachable (TransportError) or BoardControlError (SudoDenied, BoardBusy,
@@ -126,7 +132,7 @@ def measure_jobs(device: str | Device, jobs: Sequence[Job], *, store: SQLStore |
                          take_over_dead=take_over_dead, quiet_board=quiet_board, start_below_c=start_below_c)
     return measure_with_policy(device, jobs, policy, store=store, inventory=inventory, power_modes=power_modes,
                                should_stop=should_stop, should_run=should_run, on_result=on_result,
-                               on_status=on_status)
+                               on_status=on_status, on_window=on_window)
 
 
 def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: BoardPolicy, *,
@@ -134,7 +140,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                         power_modes: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
                         should_run: Callable[[Job], bool] | None = None,
                         on_result: Callable[[Result], None] | None = None,
-                        on_status: Callable[[str], None] | None = None) -> list[Result]:
+                        on_status: Callable[[str], None] | None = None,
+                        on_window: Callable[[dict], None] | None = None) -> list[Result]:
     """measure_jobs with the board settings as one BoardPolicy (what a lab passes for all its boards)."""
     status = on_status or (lambda message: None)
     sources = prepare_jobs(jobs)
@@ -170,7 +177,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                             for job in jobs]
                 sweep = Sweep(board, power, jobs, sources, keep, status, policy.cooldown_s, should_stop, should_run,
                               modes, quiet_wait_s=policy.wait_s if policy.quiet_board else None,
-                              start_below_c=policy.start_below_c, wait_s=policy.wait_s)
+                              start_below_c=policy.start_below_c, wait_s=policy.wait_s, on_window=on_window)
                 sweep.run()
         except TransportError as e:
             if sweep is None:
@@ -212,6 +219,7 @@ class Sweep:
     quiet_wait_s: float | None = None                   # --quiet-board: how long to wait for quiet; None: no wait
     start_below_c: float | None = None                  # --start-below: the hottest zone's ceiling to start under
     wait_s: float = 0                                   # how long --start-below waits
+    on_window: Callable[[dict], None] | None = None     # each --duration window as it ends (telemetry.window_log)
     finished: set[int] = field(default_factory=set)     # indexes of the jobs done (kept, or skipped)
     _slots: dict = field(default_factory=dict)           # Job.gpus -> the GPUs they are on this board
     _prepared: dict = field(default_factory=dict)        # backend name -> the backend, or why it is unavailable
@@ -293,7 +301,8 @@ class Sweep:
             self.status(f"{board.device.name}: cooling down {self.cooldown_s:g} s")
             time.sleep(self.cooldown_s)
             self._last_clocks = None
-        self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}")
+        self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}"
+                    + (f" (run {repeat['index']} of {repeat['of']})" if repeat else ""))
         started = time.monotonic()
         try:
             # What the waits found as the item started, kept in its state (_finish).
@@ -321,24 +330,35 @@ class Sweep:
         gpus = concurrency.slots(self._slots[job.gpus], job.jobs)
         boards = concurrency.job_boards(board, gpus, backend.gpu_env) if gpus != [None] else [board]
         gpu_of = {id(on): gpu for on, gpu in zip(boards, gpus)}
+        feed, recording = None, None
 
         def measure(on: Board) -> Result:
-            return backend.measure(on, self.sources[job.model], job.batch, replace(options, gpu=gpu_of[id(on)]))
+            asked = options if feed is None else replace(options, window_log=feed.path)
+            return backend.measure(on, self.sources[job.model], job.batch, replace(asked, gpu=gpu_of[id(on)]))
 
-        for attempt in range(1, ITEM_ATTEMPTS + 1):
-            with self.telemetry.sampling() as recording:
-                try:
-                    measured = [measure(board)] if boards == [board] else concurrency.run_together(boards, measure)
-                    break
-                except ConnectionReplaced as e:
-                    # The connection died mid-item and a new one is up: the result never came back, so
-                    # the item runs again (its lease and work folder on the board are still this run's).
-                    if attempt < ITEM_ATTEMPTS:
-                        self.status(f"{board.device.name}: {e}; running the item again")
-                        continue
-                    self._lost(job, e)
-                except TransportError as e:
-                    self._lost(job, e)
+        try:
+            for attempt in range(1, ITEM_ATTEMPTS + 1):
+                feed = None
+                with self.telemetry.sampling() as recording:
+                    feed = self._window_feed(options, boards, recording)
+                    try:
+                        with feed or contextlib.nullcontext():
+                            measured = ([measure(board)] if boards == [board]
+                                        else concurrency.run_together(boards, measure))
+                        break
+                    except ConnectionReplaced as e:
+                        # The connection died mid-item and a new one is up: the result never came back, so
+                        # the item runs again (its lease and work folder on the board are still this run's).
+                        if attempt < ITEM_ATTEMPTS:
+                            self.status(f"{board.device.name}: {e}; running the item again")
+                            continue
+                        self._lost(job, e)
+                    except TransportError as e:
+                        self._lost(job, e)
+        except KeyboardInterrupt:
+            if feed is not None:
+                self._keep_interrupted(job, options, feed, recording, clocks_start, started, repeat)
+            raise
         for result in measured:
             validity.assess(result)
         try:
@@ -365,6 +385,34 @@ class Sweep:
         self.keep(measured[0])
         self._measured += 1
         return measured[0]
+
+    def _window_feed(self, options: Options, boards: list[Board], recording) -> WindowFeed | None:
+        """A --duration item of one process follows its runner's window log: each window to on_window as it
+        ends (live progress, with the sampler's latest temperature), and the windows done kept on Ctrl-C
+        (_keep_interrupted)."""
+        if options.duration_s is None or len(boards) != 1:
+            return None
+        return WindowFeed(self.board, f"{self.board.workdir}/windows-{uuid.uuid4().hex[:8]}.jsonl", self.on_window,
+                          samples=recording.out + ".part" if recording.pid is not None else None)
+
+    def _keep_interrupted(self, job: Job, options: Options, feed: WindowFeed, recording, clocks_start,
+                          started: float, repeat: dict | None) -> None:
+        """Ctrl-C during a --duration item: the transport has stopped the runner (it kills the command's process
+        group on the board), and its window log holds every window that ended. Keep those as the item's result,
+        flagged interrupted (or failed when none ended); the interrupt then ends the sweep, and the power
+        session restores the board as after any run."""
+        feed.read()
+        result = self.new_result(job)
+        if feed.windows:
+            fill_from_windows(result, feed.windows, options)
+            validity.assess(result)
+            result.flags.append(validity.interrupted_flag(feed.windows, options.duration_s))
+        else:
+            result.fail("interrupted (Ctrl-C) before the first window ended")
+        self._last_clocks = None    # not read again: Ctrl-C asks to stop now
+        if recording is not None:
+            self._complete(result, job, clocks_start, recording, started, repeat)
+        self.keep(result)
 
     def _complete(self, result: Result, job: Job, clocks_start, recording, started: float,
                   repeat: dict | None) -> None:

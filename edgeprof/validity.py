@@ -13,6 +13,9 @@ Inference's early-stopping rule bounds its tail percentiles by sample size for t
 Flags (each with its figures in the detail):
 - deadline_missed: under --arrival, a query was not done before the next one arrived (a camera frame still
   in work when the next came).
+- interrupted: a --duration run stopped by Ctrl-C before its end; the result holds only the windows that
+  had ended (their count, and the seconds done of those asked, in its figures), so its steady state and
+  drift describe a shorter run than the one asked for.
 - not_converged: the adaptive stop rule ran into its time cap before the median's 95 % interval came within
   its target (stop_reason "time_cap"), so the median is less certain than the run was asked for.
 - high_spread: IQR / median above 25 %, torch.utils.benchmark's gross-spread level (_IQR_GROSS_WARN_THRESHOLD;
@@ -112,6 +115,16 @@ def timing_flags(result: Result, iterations: int) -> list[dict]:
             f"and the queries after a miss waited in a queue (their times include it)"),
             "figures": {"missed_deadlines": missed, "queries": queries, "rate_hz": arrival["rate_hz"]}})
     return flags
+
+
+def interrupted_flag(windows: list[dict], asked_s: float | None) -> dict:
+    """interrupted, for a result built from the windows a stopped --duration run had finished."""
+    done_s = windows[-1]["end_s"] - windows[0]["start_s"] if windows else 0.0
+    asked = f" of the {asked_s:g} s asked" if asked_s else ""
+    return {"code": "interrupted", "detail": (
+        f"stopped (Ctrl-C) after {len(windows)} finished window(s), {done_s:.1f} s{asked}: the figures are "
+        f"those windows' only"),
+        "figures": {"windows": len(windows), "seconds_done": round(done_s, 3), "seconds_asked": asked_s}}
 
 
 def _percent(value) -> str:

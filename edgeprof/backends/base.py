@@ -66,6 +66,7 @@ class Options:
     gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
     duration_s: float | None = None  # --duration: time for this long, in windows of window_s (not with iterations)
     window_s: float = 5.0
+    window_log: str | None = None    # --duration: the board file the runner appends each finished window to
     arrival: str = BACK_TO_BACK      # --arrival: fixed-rate=HZ or poisson=HZ queries (onboard/timing.py)
     arrival_seed: int = 0
     per_layer: bool = False          # --per-layer: the runner also times each layer (PyTorch, ONNX Runtime)
@@ -78,7 +79,8 @@ class Options:
         argv = [] if self.arrival == BACK_TO_BACK else ["--arrival", self.arrival, "--arrival-seed",
                                                         str(self.arrival_seed)]
         if self.duration_s is not None:
-            return argv + ["--duration-s", repr(self.duration_s), "--window-s", repr(self.window_s)]
+            argv += ["--duration-s", repr(self.duration_s), "--window-s", repr(self.window_s)]
+            return argv + ([] if self.window_log is None else ["--window-log", self.window_log])
         return argv + ([] if self.iterations is None else ["--iterations", str(self.iterations)])
 
 

@@ -16,6 +16,7 @@ from ..image_inputs import end_to_end_span, parse_input
 from ..power import POLICIES
 from ..reporting import results_table
 from ..reporting.best import describe_fastest, fastest_variants
+from ..reporting.progress import DurationProgress, duration_progress
 from ..reporting.terminal import styled
 from ..onboard.timing import BACK_TO_BACK, parse_arrival
 from ..reporting.stages import describe_stages, end_to_end, stages_table
@@ -56,6 +57,14 @@ def _backends_with(capability: str) -> str:
     found = [(name, getattr(backend_registry.backend_class(name), capability)) for name in backend_registry.names()]
     return "; ".join(f"{name}: {value if isinstance(value, str) else ', '.join(value)}"
                      for name, value in found if value)
+
+
+def show_timelines(results, as_json: bool) -> None:
+    """The window table and the first/steady line of each --duration result (stdout is JSON Lines alone with
+    --json)."""
+    for result in [r for r in results if r.timeline] if not as_json else []:
+        console.print(timeline_table(result))
+        console.print(describe_timeline(result), highlight=False)
 
 
 @main.command(name="measure")
@@ -205,9 +214,14 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     store = open_results_store(db)
     done = []
     status_line = ["starting"]
+    # --duration: a progress line as the windows end, in the live view (a terminal only: piped, Live prints
+    # its last frame alone, and --json keeps stdout to JSON Lines).
+    progress = DurationProgress(duration_s) if duration_s is not None and not as_json and console.is_terminal \
+        else None
 
     def render():
-        return Group(styled((status_line[0], "dim")), results_table(done))
+        line = duration_progress(progress) if progress else None
+        return Group(styled((status_line[0], "dim")), *([line] if line else []), results_table(done))
 
     def on_status(message):
         status_line[0] = message
@@ -229,7 +243,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
                            take_over_dead=take_over_dead, quiet_board=quiet_board, start_below_c=start_below_c,
                            power_modes=power_modes,
                            on_result=on_result,
-                           on_status=on_status)
+                           on_status=on_status, on_window=progress.update if progress else None)
 
     try:
         if as_json:
@@ -242,6 +256,8 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     except EdgeprofError as e:
         fail(str(e), exit_status(e))
     except KeyboardInterrupt:
+        # A --duration item stopped mid-way is among them, with the windows it finished (flag interrupted).
+        show_timelines(done, as_json)
         fail(f"interrupted; {len(done)} finished result(s) are stored in {store.location}", 130)
     finally:
         store.close()
@@ -249,9 +265,7 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     for fastest, reference in fastest_variants(results):
         # stdout is JSON Lines alone with --json
         (errors if as_json else console).print(describe_fastest(fastest, reference), highlight=False)
-    for result in [r for r in results if r.timeline] if not as_json else []:
-        console.print(timeline_table(result))
-        console.print(describe_timeline(result), highlight=False)
+    show_timelines(results, as_json)
     for result in [r for r in results if end_to_end(r)] if not as_json else []:
         console.print(stages_table(result))
         console.print(describe_stages(result), highlight=False)

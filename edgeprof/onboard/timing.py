@@ -25,6 +25,7 @@ https://pyperf.readthedocs.io/en/latest/run_benchmark.html):
     throughput_ips: batch x iterations / wall time of the timed window; the window is also reported on the
         board's clock (epoch seconds), so telemetry can be summarized over exactly it.
 """
+import json
 import math
 import os
 import platform
@@ -47,6 +48,8 @@ def add_timing_arguments(parser):
                         help="stop once the median's 95%% CI is within this fraction of the median")
     parser.add_argument("--duration-s", type=float, help="run the timed iterations for this long, in windows")
     parser.add_argument("--window-s", type=float, default=5.0, help="with --duration-s: one window's length")
+    parser.add_argument("--window-log", metavar="PATH",
+                        help="with --duration-s: append each finished window to PATH as it ends (see log_window)")
     parser.add_argument("--arrival", default=BACK_TO_BACK, help="back-to-back, fixed-rate=HZ or poisson=HZ")
     parser.add_argument("--arrival-seed", type=int, default=0, help="poisson: the gaps' random seed")
 
@@ -185,6 +188,17 @@ def measure(step, args):
     return times, window, reason, warmup
 
 
+def log_window(args, mark, times):
+    """--window-log: one JSON line per finished window, {"index", "start_s", "end_s", "iterations",
+    "times_ms"}, appended and flushed as the window ends, so that the host can read the file while the runner
+    runs (live progress) and, after stopping it (Ctrl-C), keep the windows done. A reader takes complete
+    lines only: a runner killed while writing leaves at most one partial last line."""
+    if not args.window_log:
+        return
+    with open(args.window_log, "a") as handle:
+        handle.write(json.dumps(dict(mark, times_ms=[round(t, 6) for t in times]), sort_keys=True) + "\n")
+
+
 def run_for(step, args):
     """--duration-s: timed iterations until that many seconds have passed, a window closed every
     --window-s seconds, each {"start_s", "end_s" (board clock), "iterations" (how many ended in it)}; the
@@ -199,6 +213,7 @@ def run_for(step, args):
         if elapsed >= (len(windows) + 1) * args.window_s or elapsed >= args.duration_s:
             now = time.time()
             windows.append({"start_s": opened_at, "end_s": now, "iterations": len(times) - opened})
+            log_window(args, dict(windows[-1], index=len(windows) - 1), times[opened:])
             opened, opened_at = len(times), now
     window["end_s"] = time.time()
     window["wall_s"] = time.perf_counter() - start
@@ -233,6 +248,7 @@ def run_arrivals(step, args):
                                             or arrival - start >= args.duration_s):
             now = time.time()
             windows.append({"start_s": opened_at, "end_s": now, "iterations": len(times) - opened})
+            log_window(args, dict(windows[-1], index=len(windows) - 1), times[opened:])
             opened, opened_at = len(times), now
     window["end_s"] = time.time()
     window["wall_s"] = time.perf_counter() - start

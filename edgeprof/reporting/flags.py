@@ -12,6 +12,7 @@ MEANINGS = {
     "high_spread": "iterations disagree: IQR above 25 % of the median",
     "deadline_missed": "--arrival: some queries were not done before the next one arrived",
     "not_steady": "--duration: the last three windows disagree by over 10 % (no steady state)",
+    "interrupted": "--duration: stopped by Ctrl-C; the figures are the finished windows' only",
     # the board during the timed window (edgeprof.telemetry.summary)
     "contended": "other processes used over a quarter of a CPU during the timed window",
     "gpu_shared": "another process held the GPU (a CUDA context, or Jetson GPU memory) during the timed window",

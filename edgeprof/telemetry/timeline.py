@@ -14,6 +14,12 @@ edgeprof takes the run's end: the last three windows must agree, and the steady 
 every window for which the triple starting there still agrees. Its figures pool those windows' iterations.
 No agreeing triple at the end: `not_steady`. A thermal or clock flag that the whole window raised is
 dated by the first window that raises it on its own ("from minute M").
+
+A board that throttled is another board: the steady state also stops, going back, at the first window whose
+throttling flags (THROTTLE_FLAGS) differ from the last window's, even where the medians agree (the GPU
+clock a throttled Jetson drops to may not change a CPU- or memory-bound net's latency, yet what was measured
+before it is not the state the run ended in). So a run that began throttling at window K has its steady
+state from window K on, or none where fewer than three windows follow.
 """
 from __future__ import annotations
 
@@ -26,6 +32,9 @@ STABLE_WITHIN = 0.10
 STABLE_WINDOWS = 3
 # The window flags a long run dates: what changes while it runs.
 DATED_FLAGS = ("thermal_throttle", "power_throttle", "hw_slowdown", "clocks_moved", "clocks_below_pinned")
+# The window flags that say the board slowed itself (clocks_moved alone is a governor at work on an unpinned
+# board, every window).
+THROTTLE_FLAGS = ("thermal_throttle", "power_throttle", "hw_slowdown", "clocks_below_pinned")
 
 
 def _median(values: list[float]) -> float:
@@ -78,11 +87,17 @@ def _agree(rows: list[dict]) -> bool:
     return True
 
 
+def _throttling(row: dict) -> set[str]:
+    return {code for code in row["flags"] if code in THROTTLE_FLAGS}
+
+
 def steady_from(rows: list[dict]) -> int | None:
-    """The first window of the steady state at the run's end, or None when the last windows disagree."""
-    start = None
+    """The first window of the steady state at the run's end, or None when the last windows disagree or
+    differ in throttling (see the module docstring)."""
+    start, end_state = None, _throttling(rows[-1]) if rows else set()
     for index in range(len(rows) - STABLE_WINDOWS, -1, -1):
-        if not _agree(rows[index:index + STABLE_WINDOWS]):
+        triple = rows[index:index + STABLE_WINDOWS]
+        if not _agree(triple) or any(_throttling(r) != end_state for r in triple):
             break
         start = index
     return start
@@ -128,8 +143,14 @@ def analyse(result, records: list[dict], power_total: str | None) -> list[dict]:
     if steady is not None:
         return []
     medians = ", ".join(f"{r['median_ms']:.4g}" if r["median_ms"] is not None else "-" for r in rows[-STABLE_WINDOWS:])
-    why = (f"only {len(rows)} windows, {STABLE_WINDOWS} needed" if len(rows) < STABLE_WINDOWS
-           else f"the last {STABLE_WINDOWS} windows' medians {medians} ms (or throughputs) differ by more than "
-                f"{STABLE_WITHIN:.0%} from their average")
+    changed = [r["index"] for r in rows[-STABLE_WINDOWS:] if _throttling(r) != _throttling(rows[-1])]
+    if len(rows) < STABLE_WINDOWS:
+        why = f"only {len(rows)} windows, {STABLE_WINDOWS} needed"
+    elif changed:
+        why = (f"the board's throttling changed in the last {STABLE_WINDOWS} windows (window {changed[-1] + 1} "
+               f"differs from the last one's {', '.join(sorted(_throttling(rows[-1]))) or 'no throttling'})")
+    else:
+        why = (f"the last {STABLE_WINDOWS} windows' medians {medians} ms (or throughputs) differ by more than "
+               f"{STABLE_WITHIN:.0%} from their average")
     return [{"code": "not_steady", "detail": f"no steady state at the end of the run: {why}; run longer "
                                              f"(--duration) or find what drifts in the timeline"}]

@@ -166,6 +166,13 @@ def test_install_puts_tools_where_jetpack_does(tmp_path):
     assert (tmp_path / "etc/nvpmodel.conf").read_bytes() == (SIM / "nvpmodel.conf").read_bytes()
     assert (tmp_path / "var/lib/jetson-sim").is_dir()
     assert (tmp_path / "var/lib/jetson-sim/tegrastats.d").stat().st_mode & 0o7777 == 0o1777
+    # The SoC thermal zones the lab mounts at the board's /sys/class/thermal, read as edgeprof's sampler reads
+    # them: types and trip points, no temp file (the temperatures are tegrastats').
+    from edgeprof.onboard.board_sampler import temperatures, thermal_zones
+    zones = thermal_zones(str(tmp_path / "usr/share/jetson-sim/thermal"))
+    assert set(zones) == {"BCPU-therm", "MCPU-therm", "GPU-therm", "PLL-therm"}
+    assert zones["GPU-therm"]["trips_c"] == [("passive", 96.5), ("critical", 101.5)]
+    assert temperatures(zones) == {}
 
 
 # --- nvpmodel and jetson_clocks ----------------------------------------------------------------
@@ -304,6 +311,32 @@ def test_restore_without_file(board):
 def test_gpu_clock_override_hook(board):
     (board.state / "gpu_clock_override").write_text("318750000\n")
     assert clocks_parser.parse(board.show()).gpu.cur_hz == 318_750_000
+
+
+@needs_root
+def test_thermal_ramp_hook_heats_the_soc_and_throttles_the_pinned_gpu(board, monkeypatch):
+    board.use_fake_proc()
+    assert board.run("jetson_clocks").returncode == 0
+    tegrastats = load_tool("tegrastats", monkeypatch, board)
+    sampler = tegrastats.Sampler(root=True)
+    cool = tegrastats_parser.parse_line(sampler.line([1.0]))
+    assert (cool.temps_c["GPU"], cool.gpu_freq_mhz) == (46.5, 1134)
+    # Not started yet: nothing changes.
+    ramp = board.state / "thermal_ramp"
+    ramp.write_text('{"start_s": %r, "rise_c_per_s": 10}' % (time.time() + 60))
+    assert tegrastats_parser.parse_line(sampler.line([1.0])).temps_c["GPU"] == 46.5
+    # 2 s in at 10 C/s: 68 C, under GPU-therm's 96.5 C passive trip, the clock still pinned.
+    ramp.write_text('{"start_s": %r, "rise_c_per_s": 10}' % (time.time() - 2))
+    warm = tegrastats_parser.parse_line(sampler.line([1.0]))
+    assert 68 <= warm.temps_c["GPU"] <= 70 and warm.gpu_freq_mhz == 1134
+    assert warm.temps_c["Tboard"] == cool.temps_c["Tboard"]     # the board's own sensors stay
+    # Long past it: the peak (the trip + 1.5 C) and the cooling device's cap, in tegrastats and --show alike.
+    ramp.write_text('{"start_s": %r, "rise_c_per_s": 10}' % (time.time() - 60))
+    hot = tegrastats_parser.parse_line(sampler.line([1.0]))
+    assert (hot.temps_c["GPU"], hot.temps_c["BCPU"], hot.gpu_freq_mhz) == (98, 98, 624)
+    assert clocks_parser.parse(board.show()).gpu.cur_hz == 624_750_000
+    ramp.unlink()
+    assert clocks_parser.parse(board.show()).gpu.cur_hz == 1_134_750_000
 
 
 @needs_root

@@ -73,3 +73,36 @@ def test_results_without_windows_have_no_timeline():
     result = run([20.0, 20.0, 20.0])
     result.figures.pop("windows")
     assert timeline.analyse(result, [], None) == [] and result.timeline is None
+
+
+def tegrastats(t, gpu_mhz, gpu_c):
+    return {"kind": "tegrastats", "t": t, "line": (
+        f"RAM 1393/7852MB (lfb 1858x4MB) CPU [88%@2035,off,off,98%@2035,88%@2035,98%@2035] EMC_FREQ 31%@1866 "
+        f"GR3D_FREQ 93%@{gpu_mhz} APE 150 PLL@47C MCPU@47C PMIC@50C Tboard@43C GPU@{gpu_c}C BCPU@47C "
+        f"thermal@46.4C Tdiode@44.5C VDD_SYS_GPU 180/180 VDD_SYS_SOC 684/684 VDD_4V0_WIFI 0/0 VDD_IN 3413/3413 "
+        f"VDD_SYS_CPU 185/185 VDD_SYS_DDR 919/919")}
+
+
+def test_a_board_that_began_throttling_has_its_steady_state_after_it():
+    """GPU-therm passes its passive trip in window 3 of 7 (the GPU clock dropping with it) while the medians
+    stay put, as on the lab's simulated TX2: thermal_throttle is dated at window 3, and the steady state is
+    windows 3-7, not the whole run, since the board before it was another board."""
+    start = {"kind": "start", "t": T0 - 1, "trip_points_c": {"GPU-therm": [["passive", 96.5], ["critical", 101.5]]}}
+    records = [start] + [tegrastats(T0 + s, 1300, 48) for s in range(1, 60, 2)] + \
+              [tegrastats(T0 + s, 624, 98) for s in range(61, 210, 2)]
+    result = run([20.0] * 7, flags=[{"code": "thermal_throttle", "detail": "during the timed window: GPU at 98 C"}])
+    assert timeline.analyse(result, records, None) == []
+    [flag] = result.flags
+    assert flag["began"] == {"window": 2, "minute": 2}
+    assert [r["flags"] for r in result.timeline["windows"][:3]] == [[], [], ["thermal_throttle"]]
+    assert result.timeline["steady"]["windows"] == [2, 6]
+
+
+def test_throttling_that_began_in_the_last_windows_leaves_no_steady_state():
+    start = {"kind": "start", "t": T0 - 1, "trip_points_c": {"GPU-therm": [["passive", 96.5]]}}
+    records = [start] + [tegrastats(T0 + s, 1300, 48) for s in range(1, 120, 2)] + \
+              [tegrastats(T0 + s, 624, 98) for s in range(121, 150, 2)]
+    [flag] = timeline.analyse(run([20.0] * 5), records, None)
+    assert flag["code"] == "not_steady"
+    assert "throttling changed in the last 3 windows (window 4 differs from the last one's thermal_throttle)" \
+        in flag["detail"]

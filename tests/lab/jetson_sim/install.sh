@@ -23,8 +23,20 @@ install -D -m 0644 "$SRC/nvpmodel.conf" "$ROOTFS/etc/nvpmodel.conf"
 
 # The state is written by root only (nvpmodel -m, jetson_clocks) and read by everyone.
 install -d -m 0755 "$STATE"
-rm -f "$STATE/state.json" "$STATE/state.json.tmp" "$STATE/gpu_clock_override" "$STATE/reboot_modes"
+rm -f "$STATE/state.json" "$STATE/state.json.tmp" "$STATE/gpu_clock_override" "$STATE/reboot_modes" \
+    "$STATE/thermal_ramp"
 # Every tegrastats instance, root or not, registers its pid here for `tegrastats --stop`: a
 # sticky world-writable folder, as /tmp.
 rm -rf "$STATE/tegrastats.d"
 install -d -m 1777 "$STATE/tegrastats.d"
+
+# The SoC thermal zones' types and trip points (nvpmodel's THERMAL_ZONES), which the lab mounts at the
+# board's /sys/class/thermal (the host's sysfs, bound into the chroot, has none).
+ZONES=$ROOTFS/usr/share/jetson-sim/thermal
+rm -rf "$ZONES"
+python3 -c '
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("jetson_sim_nvpmodel", sys.argv[1])
+board = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+loader.exec_module(board)
+board.write_thermal_zones(sys.argv[2])' "$SRC/nvpmodel" "$ZONES"
