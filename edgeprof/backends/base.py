@@ -277,7 +277,7 @@ class Backend:
                                                  precisions=", ".join(self.precisions))
         if options.span == "end-to-end" and "end-to-end" not in self.spans:
             return (f"--span end-to-end: {self.tool} cannot take real images through its stages; use a backend "
-                    f"that times end to end (pytorch)")
+                    f"that times end to end (pytorch, onnxruntime)")
         if self.spans and options.span not in self.spans:
             return f"--span {options.span}: {self.tool} times {', '.join(self.spans)} only"
         asked = [name for name, given in (("--duration", options.duration_s is not None),

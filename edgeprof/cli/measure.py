@@ -101,9 +101,9 @@ def show_timelines(results, as_json: bool) -> None:
                    "latency; caffe time and TensorRT report their layers anyway. See them with `edgeprof layers "
                    "RESULT_ID...`.")
 @click.option("--input", "input_text", metavar="DIR|FILE|VIDEO|board:/PATH",
-              help="Real images end to end (--span end-to-end; PyTorch): decode on the board (Pillow or OpenCV; "
-                   "video with OpenCV), resize, normalize, copy, forward, post-processing, each stage timed per "
-                   "image. Local files are uploaded; board:/PATH is a dataset already on the board, only read.")
+              help="Real images end to end (--span end-to-end; PyTorch, ONNX Runtime): decode on the board (Pillow "
+                   "or OpenCV; video with OpenCV), resize, normalize, copy, forward, post-processing, each stage timed "
+                   "per image. Local files are uploaded; board:/PATH is a dataset already on the board, only read.")
 @click.option("--images", type=click.IntRange(*limits.IMAGES), metavar="N",
               help="With --input: run N images (wrapping around the files) instead of --iterations; images/s and "
                    "utilization over the whole run.")

@@ -294,8 +294,8 @@ class EndToEnd(object):
     and keeps each stage's time. normalize(pixels) -> one image's tensor, copy(list) -> the input on the device,
     forward(input) -> outputs, post(outputs) -> the answer (lists)."""
 
-    def __init__(self, source, batch, normalize, copy, forward, post, prefetch):
-        self.source, self.batch, self.prefetch = source, batch, prefetch
+    def __init__(self, source, batch, normalize, copy, forward, post, prefetch, decoder=None, files=()):
+        self.source, self.batch, self.prefetch, self.decoder, self.files = source, batch, prefetch, decoder, files
         self.normalize, self.copy, self.forward, self.post = normalize, copy, forward, post
         self.names = PREFETCH_STAGES if prefetch else STAGES
         self.times = dict((name, []) for name in self.names)
@@ -329,9 +329,12 @@ class EndToEnd(object):
         self.totals.append(total)
         return total, outputs
 
-    def report(self, skip, decoder, files, args):
-        """The "end_to_end" figures: each stage's statistics over the timed iterations (the first `skip`, the first
-        inference and the warm-up, left out), the totals', and what ran."""
+    def finish(self, skip, args):
+        """The prefetching thread stopped, and the "end_to_end" figures: each stage's statistics over the timed
+        iterations (the first `skip`, the first inference and the warm-up, left out), the totals', and what ran."""
+        if self.prefetch:
+            self.source.close()
+        decoder, files = self.decoder, self.files
         in_total = [n for n in self.names if not (self.prefetch and n in ("decode", "resize"))]
         return {
             "span": "end-to-end",
@@ -365,9 +368,11 @@ def stage_statistics(times):
             "p99": timing.percentile(ordered, 99), "mean": sum(ordered) / len(ordered), "count": len(ordered)}
 
 
-def open_source(args, width, height):
-    """(the frames' source: a Frames, or a Prefetcher over one with --prefetch N; the decoder; the files)."""
+def open_pipeline(args, width, height, batch, normalize, copy, forward, post):
+    """The EndToEnd over --images-from's files at the net's `width` x `height`, with the runner's stages: its
+    frames read in the iteration, or by a Prefetcher with --prefetch N."""
     files = list_files(args.images_from)
     decoder = find_decoder(files)
     frames = Frames(decoder, files, width, height)
-    return (Prefetcher(frames, args.prefetch) if args.prefetch else frames), decoder, files
+    source = Prefetcher(frames, args.prefetch) if args.prefetch else frames
+    return EndToEnd(source, batch, normalize, copy, forward, post, args.prefetch, decoder, files)

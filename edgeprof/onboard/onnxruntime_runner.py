@@ -43,6 +43,12 @@ Per node (--per-layer): after the timed loop, a second session of the same model
     "cat": "Kernel", come from builds with CUPTI profiling only, /pull/8406). Nodes are those of ORT's optimized
     graph: a fused kernel (a Conv with the ReLU after it) is one node, named by ORT.
 
+End to end (--span end-to-end --images-from PATH): image_inputs.py's stages over real images, this runner giving
+    normalize (numpy: the pixels to the input's element type, channel order, (x - mean) * scale), copy (np.stack
+    into the input, then an OrtValue on the first provider's device: the host-to-device copy on CUDA), forward
+    (run_with_iobinding, the outputs left on that device) and post (POSTPROCESSING[--post]: the outputs copied to
+    the host, softmax and top-5 for a classifier); the JSON's "end_to_end".
+
 Memory: the process's peak RSS; with a GPU provider also nvidia-smi's view (timing.nvml_memory, a lone
     GPU only, since ORT does not give the device's UUID). The allocator figures of the PyTorch runner are
     null here: ORT's arena does not report its peak.
@@ -65,11 +71,12 @@ import numpy as np
 import onnxruntime as ort
 
 if __package__:
-    from . import harness, timing
+    from . import harness, image_inputs, timing
     from .harness import RunnerError
     from .tensors import read_arrays, write_arrays
 else:
     import harness
+    import image_inputs
     import timing
     from harness import RunnerError
     from tensors import read_arrays, write_arrays
@@ -201,6 +208,57 @@ def profile_nodes(args, feeds, device, iterations=PROFILE_ITERATIONS):
             "nodes": list(nodes.values())}
 
 
+# --- end to end ----------------------------------------------------------------------------------------
+
+def softmax_top5(binding):
+    """A classifier's answer: per image, the five most probable classes as [index, probability] pairs."""
+    scores = binding.copy_outputs_to_cpu()[0]
+    scores = scores.astype(np.float32).reshape(scores.shape[0], -1)
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probabilities = exp / exp.sum(axis=1, keepdims=True)
+    top = np.argsort(-probabilities, axis=1)[:, :5]
+    return [[[int(i), float(row[i])] for i in indices] for indices, row in zip(top, probabilities)]
+
+
+# --post KIND: the post-processing step of a model's kind (the host picks the kind: edgeprof.image_inputs).
+POSTPROCESSING = {"classifier": softmax_top5}
+
+
+def end_to_end(args, session, device):
+    """image_inputs.EndToEnd over --images-from with this runner's stages."""
+    decls = session.get_inputs()
+    shape = list(decls[0].shape)
+    if len(decls) != 1 or len(shape) != 4 or shape[1] != 3:
+        raise RunnerError("input", "--span end-to-end feeds one RGB image input; the model takes %s"
+                          % ", ".join(str(d.shape) for d in decls))
+    height, width = shape[2], shape[3]
+    dtype = ELEMENT_TYPES.get(decls[0].type, np.float32)
+    norm = args.normalize
+    mean = np.array(norm["mean"], dtype=np.float32).reshape(3, 1, 1)
+    scale = np.array(norm["scale"], dtype=np.float32).reshape(3, 1, 1)
+    outputs = [o.name for o in session.get_outputs()]
+
+    def normalize(pixels):
+        x = (np.frombuffer(pixels, dtype=np.uint8) if isinstance(pixels, (bytes, bytearray)) else pixels)
+        x = x.reshape(height, width, 3).transpose(2, 0, 1)
+        x = x[::-1] if norm["order"] == "BGR" else x
+        return ((x.astype(np.float32) - mean) * scale).astype(dtype)
+
+    def copy(images):
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(np.stack(images)), device, 0)
+
+    def forward(value):
+        binding = session.io_binding()
+        binding.bind_ortvalue_input(decls[0].name, value)
+        for name in outputs:
+            binding.bind_output(name, device)
+        session.run_with_iobinding(binding)
+        return binding
+
+    return image_inputs.open_pipeline(args, width, height, shape[0], normalize, copy, forward,
+                                      POSTPROCESSING[args.post])
+
+
 def _device_name(device):
     if device == "cpu":
         return timing.cpu_name()
@@ -216,13 +274,20 @@ def run(args):
     device = "cuda" if used[0] in GPU_PROVIDERS else "cpu"
     feeds = make_inputs(session, args)
     batch = int(feeds[0][1].shape[0])
-    step = make_step(session, feeds, args.span, device)
+    pipeline = None
+    if args.span == "end-to-end":
+        pipeline = end_to_end(args, session, device)
+        image_inputs.apply_images(args, batch)
+        step = pipeline.step
+    else:
+        step = make_step(session, feeds, args.span, device)
     first_ms = step()[0]
     stages["first_inference"] = harness.stage_memory()
     names = [o.name for o in session.get_outputs()]
     if args.dump_output:
         write_arrays(args.dump_output, [({"name": name}, x) for name, x in zip(names, step.outputs())])
     timed = timing.measure(step, args)
+    e2e = pipeline.finish(1 + timed[3], args) if pipeline is not None else None
     per_layer = profile_nodes(args, feeds, device) if args.per_layer else None
     # ORT's arena does not report its peak; nvidia-smi cannot tell which GPU is ORT's device 0 but a lone one.
     memory = harness.memory_report(nvml=timing.nvml_memory(None) if device == "cuda" else (None, None))
@@ -233,7 +298,7 @@ def run(args):
         device_name=_device_name(device), threads=args.threads, timer="perf_counter",
         net=os.path.basename(args.model), inputs=[[name, str(x.dtype)] for name, x in feeds], outputs=names,
         providers_requested=args.providers, providers_used=used, provider_fallback=args.providers[0] not in used,
-        session_warnings=session_warnings, per_layer=per_layer)
+        session_warnings=session_warnings, per_layer=per_layer, end_to_end=e2e)
 
 
 def parse_args(argv):
@@ -243,7 +308,9 @@ def parse_args(argv):
                    default=["CPUExecutionProvider"],
                    help="comma-separated execution providers, most preferred first (default: CPU)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: ORT's)")
-    harness.add_common_arguments(p, "random input (without --input): seed + 1")
+    harness.add_common_arguments(p, "random input (without --input): seed + 1",
+                                 spans=("compute", "host", "end-to-end"))
+    image_inputs.add_input_arguments(p, POSTPROCESSING)
     p.add_argument("--input", help="edgeprof tensor file holding the inputs by name")
     p.add_argument("--dump-output", help="write the first inference's outputs to this tensor file")
     p.add_argument("--per-layer", action="store_true",
@@ -251,6 +318,9 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if not args.providers:
         p.error("--providers needs at least one execution provider")
+    image_inputs.check_input_arguments(p, args)
+    if args.span == "end-to-end" and (args.per_layer or args.dump_output):
+        p.error("--span end-to-end runs real images: not with --per-layer or --dump-output")
     return harness.check_arguments(p, args, positive=("threads",))
 
 

@@ -228,7 +228,7 @@ def _uint8(pixels):
 
 
 def end_to_end(args, model, net, device, dtype, batch):
-    """image_inputs.EndToEnd over --images-from with this runner's stages; also (source, decoder, files)."""
+    """image_inputs.EndToEnd over --images-from with this runner's stages."""
     shape = model.inputs[0]["shape"]
     if len(model.inputs) != 1 or len(shape) != 4 or shape[1] != 3:
         raise RunnerError("input", "--span end-to-end feeds one RGB image input; %s takes %s"
@@ -257,10 +257,8 @@ def end_to_end(args, model, net, device, dtype, batch):
         _synchronize(device)
         return outputs
 
-    source, decoder, files = image_inputs.open_source(args, width, height)
-    pipeline = image_inputs.EndToEnd(source, batch, normalize, copy, forward, POSTPROCESSING[args.post],
-                                     args.prefetch)
-    return pipeline, source, decoder, files
+    return image_inputs.open_pipeline(args, width, height, batch, normalize, copy, forward,
+                                      POSTPROCESSING[args.post])
 
 
 # --- measurement ---------------------------------------------------------------------------------------
@@ -411,7 +409,7 @@ def run(args):
             compile_s = compile_call(forward, device_inputs, device)
         pipeline = None
         if args.span == "end-to-end":
-            pipeline, source, decoder, files = end_to_end(args, model, forward, device, dtype, batch)
+            pipeline = end_to_end(args, model, forward, device, dtype, batch)
             image_inputs.apply_images(args, batch)
             step = pipeline.step
         else:
@@ -435,11 +433,7 @@ def run(args):
             capture_s = time.perf_counter() - t0
             step = make_step(forward, device, args.span, device_inputs, host_inputs)
         timed = timing.measure(step, args)
-        e2e = None
-        if pipeline is not None:
-            if args.prefetch:
-                source.close()
-            e2e = pipeline.report(1 + timed[3], decoder, files, args)
+        e2e = pipeline.finish(1 + timed[3], args) if pipeline is not None else None
         if trainer is not None and timed[0]:
             loss["last"] = trainer.loss.item()
         per_layer = layer_timing.time_layers(net, device_inputs, device) if args.per_layer else None

@@ -113,3 +113,16 @@ def test_caffe_time_refuses_end_to_end(edgeprof_cli, jpegs):
     [result] = json_lines(proc.stdout)
     assert result["status"] == "failed"
     assert result["error"].startswith("--span end-to-end: caffe time cannot take real images")
+
+
+def test_onnxruntime_end_to_end(edgeprof_cli, jpegs):
+    proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "onnxruntime", "alexnet", "--input", jpegs,
+                        "--iterations", "15", "--prefetch", "2", "--wait", "600", "--json")
+    [result] = json_lines(proc.stdout)
+    assert result["status"] == "ok", result["error"]
+    e2e = result["onnxruntime"]["end_to_end"]
+    assert result["span"] == "end-to-end" and e2e["decoder"]["name"] == "pillow"
+    assert e2e["in_total"] == ["queue_wait", "normalize", "copy", "forward", "post"]
+    assert all(e2e["stage_ms"][s]["count"] == 15 for s in e2e["stages"])
+    assert len(e2e["last_answer"][0]) == 5
+    assert within(e2e["total_ms"]["median"], [e2e["stage_ms"][s]["median"] for s in e2e["in_total"]]), e2e

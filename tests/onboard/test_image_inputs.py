@@ -68,22 +68,26 @@ class _Source(object):
     """Frames stand-in: fixed stage times, a queue wait when prefetching."""
 
     def __init__(self, prefetch):
-        self.prefetch, self.count = prefetch, 0
+        self.prefetch, self.closed = prefetch, False
+
+    def close(self):
+        self.closed = True
 
     def next(self):
-        self.count += 1
         return (b"px", 2.0, 3.0, 0.5) if self.prefetch else (b"px", 2.0, 3.0)
 
 
 @pytest.mark.parametrize("prefetch", [0, 2])
 def test_end_to_end_keeps_each_stage_and_leaves_the_first_iterations_out(prefetch):
-    pipeline = EndToEnd(_Source(prefetch), 2, lambda p: p, list, lambda x: ("out", x), lambda o: [[1, 0.5]], prefetch)
+    source = _Source(prefetch)
+    pipeline = EndToEnd(source, 2, lambda p: p, list, lambda x: ("out", x), lambda o: [[1, 0.5]], prefetch,
+                        PillowDecoder(), ["a.jpg"])
     for _ in range(5):
         total, outputs = pipeline.step()
         assert total >= 0 and outputs[0] == "out"
-    decoder = PillowDecoder()
     args = torch_runner.parse_args(["--spec", "x.json", "--span", "end-to-end", "--images-from", "d"])
-    report = pipeline.report(2, decoder, ["a.jpg"], args)
+    report = pipeline.finish(2, args)
+    assert source.closed == bool(prefetch)   # the prefetching thread is stopped
     assert report["span"] == "end-to-end" and report["total_ms"]["count"] == 3
     assert all(report["stage_ms"][name]["count"] == 3 for name in report["stages"])
     # decode and resize are summed over the batch's two images

@@ -93,14 +93,15 @@ def test_options_that_do_not_go_together(kwargs, message):
         end_to_end_span(**{**given, **kwargs})
 
 
-@pytest.mark.parametrize("backend", ["caffe", "pycaffe", "onnxruntime", "tensorrt", "libtorch"])
+@pytest.mark.parametrize("backend", ["caffe", "pycaffe", "tensorrt", "libtorch"])
 def test_backends_without_an_end_to_end_runner_refuse_it(backend):
     refused = backend_class(backend)().refusal(Options(span="end-to-end", image_input=IMAGES))
     assert refused and refused.startswith("--span end-to-end")
 
 
-def test_pytorch_takes_end_to_end():
-    assert backend_class("pytorch")().refusal(Options(span="end-to-end", image_input=IMAGES)) is None
+@pytest.mark.parametrize("backend", ["pytorch", "onnxruntime"])
+def test_backends_with_an_end_to_end_runner_take_it(backend):
+    assert backend_class(backend)().refusal(Options(span="end-to-end", image_input=IMAGES)) is None
 
 
 def test_measure_refuses_before_touching_a_board(tmp_path):

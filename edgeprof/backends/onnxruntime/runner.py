@@ -23,6 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ... import image_inputs
 from ...errors import BackendUnavailable, InputError, RunnerFailed
 from ...models import ModelSource, onnx_versions
 from ...models.onnx_layers import LayerNames, group_nodes
@@ -110,13 +111,14 @@ class OnnxRuntimeBackend(Backend):
     model_kinds = MODEL_KINDS
     precisions = PRECISIONS  # what it runs is the ONNX export, which the exporter makes in these
     precision_refusal = "ONNX export: precision {precision!r} is not one of {precisions}"
+    spans = ("compute", "host", "end-to-end")
     best_tries = "execution providers x precisions"
     runner = RUNNER_FILE
     probe = _PROBE
     modules = ("onnxruntime", "numpy")
     install_hint = _INSTALL_HINT
     report_versions = {"onnxruntime": "onnxruntime_version", "numpy": "numpy_version"}
-    figures = ("providers_requested", "providers_used")
+    figures = ("providers_requested", "providers_used", "end_to_end")
 
     def prepare(self, board) -> dict:
         facts = super().prepare(board)
@@ -159,15 +161,23 @@ class OnnxRuntimeBackend(Backend):
                                      "exported_with": f"torch {exported.torch_version} (TorchScript exporter)"}
         result.settings = {"processor": options.processor, "providers": providers, "span": options.span,
                            "precision": options.precision, "threads": options.threads,
-                           "iterations": options.iterations, "opset": options.opset}
+                           "iterations": options.iterations, "opset": options.opset,
+                           "input": None if options.image_input is None else options.image_input.text}
         result.state["versions"] = {k: facts.get(k) for k in ("onnxruntime", "numpy", "python_version")}
         try:
             model_path, upload_s = upload_model(board, facts["cache"], exported, record_in=result)
         except OSError as e:
             return result.fail(f"could not put {exported.sha256}.onnx into {facts['cache']} on "
                                f"{board.device.name}: {e}")
+        argv = runner_argv(facts, model_path, providers, options)
+        if options.image_input is not None:
+            try:
+                argv += image_inputs.runner_args(board, model, options.image_input, options.images,
+                                                 options.prefetch, result)
+            except OSError as e:
+                return result.fail(f"could not upload --input's files to {board.device.name}: {e}")
         try:
-            report = self.run_runner(board, runner_argv(facts, model_path, providers, options), result, options)
+            report = self.run_runner(board, argv, result, options)
         except RunnerFailed as e:
             return result.fail(str(e))
         return self._fill(result, report, exported, upload_s, options.ort_provider)
