@@ -116,10 +116,12 @@ class WindowFeed:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if kind is None:
+            self.read()     # the last window, which ended after the last poll
 
 
 def fill_from_windows(result, windows: list[dict], options) -> None:
