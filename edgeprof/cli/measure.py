@@ -1,6 +1,7 @@
 """`edgeprof measure`: measure models on one board, storing each result as it completes."""
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -214,13 +215,15 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     store = open_results_store(db)
     done = []
     status_line = ["starting"]
-    # --duration: a progress line as the windows end, in the live view (a terminal only: piped, Live prints
-    # its last frame alone, and --json keeps stdout to JSON Lines).
-    progress = DurationProgress(duration_s) if duration_s is not None and not as_json and console.is_terminal \
-        else None
+    # --duration: a progress line as the windows end, on a terminal only (piped, Live prints its last frame
+    # alone; --json keeps to JSON Lines): in the live view where stdout is one, else on stderr where that is
+    # one (stdout sent to a file).
+    shown_on = None if duration_s is None or as_json else \
+        console if console.is_terminal else errors if errors.is_terminal else None
+    progress = DurationProgress(duration_s) if shown_on is not None else None
 
     def render():
-        line = duration_progress(progress) if progress else None
+        line = duration_progress(progress) if shown_on is console else None
         return Group(styled((status_line[0], "dim")), *([line] if line else []), results_table(done))
 
     def on_status(message):
@@ -249,7 +252,9 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
         if as_json:
             results = run()
         else:
-            with Live(render(), console=console, refresh_per_second=4, get_renderable=render):
+            with Live(render(), console=console, refresh_per_second=4, get_renderable=render), \
+                    (Live(console=errors, transient=True, get_renderable=lambda: duration_progress(progress) or "")
+                     if shown_on is errors else contextlib.nullcontext()):
                 results = run()
             if not console.is_terminal:
                 console.print()  # Live leaves its last frame without a line end when piped
