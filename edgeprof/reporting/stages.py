@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..result import Result
+from .table import backend_label
 
 # What each stage spans, in words for the table's last column.
 STAGE_SPANS = {
@@ -86,9 +87,10 @@ def _ms(value: float | None) -> str:
 
 def stages_table(result: Result) -> Table:
     found = end_to_end(result) or {}
-    table = Table("stage", "median ms", "p90 ms", "p99 ms", "count", "share", "spans",
-                  title=f"{result.model} {result.backend} batch {result.batch} on {result.device}: end to end, "
-                        f"per {escape(str(found.get('per', 'iteration')))}", title_justify="left")
+    title = (f"#{result.id} {result.model} {backend_label(result)} batch {result.batch} on {result.device}: end to "
+             f"end, per {found.get('per', 'iteration')}")
+    table = Table("stage", "median ms", "p90 ms", "p99 ms", "count", "share", "spans", title=escape(title),
+                  title_justify="left")
     for row in stage_rows(result):
         share = "-" if row.share is None else f"{row.share:.0%}"
         spans = STAGE_SPANS.get(row.name, "")
@@ -106,7 +108,7 @@ def describe_stages(result: Result) -> str:
     summed = stages_sum_ms(rows)
     decoder = found.get("decoder") or {}
     normalization = found.get("normalization") or {}
-    line = (f"{result.model} {result.backend} batch {result.batch}: total median {_ms(total)} ms, stages' medians "
+    line = (f"#{result.id} {result.model} {backend_label(result)} batch {result.batch}: total median {_ms(total)} ms, stages' medians "
             f"sum to {_ms(summed)} ms")
     if total and summed:
         line += f" ({summed / total - 1:+.1%})"

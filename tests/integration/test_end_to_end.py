@@ -125,4 +125,6 @@ def test_onnxruntime_end_to_end(edgeprof_cli, jpegs):
     assert e2e["in_total"] == ["queue_wait", "normalize", "copy", "forward", "post"]
     assert all(e2e["stage_ms"][s]["count"] == 15 for s in e2e["stages"])
     assert len(e2e["last_answer"][0]) == 5
-    assert within(e2e["total_ms"]["median"], [e2e["stage_ms"][s]["median"] for s in e2e["in_total"]]), e2e
+    # Means add up (the stages partition each iteration); medians need not: ONNX Runtime's short stages with long
+    # tails put the medians' sum 9 % under the total's median in a contended run.
+    assert within(e2e["total_ms"]["mean"], [e2e["stage_ms"][s]["mean"] for s in e2e["in_total"]], 0.02), e2e

@@ -46,7 +46,8 @@ def test_with_prefetch_decode_and_resize_are_outside_the_total():
 
 def test_summary_line_and_table():
     line = describe_stages(_result())
-    assert line.startswith("alexnet pytorch batch 1: total median 40.000 ms, stages' medians sum to 40.000 ms (+0.0%)")
+    assert line.startswith("#1 alexnet pytorch batch 1: total median 40.000 ms, stages' medians sum to 40.000 ms "
+                           "(+0.0%)"), line
     assert "25 images/s" in line and "decoded with pillow 8.1.2" in line
     out = io.StringIO()
     Console(file=out, width=200).print(stages_table(_result(prefetch=2)))
