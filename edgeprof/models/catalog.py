@@ -118,7 +118,14 @@ def _unknown_message(name_or_path: str, path: Path, names: list[str]) -> str:
 
 def describe(source: ModelSource, per_layer: bool = False) -> dict:
     """A JSON-ready summary of the model (see edgeprof.models.stats for what the figures count); with
-    per_layer, each layer's output shape (batch 1), parameters, MACs and share of the net's MACs."""
+    per_layer, each layer's output shape (batch 1), parameters, MACs and share of the net's MACs. A torchvision
+    model is built on this host and counted as it runs (edgeprof.models.torchvision_stats)."""
+    if source.kind == "torchvision":
+        if per_layer:
+            raise InputError(f"{source.name}: per-layer counts read a prototxt's layers; a torchvision model has "
+                             f"totals only (drop --layers)")
+        from .torchvision_stats import describe_torchvision
+        return describe_torchvision(source)
     stats = analyze(parse(source.text, source.path))
     doc = {
         "name": source.name,

@@ -8,16 +8,16 @@ Sources (exactly one of the runner's --spec, --torchvision, --torchscript)
     --spec FILE: CaffeNet (caffe_layers.py) with --weights, or seeded random weights (--seed) with
         BatchNorm statistics calibrated on a random image from seed + 2; calibration time is reported apart
         from load time.
-    --torchvision NAME: torchvision.models' NAME built with random weights (weights=None from torchvision
-        0.13, pretrained=False before) after torch.manual_seed(--seed), so the weights depend on the seed
-        and the torch and torchvision versions. Without torchvision: an error of kind "unavailable".
+    --torchvision NAME: torchvision.models' NAME built with random weights after torch.manual_seed(--seed)
+        (torchvision_models.py: classifiers, and detectors with their own transform and post-processing), so
+        the weights depend on the seed and the torch and torchvision versions. Without torchvision: an error
+        of kind "unavailable".
     --torchscript FILE: torch.jit.load(FILE); its weights are the file's.
-    Both take one input named "input" of [--batch (default 1)] + --input-shape (default 3,224,224);
-    their outputs (a tensor, or tuples, lists and dicts of them) are flattened in order and named
-    "output", or "output0", "output1"...
+    Both take one input named "input" of [--batch (default 1)] + --input-shape (default 3,224,224; a
+    torchvision detector's 3,480,640); their outputs (a tensor, or tuples, lists and dicts of them) are
+    flattened in order and named "output", or "output0", "output1"...
     The input, unless --input FILE, is standard normal from seed + 1.
 """
-import inspect
 import json
 import os
 import time
@@ -26,10 +26,12 @@ import torch
 import torch.nn as nn
 
 if __package__:
+    from . import torchvision_models
     from .caffe_layers import BatchNorm, CaffeNet
     from .harness import RunnerError
     from .tensors import open_tensors, write_tensors
 else:
+    import torchvision_models
     from caffe_layers import BatchNorm, CaffeNet
     from harness import RunnerError
     from tensors import open_tensors, write_tensors
@@ -70,9 +72,10 @@ def to_net_format(x, dtype, channels_last):
 class Model(object):
     """A net to measure. net: an nn.Module whose forward takes the inputs in order and returns a tuple.
     inputs: their declarations {"name", "shape"}, shape with a batch (the default one). returns: the
-    outputs' names, None until the first outputs name them. source: netspec, torchvision or torchscript."""
+    outputs' names, None until the first outputs name them. source: netspec, torchvision or torchscript. detector:
+    a torchvision detector's settings (torchvision_models.build), else None."""
 
-    def __init__(self, net, inputs, returns, name, weights, source, build_s, calibration_s=None):
+    def __init__(self, net, inputs, returns, name, weights, source, build_s, calibration_s=None, detector=None):
         self.net = net
         self.inputs = inputs
         self.returns = returns
@@ -81,6 +84,7 @@ class Model(object):
         self.source = source
         self.build_s = build_s
         self.calibration_s = calibration_s
+        self.detector = detector
 
 
 def _flatten_outputs(out):
@@ -109,8 +113,8 @@ def output_names(outputs):
     return ["output"] if len(outputs) == 1 else ["output%d" % i for i in range(len(outputs))]
 
 
-def _image_input(args):
-    return [{"name": "input", "shape": [1] + args.input_shape}]
+def _image_input(shape):
+    return [{"name": "input", "shape": [1] + shape}]
 
 
 def _load_netspec(args):
@@ -137,33 +141,12 @@ def _load_netspec(args):
 
 
 def _load_torchvision(args):
-    try:
-        import torchvision
-    except ImportError as e:
-        raise RunnerError("unavailable", "--torchvision: torchvision does not import on this board (%s): install "
-                          "the torchvision release that matches torch %s (pip3 install torchvision, or "
-                          "NVIDIA's build on Jetsons)" % (e, torch.__version__))
-    models = torchvision.models
-    if hasattr(models, "get_model"):
-        # torchvision 0.14+: a registry of every model, classification and others.
-        known = models.list_models()
-    else:
-        known = [n for n in dir(models) if not n.startswith("_") and inspect.isfunction(getattr(models, n))]
-    if args.torchvision not in known:
-        raise RunnerError("usage", "--torchvision: torchvision %s has no model %r (it has %s)"
-                          % (torchvision.__version__, args.torchvision, ", ".join(sorted(known))))
-    t0 = time.perf_counter()
-    torch.manual_seed(args.seed)
-    # Random weights: weights=None since torchvision 0.13 (pretrained=False warns there), pretrained=False before.
-    if hasattr(models, "get_model"):
-        model = models.get_model(args.torchvision, weights=None)
-    elif hasattr(models, "get_weight"):
-        model = getattr(models, args.torchvision)(weights=None)
-    else:
-        model = getattr(models, args.torchvision)(pretrained=False)
-    return Model(FlatOutputs(model), _image_input(args), None, args.torchvision,
-                 "random (seed %d, torchvision %s)" % (args.seed, torchvision.__version__), "torchvision",
-                 time.perf_counter() - t0)
+    built = torchvision_models.build(args.torchvision, args.seed)
+    # A detector already returns a flat list of tensors, which TorchScript can script (FlatOutputs cannot be).
+    net = built.net if built.detector else FlatOutputs(built.net)
+    return Model(net, _image_input(args.input_shape or built.default_input), None, args.torchvision,
+                 "random (seed %d, torchvision %s)" % (args.seed, built.version), "torchvision", built.build_s,
+                 detector=built.detector)
 
 
 def _load_torchscript(args):
@@ -173,7 +156,7 @@ def _load_torchscript(args):
     except (RuntimeError, ValueError, OSError) as e:
         raise RunnerError("spec", "--torchscript %s: torch %s cannot load it: %s"
                           % (args.torchscript, torch.__version__, str(e).strip().splitlines()[0]))
-    return Model(FlatOutputs(model), _image_input(args), None, os.path.basename(args.torchscript),
+    return Model(FlatOutputs(model), _image_input(args.input_shape), None, os.path.basename(args.torchscript),
                  args.torchscript, "torchscript", time.perf_counter() - t0)
 
 

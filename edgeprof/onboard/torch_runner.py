@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 
 if __package__:
-    from . import harness, image_inputs, layer_timing, timing, torch_models
+    from . import harness, image_inputs, layer_timing, timing, torch_models, torchvision_models
     from .harness import RunnerError
     from .tensors import write_tensors
 else:
@@ -84,6 +84,7 @@ else:
     import layer_timing
     import timing
     import torch_models
+    import torchvision_models
     from harness import RunnerError
     from tensors import write_tensors
 
@@ -420,6 +421,9 @@ def run(args):
         first_ms = (time.perf_counter() - t0) * 1e3
         stages["first_inference"] = _stage_memory(device)
         returns = model.returns or torch_models.output_names(first_outputs)
+        detector = None
+        if model.detector is not None:
+            detector = torchvision_models.describe(model.detector, first_outputs, batch, model.inputs[0]["shape"][1:])
         if args.dump_output:
             # Now: the outputs of a compiled forward that records CUDA graphs are overwritten by its next call.
             write_tensors(args.dump_output, [({"name": name}, out) for name, out in zip(returns, first_outputs)])
@@ -443,7 +447,8 @@ def run(args):
         args, timed, batch, (first_ms, "perf_counter"), _memory_report(device),
         dict(threads=args.threads, precision=args.precision, channels_last=args.channels_last,
              cuda_graph=args.cuda_graph, compile=args.compile, mode=args.mode, source=model.source,
-             input_shape=args.input_shape, cudnn_benchmark=args.cudnn_benchmark if on_cuda else None,
+             input_shape=None if args.spec else model.inputs[0]["shape"][1:],
+             cudnn_benchmark=args.cudnn_benchmark if on_cuda else None,
              tf32=args.tf32 if on_cuda else None,
              grad_mode="enabled" if train else "inference_mode" if hasattr(torch, "inference_mode") else "no_grad",
              images=args.images, prefetch=args.prefetch if pipeline else None),
@@ -454,7 +459,7 @@ def run(args):
         device_name=_device_name(device), threads=torch.get_num_threads(),
         timer="cuda_event" if on_cuda and args.span == "compute" else "perf_counter", net=model.name,
         outputs=returns, weights=model.weights, variant=variant(args), loss=loss, per_layer=per_layer,
-        end_to_end=e2e)
+        end_to_end=e2e, detector=detector)
 
 
 def _shape(text):
@@ -475,7 +480,8 @@ def parse_args(argv):
     source.add_argument("--torchvision", metavar="NAME", help="torchvision.models.NAME with seeded random weights")
     source.add_argument("--torchscript", metavar="FILE", help="a TorchScript module saved by torch.jit.save")
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W",
-                   help="input shape without the batch for --torchvision and --torchscript (default 3,224,224)")
+                   help="input shape without the batch for --torchvision and --torchscript (default 3,224,224; "
+                        "torchvision detectors 3,480,640)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--batch", type=int, help="batch size (default: the input file's, else the spec's, else 1)")
     p.add_argument("--precision", choices=sorted(torch_models.PRECISIONS), default="fp32",
@@ -509,8 +515,8 @@ def parse_args(argv):
         for name in ("weights", "dump_blobs", "save_weights"):
             if getattr(args, name) is not None:
                 p.error("--%s is about Caffe blobs: it needs --spec" % name.replace("_", "-"))
-        if args.input_shape is None:
-            args.input_shape = [3, 224, 224]
+        if args.input_shape is None and args.torchscript is not None:
+            args.input_shape = [3, 224, 224]  # a torchvision model's default is its kind's (torchvision_models)
     if args.per_layer and (args.spec is None or args.cuda_graph or args.compile is not None
                            or args.mode != "inference"):
         p.error("--per-layer times the modules of a Caffe net (--spec) in eager inference: not with --torchvision, "

@@ -358,22 +358,24 @@ def test_source_errors(argv, kind, message):
     assert out["kind"] == kind and message in out["error"] and code == (2 if kind == "usage" else 1)
 
 
-def has_torchvision():
+@pytest.fixture
+def torchvision():
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except ImportError:
-        return False
-    return True
+        pytest.fail("torchvision is missing: run tests/setup")
+    return torchvision
 
 
-@pytest.mark.skipif(has_torchvision(), reason="torchvision is installed")
-def test_torchvision_missing_says_to_install_it():
-    out, code = run_runner("--torchvision", "resnet18", *QUICK, check=False)
+def test_torchvision_missing_says_to_install_it(tmp_path):
+    # A torchvision module that fails to import, ahead of the installed one on the runner's path.
+    (tmp_path / "torchvision.py").write_text("raise ImportError('No module named torchvision')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out, code = run_runner("--torchvision", "resnet18", *QUICK, check=False, env=env)
     assert code == 1 and out["kind"] == "unavailable" and "install" in out["error"]
 
 
-@pytest.mark.skipif(not has_torchvision(), reason="no torchvision")
-def test_torchvision_source(tmp_path):
+def test_torchvision_source(tmp_path, torchvision):
     args = ("--torchvision", "resnet18", "--input-shape", "3,64,64", "--batch", 2, *QUICK)
     out, _ = run_runner(*args, "--dump-output", tmp_path / "a.f32")
     assert out["net"] == "resnet18" and out["outputs"] == ["output"] and out["settings"]["source"] == "torchvision"

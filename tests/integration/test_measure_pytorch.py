@@ -85,8 +85,9 @@ def test_torchscript_model_with_caffe_is_refused_before_connecting(edgeprof_cli,
 
 
 def test_missing_torchvision_on_the_board_says_how_to_install(edgeprof_cli):
-    proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", "torchvision:resnet18",
-                        "--iterations", "2", "--json", check=1)
+    # sim-tx2 has Debian's torch 1.7 and no torchvision (sim-desktop has both).
+    proc = edgeprof_cli("measure", "--device", "sim-tx2", "--backend", "pytorch", "torchvision:resnet18",
+                        "--iterations", "2", "--clocks", "leave", "--json", check=1)
     r = json_lines(proc.stdout)[0]
     assert r["status"] == "failed" and "torchvision" in r["error"] and "install" in r["error"]
 

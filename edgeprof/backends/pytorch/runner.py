@@ -90,7 +90,7 @@ class PyTorchBackend(Backend):
     install_hint = _INSTALL_HINT
     report_versions = {"torch": "torch_version", "cuda": "cuda_version", "cudnn": "cudnn_version"}
     figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss", "per_layer",
-               "end_to_end")
+               "end_to_end", "detector")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         facts = board.backend_facts[self.name]
