@@ -16,6 +16,8 @@ The recipe, for a backend with a board runner (`runner`, a file of edgeprof/onbo
                              `modules` must import) run with the board's Python, then edgeprof/onboard/'s
                              bundle uploaded into the work folder; facts["runner"] is the runner's path there
     refusal(options)         what the backend cannot do, said before anything runs on the board
+    measure(...)             a new result, refused or not, then measure_impl (the backend's own part, with the
+                             facts prepare found) turning RunnerFailed into a failed result
     run_runner(...)          the runner run, its JSON returned (RunnerFailed otherwise)
     fill(result, report)     the fields every runner report gives copied into the result
 """
@@ -262,7 +264,35 @@ class Backend:
         return facts
 
     def measure(self, board: "Board", model: "ModelSource", batch: int, options: Options) -> "Result":
+        """A result of `model` at `batch` on `board` (after Polygraphy's BaseRunner.infer over infer_impl):
+        failed saying why where refusal() refuses `options` or the run raises RunnerFailed, else what
+        measure_impl made of it. BoardUnreachable passes: the sweep ends on it."""
+        result = board.new_result(model, self.name, batch)
+        if refused := self.refusal(options):
+            return result.fail(refused)
+        try:
+            return self.measure_impl(board, board.backend_facts[self.name], model, batch, options, result)
+        except RunnerFailed as e:
+            return result.fail(str(e))
+
+    def measure_impl(self, board: "Board", facts: dict, model: "ModelSource", batch: int, options: Options,
+                     result: "Result") -> "Result":
+        """What is the backend's own of a measurement, into `result`: `facts` are what prepare() found. It
+        returns the result (result.fail(why) for what the board lacks) or raises RunnerFailed."""
         raise NotImplementedError
+
+    @staticmethod
+    def upload_model(board: "Board", model: "ModelSource", batch: int, result: "Result") -> str:
+        """The model's file in the board's work folder, named after the model at `batch`: a prototxt rewritten
+        to the batch (the diff kept in the result), a TorchScript file as it is. Returns its path there."""
+        base = f"{board.workdir}/{model.file_stem(batch)}"
+        if model.kind == "prototxt":
+            rewritten, result.prototxt_diff = model.at_batch(batch)
+            board.put_text(base + ".prototxt", rewritten)
+            return base + ".prototxt"
+        with open(model.path, "rb") as f:
+            board.put_bytes(base + ".pt", f.read())
+        return base + ".pt"
 
     def variants(self, board: "Board", options: Options) -> list[Options]:
         """What --best tries on this board; a backend without variants measures `options` once."""

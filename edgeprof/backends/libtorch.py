@@ -160,11 +160,8 @@ class LibTorchBackend(Backend):
                     f"TorchScript trace; --backend pytorch has these")
         return super().refusal(options)
 
-    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        result = board.new_result(model, self.name, batch)
-        if refused := self.refusal(options):
-            return result.fail(refused)
-        facts = board.backend_facts[self.name]
+    def measure_impl(self, board, facts: dict, model: ModelSource, batch: int, options: Options,
+                     result: Result) -> Result:
         device = device_for(facts, options.processor)
         if device is None:
             return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA device")
@@ -176,7 +173,7 @@ class LibTorchBackend(Backend):
             module, input_shape, exported = self._module(board, model, batch, base, result)
             report = self.run_runner(board, time_argv(facts, module, device, batch, input_shape, options), result,
                                      options)
-        except (RunnerFailed, UnsupportedLayer) as e:
+        except UnsupportedLayer as e:
             return result.fail(str(e))
         self.fill(result, report)
         result.figures.update(exported, build_cached=facts["build_cached"], build_s=facts["build_s"],
@@ -186,9 +183,7 @@ class LibTorchBackend(Backend):
     def _module(self, board, model: ModelSource, batch: int, base: str, result: Result):
         """(the TorchScript file on the board, the input shape without the batch, the export's figures)."""
         if model.kind == "torchscript":
-            with open(model.path, "rb") as f:
-                board.put_bytes(base + ".pt", f.read())
-            return base + ".pt", [3, 224, 224], {}
+            return self.upload_model(board, model, batch, result), [3, 224, 224], {}
         if model.kind == "prototxt":
             rewritten, result.prototxt_diff = model.at_batch(batch)
             board.put_text(base + ".netspec.json", json.dumps(netspec(parse(rewritten, model.path))))

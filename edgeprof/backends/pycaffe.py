@@ -4,7 +4,6 @@ process, first forward, memory after each) and per-iteration forward times. base
 and fills; this file holds only what is pycaffe's."""
 from __future__ import annotations
 
-from ..errors import RunnerFailed
 from ..models import ModelSource
 from ..result import Result
 from .base import Backend, Options
@@ -22,14 +21,9 @@ class PyCaffeBackend(Backend):
     report_versions = {"caffe": "caffe_version", "numpy": "numpy_version"}
     gpu_by_argument = True  # the runner's --gpu N: caffe.set_device, as caffe time's -gpu N
 
-    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        result = board.new_result(model, self.name, batch)
-        if refused := self.refusal(options):
-            return result.fail(refused)
-        facts = board.backend_facts[self.name]
-        rewritten, result.prototxt_diff = model.at_batch(batch)
-        remote = f"{board.workdir}/{model.file_stem(batch)}.prototxt"
-        board.put_text(remote, rewritten)
+    def measure_impl(self, board, facts: dict, model: ModelSource, batch: int, options: Options,
+                     result: Result) -> Result:
+        remote = self.upload_model(board, model, batch, result)
         argv = [facts["python"], facts["runner"], "--model", remote, "--json", *options.timing_argv()]
         # A board whose probe found an NVIDIA GPU (or a Jetson's) runs it there unless --processor cpu.
         on_gpu = bool(board.facts.get("gpu")) and options.processor != "cpu"
@@ -38,7 +32,4 @@ class PyCaffeBackend(Backend):
         elif options.processor == "gpu":
             return result.fail(f"--processor gpu: {board.device.name} has no GPU its probe found")
         result.settings = {"iterations": options.iterations, "gpu": on_gpu}
-        try:
-            return self.fill(result, self.run_runner(board, argv, result, options))
-        except RunnerFailed as e:
-            return result.fail(str(e))
+        return self.fill(result, self.run_runner(board, argv, result, options))

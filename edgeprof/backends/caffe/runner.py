@@ -64,12 +64,9 @@ class CaffeBackend(Backend):
         return {"path": path, "version": version.stdout.strip().removeprefix("caffe version ") or None,
                 "gpu": bool(board.facts.get("gpu"))}
 
-    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        tool = board.backend_facts[self.name]
+    def measure_impl(self, board, tool: dict, model: ModelSource, batch: int, options: Options,
+                     result: Result) -> Result:
         iterations = options.iterations or DEFAULT_ITERATIONS
-        result = board.new_result(model, self.name, batch)
-        if refused := self.refusal(options):
-            return result.fail(refused)
         result.span = "caffe_forward"
         result.method = {
             "timer": "caffe's per-layer timers (GPU: synchronizing CUDA events; CPU: wall clock)",
@@ -83,9 +80,7 @@ class CaffeBackend(Backend):
         result.settings = {"iterations": iterations, "gpu": tool["gpu"], "phase": "TEST"}
         result.state["versions"] = {"caffe": tool["version"]}
 
-        rewritten, result.prototxt_diff = model.at_batch(batch)
-        remote = f"{board.workdir}/{model.file_stem(batch)}.prototxt"
-        board.put_text(remote, rewritten)
+        remote = self.upload_model(board, model, batch, result)
 
         caffe = [tool["path"], "time", "-model", remote, "-iterations", str(iterations), "-phase", "TEST"]
         if tool["gpu"]:

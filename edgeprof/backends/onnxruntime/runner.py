@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ... import image_inputs
-from ...errors import BackendUnavailable, InputError, RunnerFailed
+from ...errors import BackendUnavailable, InputError
 from ...models import ModelSource, onnx_versions
 from ...models.onnx_layers import LayerNames, group_nodes
 from ...models.onnx_export import MODEL_KINDS, PRECISIONS, OnnxExport, export_for, target_for
@@ -128,13 +128,13 @@ class OnnxRuntimeBackend(Backend):
                                      f"{made.stderr.strip()[-300:]}")
         return facts
 
-    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        facts = board.backend_facts[self.name]
-        result = board.new_result(model, self.name, batch)
+    def refusal(self, options: Options) -> str | None:
         if options.mode != "inference":
-            return result.fail(f"--mode {options.mode}: ONNX Runtime runs inference only; use --backend pytorch")
-        if refused := self.refusal(options):
-            return result.fail(refused)
+            return f"--mode {options.mode}: ONNX Runtime runs inference only; use --backend pytorch"
+        return super().refusal(options)
+
+    def measure_impl(self, board, facts: dict, model: ModelSource, batch: int, options: Options,
+                     result: Result) -> Result:
         if options.ort_provider is not None and options.ort_provider not in facts["providers"]:
             return result.fail(f"onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
                                f"{options.ort_provider} (it has {', '.join(facts['providers'])})")
@@ -176,10 +176,7 @@ class OnnxRuntimeBackend(Backend):
                                                  options.prefetch, result)
             except OSError as e:
                 return result.fail(f"could not upload --input's files to {board.device.name}: {e}")
-        try:
-            report = self.run_runner(board, argv, result, options)
-        except RunnerFailed as e:
-            return result.fail(str(e))
+        report = self.run_runner(board, argv, result, options)
         return self._fill(result, report, exported, upload_s, options.ort_provider)
 
     def variants(self, board, options: Options) -> list[Options]:

@@ -13,7 +13,6 @@ import json
 from dataclasses import replace
 
 from ... import image_inputs
-from ...errors import RunnerFailed
 from ...models import ModelSource, parse
 from ...models.netspec import UnsupportedLayer, netspec
 from ...result import Result
@@ -92,11 +91,8 @@ class PyTorchBackend(Backend):
     figures = ("variant", "calibration_s", "compile_s", "cuda_graph_capture_s", "weights", "loss", "per_layer",
                "end_to_end", "detector")
 
-    def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
-        facts = board.backend_facts[self.name]
-        result = board.new_result(model, self.name, batch)
-        if refused := self.refusal(options):
-            return result.fail(refused)
+    def measure_impl(self, board, facts: dict, model: ModelSource, batch: int, options: Options,
+                     result: Result) -> Result:
         device = self._device(facts, options)
         if device is None:
             return result.fail(f"--processor gpu: torch {facts['torch']} on {board.device.name} sees no CUDA "
@@ -113,9 +109,7 @@ class PyTorchBackend(Backend):
         elif model.kind == "torchvision":
             model_args = ["--torchvision", model.path.split(":", 1)[1]]
         else:
-            with open(model.path, "rb") as f:
-                board.put_bytes(base + ".pt", f.read())
-            model_args = ["--torchscript", base + ".pt"]
+            model_args = ["--torchscript", self.upload_model(board, model, batch, result)]
 
         argv = runner_argv(facts["python"], facts["runner"], model_args, device, batch, options)
         if options.image_input is not None:
@@ -130,11 +124,7 @@ class PyTorchBackend(Backend):
                            "iterations": options.iterations,
                            "input": None if options.image_input is None else options.image_input.text}
         result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}
-        try:
-            report = self.run_runner(board, argv, result, options)
-        except RunnerFailed as e:
-            return result.fail(str(e))
-        return self.fill(result, report)
+        return self.fill(result, self.run_runner(board, argv, result, options))
 
     def variants(self, board, options: Options) -> list[Options]:
         """What --best tries on this board: eager fp32 as the reference, then what a careful hand-written
