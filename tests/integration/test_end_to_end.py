@@ -1,7 +1,8 @@
 """--span end-to-end on the lab (issue 19, item 2): a folder of generated JPEGs through AlexNet in PyTorch on
 sim-desktop, each stage reported and the total within 10 % of the stages' sum; --prefetch's queue over a dataset
-already on the board; a Python with neither Pillow nor OpenCV; PyTorch 1.7 with Debian's Pillow on sim-tx2; and
-caffe time's refusal."""
+already on the board; ONNX Runtime; a Python with neither Pillow nor OpenCV, one with OpenCV alone, a video through
+OpenCV and refused without it (real environments: sim-desktop's packages linked into a venv but those); PyTorch 1.7
+with Debian's Pillow on sim-tx2; and caffe time's refusal."""
 import os
 import subprocess
 
@@ -68,33 +69,41 @@ def test_prefetch_over_a_dataset_on_the_board(edgeprof_cli, jpegs):
     assert result["settings"]["images"] == 12 and result["settings"]["prefetch"] == 4
 
 
+def python_without(tmp_path, lab_inventory, prefixes):
+    """A Python environment for sim-desktop without the packages whose names start with `prefixes`: a venv of
+    sim-desktop's interpreter whose site-packages links every package of sim-desktop's own but those."""
+    python = board_entry(lab_inventory, "sim-desktop")["python"]
+    venv = tmp_path / ("without-" + "-".join(prefixes))
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    theirs = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True).stdout.strip()
+    ours = subprocess.run([str(venv / "bin/python"), "-c", where], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    for name in os.listdir(theirs):
+        if not name.lower().startswith(prefixes):
+            os.symlink(os.path.join(theirs, name), os.path.join(ours, name))
+    return venv / "bin/python"
+
+
+def on_desktop_with(tmp_path, lab_inventory, python):
+    return write_inventory(tmp_path / "inv.toml", **{"sim-desktop": {**board_entry(lab_inventory, "sim-desktop"),
+                                                                      "python": str(python)}})
+
+
 @pytest.fixture
 def python_without_decoders(tmp_path, lab_inventory):
-    """A Python environment for sim-desktop with torch but neither Pillow nor OpenCV, as a board with NVIDIA's torch
-    wheel and nothing else has: a venv of sim-desktop's interpreter whose site-packages links every package of
-    sim-desktop's own but PIL and cv2."""
-    python = board_entry(lab_inventory, "sim-desktop")["python"]
-    venv = tmp_path / "no-decoders"
-    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
-    theirs = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    ours = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    for name in os.listdir(theirs):
-        if not name.lower().startswith(("pil", "pillow", "cv2", "opencv")):
-            os.symlink(os.path.join(theirs, name), os.path.join(ours, name))
-    check = subprocess.run([str(venv / "bin/python"), "-c", "import torch\ntry:\n import PIL\nexcept ImportError:\n"
-                            " print('no PIL')"], capture_output=True, text=True)
-    assert check.stdout.strip() == "no PIL", check.stderr
-    return venv / "bin/python"
+    """torch but neither Pillow nor OpenCV, as a board with NVIDIA's torch wheel and nothing else has."""
+    python = python_without(tmp_path, lab_inventory, ("pil", "pillow", "cv2", "opencv"))
+    check = subprocess.run([str(python), "-c", "import torch\nfor m in ('PIL', 'cv2'):\n try:\n  __import__(m)\n"
+                            " except ImportError:\n  print('no', m)"], capture_output=True, text=True)
+    assert check.stdout.split("\n")[:2] == ["no PIL", "no cv2"], check.stderr
+    return python
 
 
 def test_a_board_without_decoders_is_told_what_to_install(edgeprof_cli, jpegs, lab_inventory, tmp_path,
                                                           python_without_decoders):
-    inventory = write_inventory(tmp_path / "inv.toml", **{"sim-desktop": {
-        **board_entry(lab_inventory, "sim-desktop"), "python": str(python_without_decoders)}})
     result = measure(edgeprof_cli, "--device", "sim-desktop", "--input", jpegs, "--iterations", "3",
-                     inventory=inventory)
+                     inventory=on_desktop_with(tmp_path, lab_inventory, python_without_decoders))
     assert result["status"] == "failed"
     assert "needs Pillow (PIL) or OpenCV (cv2), and this Python imports neither" in result["error"]
     assert "pip install pillow" in result["error"] and "(unavailable)" in result["error"]
@@ -128,3 +137,35 @@ def test_onnxruntime_end_to_end(edgeprof_cli, jpegs):
     # Means add up (the stages partition each iteration); medians need not: ONNX Runtime's short stages with long
     # tails put the medians' sum 9 % under the total's median in a contended run.
     assert within(e2e["total_ms"]["mean"], [e2e["stage_ms"][s]["mean"] for s in e2e["in_total"]], 0.02), e2e
+
+
+def test_opencv_decodes_where_pillow_is_missing(edgeprof_cli, jpegs, lab_inventory, tmp_path):
+    python = python_without(tmp_path, lab_inventory, ("pil", "pillow"))
+    result = measure(edgeprof_cli, "--device", "sim-desktop", "--input", jpegs, "--iterations", "3",
+                     inventory=on_desktop_with(tmp_path, lab_inventory, python))
+    assert result["status"] == "ok", result["error"]
+    assert result["pytorch"]["end_to_end"]["decoder"]["name"] == "opencv"
+
+
+def test_a_video_goes_through_opencv_frame_by_frame(edgeprof_cli, lab_inventory, tmp_path):
+    # Written with sim-desktop's own OpenCV (MJPG in AVI: the codec every OpenCV build has), 12 frames.
+    clip = tmp_path / "clip.avi"
+    subprocess.run([board_entry(lab_inventory, "sim-desktop")["python"], "-c",
+                    "import sys, cv2, numpy as np\n"
+                    "w = cv2.VideoWriter(sys.argv[1], cv2.VideoWriter_fourcc(*'MJPG'), 10, (320, 240))\n"
+                    "for i in range(12):\n    w.write(np.full((240, 320, 3), 20 * i, np.uint8))\n"
+                    "w.release()", str(clip)], check=True)
+    result = measure(edgeprof_cli, "--device", "sim-desktop", "--input", clip, "--images", "30")
+    assert result["status"] == "ok", result["error"]
+    e2e = result["pytorch"]["end_to_end"]
+    assert e2e["decoder"]["name"] == "opencv" and e2e["video"] is True
+    # 30 images from a 12-frame clip: the frames wrapped around, each one an iteration.
+    assert result["iterations"] == 30 == e2e["total_ms"]["count"]
+
+
+def test_a_video_needs_opencv(edgeprof_cli, lab_inventory, tmp_path, python_without_decoders):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0" * 64)   # never opened: the decoder is chosen first
+    result = measure(edgeprof_cli, "--device", "sim-desktop", "--input", clip, "--iterations", "3",
+                     inventory=on_desktop_with(tmp_path, lab_inventory, python_without_decoders))
+    assert result["status"] == "failed" and "decoding video needs OpenCV (cv2)" in result["error"]
