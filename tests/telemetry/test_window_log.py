@@ -119,3 +119,10 @@ def test_a_stopped_run_keeps_its_windows_flagged_interrupted():
     # Its timeline, as any --duration result's: the steady state is the last three windows.
     assert timeline.analyse(result, [], None) == []
     assert result.timeline["steady"]["windows"] == [1, 3] and result.timeline["first"]["median_ms"] == 30.0
+
+
+def test_only_a_duration_run_asks_its_runner_for_a_window_log():
+    assert Options(duration_s=6.0, window_s=2.0, window_log="/w/windows-1.jsonl").timing_argv() == [
+        "--duration-s", "6.0", "--window-s", "2.0", "--window-log", "/w/windows-1.jsonl"]
+    assert Options(duration_s=6.0, window_s=2.0).timing_argv() == ["--duration-s", "6.0", "--window-s", "2.0"]
+    assert Options(iterations=10, window_log="/w/windows-1.jsonl").timing_argv() == ["--iterations", "10"]
