@@ -68,6 +68,10 @@ def show_timelines(results, as_json: bool) -> None:
         console.print(describe_timeline(result), highlight=False)
 
 
+# The slowest image --images allows for when it sets the runner's time limit.
+SECONDS_PER_IMAGE = 2.0
+
+
 @main.command(name="measure")
 @click.argument("model_names", metavar="MODEL...", nargs=-1, required=True)
 @click.option("--device", "-d", help="Device name (see `edgeprof devices`), or `local`.")
@@ -107,7 +111,7 @@ def show_timelines(results, as_json: bool) -> None:
                    "per image. Local files are uploaded; board:/PATH is a dataset already on the board, only read.")
 @click.option("--images", type=click.IntRange(*limits.IMAGES), metavar="N",
               help="With --input: run N images (wrapping around the files) instead of --iterations; images/s and "
-                   "utilization over the whole run.")
+                   "utilization over the whole run. The runner may take up to 2 s an image.")
 @click.option("--prefetch", type=click.IntRange(*limits.PREFETCH), default=0, show_default=True, metavar="N",
               help="With --input: a thread on the board decodes up to N images ahead, so forward does not wait for "
                    "decode; the wait for the queue is reported per image.")
@@ -207,8 +211,10 @@ def measure_command(model_names, device, place, reserve, coordinator, backend_na
     options = Options(iterations=iterations, duration_s=duration_s, window_s=window_s, arrival=arrival,
                       arrival_seed=arrival_seed, per_layer=per_layer, image_input=image_input, images=images,
                       prefetch=prefetch,
-                      # the runner's own limit: the duration plus its load, warm-up and report
-                      timeout_s=max(Options.timeout_s, (duration_s or 0) + 600),
+                      # the runner's own limit: the duration plus its load, warm-up and report; --images N at up to
+                      # SECONDS_PER_IMAGE each (seed 000's whole request took 1.2 s)
+                      timeout_s=max(Options.timeout_s, (duration_s or 0) + 600,
+                                    (images or 0) * SECONDS_PER_IMAGE + 600),
                       processor=processor, span=span, precision=precision,
                       channels_last=channels_last, cuda_graph=cuda_graph, compile=compile_mode, threads=threads,
                       mode=mode, best=best, tensorrt_source=trt_from, dla_core=dla_core, opset=opset)

@@ -8,6 +8,7 @@ import click
 from .. import limits
 from ..reporting import FORMATS, export, results_table
 from ..reporting.flags import footnotes
+from ..reporting.stages import describe_stages, end_to_end, stages_table
 from ..reporting.terminal import styled
 from .common import console, db_option, fail, json_option, main, open_results_store
 
@@ -57,6 +58,9 @@ def results_show(result_id, db, as_json):
         print(json.dumps(doc, indent=2))
         return
     console.print(results_table([result]))
+    if end_to_end(result):
+        console.print(stages_table(result))
+        console.print(describe_stages(result), highlight=False)
     for key in ("error", "method", "state", "settings", "device_facts", "model_info", "commands"):
         console.print(styled((key, "bold"), f": {json.dumps(doc[key], indent=2)}"), highlight=False)
     console.print(styled(("prototxt diff", "bold"), ":"), highlight=False)
