@@ -33,8 +33,10 @@ iteration then waits for its images instead of decoding them (its "queue_wait" s
 the thread's times, outside the total. Pillow and OpenCV release the GIL while they decode, so the thread overlaps
 the forward.
 """
+import argparse
 import json
 import os
+import queue
 import threading
 import time
 
@@ -63,7 +65,6 @@ TORCHVISION_NORMALIZATION = {"source": "torchvision defaults (ImageNet mean and 
 # --- options -------------------------------------------------------------------------------------------
 
 def _normalization(text):
-    import argparse
     try:
         found = json.loads(text)
         ok = (isinstance(found, dict) and found.get("order") in ("RGB", "BGR")
@@ -252,14 +253,12 @@ class Prefetcher(object):
     ms waited for the queue). An error in the thread comes out of the next() that reaches it."""
 
     def __init__(self, frames, depth):
-        import queue
         self.frames, self.queue, self.stopped = frames, queue.Queue(depth), threading.Event()
         self.thread = threading.Thread(target=self._fill, name="edgeprof-prefetch")
         self.thread.daemon = True
         self.thread.start()
 
     def _fill(self):
-        import queue
         while not self.stopped.is_set():
             try:
                 item = self.frames.next()

@@ -46,6 +46,17 @@ def _figure(stats: dict, key: str) -> float | None:
     return value if _number(value) else None
 
 
+def _count(stats: dict) -> int:
+    value = stats.get("count")
+    return value if type(value) is int and value >= 0 else 0
+
+
+def _stats(found, key) -> dict:
+    """One stage's statistics as stored, or {} where a board wrote something else."""
+    value = found.get(key) if isinstance(found, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 def end_to_end(result: Result) -> dict | None:
     """The result's end-to-end figures when they have the shape the runner writes, else None."""
     found = result.figures.get("end_to_end")
@@ -61,17 +72,16 @@ def stage_rows(result: Result) -> list[StageRow]:
     if found is None:
         return []
     total = _figure(found["total_ms"], "median")
-    in_total = found.get("in_total") or found["stages"]
+    in_total = found.get("in_total") if isinstance(found.get("in_total"), list) else found["stages"]
     rows = []
-    for name in found["stages"]:
-        stats = found["stage_ms"].get(name) or {}
+    for name in map(str, found["stages"]):
+        stats = _stats(found["stage_ms"], name)
         median = _figure(stats, "median")
-        rows.append(StageRow(str(name), median, _figure(stats, "p90"), _figure(stats, "p99"),
-                             int(stats.get("count") or 0), name in in_total,
-                             median / total if median is not None and total else None))
+        rows.append(StageRow(name, median, _figure(stats, "p90"), _figure(stats, "p99"), _count(stats),
+                             name in in_total, median / total if median is not None and total else None))
     totals = found["total_ms"]
-    rows.append(StageRow("total", total, _figure(totals, "p90"), _figure(totals, "p99"),
-                         int(totals.get("count") or 0), True, 1.0 if total else None))
+    rows.append(StageRow("total", total, _figure(totals, "p90"), _figure(totals, "p99"), _count(totals), True,
+                         1.0 if total else None))
     return rows
 
 
@@ -106,8 +116,8 @@ def describe_stages(result: Result) -> str:
     rows = stage_rows(result)
     total = rows[-1].median_ms if rows else None
     summed = stages_sum_ms(rows)
-    decoder = found.get("decoder") or {}
-    normalization = found.get("normalization") or {}
+    decoder = _stats(found, "decoder")
+    normalization = _stats(found, "normalization")
     line = (f"#{result.id} {result.model} {backend_label(result)} batch {result.batch}: total median {_ms(total)} ms, stages' medians "
             f"sum to {_ms(summed)} ms")
     if total and summed:

@@ -64,3 +64,14 @@ def test_a_result_without_stages_or_with_a_bad_shape_has_none():
     plain = Result("local", "alexnet", "pytorch", 1, "run", figures={}, id=2)
     bad = Result("local", "alexnet", "pytorch", 1, "run", figures={"end_to_end": {"stages": "decode"}}, id=3)
     assert end_to_end(plain) is None and end_to_end(bad) is None and stage_rows(bad) == []
+
+
+def test_a_hostile_board_s_figures_give_dashes_not_a_crash():
+    figures = {"end_to_end": {"stages": ["decode", 7], "stage_ms": {"decode": ["x"], "7": {"median": "slow",
+                                                                                        "count": "many"}},
+                              "total_ms": {"median": 3.0, "count": -1}, "in_total": "decode",
+                              "decoder": "pillow", "normalization": None}}
+    result = Result("local", "alexnet", "pytorch", 1, "run", figures=figures, id=4)
+    rows = stage_rows(result)
+    assert [(r.name, r.median_ms, r.count) for r in rows] == [("decode", None, 0), ("7", None, 0), ("total", 3.0, 0)]
+    assert "decoded with ?" in describe_stages(result)
