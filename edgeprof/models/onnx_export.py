@@ -188,6 +188,7 @@ def export_onnx(model: ModelSource, batch: int, precision: str = "fp32", opset: 
     loaded, inputs = build(model, batch, seed)
     _refuse_lossy_layers(model, loaded.net)
     _refuse_ceil_pooling_below_10(model, loaded.net, opset)
+    _refuse_detector_below_11(model, loaded, opset)
     dtype = getattr(torch, torch_models.PRECISIONS[precision])
     net = torch_models.convert(loaded.net, dtype, False).eval()
     inputs = tuple(torch_models.to_net_format(x, dtype, False) for x in inputs)
@@ -286,6 +287,19 @@ def _refuse_ceil_pooling_below_10(model: ModelSource, net, opset: int) -> None:
         raise ExportError(f"{model.name}: pooling {', '.join(rounded)} rounds its output size up (Caffe's rule), "
                           f"which ONNX pooling has from opset {CEIL_POOLING_OPSET} (ceil_mode); opset {opset} "
                           f"cannot hold it: use a runtime that reads opset {CEIL_POOLING_OPSET} or newer")
+
+
+# torchvision's detectors export from opset 11: torchvision registers the ONNX symbolics of its NMS and RoIAlign
+# at opset 11 and later (torchvision/ops/_register_onnx_ops.py), and the transform's padding to a common size
+# needs Pad with sizes computed in the graph, which ONNX has from Pad-11.
+DETECTOR_OPSET = 11
+
+
+def _refuse_detector_below_11(model: ModelSource, loaded, opset: int) -> None:
+    if loaded.detector is not None and opset < DETECTOR_OPSET:
+        raise ExportError(f"{model.name}: torchvision's detectors export to ONNX from opset {DETECTOR_OPSET} (its NMS "
+                          f"and RoIAlign, and the transform's padding with computed sizes); opset {opset} cannot hold "
+                          f"them: use a runtime that reads opset {DETECTOR_OPSET} or newer")
 
 
 def _netspec(model: ModelSource, batch: int) -> dict:
