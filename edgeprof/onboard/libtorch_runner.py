@@ -132,6 +132,14 @@ def export(args):
     net_args = torch_runner.parse_args(args.net)
     t0 = time.perf_counter()
     model = torch_models.load_model(net_args)
+    if model.detector is not None:
+        # torchvision's detectors script (torchvision_models.Detector) but do not trace, and their TorchScript calls
+        # torchvision's C++ operators, which live in torchvision's own library, not in libtorch.
+        raise harness.RunnerError(
+            "unsupported", "%s is a torchvision detector: its box counts depend on the input, which torch.jit.trace "
+            "cannot hold, and its scripted form calls torchvision's C++ operators (torchvision::nms, "
+            "torchvision::roi_align), which the LibTorch runner, plain libtorch, does not load: measure it with "
+            "--backend pytorch" % model.name)
     if len(model.inputs) != 1:
         raise harness.RunnerError("unsupported", "the LibTorch runner feeds one input; %s declares %d (%s)" % (
             model.name, len(model.inputs), ", ".join(d["name"] for d in model.inputs)))

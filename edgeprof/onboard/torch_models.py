@@ -150,6 +150,9 @@ def _load_torchvision(args):
 
 
 def _load_torchscript(args):
+    # A scripted torchvision detector calls torchvision's C++ operators (torchvision::nms...), which importing
+    # torchvision registers; a module without them loads the same without it.
+    torchvision_models.register_operators()
     t0 = time.perf_counter()
     try:
         model = torch.jit.load(args.torchscript, map_location="cpu")

@@ -54,6 +54,15 @@ def import_torchvision():
     return torchvision
 
 
+def register_operators():
+    """Import torchvision where the board has it, which registers its C++ operators with torch (torch.ops.torchvision),
+    so that TorchScript calling them loads."""
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _builders(models):
     """{name: builder function} of every model torchvision has: its registry from 0.14, else the functions of
     torchvision.models and torchvision.models.detection."""

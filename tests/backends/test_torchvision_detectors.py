@@ -2,13 +2,18 @@
 download (the backbone's too), the score threshold that makes NMS see every candidate, the batch as a list of
 images, the result's "detector" figures, scripting for TorchScript. SSDlite on a small image keeps it quick; Faster
 R-CNN is only built, not run, here (tests/integration/test_measure_detectors.py measures it on the lab)."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from edgeprof.onboard import torch_models, torch_runner, torchvision_models  # noqa: E402
 
-from .test_pytorch_variants import QUICK, run_runner  # noqa: E402
+from .test_pytorch_variants import QUICK, RUNNER, run_runner  # noqa: E402
 
 SSDLITE = "ssdlite320_mobilenet_v3_large"
 
@@ -82,3 +87,19 @@ def test_detections_counts_each_images_boxes():
     boxes = [torch.zeros(n, 4) for n in (3, 0)]
     outputs = [boxes[0], torch.zeros(3), torch.zeros(3), boxes[1], torch.zeros(0), torch.zeros(0)]
     assert torchvision_models.detections(outputs, 2) == [3, 0]
+
+
+def test_a_scripted_detector_file_runs_from_the_torchscript_source(torchvision, tmp_path):
+    model = load("--torchvision", SSDLITE, "--input-shape", "3,96,128")
+    torch.jit.script(model.net.eval()).save(str(tmp_path / "ssdlite.pt"))
+    out, _ = run_runner("--torchscript", tmp_path / "ssdlite.pt", "--input-shape", "3,96,128", *QUICK)
+    assert out["outputs"] == ["output0", "output1", "output2"] and out["settings"]["source"] == "torchscript"
+
+
+def test_libtorch_refuses_a_detector_saying_why(torchvision, tmp_path):
+    runner = os.path.join(os.path.dirname(RUNNER), "libtorch_runner.py")
+    done = subprocess.run([sys.executable, runner, "export", "--output", str(tmp_path / "m.pt"), "--",
+                           "--torchvision", SSDLITE, "--input-shape", "3,96,128"], capture_output=True, text=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 1 and out["kind"] == "unsupported"
+    assert "torchvision::nms" in out["error"] and "--backend pytorch" in out["error"]
