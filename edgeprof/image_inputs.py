@@ -100,10 +100,20 @@ def upload(board: "Board", found: ImageInput, record_in: "Result | None" = None)
     return folder
 
 
+# torchvision's detectors take RGB in 0..1 and normalize inside their own transform (GeneralizedRCNNTransform, with the
+# model's image_mean and image_std), so the normalize stage only scales the pixels.
+DETECTOR_NORMALIZATION = {"source": "torchvision detectors: RGB scaled to 0..1; the detector's transform normalizes "
+                                    "with its own mean and std inside the forward", "order": "RGB",
+                          "mean": [0.0, 0.0, 0.0], "scale": [1 / 255] * 3}
+
+
 def normalization(model: "ModelSource") -> dict:
     """The mean and scale of the net's input: a prototxt's transform_param where a layer has one (Caffe's data
     transformer: BGR 8-bit pixels, (pixel - mean_value) * scale, caffe/src/caffe/data_transformer.cpp), else
-    torchvision's ImageNet defaults (RGB); "source" says which."""
+    torchvision's ImageNet defaults (RGB), or for a torchvision detector 0..1 RGB (DETECTOR_NORMALIZATION); "source"
+    says which."""
+    if model.is_detector:
+        return dict(DETECTOR_NORMALIZATION)
     if model.kind == "prototxt":
         for layer in layers(parse(model.text, model.path)):
             param = layer.message("transform_param")
@@ -122,9 +132,9 @@ def normalization(model: "ModelSource") -> dict:
 
 
 def post_kind(model: "ModelSource") -> str:
-    """The post-processing step of the model's kind, one of the runners' POSTPROCESSING keys: every model edgeprof
-    builds today is an image classifier (softmax and top-5)."""
-    return "classifier"
+    """The post-processing step of the model's kind, one of the runners' POSTPROCESSING keys: "detector" for a
+    torchvision detector, else "classifier" (softmax and top-5)."""
+    return "detector" if model.is_detector else "classifier"
 
 
 def runner_args(board: "Board", model: "ModelSource", found: ImageInput, images: int | None, prefetch: int,

@@ -28,6 +28,10 @@ _SUFFIX = ".prototxt"
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 TORCHVISION_PREFIX = "torchvision:"
 KINDS = ("prototxt", "torchvision", "torchscript")
+# torchvision.models.detection's builders by name (torchvision 0.8 to 0.28: Faster, Mask and Keypoint R-CNN,
+# RetinaNet, FCOS, SSD300, SSDlite320): which end-to-end normalization and post-processing a torchvision:NAME takes
+# (edgeprof.image_inputs). What the board builds is its torchvision's (onboard/torchvision_models.is_detector).
+TORCHVISION_DETECTOR = re.compile(r"(fasterrcnn|maskrcnn|keypointrcnn|retinanet|fcos|ssd300|ssdlite320)_\w+")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class ModelSource:
     sha256: str  # of the text, UTF-8 encoded (of the file's bytes for TorchScript, of the name for torchvision)
     catalog: bool
     kind: str = "prototxt"
+
+    @property
+    def is_detector(self) -> bool:
+        """A torchvision detector (TORCHVISION_DETECTOR), whose forward holds its own transform and NMS."""
+        name = self.path[len(TORCHVISION_PREFIX):]
+        return self.kind == "torchvision" and bool(TORCHVISION_DETECTOR.fullmatch(name))
 
     def file_stem(self, batch: int) -> str:
         """The model's file name on a board at `batch` (no suffix): safe in any shell and file system."""

@@ -51,8 +51,9 @@ End to end (--span end-to-end --images-from PATH, eager inference only): image_i
     images, this runner giving normalize (the pixels as a uint8 tensor, to float, channel order, (x - mean) * scale,
     the net's dtype), copy (torch.stack into the input, channels_last if asked, .to(device) and synchronize), forward
     (the net, synchronize on CUDA) and post (POSTPROCESSING[--post]: softmax and top-5 for a classifier, .tolist()
-    bringing it to the host); the JSON's "end_to_end". The latency is then the iteration's total (timer
-    perf_counter), the throughput images per second.
+    bringing it to the host; for a torchvision detector, whose forward holds its own resize, normalization, box
+    decoding and NMS, the detections copied to the host); the JSON's "end_to_end". The latency is then the
+    iteration's total (timer perf_counter), the throughput images per second.
 
 Per layer (--per-layer, a netspec's eager inference only): layer_timing.py's separate pass after the timed loop,
     each Caffe layer's module between hooks (CUDA events on CUDA, perf_counter on the CPU); the JSON's
@@ -215,8 +216,14 @@ def softmax_top5(outputs):
     return [[list(pair) for pair in zip(i, p)] for i, p in zip(top.indices.tolist(), top.values.tolist())]
 
 
+def detections_to_host(outputs):
+    """A torchvision detector's answer: its forward has already decoded the boxes and run NMS (torchvision_models.py),
+    so this step copies its outputs (boxes, labels, scores, masks...) to the host; the answer kept is their shapes."""
+    return [list(output.cpu().shape) for output in outputs]
+
+
 # --post KIND: the post-processing step of a model's kind (the host picks the kind: edgeprof.image_inputs).
-POSTPROCESSING = {"classifier": softmax_top5}
+POSTPROCESSING = {"classifier": softmax_top5, "detector": detections_to_host}
 
 
 def _uint8(pixels):

@@ -1,7 +1,8 @@
 """torchvision detectors measured on sim-desktop (torch 2.13 and torchvision 0.28 in its venv, random weights):
 SSDlite and Faster R-CNN in PyTorch at batch 1 with few iterations (a Faster R-CNN forward takes seconds on the
-lab's CPU), SSDlite through the ONNX export in ONNX Runtime."""
+lab's CPU), SSDlite through the ONNX export in ONNX Runtime, and SSDlite end to end over two generated JPEGs."""
 import pytest
+from PIL import Image
 
 from ..conftest import json_lines
 
@@ -42,3 +43,16 @@ def test_faster_rcnn_in_pytorch_post_processes_real_boxes(edgeprof_cli):
 def test_ssdlite_exported_to_onnx_runs_in_onnx_runtime(edgeprof_cli):
     [r] = measure(edgeprof_cli, "ssdlite320_mobilenet_v3_large", "--backend", "onnxruntime", "--iterations", "6")
     assert r["status"] == "ok" and r["latency_ms"]["median"] > 0
+
+
+def test_ssdlite_end_to_end_over_real_images(edgeprof_cli, tmp_path):
+    for i in range(2):
+        Image.effect_noise((800, 600), 40 + 10 * i).convert("RGB").save(tmp_path / f"frame{i}.jpg", quality=90)
+    [r] = measure(edgeprof_cli, "ssdlite320_mobilenet_v3_large", "--backend", "pytorch", "--input", tmp_path,
+                  "--iterations", "6")
+    assert r["status"] == "ok", r["error"]
+    e2e = r["pytorch"]["end_to_end"]
+    assert e2e["post"] == "detector" and e2e["normalization"]["source"].startswith("torchvision detectors")
+    # The answer: image 0's boxes, scores and labels, copied to the host after the forward's own NMS.
+    assert e2e["last_answer"] == [[300, 4], [300], [300]]
+    assert r["pytorch"]["detector"]["detections"] == [300]
