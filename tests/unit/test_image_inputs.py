@@ -104,10 +104,20 @@ def test_backends_with_an_end_to_end_runner_take_it(backend):
     assert backend_class(backend)().refusal(Options(span="end-to-end", image_input=IMAGES)) is None
 
 
-def test_measure_refuses_before_touching_a_board(tmp_path):
-    result = CliRunner().invoke(main, ["measure", "--device", "nowhere", "alexnet", "--backend", "pytorch",
-                                       "--input", str(tmp_path / "missing"), "--db", str(tmp_path / "r.db")])
-    assert result.exit_code == 2 and "no such file or folder" in result.output
+@pytest.mark.parametrize("args, message", [
+    (["--input", "{missing}"], "no such file or folder"),
+    (["--images", "5"], "add --input"),
+    (["--span", "end-to-end"], "give them with --input"),
+    (["--input", "{folder}", "--span", "host"], "not --span host"),
+    (["--input", "{folder}", "--best"], "not with --best"),
+    (["--input", "{folder}", "--images", "5", "--duration", "10"], "exclude each other"),
+    (["--input", "{folder}", "--prefetch", "-1"], "-1 is not in the range"),
+])
+def test_measure_refuses_before_touching_a_board(tmp_path, folder, args, message):
+    argv = [a.format(missing=tmp_path / "missing", folder=folder) for a in args]
+    result = CliRunner().invoke(main, ["measure", "--device", "nowhere", "alexnet", "--backend", "pytorch", *argv,
+                                       "--db", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
 
 
 def test_runner_args_pass_normalization_post_and_counts(folder):
