@@ -506,10 +506,13 @@ class _LabTransport(paramiko.Transport):
     - AES-GCM preferred (any OpenSSH since 6.2 has it; other servers get paramiko's usual order): with
       CTR + HMAC, paramiko checks every packet's MAC in a Python loop, a quarter of the host's CPU in a
       16-board lab run; GCM's tag is checked inside OpenSSL;
-    - its reader thread wakes once a second instead of ten times to see whether it should stop (close()
-      does not wait for that: it closes the packetizer, which ends the thread)."""
+    - its reader thread wakes every 5 s instead of ten times a second to see whether it should stop and
+      whether a keepalive is due (close() does not wait for that: it closes the packetizer, which ends the
+      thread). Each wake-up is a socket timeout handled in Python: at once a second they cost 0.1 ms of host
+      CPU per board-second on the build VM, a fifth of what a lab may spend (issue 18), at 5 s 0.02 ms;
+      keepalives (KEEPALIVE_S) go out at most 5 s late."""
     _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
-    _active_check_timeout = 1.0
+    _active_check_timeout = 5.0
 
 
 class _ProxyCommandSocket:
@@ -711,9 +714,11 @@ class SSHTransport:
                     self._kill(pid)
                     raise CommandTimeout(f"{self.name}: `{command}` did not finish within {timeout:g} s "
                                          f"(stopped it on the board)")
-                # Data and the channel's close wake this at once; the timeout only bounds how late a
-                # command's own timeout is noticed, so it can be long (a lab waits on many boards at once).
-                select.select([channel], [], [], 1.0)
+                # Data and the channel's close (also when the connection dies) wake this at once; otherwise
+                # it sleeps until the command's own timeout, without waking to look (a lab waits on many
+                # boards at once, each wake-up host CPU).
+                select.select([channel], [], [], None if timeout is None
+                              else max(0.0, timeout - (time.monotonic() - started)))
                 while channel.recv_ready():
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
