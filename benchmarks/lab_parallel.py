@@ -3,7 +3,7 @@
 
     tests/lab/lab up --copies 16
     EDGEPROF_INVENTORY=... .venv/bin/python benchmarks/lab_parallel.py [--devices tag:copy ...] [--iterations 1000]
-        [--runs 5] [--record benchmarks/results/lab-parallel-DATE.json]
+        [--runs 5] [--record benchmarks/results/lab-parallel-DATE.json] [--wait S]
 
 Runs a plan of every selected board x 2 small models (tests/lab/models: LeNet, CIFAR-10 quick) x caffe in this
 process (edgeprof.lab.Lab) and prints:
@@ -64,11 +64,11 @@ def _profile_threads() -> list[cProfile.Profile]:
     return profilers
 
 
-def run_once(plan: Plan, db: str) -> dict:
+def run_once(plan: Plan, db: str, wait_s: float = 0) -> dict:
     """One run of the plan into a fresh database: its figures, measured in this process."""
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    run = Lab(db=db).run(plan)
+    run = Lab(db=db).run(plan, wait_s=wait_s)
     wall = time.monotonic() - started
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     ok = [r for r in run.results if r.status == "ok"]
@@ -98,6 +98,9 @@ def main():
                    help="caffe time iterations per item (about 5-10 s windows with 16 boards on 2 cores)")
     p.add_argument("--runs", type=int, default=1, help="run the plan this many times, each into a fresh database")
     p.add_argument("--record", type=Path, help="also write the figures of every run here as JSON")
+    p.add_argument("--wait", type=float, default=0, metavar="S",
+                   help="wait up to S seconds for a board another run holds (the lab's first copies serve other "
+                        "tests), instead of losing its items")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile the CPU time of all the host's threads and print the N most costly functions")
     args = p.parse_args()
@@ -106,9 +109,10 @@ def main():
                 models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
                 backends=["caffe"], iterations=args.iterations, name="lab-parallel-benchmark")
     runs = []
+    started = time.strftime("%H:%M:%S UTC", time.gmtime())
     for index in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            figures = run_once(plan, f"{tmp}/results.sqlite")
+            figures = run_once(plan, f"{tmp}/results.sqlite", args.wait)
         runs.append(figures)
         print(f"run {index + 1}: {figures['boards']} boards x 2 models x caffe ({args.iterations} iterations), "
               f"{figures['ok']} of {figures['items']} items ok ({figures['lost']} lost), wall {figures['wall_s']} s")
@@ -129,7 +133,9 @@ def main():
         stats.sort_stats("tottime").print_stats(args.profile)
     if args.record:
         args.record.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "iterations": args.iterations,
-                                           "devices": plan.devices, "runs": runs}, indent=1) + "\n")
+                                           "devices": plan.devices, "wait_s": args.wait,
+                                           "started": started, "finished": time.strftime("%H:%M:%S UTC", time.gmtime()),
+                                           "runs": runs}, indent=1) + "\n")
     sys.exit(1 if any(r["lost"] for r in runs) else 0)
 
 
