@@ -38,6 +38,12 @@ def _options(result: Result) -> list[str]:
     for key, flag in (("threads", "--threads"), ("dla_core", "--dla-core")):
         if type(settings.get(key)) is int:
             argv += [flag, str(settings[key])]
+    # --input's images are not bundled: their path (or board:/path) as measured, which the reader must supply, as
+    # for a model file the bundle lacks.
+    if isinstance(settings.get("input"), str):
+        argv += ["--input", settings["input"]]
+    if type(settings.get("prefetch")) is int and settings["prefetch"] > 0:
+        argv += ["--prefetch", str(settings["prefetch"])]
     policy = result.state.get("clocks_policy")
     if isinstance(policy, str):
         argv += ["--clocks", policy]

@@ -127,3 +127,13 @@ def test_runner_args_pass_normalization_post_and_counts(folder):
     argv = image_inputs.runner_args(Board(), resolve("alexnet"), found, 100, 4)
     assert argv[:2] == ["--images-from", "/data"] and argv[-4:] == ["--images", "100", "--prefetch", "4"]
     assert json.loads(argv[3])["order"] == "RGB" and argv[4:6] == ["--post", "classifier"]
+
+
+def test_reproduce_sh_gives_an_end_to_end_result_its_input_again():
+    from edgeprof.bundles.reproduce import script
+    from edgeprof.result import Result
+    result = Result("sim-desktop", "alexnet", "pytorch", 1, "run1", id=1, status="ok",
+                    settings={"span": "end-to-end", "iterations": 40, "input": "frames dir/", "prefetch": 4},
+                    model_info={"catalog": True})
+    [command] = [line for line in script([result], {}, "test").splitlines() if line.startswith("edgeprof measure")]
+    assert "--iterations 40 --span end-to-end" in command and "--input 'frames dir/' --prefetch 4" in command
