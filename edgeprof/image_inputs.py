@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import InputError, RunnerFailed
 from .models import parse
 from .models.prototxt import layers
 from .onboard.image_inputs import IMAGE_SUFFIXES, TORCHVISION_NORMALIZATION, VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
+    from .backends import Options
     from .board import Board
     from .models import ModelSource
     from .result import Result
@@ -147,6 +148,20 @@ def runner_args(board: "Board", model: "ModelSource", found: ImageInput, images:
     if prefetch:
         argv += ["--prefetch", str(prefetch)]
     return argv
+
+
+def input_argv(board: "Board", model: "ModelSource", options: "Options",
+               record_in: "Result | None" = None) -> list[str]:
+    """runner_args for `options` ([] without --input), as every backend with an end-to-end runner adds them; a
+    failure to upload the files or to read the model's normalization is the item's (RunnerFailed), not the sweep's."""
+    if options.image_input is None:
+        return []
+    try:
+        return runner_args(board, model, options.image_input, options.images, options.prefetch, record_in)
+    except OSError as e:
+        raise RunnerFailed(f"could not upload --input's files to {board.device.name}: {e}") from None
+    except InputError as e:
+        raise RunnerFailed(str(e)) from None
 
 
 def end_to_end_span(span: str, span_given: bool, image_input: ImageInput | None, images: int | None, prefetch: int,

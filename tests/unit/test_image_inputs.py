@@ -137,3 +137,20 @@ def test_reproduce_sh_gives_an_end_to_end_result_its_input_again():
                     model_info={"catalog": True})
     [command] = [line for line in script([result], {}, "test").splitlines() if line.startswith("edgeprof measure")]
     assert "--iterations 40 --span end-to-end" in command and "--input 'frames dir/' --prefetch 4" in command
+
+
+def test_an_upload_the_board_refuses_fails_the_item_not_the_sweep(folder):
+    from types import SimpleNamespace
+
+    from edgeprof.errors import RunnerFailed
+
+    class Board:
+        workdir = "/w"
+        device = SimpleNamespace(name="full-disk")
+
+        def run(self, argv, **_):
+            return SimpleNamespace(ok=False)
+    options = Options(span="end-to-end", image_input=parse_input(str(folder)))
+    with pytest.raises(RunnerFailed, match="could not upload --input's files to full-disk"):
+        image_inputs.input_argv(Board(), resolve("alexnet"), options)
+    assert image_inputs.input_argv(Board(), resolve("alexnet"), Options()) == []

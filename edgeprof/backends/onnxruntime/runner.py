@@ -170,12 +170,7 @@ class OnnxRuntimeBackend(Backend):
             return result.fail(f"could not put {exported.sha256}.onnx into {facts['cache']} on "
                                f"{board.device.name}: {e}")
         argv = runner_argv(facts, model_path, providers, options)
-        if options.image_input is not None:
-            try:
-                argv += image_inputs.runner_args(board, model, options.image_input, options.images,
-                                                 options.prefetch, result)
-            except OSError as e:
-                return result.fail(f"could not upload --input's files to {board.device.name}: {e}")
+        argv += image_inputs.input_argv(board, model, options, result)
         report = self.run_runner(board, argv, result, options)
         return self._fill(result, report, exported, upload_s, options.ort_provider)
 

@@ -112,12 +112,7 @@ class PyTorchBackend(Backend):
             model_args = ["--torchscript", self.upload_model(board, model, batch, result)]
 
         argv = runner_argv(facts["python"], facts["runner"], model_args, device, batch, options)
-        if options.image_input is not None:
-            try:
-                argv += image_inputs.runner_args(board, model, options.image_input, options.images,
-                                                 options.prefetch, result)
-            except OSError as e:
-                return result.fail(f"could not upload --input's files to {board.device.name}: {e}")
+        argv += image_inputs.input_argv(board, model, options, result)
         result.settings = {"processor": device, "span": options.span, "precision": options.precision,
                            "channels_last": options.channels_last, "cuda_graph": options.cuda_graph,
                            "compile": options.compile, "mode": options.mode, "threads": options.threads,
