@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .. import onboard
@@ -46,24 +46,36 @@ MODES = ("inference", "train-step")
 TENSORRT_SOURCES = ("onnx", "prototxt")
 
 
+# The options one backend has of its own, kept in that backend's option type (Backend.option_type, a frozen
+# dataclass beside the backend) inside Options; Options still takes and gives them under the keywords it always
+# had (the CLI's flags, plans, the Python API): keyword -> (backend, its option type's field).
+OWN_OPTIONS = {"channels_last": ("pytorch", "channels_last"), "cuda_graph": ("pytorch", "cuda_graph"),
+               "compile": ("pytorch", "compile"), "mode": ("pytorch", "mode"),
+               "tensorrt_source": ("tensorrt", "source"), "dla_core": ("tensorrt", "dla_core"),
+               "ort_provider": ("onnxruntime", "provider")}
+
+
+def _option_type(backend: str) -> type:
+    from . import backend_class     # the registry imports this module
+    return backend_class(backend).option_type
+
+
 @dataclass(frozen=True)
-class Options:
-    """How to measure. Backends apply what they have and record in each result's settings what they ran;
-    `caffe time` has none of the variants (fp32, its own timers, forward and backward always)."""
+class NoOptions:
+    """The option type of a backend without options of its own."""
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """How to measure, whatever the backend. Backends apply what they have and record in each result's settings
+    what they ran; `caffe time` has none of the variants (fp32, its own timers, forward and backward always)."""
     iterations: int | None = None    # None: the backend's default policy
     timeout_s: float = 1800.0        # per measurement, on the board
     processor: str = "auto"          # auto: the board's GPU when the framework sees one, else its CPU
     span: str = "compute"            # compute: input already on the device; host: copies included
     precision: str = "fp32"
-    channels_last: bool = False
-    cuda_graph: bool = False
-    compile: str | None = None       # a torch.compile mode, None: eager
     threads: int | None = None       # CPU threads (torch.set_num_threads)
-    mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step
     best: bool = False               # try the variants the board supports (Backend.variants), each a result
-    tensorrt_source: str = "onnx"    # TensorRT: build from the ONNX export, or from the Caffe prototxt (<= 8.6)
-    ort_provider: str | None = None  # ONNX Runtime: this execution provider first (--best), None: by processor
-    dla_core: int | None = None      # TensorRT: build for this DLA core, layers it cannot run on the GPU
     opset: int | None = None         # ONNX export: this opset, None: what the board's runtime reads (onnx_versions)
     gpu: int | None = None           # the GPU (nvidia-smi index) a job runs on (--gpus); None: the first
     duration_s: float | None = None  # --duration: time for this long, in windows of window_s (not with iterations)
@@ -75,6 +87,37 @@ class Options:
     image_input: "ImageInput | None" = None  # --input: the files --span end-to-end feeds (edgeprof.image_inputs)
     images: int | None = None        # --images: that many images through end to end (instead of iterations)
     prefetch: int = 0                # --prefetch: images decoded ahead by a thread on the board
+    own: tuple = ()                  # the backends' own options (their option_type) not at their defaults
+
+
+class Options(CommonOptions):
+    """CommonOptions and each backend's own (`of(backend)`), given and read under OWN_OPTIONS' keywords too:
+    Options(channels_last=True).channels_last is PyTorchOptions' channels_last, and dataclasses.replace takes
+    those keywords as well. Options are equal however given: an own option at its defaults is not kept."""
+
+    def __init__(self, **given):
+        moved: dict[str, dict] = {}
+        for keyword in [k for k in given if k in OWN_OPTIONS]:
+            backend, name = OWN_OPTIONS[keyword]
+            moved.setdefault(backend, {})[name] = given.pop(keyword)
+        super().__init__(**given)
+        own = {type(found): found for found in self.own}
+        for backend, changes in moved.items():
+            kind = _option_type(backend)
+            own[kind] = replace(own.get(kind, kind()), **changes)
+        kept = sorted((found for kind, found in own.items() if found != kind()), key=lambda o: type(o).__name__)
+        object.__setattr__(self, "own", tuple(kept))
+
+    def of(self, backend: str):
+        """`backend`'s own options (its option_type), at their defaults where none were given."""
+        kind = _option_type(backend)
+        return next((found for found in self.own if type(found) is kind), kind())
+
+    def __getattr__(self, name: str):
+        if name not in OWN_OPTIONS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        backend, field_name = OWN_OPTIONS[name]
+        return getattr(self.of(backend), field_name)
 
     def timing_argv(self) -> list[str]:
         """The board runners' timing options (edgeprof/onboard/timing.py) for these options."""
@@ -253,6 +296,7 @@ class Backend:
     install_hint: Mapping[str, str] = {}     # by device kind (jetson, desktop); "desktop" is the default
     report_versions: Mapping[str, str] = {}  # result.state["versions"] key -> the runner report's key
     figures: tuple[str, ...] = ()            # the runner report's keys kept as figures besides RUNNER_FIGURES
+    option_type: type = NoOptions            # its own options, a frozen dataclass (Options.of(name))
     gpu_by_argument: bool = False            # --gpus: the tool takes its GPU on its command line (gpu_env)
 
     def prepare(self, board: "Board") -> dict:

@@ -150,10 +150,11 @@ class LibTorchBackend(Backend):
         return facts
 
     def refusal(self, options: Options) -> str | None:
-        unsupported = [flag for flag, asked in (("--mode train-step", options.mode != "inference"),
-                                                 ("--channels-last", options.channels_last),
-                                                 ("--cuda-graph", options.cuda_graph),
-                                                 ("--compile", options.compile is not None),
+        pytorch = options.of("pytorch")
+        unsupported = [flag for flag, asked in (("--mode train-step", pytorch.mode != "inference"),
+                                                 ("--channels-last", pytorch.channels_last),
+                                                 ("--cuda-graph", pytorch.cuda_graph),
+                                                 ("--compile", pytorch.compile is not None),
                                                  ("--per-layer", options.per_layer)) if asked]
         if unsupported:
             return (f"{', '.join(unsupported)}: the LibTorch runner times plain fp32 inference of the whole "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ... import image_inputs
@@ -105,8 +105,15 @@ def runner_argv(facts: dict, model_path: str, providers: list[str], options: Opt
     return argv
 
 
+@dataclass(frozen=True)
+class OnnxRuntimeOptions:
+    """The onnxruntime backend's own option (--ort-provider)."""
+    provider: str | None = None      # this execution provider first (--best), None: by --processor
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    option_type = OnnxRuntimeOptions
     tool = "ONNX Runtime"
     model_kinds = MODEL_KINDS
     precisions = PRECISIONS  # what it runs is the ONNX export, which the exporter makes in these
@@ -135,10 +142,11 @@ class OnnxRuntimeBackend(Backend):
 
     def measure_impl(self, board, facts: dict, model: ModelSource, batch: int, options: Options,
                      result: Result) -> Result:
-        if options.ort_provider is not None and options.ort_provider not in facts["providers"]:
+        provider = options.of(self.name).provider
+        if provider is not None and provider not in facts["providers"]:
             return result.fail(f"onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
-                               f"{options.ort_provider} (it has {', '.join(facts['providers'])})")
-        providers = providers_for(facts["providers"], options.processor, options.ort_provider)
+                               f"{provider} (it has {', '.join(facts['providers'])})")
+        providers = providers_for(facts["providers"], options.processor, provider)
         if providers is None:
             return result.fail(f"--processor gpu: onnxruntime {facts['onnxruntime']} on {board.device.name} has no "
                                f"{CUDA} (it has {', '.join(facts['providers'])}): install onnxruntime-gpu")
@@ -172,7 +180,7 @@ class OnnxRuntimeBackend(Backend):
         argv = runner_argv(facts, model_path, providers, options)
         argv += image_inputs.input_argv(board, model, options, result)
         report = self.run_runner(board, argv, result, options)
-        return self._fill(result, report, exported, upload_s, options.ort_provider)
+        return self._fill(result, report, exported, upload_s, provider)
 
     def variants(self, board, options: Options) -> list[Options]:
         """What --best tries: each provider among CPU, CUDA and TensorRT that the board's onnxruntime has and

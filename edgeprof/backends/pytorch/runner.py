@@ -10,7 +10,7 @@ and copied into every result's `method`.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 from ... import image_inputs
 from ...models import ModelSource, parse
@@ -52,32 +52,44 @@ _INSTALL_HINT = {
 def runner_argv(python: str, runner: str, model_args: list[str], device: str, batch: int,
                 options: Options) -> list[str]:
     """The board command for one measurement with `options` (see torch_runner.py --help)."""
+    own = options.of("pytorch")
     argv = [python, runner, *model_args, "--device", device, "--batch", str(batch), "--span", options.span,
             "--json"]
     # Variant flags only when asked for: the command in the result reads as what a person would type.
     if options.precision != "fp32":
         argv += ["--precision", options.precision]
-    if options.mode != "inference":
-        argv += ["--mode", options.mode]
+    if own.mode != "inference":
+        argv += ["--mode", own.mode]
     argv += options.timing_argv()
-    if options.channels_last:
+    if own.channels_last:
         argv.append("--channels-last")
-    if options.cuda_graph:
+    if own.cuda_graph:
         argv.append("--cuda-graph")
-    if options.compile is not None:
-        argv.append(f"--compile={options.compile}")
+    if own.compile is not None:
+        argv.append(f"--compile={own.compile}")
     if options.threads is not None:
         argv += ["--threads", str(options.threads)]
     # Per-layer hooks need a Caffe net's modules run eagerly: --best's CUDA graph and compile variants, torchvision
     # and TorchScript models are measured without them (their results carry no per-layer figures).
-    if options.per_layer and "--spec" in model_args and options.mode == "inference" and not options.cuda_graph \
-            and options.compile is None:
+    if options.per_layer and "--spec" in model_args and own.mode == "inference" and not own.cuda_graph \
+            and own.compile is None:
         argv.append("--per-layer")
     return argv
 
 
+@dataclass(frozen=True)
+class PyTorchOptions:
+    """The pytorch backend's own options (--channels-last, --cuda-graph, --compile, --mode); the LibTorch
+    runner refuses them by name."""
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: str | None = None       # a torch.compile mode (COMPILE_MODES), None: eager
+    mode: str = "inference"          # or "train-step": forward + loss + backward + optimizer step (MODES)
+
+
 class PyTorchBackend(Backend):
     name = "pytorch"
+    option_type = PyTorchOptions
     tool = "PyTorch"
     model_kinds = ("prototxt", "torchvision", "torchscript")
     precisions = ("fp32", "fp16", "bf16")
@@ -114,8 +126,7 @@ class PyTorchBackend(Backend):
         argv = runner_argv(facts["python"], facts["runner"], model_args, device, batch, options)
         argv += image_inputs.input_argv(board, model, options, result)
         result.settings = {"processor": device, "span": options.span, "precision": options.precision,
-                           "channels_last": options.channels_last, "cuda_graph": options.cuda_graph,
-                           "compile": options.compile, "mode": options.mode, "threads": options.threads,
+                           **asdict(options.of(self.name)), "threads": options.threads,
                            "iterations": options.iterations,
                            "input": None if options.image_input is None else options.image_input.text}
         result.state["versions"] = {k: facts.get(k) for k in ("torch", "cuda", "torchvision", "python_version")}

@@ -288,7 +288,7 @@ class Trtexec:
         report = trtexec_parser.parse(run.stdout + run.stderr)
         if not run.ok or report.error:
             reason = report.error or f"exit status {run.exit_status}, no error line in its output"
-            hint = f" ({_DLA_HINT})" if "DLA" in reason and job.options.dla_core is not None else ""
+            hint = f" ({_DLA_HINT})" if "DLA" in reason and job.options.of("tensorrt").dla_core is not None else ""
             raise _Failed(f"trtexec {what} failed: {reason}{hint}")
         return run, report
 
@@ -304,7 +304,7 @@ class Trtexec:
         board, options = job.board, job.options
         partial = f"{job.engine}.partial-{board.run_id}"
         argv = self._argv(build_command, job.version, job.model.trt, options.precision, job.batch, partial,
-                          options.dla_core, trtexec=job.facts["path"])
+                          options.of("tensorrt").dla_core, trtexec=job.facts["path"])
         job.model.upload()
         try:
             run, _ = self._run(job, argv, "engine build")
@@ -317,10 +317,10 @@ class Trtexec:
         built = {"trt_version": str(job.version), "built_at": _now(), "build_s": run.duration_s,
                  "trtexec_build_s": float(reported.group(1)) if reported else None, "command": run.command,
                  "dla": None}
-        if options.dla_core is not None:
+        if options.of("tensorrt").dla_core is not None:
             # How much of the net the DLA took: its subgraphs, and the layers that fell back to the GPU
             # (None when the build log has no placement lists).
-            built["dla"] = {"core": options.dla_core,
+            built["dla"] = {"core": options.of("tensorrt").dla_core,
                             "dla_subgraphs": len(placement["dla"]) if placement else None,
                             "gpu_layers": len(placement["gpu"]) if placement else None,
                             "gpu_layer_names": placement["gpu"] if placement else None}
@@ -336,7 +336,7 @@ class Trtexec:
         figures = result.figures
         times_path = f"{board.workdir}/{job.key}.times.json" if job.version.major >= 6 else None
         argv = self._argv(timing_command, job.version, job.model.trt, job.batch, job.engine, times_path,
-                          job.options.dla_core, timing, trtexec=job.facts["path"])
+                          job.options.of("tensorrt").dla_core, timing, trtexec=job.facts["path"])
         before = _clock(board, result)
         _, summary = self._run(job, argv, "timing run")
         after = _clock(board, result)
@@ -386,8 +386,8 @@ class Trtexec:
     def _profile(self, job: EngineJob) -> None:
         figures = job.result.figures
         profile_path = f"{job.board.workdir}/{job.key}.profile.json"
-        argv = profile_command(job.version, job.model.trt, job.batch, job.engine, profile_path, job.options.dla_core,
-                               trtexec=job.facts["path"])
+        argv = profile_command(job.version, job.model.trt, job.batch, job.engine, profile_path,
+                               job.options.of("tensorrt").dla_core, trtexec=job.facts["path"])
         if argv is None:
             figures["layers"] = None  # before 6.0 trtexec writes no per-layer file
             return
@@ -413,10 +413,10 @@ class PythonApi:
     name = "python-api"
 
     def refusal(self, board, options: Options) -> str | None:
-        if options.tensorrt_source == "prototxt":
+        if options.of("tensorrt").source == "prototxt":
             return (f"--trt-from prototxt needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT "
                     f"Python-API path builds from ONNX only): use --trt-from onnx")
-        if options.dla_core is not None:
+        if options.of("tensorrt").dla_core is not None:
             return (f"--dla-core needs trtexec, which {board.device.name} lacks (edgeprof's TensorRT Python-API "
                     f"path builds for the GPU only)")
         return None
@@ -470,8 +470,16 @@ class PythonApi:
 _TOOLS = {tool.name: tool for tool in (Trtexec, PythonApi)}
 
 
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """The tensorrt backend's own options (--tensorrt-source, --dla-core)."""
+    source: str = "onnx"             # build from the ONNX export, or from the Caffe prototxt (<= 8.6): TENSORRT_SOURCES
+    dla_core: int | None = None      # build for this DLA core, layers it cannot run on the GPU
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    option_type = TensorRTOptions
     tool = "TensorRT Python-API"
     # Through trtexec (--iterations/--duration of its own, without windows or arrivals) as often as through
     # the runner.
@@ -523,7 +531,7 @@ class TensorRTBackend(Backend):
         (fp32, the reference, first; 11.x has fp32 only; int8 uncalibrated, timing only), on the GPU or
         the DLA core asked for."""
         version = parse_version(board.backend_facts[self.name]["version"])
-        kind = CaffeModel("", "") if options.tensorrt_source == "prototxt" else OnnxModel("")
+        kind = CaffeModel("", "") if options.of("tensorrt").source == "prototxt" else OnnxModel("")
         return [replace(options, best=False, precision=precision) for precision in build_precisions(version, kind)]
 
     @staticmethod
@@ -568,15 +576,16 @@ class TensorRTBackend(Backend):
         version = parse_version(facts["version"])
         timing = TimingOptions(iterations=options.iterations or DEFAULT_ITERATIONS, warmup_ms=WARMUP_MS,
                                duration_s=0 if options.iterations else DEFAULT_DURATION_S)
-        result.settings = {"tensorrt_tool": tool.name, "source": options.tensorrt_source,
-                           "precision": options.precision, "dla_core": options.dla_core, "span": options.span,
+        own = options.of(self.name)
+        result.settings = {"tensorrt_tool": tool.name, "source": own.source,
+                           "precision": options.precision, "dla_core": own.dla_core, "span": options.span,
                            "iterations": options.iterations, "opset": options.opset, **tool.settings(timing),
                            "effective": effective_timing(version) if isinstance(tool, Trtexec) else None}
         result.state["versions"] = {"tensorrt": facts["version"], "tensorrt_version_source": facts["version_source"]}
         result.method = tool.method(version, options, timing)
         result.span = options.span
-        if options.tensorrt_source not in TENSORRT_SOURCES:
-            raise _Failed(f"unknown TensorRT model source {options.tensorrt_source!r}; one of "
+        if own.source not in TENSORRT_SOURCES:
+            raise _Failed(f"unknown TensorRT model source {own.source!r}; one of "
                           f"{', '.join(TENSORRT_SOURCES)}")
         if options.precision not in PRECISIONS:
             raise _Failed(f"--precision {options.precision}: edgeprof builds TensorRT engines in "
@@ -593,18 +602,18 @@ class TensorRTBackend(Backend):
             raise _Failed(refused)
         source = self._model(board, model, batch, options, result, version)
         unit = board.facts.get("board_model") or board.facts.get("gpu") or board.device.profile.family
-        key = engine_cache_key(source.sha256, version, options.precision, batch, unit, options.dla_core,
+        key = engine_cache_key(source.sha256, version, options.precision, batch, unit, own.dla_core,
                                onnx=(source.facts["opset"], source.facts["ir_version"]) if source.facts["kind"] == "onnx"
                                else None)
         engine = f"{facts['cache_dir']}/{key}.engine"
-        result.figures.update(trt_version=str(version), source=options.tensorrt_source, model=source.facts,
+        result.figures.update(trt_version=str(version), source=own.source, model=source.facts,
                               engine_key=key, engine_path=engine, engine_device=unit)
         return EngineJob(board, facts, tool, version, source, batch, options, timing, key, engine, result, [])
 
     def _model(self, board, model: ModelSource, batch: int, options: Options, result: Result,
                version: TrtVersion) -> _Model:
         base = f"{board.workdir}/{model.file_stem(batch)}"
-        if options.tensorrt_source == "prototxt":
+        if options.of("tensorrt").source == "prototxt":
             if model.kind != "prototxt":
                 raise _Failed(f"--trt-from prototxt needs a Caffe deploy prototxt; {model.name} is a {model.kind} "
                               f"model: use --trt-from onnx")
