@@ -61,7 +61,7 @@ def test_refuses_what_it_does_not_declare(board, scripted):
 def test_its_capabilities_reach_the_cli_tables():
     assert backends.backend_class("torchscript").model_kinds == ("torchscript",)
     assert backends.precisions() == ("fp32", "fp16", "bf16", "int8")
-    assert backends.spans() == ("compute", "host")
+    assert backends.spans() == ("compute", "host", "end-to-end")
 
 
 def test_runner_errors_are_json(tmp_path):
