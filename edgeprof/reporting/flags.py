@@ -40,9 +40,8 @@ MEANINGS = {
 
 
 def flag_codes(results: Iterable[Result]) -> list[str]:
-    """Every flag code among the results, in first-seen order."""
-    return list(dict.fromkeys(flag["code"] for r in results for flag in r.flags or []
-                              if isinstance(flag, dict) and "code" in flag))
+    """Every flag code among the results, in first-seen order, as the tables show them (result.Flag)."""
+    return list(dict.fromkeys(flag.code for r in results for flag in r.flag_list))
 
 
 def footnotes(results: Iterable[Result]) -> list[str]:
