@@ -238,21 +238,11 @@ class Result:
         self.error = error
         return self
 
-    @property
-    def latency(self) -> Latency:
-        return Latency.of(self)
-
-    @property
-    def timing(self) -> Timing:
-        return Timing.of(self)
-
-    @property
-    def memory(self) -> Memory:
-        return Memory.of(self)
-
-    @property
-    def power(self) -> Power:
-        return Power.of(self)
+    # What every backend reports, as typed parts read from the fields above on each access (the docstring).
+    latency = property(Latency.of)
+    timing = property(Timing.of)
+    memory = property(Memory.of)
+    power = property(Power.of)
 
     @property
     def flag_list(self) -> list[Flag]:
