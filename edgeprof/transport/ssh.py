@@ -506,13 +506,18 @@ class _LabTransport(paramiko.Transport):
     - AES-GCM preferred (any OpenSSH since 6.2 has it; other servers get paramiko's usual order): with
       CTR + HMAC, paramiko checks every packet's MAC in a Python loop, a quarter of the host's CPU in a
       16-board lab run; GCM's tag is checked inside OpenSSL;
-    - its reader thread wakes every 5 s instead of ten times a second to see whether it should stop and
-      whether a keepalive is due (close() does not wait for that: it closes the packetizer, which ends the
-      thread). Each wake-up is a socket timeout handled in Python: at once a second they cost 0.1 ms of host
-      CPU per board-second on the build VM, a fifth of what a lab may spend (issue 18), at 5 s 0.02 ms;
-      keepalives (KEEPALIVE_S) go out at most 5 s late."""
+    - its reader thread wakes once a second instead of ten times to see whether it should stop (close()
+      does not wait for that: it closes the packetizer, which ends the thread), and every IDLE_CHECK_S once
+      connected (SSHTransport: the greeting's timeout needs the short one)."""
     _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
-    _active_check_timeout = 5.0
+    _active_check_timeout = 1.0
+
+
+# How often a connected transport's reader thread wakes to see whether to stop or send a keepalive. Each
+# wake-up is a socket timeout handled in Python: once a second they cost 0.08 ms of host CPU per board-second
+# on the build VM (24 idle connections), a sixth of what a lab may spend (issue 18); every 5 s, 0.017 ms.
+# Keepalives (KEEPALIVE_S) then go out at most this late.
+IDLE_CHECK_S = 5.0
 
 
 class _ProxyCommandSocket:
@@ -585,6 +590,7 @@ class SSHTransport:
                     started = time.monotonic()
                     client = self._connect(t, self._open_socket(t, hop), started)
                 client.get_transport().set_keepalive(int(t.server_alive_interval or KEEPALIVE_S))
+                client.get_transport().sock.settimeout(IDLE_CHECK_S)
                 self._clients.append(client)
         except BaseException:
             self.close()
@@ -708,7 +714,11 @@ class SSHTransport:
             raise TransportError(f"{self.name}: lost the SSH connection ({e or type(e).__name__})") from None
         out, err = bytearray(), bytearray()
         found, pid = False, None
+        # poll, not select: select takes no file descriptor past 1023 (FD_SETSIZE), and a lab of 128 boards
+        # holds about 6 a board (its socket, its SQLite files, a pipe per channel it waits on).
+        readable = select.poll()
         try:
+            readable.register(channel, select.POLLIN)
             while True:
                 if timeout is not None and time.monotonic() - started > timeout:
                     self._kill(pid)
@@ -717,8 +727,8 @@ class SSHTransport:
                 # Data and the channel's close (also when the connection dies) wake this at once; otherwise
                 # it sleeps until the command's own timeout, without waking to look (a lab waits on many
                 # boards at once, each wake-up host CPU).
-                select.select([channel], [], [], None if timeout is None
-                              else max(0.0, timeout - (time.monotonic() - started)))
+                readable.poll(None if timeout is None
+                              else max(0.0, timeout - (time.monotonic() - started)) * 1000)
                 while channel.recv_ready():
                     out += channel.recv(65536)
                 while channel.recv_stderr_ready():
