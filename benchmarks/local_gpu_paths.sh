@@ -50,9 +50,9 @@ part1)
     step 30 nvidia-smi --query-compute-apps=pid,process_name,used_gpu_memory --format=csv
     step 60 "$ep" measure --device local --clocks leave --db "$db" --backend pytorch alexnet
     wait
+    step 240 "$ep" measure --device local --clocks leave --db "$db" --backend libtorch resnet50
     ;;
 part2)
-    step 240 "$ep" measure --device local --clocks leave --db "$db" --backend libtorch resnet50
     step 150 "$ep" measure --device local --clocks leave --db "$db" --backend onnxruntime alexnet resnet50
     step 150 "$ep" compare --device local --db "$db" alexnet resnet50 --backend pytorch --batch 1,8,64 --metric latency,memory
     step 150 python3 benchmarks/pytorch_cuda_event_loop.py --batch 1,64 --no-best
