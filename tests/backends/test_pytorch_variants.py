@@ -379,6 +379,7 @@ def test_torchvision_source(tmp_path, torchvision):
     args = ("--torchvision", "resnet18", "--input-shape", "3,64,64", "--batch", 2, *QUICK)
     out, _ = run_runner(*args, "--dump-output", tmp_path / "a.f32")
     assert out["net"] == "resnet18" and out["outputs"] == ["output"] and out["settings"]["source"] == "torchvision"
+    assert out["detector"] is None and out["settings"]["input_shape"] == [3, 64, 64]  # a classifier
     assert out["weights"].startswith("random (seed 0, torchvision ")
     run_runner(*args, "--dump-output", tmp_path / "b.f32")
     assert read_tensors(tmp_path / "a.f32") == read_tensors(tmp_path / "b.f32")  # seeded

@@ -68,11 +68,6 @@ def test_ssdlite_measured_with_its_detections(torchvision, tmp_path):
     assert out["settings"]["input_shape"] == [3, 120, 160] and out["latency_ms"]["median"] > 0
 
 
-def test_classifiers_report_no_detector(torchvision):
-    out, _ = run_runner("--torchvision", "mobilenet_v3_small", "--input-shape", "3,64,64", *QUICK)
-    assert out["detector"] is None and out["settings"]["input_shape"] == [3, 64, 64]
-
-
 def test_a_detector_scripts_to_the_same_outputs(torchvision):
     model = load("--torchvision", SSDLITE, "--input-shape", "3,96,128")
     net = model.net.eval()
