@@ -96,8 +96,9 @@ def _postprocess_settings(model):
 
 class Detector(nn.Module):
     """A torchvision detector fed a batch tensor as its list of images, returning every image's outputs as one flat
-    list (see the module's docstring). Scriptable: torch.jit.script(Detector(model)) is what TorchScript and
-    LibTorch run (torchvision's detectors script; they cannot be traced, their box counts depend on the input)."""
+    list (see the module's docstring). Scriptable: torch.jit.script(Detector(model)) saves a file the PyTorch
+    runner's --torchscript source runs where torchvision is installed (torchvision's detectors script; they cannot be
+    traced, their box counts depend on the input; the LibTorch runner refuses them, libtorch_runner.py says why)."""
 
     def __init__(self, model):
         super(Detector, self).__init__()
