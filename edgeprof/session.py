@@ -141,8 +141,12 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                         should_run: Callable[[Job], bool] | None = None,
                         on_result: Callable[[Result], None] | None = None,
                         on_status: Callable[[str], None] | None = None,
-                        on_window: Callable[[dict], None] | None = None) -> list[Result]:
-    """measure_jobs with the board settings as one BoardPolicy (what a lab passes for all its boards)."""
+                        on_window: Callable[[dict], None] | None = None,
+                        keep_results: bool = True) -> list[Result]:
+    """measure_jobs with the board settings as one BoardPolicy (what a lab passes for all its boards).
+    keep_results=False: each result is let go once stored and given to on_result, and [] is returned (a lab
+    keeps its own summaries, edgeprof.lab.runner; a sweep's raw telemetry and logs would otherwise stay in
+    memory until its last item)."""
     status = on_status or (lambda message: None)
     sources = prepare_jobs(jobs)
     if isinstance(device, str):
@@ -155,7 +159,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
     def keep(result: Result) -> None:
         result.finished_at = result.finished_at or now()
         store.add(result)
-        results.append(result)
+        if keep_results:
+            results.append(result)
         if on_result:
             on_result(result)
 

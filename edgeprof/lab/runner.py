@@ -197,7 +197,7 @@ class Lab:
             with open_store(self.db) as store:
                 measure_with_policy(device, jobs, policy, store=store, inventory=self.inventory,
                                     should_stop=stop.is_set, should_run=not_stored_yet, on_result=on_result,
-                                    on_status=on_status)
+                                    on_status=on_status, keep_results=False)
             progress.state = "finished"
         except EdgeprofError as e:
             progress.state, progress.error = "failed", str(e)
