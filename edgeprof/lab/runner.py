@@ -28,6 +28,10 @@ from ..session import Job, measure_with_policy
 from ..storage import open_store
 from .plan import Item, Plan
 
+# A board thread's database connection only adds its results and asks which of its items are stored: it
+# needs no cache, and a lab holds one connection a board.
+BOARD_STORE_CACHE_KIB = 64
+
 # What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost,
 # results database unreachable.
 # The items it did not finish stay to do for the next run of the plan.
@@ -195,6 +199,7 @@ class Lab:
         try:
             # Each board thread has its own database connection; SQLite's WAL lets them write side by side.
             with open_store(self.db) as store:
+                store.cache_at_most(BOARD_STORE_CACHE_KIB)
                 measure_with_policy(device, jobs, policy, store=store, inventory=self.inventory,
                                     should_stop=stop.is_set, should_run=not_stored_yet, on_result=on_result,
                                     on_status=on_status, keep_results=False)

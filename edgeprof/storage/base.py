@@ -183,6 +183,10 @@ class SQLStore:
     def close(self) -> None:
         raise NotImplementedError
 
+    def cache_at_most(self, kib: int) -> None:
+        """Keep at most `kib` KiB of the database's pages in this process for this connection (a lab opens
+        one per board thread). PostgreSQL caches on its server: nothing to do."""
+
     # --- shared ---
     def _migrate(self, target: int = SCHEMA_VERSION) -> None:
         with self._transaction():

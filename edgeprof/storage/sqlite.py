@@ -105,5 +105,11 @@ class ResultStore(SQLStore):
     def close(self) -> None:
         self._db.close()
 
+    def cache_at_most(self, kib: int) -> None:
+        # SQLite's page cache is 2 MiB per connection by default (https://www.sqlite.org/pragma.html#pragma_cache_size,
+        # a negative size is in KiB), filled by the rows this connection writes: 0.8 MB a board thread writing 2
+        # results, up to 2 MiB with more; at 64 KiB 0.47 MB, with the same CPU per result (build VM).
+        self._db.execute(f"PRAGMA cache_size = {-int(kib)}")
+
 
 __all__ = ["ResultStore", "default_db_path"]

@@ -79,6 +79,18 @@ def test_plan_items_ok_of_one_device(db):
         assert store.plan_items_ok("h1") == {"a", "b"}
 
 
+def test_a_store_with_a_small_cache_keeps_working(db):
+    with open_store(db) as store:
+        store.cache_at_most(64)
+        for item in "abc":
+            store.add(in_plan(item))
+        assert store.plan_items_ok("h1", "sim-tx2") == {"a", "b", "c"}
+    if not db.startswith("postgres"):
+        with open_store(db) as store:
+            store.cache_at_most(64)
+            assert store._db.execute("PRAGMA cache_size").fetchone()[0] == -64
+
+
 class _Version1:
     """The store as edgeprof 0.1 left it: schema version 1, the plan only inside the JSON document."""
 
