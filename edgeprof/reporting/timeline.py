@@ -47,10 +47,10 @@ def describe_timeline(result: Result) -> str:
 
 def describe_arrivals(result: Result) -> str:
     arrival = result.figures["arrival"]
-    latency = result.latency_ms or {}
+    latency = result.latency
     service = arrival.get("service_ms") or {}
     return (f"{result.model} {result.backend} batch {result.batch}: {arrival['scenario']} arrivals at "
             f"{arrival['rate_hz']:g} Hz ({_number(arrival.get('achieved_hz'))} Hz served), {arrival['queries']} "
-            f"queries: from arrival median {_number(latency.get('median'))} ms, p90 {_number(latency.get('p90'))} ms; "
+            f"queries: from arrival median {_number(latency.median)} ms, p90 {_number(latency.p90)} ms; "
             f"the inference alone median {_number(service.get('median'))} ms; "
             f"{arrival['missed_deadlines']} missed deadlines")
