@@ -22,7 +22,8 @@ from ..power.lease import BoardBusy
 from ..transport import CommandResult, TransportError
 from ..transport.sudo import Sudo
 from . import timeline
-from .summary import CONTENDED_CPU_SHARE, NVIDIA_SMI_FIELDS, summarize
+from .summary import (CONTENDED_CPU_SHARE, NVIDIA_SMI_FIELDS, NVIDIA_SMI_POWER_TOTAL, energy_not_attributed,
+                      ran_on_host_cpu, summarize)
 
 # --quiet-board: how long each look at the other processes lasts (the sampler's once-a-second pass, twice).
 QUIET_SAMPLE_S = 2.0
@@ -83,6 +84,9 @@ class Recording:
         summary, flags = summarize(self.records, result.timed_window, inferences=inferences,
                                    power_total=self.power_total, state=result.state, interval_ms=self.interval_ms,
                                    errors=errors)
+        gpu_board_power = summary.get("power_total", {}).get("definition") == NVIDIA_SMI_POWER_TOTAL
+        if gpu_board_power and ran_on_host_cpu(result.settings):
+            energy_not_attributed(summary)
         result.telemetry = {"source": self.source, "interval_ms": self.interval_ms, **summary, "errors": errors,
                             "commands": self.commands, "samples": self.records}
         if result.status == "ok":

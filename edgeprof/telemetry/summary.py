@@ -380,6 +380,21 @@ def per_gpu(records: list[dict], window: dict, gpus: list[int]) -> dict:
     return out
 
 
+def ran_on_host_cpu(settings: dict) -> bool:
+    """Whether the item's work ran on the host's CPU (PyTorch, LibTorch and ONNX Runtime say so in their
+    settings: processor "cpu", or ONNX Runtime's CPU provider alone)."""
+    return settings.get("processor") == "cpu" or settings.get("providers") == ["CPUExecutionProvider"]
+
+
+def energy_not_attributed(summary: dict) -> None:
+    """An item that ran on a desktop's CPU while the board total is nvidia-smi's power.draw (the GPU board
+    alone): that power is the idle GPU's, not the work's, so no energy per inference is given, and why."""
+    energy = summary.get("energy")
+    if energy:
+        energy.update(per_inference_j=None, inferences_per_j=None,
+                      not_attributed="the item ran on the host's CPU; the power measured is the GPU board's alone")
+
+
 def summarize(records: list[dict], window: dict | None, *, inferences: int | None, power_total: str | None,
               state: dict, interval_ms: float, errors: list[str]) -> tuple[dict, list[dict]]:
     """The window's statistics (empty without a window) and the result's validity flags."""

@@ -234,3 +234,26 @@ def test_other_gpu_processes_in_the_window_give_gpu_shared_with_their_memory():
     unknown = other_processes([{**others(11.0, 1.0, 0.0, []), "gpu_error": "no nvmap client table"}] * 2, window)
     assert "gpu" not in unknown and unknown["gpu_errors"] == ["no nvmap client table"]
     assert gpu_shared_flag(unknown) == []
+
+
+@pytest.mark.parametrize("settings, attributed", [
+    ({"processor": "cuda:0"}, True),
+    ({"processor": "cpu"}, False),
+    ({"processor": "auto", "providers": ["CPUExecutionProvider"]}, False),
+    ({"processor": "auto", "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}, True),
+])
+def test_no_energy_per_inference_from_the_gpu_board_for_an_item_on_the_host_cpu(settings, attributed):
+    # Seen on the lent H100 (2026-12-07): ONNX Runtime on the host's CPU got "70 W, 0.74 J/img" from the idle
+    # GPU board's power.draw. The GPU's power is kept; energy per inference is given only for work on it.
+    from edgeprof.result import Result
+    from edgeprof.telemetry.sampler import Recording
+    stamp = 1795462735.0
+    result = Result(device="local", model="alexnet", backend="onnxruntime", batch=1, run_id="r", iterations=64,
+                    settings=settings, timed_window={"start_s": stamp - 0.5, "end_s": stamp + 1.5})
+    recording = Recording(source="nvidia-smi+proc", interval_ms=100, power_total=None,
+                          records=[start(), {"kind": "nvidia-smi", "t": stamp, "line": h100_line()}])
+    recording.attach(result)
+    energy = result.telemetry["energy"]
+    assert result.telemetry["power_total"]["mean_w"] == 100.92
+    assert (energy["per_inference_j"] is not None) is attributed
+    assert ("not_attributed" in energy) is not attributed
