@@ -6,12 +6,12 @@
 # the wheel's CUDA libtorch, ONNX Runtime, and the two timer benchmarks. Clocks are left as they are
 # (--clocks leave): a shared machine's clocks, power limit and persistence mode are not ours to change.
 #
-#     benchmarks/local_gpu_paths.sh OUT_DIR [part1|part2]
+#     benchmarks/local_gpu_paths.sh OUT_DIR [part1|part2|part3]
 #
 # Every result goes to OUT_DIR/results.sqlite (read it with `edgeprof results list --db ...`), everything
 # printed to OUT_DIR/part*.log. Each step has its own time limit, so one that hangs costs only its limit.
 set -u
-out=${1:?usage: local_gpu_paths.sh OUT_DIR [part1|part2]}
+out=${1:?usage: local_gpu_paths.sh OUT_DIR [part1|part2|part3]}
 part=${2:-part1}
 mkdir -p "$out"
 db=$out/results.sqlite
@@ -57,8 +57,17 @@ part2)
     step 150 "$ep" compare --device local --db "$db" alexnet resnet50 --backend pytorch --batch 1,8,64 --metric latency,memory
     step 150 python3 benchmarks/pytorch_cuda_event_loop.py --batch 1,64 --no-best
     ;;
+part3)
+    # Real inputs end to end (decode on the CPU, the rest on the GPU) and torchvision's detectors on CUDA.
+    frames=$out/frames
+    step 60 python3 -c 'import sys, os, random; from PIL import Image; os.makedirs(sys.argv[1], exist_ok=True); r = random.Random(0); [Image.frombytes("RGB", (640, 480), bytes(r.getrandbits(8) for _ in range(640 * 480 * 3))).save(os.path.join(sys.argv[1], "%02d.jpg" % i), quality=90) for i in range(8)]' "$frames"
+    step 120 "$ep" measure --device local --clocks leave --db "$db" --backend pytorch alexnet --input "$frames" --images 200
+    step 120 "$ep" measure --device local --clocks leave --db "$db" --backend pytorch alexnet --input "$frames" --images 200 --prefetch 4
+    step 180 "$ep" measure --device local --clocks leave --db "$db" --backend pytorch torchvision:ssdlite320_mobilenet_v3_large torchvision:fasterrcnn_resnet50_fpn
+    rm -rf "$frames"
+    ;;
 *)
-    echo "unknown part: $part (part1 or part2)" >&2
+    echo "unknown part: $part (part1, part2 or part3)" >&2
     exit 2
     ;;
 esac
