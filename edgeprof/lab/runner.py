@@ -32,6 +32,24 @@ from .plan import Item, Plan
 # needs no cache, and a lab holds one connection a board.
 BOARD_STORE_CACHE_KIB = 64
 
+class _WritesInTurn:
+    """A board thread's store whose writes take turns with the other board threads of this process (`turn`,
+    which its opening holds too: that checks the schema in a write transaction). SQLite lets one writer in
+    at a time and has the others wait up to 30 s (sqlite.ResultStore); with 128 boards on the 2-core build VM
+    (load average 188) writers that held the lock waited that long for the CPU, and 46 boards failed with
+    "database is locked". Queued here they wait without a deadline; other processes still get SQLite's wait."""
+
+    def __init__(self, store, turn: threading.Lock):
+        self._store, self._turn = store, turn
+
+    def add(self, result: Result) -> int:
+        with self._turn:
+            return self._store.add(result)
+
+    def plan_items_ok(self, plan_hash: str, device: str | None = None) -> set[str]:
+        return self._store.plan_items_ok(plan_hash, device)
+
+
 # What ends one board's share: unreachable, busy (BoardBusy), sudo denied (SudoDenied), connection lost,
 # results database unreachable.
 # The items it did not finish stay to do for the next run of the plan.
@@ -128,6 +146,7 @@ class Lab:
         items = {d.name: plan.items(d.name) for d in devices}
         lab_run = LabRun(plan, plan_hash, {d.name: BoardProgress(d.name, len(items[d.name])) for d in devices})
         lock = threading.Lock()
+        db_turn = threading.Lock()      # the board threads' database writes, one at a time (_WritesInTurn)
         stop = threading.Event()
         policy = BoardPolicy(accept_new_host_key=self.accept_new_host_key, clocks=plan.clocks,
                              sudo_password_env=self.sudo_password_env, lease_s=plan.lease_s, wait_s=wait_s,
@@ -143,7 +162,8 @@ class Lab:
             todo = [item for item in items[device.name] if item.key not in stored_ok]
             lab_run.boards[device.name].skipped = len(items[device.name]) - len(todo)
             thread = threading.Thread(target=self._board, name=f"edgeprof-{device.name}", daemon=True,
-                                      args=(device, plan, plan_hash, todo, policy, lab_run, lock, notify, stop))
+                                      args=(device, plan, plan_hash, todo, policy, lab_run, lock, notify, stop,
+                                            db_turn))
             threads.append(thread)
             thread.start()
         try:
@@ -162,7 +182,8 @@ class Lab:
         return lab_run
 
     def _board(self, device: Device, plan: Plan, plan_hash: str, todo: list[Item], policy: BoardPolicy,
-               lab_run: LabRun, lock: threading.Lock, notify, stop: threading.Event) -> None:
+               lab_run: LabRun, lock: threading.Lock, notify, stop: threading.Event,
+               db_turn: threading.Lock) -> None:
         progress = lab_run.boards[device.name]
         if not todo:
             progress.state = "finished"
@@ -197,10 +218,13 @@ class Lab:
         progress.state, progress.started = "measuring", time.monotonic()
         notify()
         try:
-            # Each board thread has its own database connection; SQLite's WAL lets them write side by side.
-            with open_store(self.db) as store:
+            # Each board thread has its own database connection (SQLite's WAL: readers never wait for the
+            # writer); its writes take turns with the other boards' (_WritesInTurn).
+            with db_turn:
+                opened = open_store(self.db)
+            with opened as store:
                 store.cache_at_most(BOARD_STORE_CACHE_KIB)
-                measure_with_policy(device, jobs, policy, store=store, inventory=self.inventory,
+                measure_with_policy(device, jobs, policy, store=_WritesInTurn(store, db_turn), inventory=self.inventory,
                                     should_stop=stop.is_set, should_run=not_stored_yet, on_result=on_result,
                                     on_status=on_status, keep_results=False)
             progress.state = "finished"
