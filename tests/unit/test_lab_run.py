@@ -1,5 +1,6 @@
 """What a LabRun keeps in memory of each stored result (edgeprof.lab.runner.summary_only): the summary, not
-the raw parts, so a large lab's host memory does not grow with every board-second measured."""
+the raw parts, so a large lab's host memory does not grow with every board-second measured; and how its board
+threads take turns storing them."""
 from edgeprof.lab.runner import summary_only
 from edgeprof.result import Result
 
@@ -20,3 +21,35 @@ def test_a_lab_run_keeps_the_summary_and_leaves_the_raw_parts_to_the_store():
     assert (kept.raw_log, kept.commands, kept.prototxt_diff) == ("", [], "")
     # The result handed to on_result callers and stored is untouched.
     assert len(result.figures["times_ms"]) == 1000 and len(result.telemetry["samples"]) == 500 and result.raw_log
+
+
+def test_board_threads_store_their_results_one_at_a_time():
+    # What lets 128 board threads share a SQLite file on a busy host: their adds queue on the lab's lock
+    # instead of SQLite's 30 s busy wait (edgeprof.lab.runner._WritesInTurn).
+    import threading
+    import time
+
+    from edgeprof.lab.runner import _WritesInTurn
+
+    class Store:
+        inside = most = 0
+
+        def add(self, result):
+            Store.inside += 1
+            Store.most = max(Store.most, Store.inside)
+            time.sleep(0.001)
+            Store.inside -= 1
+            return 1
+
+        def plan_items_ok(self, plan_hash, device=None):
+            return {f"{plan_hash} {device}"}
+
+    turn = threading.Lock()
+    stores = [_WritesInTurn(Store(), turn) for _ in range(16)]
+    threads = [threading.Thread(target=lambda s=s: [s.add(None) for _ in range(5)]) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Store.most == 1
+    assert stores[0].plan_items_ok("h", "sim-tx2-01") == {"h sim-tx2-01"}
