@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeprof.devices import connect, get_device
 from edgeprof.result import Result
-from edgeprof.session import Board
 from edgeprof.telemetry import BoardTelemetry
-from edgeprof.transport import make_temp_dir, remove_tree
 
 
 def gone(pid: int) -> bool:
@@ -18,16 +15,6 @@ def gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
-
-
-@pytest.fixture
-def board():
-    device = get_device("local")
-    transport = connect(device)
-    # No GPU fact: a desktop without nvidia-smi samples /proc only, as the lab's sim-desktop does.
-    board = Board(device, transport, run_id="test", facts={}, workdir=make_temp_dir(transport))
-    yield board
-    remove_tree(transport, board.workdir)
 
 
 def test_samples_inside_the_window_and_the_summary(board):

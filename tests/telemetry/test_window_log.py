@@ -8,13 +8,10 @@ import pytest
 
 from edgeprof import validity
 from edgeprof.backends import Options
-from edgeprof.devices import connect, get_device
 from edgeprof.onboard import timing as bt
 from edgeprof.result import Result
-from edgeprof.session import Board
 from edgeprof.telemetry import timeline
 from edgeprof.telemetry.window_log import WindowFeed, fill_from_windows, hottest, parse_windows
-from edgeprof.transport import make_temp_dir, remove_tree
 
 from ..backends.test_board_timing import sleeping_step, timing_args
 
@@ -50,15 +47,6 @@ def test_only_complete_window_lines_count():
 def proc(t, temps):
     return {"kind": "proc", "t": t, "cpu_load_pct": [50.0], "cpu_freq_mhz": [2035], "ram_used_mb": 900,
             "temps_c": temps}
-
-
-@pytest.fixture
-def board():
-    device = get_device("local")
-    transport = connect(device)
-    board = Board(device, transport, run_id="test", facts={}, workdir=make_temp_dir(transport))
-    yield board
-    remove_tree(transport, board.workdir)
 
 
 def test_the_feed_hands_on_each_new_window_once(board):
