@@ -647,12 +647,17 @@ class SSHTransport:
         # ssh(1) tries -i first, then ssh_config's IdentityFile (a missing one is skipped), then the defaults.
         keys = ([t.key_filename] if t.key_filename else []) + [f for f in t.identity_files if os.path.exists(f)]
         # The SSH greeting, key exchange and authentication share what is left of the connect timeout, so a
-        # port that accepts but never speaks SSH fails within it.
+        # port that accepts but never speaks SSH fails within it. paramiko's reader thread notices the
+        # greeting's timeout at its next socket wake-up (_active_check_timeout), while start_client
+        # (`timeout`, on sock we opened) stops waiting at its own deadline and lets connect() go on to
+        # authenticate on a dead transport ("No existing session"): start_client waits one wake-up longer, so
+        # the greeting's own error is the one raised.
         left = max(0.5, t.connect_timeout - (time.monotonic() - started))
         try:
             client.connect(
                 t.host, port=t.port or 22, username=t.user, key_filename=keys or None, sock=sock,
-                timeout=left, banner_timeout=left, auth_timeout=t.connect_timeout,
+                timeout=left + _LabTransport._active_check_timeout + 0.5, banner_timeout=left,
+                auth_timeout=t.connect_timeout,
                 allow_agent=True, look_for_keys=not keys, transport_factory=transport)
         except BaseException as e:
             client.close()
