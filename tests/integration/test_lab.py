@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from edgeprof.devices import connect
 
@@ -73,8 +74,10 @@ def test_sigkill_mid_plan_then_rerun_loses_nothing_and_measures_nothing_twice(ed
     plan = write_plan(tmp_path / "plan.toml", iterations=400, lease_s=10)
     env = {**os.environ, "HOME": str(edgeprof_cli.home), "EDGEPROF_DB": str(edgeprof_cli.db),
            "EDGEPROF_INVENTORY": str(lab_inventory)}
-    proc = subprocess.Popen([sys.executable, "-m", "edgeprof.cli", "run", str(plan), "--json"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # -X faulthandler: a plan that stores nothing in time is sent SIGABRT, and its threads' stacks say where
+    # it stood.
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "edgeprof.cli", "run", str(plan), "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     stored = 0
     while stored < len(copies) // 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -82,6 +85,10 @@ def test_sigkill_mid_plan_then_rerun_loses_nothing_and_measures_nothing_twice(ed
         if edgeprof_cli.db.exists():
             stored = sqlite3.connect(edgeprof_cli.db).execute("SELECT count(*) FROM results").fetchone()[0]
     assert proc.poll() is None, "the plan finished before it could be killed: raise its iterations"
+    if not stored:
+        proc.send_signal(signal.SIGABRT)
+        _, stacks = proc.communicate(timeout=60)
+        pytest.fail(f"the plan stored nothing in 300 s; where its threads stood:\n{stacks[-20000:]}")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_with = sqlite3.connect(edgeprof_cli.db).execute("SELECT count(*) FROM results").fetchone()[0]
