@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +47,24 @@ def _check_is_sqlite(path: Path) -> None:
                          f"write to it. Name another file with --db.")
 
 
+# POSIX advisory locks belong to the process, and closing any descriptor of a file drops all of them,
+# SQLite's included (https://www.sqlite.org/howtocorrupt.html, section 2.2). _check_is_sqlite opens and closes
+# the file: done while another ResultStore of this process holds the database, it would let a reader in
+# another process, closing its own connection, find no other user, checkpoint and delete the WAL this process
+# still writes to, and every result written after that would be lost. So the header is read only while this
+# process has no store open on that file (one that did read it already); counted by (device, inode).
+_open_files: Counter[tuple[int, int]] = Counter()
+_open_files_lock = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class ResultStore(SQLStore):
     id_column = "INTEGER PRIMARY KEY"
     now = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
@@ -52,11 +72,17 @@ class ResultStore(SQLStore):
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path).expanduser() if path else default_db_path()
         self.location = str(self.path)
-        _check_is_sqlite(self.path)
+        self._db, self._file = None, None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            with _open_files_lock:
+                if not _open_files[_file_key(self.path)]:
+                    _check_is_sqlite(self.path)
+                # isolation_level=None: no implicit transactions; writes take BEGIN IMMEDIATE in _transaction().
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self._file = _file_key(self.path)
+                if self._file:
+                    _open_files[self._file] += 1
             # Text that is not UTF-8 (a damaged file, or another program's bytes) would fail the whole query
             # ("Could not decode to UTF-8"); decoded with surrogateescape, each bad byte becomes a lone
             # surrogate, which the loader (edgeprof.storage.documents) shows as U+FFFD with a note.
@@ -64,8 +90,12 @@ class ResultStore(SQLStore):
             self._use_wal()
             self._migrate()
         except (sqlite3.Error, OSError) as e:
+            self.close()
             raise StoreError(f"{self.path}: cannot use it as edgeprof's results database ({e}). If it is damaged, "
                              f"move it aside (its results stay in it) and name a new file with --db.") from None
+        except BaseException:
+            self.close()   # a newer schema (_migrate), Ctrl-C: the connection and its count go too
+            raise
 
     def _use_wal(self, timeout_s: float = 30.0) -> None:
         """WAL: readers do not block the writer during a sweep. Switching a new file to it takes a lock that
@@ -103,7 +133,12 @@ class ResultStore(SQLStore):
         self._db.execute(f"PRAGMA user_version = {int(version)}")
 
     def close(self) -> None:
-        self._db.close()
+        with _open_files_lock:
+            if self._db:
+                self._db.close()
+            if self._file:
+                _open_files[self._file] -= 1
+                self._file = None
 
     def cache_at_most(self, kib: int) -> None:
         # SQLite's page cache is 2 MiB per connection by default (https://www.sqlite.org/pragma.html#pragma_cache_size,

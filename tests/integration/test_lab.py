@@ -75,9 +75,10 @@ def test_sigkill_mid_plan_then_rerun_loses_nothing_and_measures_nothing_twice(ed
     env = {**os.environ, "HOME": str(edgeprof_cli.home), "EDGEPROF_DB": str(edgeprof_cli.db),
            "EDGEPROF_INVENTORY": str(lab_inventory)}
     # -X faulthandler: a plan that stores nothing in time is sent SIGABRT, and its threads' stacks say where
-    # it stood.
-    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "edgeprof.cli", "run", str(plan), "--json"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # it stood. Its results go to a file: a pipe nobody reads would stop the plan at its first 64 KiB.
+    with open(tmp_path / "results.jsonl", "w") as printed:
+        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "edgeprof.cli", "run", str(plan),
+                                 "--json"], env=env, stdout=printed, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     stored = 0
     while stored < len(copies) // 2 and time.monotonic() < deadline and proc.poll() is None:

@@ -2,6 +2,7 @@
 migrations, and writers in several processes at once."""
 import json
 import multiprocessing
+import subprocess
 import sys
 
 import pytest
@@ -197,3 +198,29 @@ def test_a_row_stored_before_the_fixed_figures_key_loads_its_figures():
     loaded = load_result(row)
     assert loaded.figures["forward_ms"] == 12.9 and loaded.timing.times_ms == (12.8, 13.0)
     assert loaded.timing.stop_reason == "fixed" and not loaded.flags
+
+
+# A separate process that opens the database, counts its results and closes it (as `edgeprof results` does).
+COUNT = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM results').fetchone()[0])"
+
+
+def count_from_another_process(path) -> int:
+    return int(subprocess.run([sys.executable, "-c", COUNT, str(path)], check=True, capture_output=True,
+                              text=True).stdout)
+
+
+def test_a_second_store_in_one_process_never_drops_the_first_ones_locks(tmp_path):
+    """POSIX locks belong to the process, and closing any descriptor of the file drops them all
+    (https://www.sqlite.org/howtocorrupt.html, 2.2). A lab opens one store per board thread; had opening one
+    read the file's header while another held the database, a reader in another process closing its
+    connection would find no other user, checkpoint and delete the WAL the first store still writes to, and
+    every later result of the run would be lost (CI saw a plan store 16 results and the file keep none)."""
+    path = tmp_path / "results.sqlite"
+    with ResultStore(path) as first:
+        first.add(sample())
+        with ResultStore(path) as second:
+            assert count_from_another_process(path) == 1
+            first.add(sample())
+            second.add(sample())
+            assert count_from_another_process(path) == 3
+    assert count_from_another_process(path) == 3
