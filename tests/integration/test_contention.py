@@ -13,8 +13,10 @@ RUNS = 10
 
 
 def measure_ten(edgeprof_cli) -> list[dict]:
+    # One PyTorch thread: with two on this 2-core VM, the burner holding one core stalls the other thread at
+    # every barrier (AlexNet 270 ms an iteration instead of 26 with one), and the busy runs took minutes.
     proc = edgeprof_cli("measure", "--device", "sim-desktop", "--backend", "pytorch", *["alexnet"] * RUNS,
-                        "--iterations", "40", "--wait", "600", "--json", check=None)
+                        "--iterations", "40", "--threads", "1", "--wait", "600", "--json", check=None)
     results = json_lines(proc.stdout)
     assert [r["status"] for r in results] == ["ok"] * RUNS, proc.stderr
     return results
