@@ -13,6 +13,9 @@ process (edgeprof.lab.Lab) and prints:
 - host CPU per item and per board-second: this process's user + system CPU time during the run / items ok,
   and / the summed timed windows (modules imported beforehand: a one-time cost). Targets (issue 18): under
   20 ms per item and 0.5 ms per board-second.
+  Per board-second is per item over the window's length as long as per-item costs dominate: given several
+  --iterations (runs alternate between them), a least-squares fit over the runs of host CPU = A x items +
+  B x board-seconds splits the cost into A, fixed per item, and B, what each board-second of measurement adds.
 - host peak RSS of this process. Target: under 300 MB at 128 boards.
 - items lost: planned items that did not end ok (a dropped connection, a busy board). Target: none in five
   consecutive runs (--runs 5) at 64 boards.
@@ -90,13 +93,29 @@ def run_once(plan: Plan, db: str, wait_s: float = 0) -> dict:
             "host_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
+def fixed_and_marginal(runs: list[dict]) -> tuple[float, float]:
+    """Least squares, without intercept, of host CPU (ms) = A x items ok + B x board-seconds over the runs:
+    (A, B). Needs runs of at least two window lengths (else the two columns are proportional)."""
+    x = [(r["ok"], r["board_seconds"]) for r in runs]
+    y = [r["host_cpu_s"] * 1e3 for r in runs]
+    aa = sum(i * i for i, _ in x)
+    ab = sum(i * s for i, s in x)
+    bb = sum(s * s for _, s in x)
+    ay = sum(i * v for (i, _), v in zip(x, y))
+    by = sum(s * v for (_, s), v in zip(x, y))
+    det = aa * bb - ab * ab
+    return (ay * bb - by * ab) / det, (by * aa - ay * ab) / det
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", action="append",
                    help="the boards: names, globs or tag:KEY=VALUE, repeatable (default: tag:copy, the lab's copies)")
-    p.add_argument("--iterations", type=int, default=1000,
-                   help="caffe time iterations per item (about 5-10 s windows with 16 boards on 2 cores)")
-    p.add_argument("--runs", type=int, default=1, help="run the plan this many times, each into a fresh database")
+    p.add_argument("--iterations", type=int, action="append",
+                   help="caffe time iterations per item (default 1000: about 5-10 s windows with 16 boards on 2 "
+                        "cores); repeat it to alternate the runs between counts and fit the cost per item and "
+                        "per board-second apart")
+    p.add_argument("--runs", type=int, default=1, help="run the plan this many times (for each --iterations count), each into a fresh database")
     p.add_argument("--record", type=Path, help="also write the figures of every run here as JSON")
     p.add_argument("--wait", type=float, default=0, metavar="S",
                    help="wait up to S seconds for a board another run holds (the lab's first copies serve other "
@@ -105,16 +124,18 @@ def main():
                    help="profile the CPU time of all the host's threads and print the N most costly functions")
     args = p.parse_args()
     profilers = _profile_threads() if args.profile else []
-    plan = Plan(devices=args.devices or ["tag:copy"],
-                models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
-                backends=["caffe"], iterations=args.iterations, name="lab-parallel-benchmark")
+    counts = args.iterations or [1000]
+    plans = {count: Plan(devices=args.devices or ["tag:copy"],
+                         models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
+                         backends=["caffe"], iterations=count, name="lab-parallel-benchmark") for count in counts}
     runs = []
     started = time.strftime("%H:%M:%S UTC", time.gmtime())
-    for index in range(args.runs):
+    for index in range(args.runs * len(counts)):
+        count = counts[index % len(counts)]
         with tempfile.TemporaryDirectory() as tmp:
-            figures = run_once(plan, f"{tmp}/results.sqlite", args.wait)
+            figures = {"iterations": count, **run_once(plans[count], f"{tmp}/results.sqlite", args.wait)}
         runs.append(figures)
-        print(f"run {index + 1}: {figures['boards']} boards x 2 models x caffe ({args.iterations} iterations), "
+        print(f"run {index + 1}: {figures['boards']} boards x 2 models x caffe ({count} iterations), "
               f"{figures['ok']} of {figures['items']} items ok ({figures['lost']} lost), wall {figures['wall_s']} s")
         print(f"  boards measuring at once: mean {figures['measuring_mean']}, peak {figures['measuring_peak']}")
         print(f"  host CPU: {figures['host_cpu_ms_per_item']} ms per item (target < 20), "
@@ -125,6 +146,10 @@ def main():
         for failure in figures["failures"]:
             print(f"  lost: {failure}")
     print(f"{sum(r['lost'] for r in runs)} items lost in {len(runs)} runs")
+    if len(set(counts)) > 1:
+        per_item, per_board_second = fixed_and_marginal(runs)
+        print(f"fit over the {len(runs)} runs: host CPU = {per_item:.1f} ms x items + {per_board_second:.3f} ms x "
+              f"board-seconds (fixed per item; added by each board-second of measurement)")
     if profilers:
         profilers[0].disable()
         stats = pstats.Stats(profilers[0])
@@ -132,8 +157,8 @@ def main():
             stats.add(profiler)
         stats.sort_stats("tottime").print_stats(args.profile)
     if args.record:
-        args.record.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "iterations": args.iterations,
-                                           "devices": plan.devices, "wait_s": args.wait,
+        args.record.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "iterations": counts,
+                                           "devices": plans[counts[0]].devices, "wait_s": args.wait,
                                            "started": started, "finished": time.strftime("%H:%M:%S UTC", time.gmtime()),
                                            "runs": runs}, indent=1) + "\n")
     sys.exit(1 if any(r["lost"] for r in runs) else 0)
