@@ -115,7 +115,8 @@ def main():
                    help="caffe time iterations per item (default 1000: about 5-10 s windows with 16 boards on 2 "
                         "cores); repeat it to alternate the runs between counts and fit the cost per item and "
                         "per board-second apart")
-    p.add_argument("--runs", type=int, default=1, help="run the plan this many times (for each --iterations count), each into a fresh database")
+    p.add_argument("--runs", type=int, default=1,
+                   help="run the plan this many times (for each --iterations count), each into a fresh database")
     p.add_argument("--record", type=Path, help="also write the figures of every run here as JSON")
     p.add_argument("--wait", type=float, default=0, metavar="S",
                    help="wait up to S seconds for a board another run holds (the lab's first copies serve other "

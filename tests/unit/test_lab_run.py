@@ -1,7 +1,10 @@
 """What a LabRun keeps in memory of each stored result (edgeprof.lab.runner.summary_only): the summary, not
 the raw parts, so a large lab's host memory does not grow with every board-second measured; and how its board
 threads take turns storing them."""
-from edgeprof.lab.runner import summary_only
+import threading
+import time
+
+from edgeprof.lab.runner import _WritesInTurn, summary_only
 from edgeprof.result import Result
 
 
@@ -25,12 +28,8 @@ def test_a_lab_run_keeps_the_summary_and_leaves_the_raw_parts_to_the_store():
 
 def test_board_threads_store_their_results_one_at_a_time():
     # What lets 128 board threads share a SQLite file on a busy host: their adds queue on the lab's lock
-    # instead of SQLite's 30 s busy wait (edgeprof.lab.runner._WritesInTurn).
-    import threading
-    import time
-
-    from edgeprof.lab.runner import _WritesInTurn
-
+    # instead of SQLite's 30 s busy wait (edgeprof.lab.runner._WritesInTurn). The store counts the adds inside
+    # it at once, which a real SQLite file does not show.
     class Store:
         inside = most = 0
 
