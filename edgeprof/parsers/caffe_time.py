@@ -78,6 +78,14 @@ _TOTAL = re.compile(rf"Total Time:\s*({_NUM})\s*ms")
 _TESTING_FOR = re.compile(rf"Testing for\s+({_COUNT})\s+iterations")
 # "time: X ms." is not required: copies wrap this long line after "forward-backward".
 _ITERATION = re.compile(rf"Iteration:\s*({_COUNT})\s+forward-backward")
+# One timed iteration's line exactly as glog prints it, every part bounded. A long run's log is mostly these
+# (LeNet on the lab's TX2s: thousands a second), and reading each one costs the host more than carrying it
+# over SSH; in a stretch of them whose numbers count up by one only the first and the last tell anything (the
+# run's last iteration, and that no run started over inside), so `invocations` reads just those two.
+_GLOG_ITERATION_LINE = (r"I\d{4,8} [\d:.]{8,21} {1,16}\d{1,10} [^\s\]]{1,256}:\d{1,9}\] "
+                        rf"Iteration: {_COUNT} forward-backward time: {_NUM} ms\.\r?")
+_ITERATION_STRETCH = re.compile(rf"^{_GLOG_ITERATION_LINE}(?:\n{_GLOG_ITERATION_LINE})+$", re.MULTILINE)
+_ITERATION_NUMBER = re.compile(rf"\] Iteration: ({_COUNT}) ")
 # "<name><TAB>forward: X ms.": names are right-aligned with setw(10) and followed by a tab that copies turn
 # into spaces, so the separator is any whitespace; names themselves may hold '/', '-' and '.'. The name is
 # everything before the separator, found by searching for the one whitespace character before
@@ -307,6 +315,22 @@ class _Parser:
         self.done.clear()
 
 
+def _thinned(text: str) -> str:
+    """`text` with the lines inside each stretch of glog iteration lines numbered k, k+1, ... emptied (their
+    line ends kept, so every line keeps its number): what the parser makes of the stretch is unchanged."""
+    pieces, kept_to = [], 0
+    for stretch in _ITERATION_STRETCH.finditer(text):
+        numbers = _ITERATION_NUMBER.findall(stretch.group())
+        first = int(numbers[0])
+        if numbers != list(map(str, range(first, first + len(numbers)))):
+            continue  # a run starts over inside (or numbers with leading zeros): every line is read
+        first_end = text.index("\n", stretch.start())
+        last_start = text.rindex("\n", 0, stretch.end()) + 1
+        pieces += [text[kept_to:first_end], "\n" * (len(numbers) - 1)]
+        kept_to = last_start
+    return "".join(pieces) + text[kept_to:] if pieces else text
+
+
 def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
     """Every `caffe time` run in `source` (text or lines), in order, each as soon as the next one begins.
 
@@ -314,6 +338,8 @@ def invocations(source: str | Iterable[str]) -> Iterator[Invocation]:
     GPU with device ID", "Initializing net from parameters"), a second "Benchmark begins" or "Testing for N
     iterations", iteration numbers starting over, or a summary figure printed twice.
     """
+    if isinstance(source, str):
+        source = _thinned(source)
     parser = _Parser()
     for number, line, _ in lines_of(source).select(_KEYWORDS):
         parser.line(number, line)
@@ -353,10 +379,10 @@ def benchmark_stamps(text: str) -> tuple[str | None, str | None]:
     ends ***" after it: the timed iterations lie between them. None where a line or its glog prefix is
     missing (copies that lost the prefix, a run that aborted)."""
     begins = None
-    for line in text.splitlines():
-        marker = _BENCHMARK.search(line)
-        stamp = _GLOG_TIME.match(line)
-        if not marker or not stamp:
+    for marker in _BENCHMARK.finditer(text):
+        line_start = max(text.rfind("\n", 0, marker.start()), text.rfind("\r", 0, marker.start())) + 1
+        stamp = _GLOG_TIME.match(text[line_start:marker.start()])
+        if not stamp:
             continue
         if marker.group(1) == "begins" and begins is None:
             begins = f"{stamp.group('date')} {stamp.group('clock')}"

@@ -453,3 +453,29 @@ def test_each_repeated_total_line_is_a_run_of_its_own():
     found = list(invocations(read("bvlc_pr2049_master_ten_forward_backward_lines_grand_average.log")))
     assert [i.record.forward_backward_ms for i in found] == [
         2257.18, 2540.17, 2539.6, 2539.05, 2537.91, 2539.19, 2538.15, 2538.36, 2537.73, 2537.24]
+
+
+def _described(found) -> list:
+    return [(i.number, i.first_line, i.last_line, i.command, i.format, i.record.to_dict()) for i in found]
+
+
+@pytest.mark.parametrize("numbers", [
+    range(1, 301),                              # one run: only its first and last iteration lines are read
+    [*range(1, 6), *range(1, 6)],               # two runs pasted with nothing between: iterations start over
+    [1, 2, 4, 5],                               # a line lost in the copy
+    ["001", "002", "003"],                      # not how caffe prints them
+])
+def test_text_reads_the_same_as_its_lines(numbers):
+    # invocations() of a text skips the middle of a stretch of iteration lines; of lines, it reads every one.
+    head, tail = read("bullseye_cpu_small224.log").split("Iteration: 1 forward-backward", 1)
+    head = head.rsplit("\n", 1)[0]
+    tail = tail.split("\n", 1)[1]
+    while "Iteration:" in tail.split("\n", 1)[0]:
+        tail = tail.split("\n", 1)[1]
+    iterations = "\n".join(f"I1123 19:24:56.{n:>06} 15090 caffe.cpp:394] Iteration: {n} forward-backward time: 9 ms."
+                           if isinstance(n, int) else
+                           f"I1123 19:24:56.274407 15090 caffe.cpp:394] Iteration: {n} forward-backward time: 9 ms."
+                           for n in numbers)
+    for line_end in ("\n", "\r\n"):
+        text = line_end.join(f"{head}\n{iterations}\n{tail}".split("\n"))
+        assert _described(invocations(text)) == _described(invocations(text.splitlines()))
