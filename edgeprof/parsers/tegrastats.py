@@ -34,6 +34,7 @@ prompts, blank lines) are not tegrastats samples and are skipped.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -58,10 +59,13 @@ _GR3D = re.compile(rf"\bGR3D(?:_FREQ)? (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)
 # "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
 # "1%@345" entries of the CPU list cannot match. A name cannot start right after a '-' either: each
 # name is then tried once from its first letter (from every letter, "a-a-a-..." was quadratic).
-_TEMP = re.compile(r"(?<![\w@-])([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
+# Both this and _RAIL are searched in " " + line, and consume the character before the name instead of
+# looking behind for it: a pattern that starts with a character class is scanned for in C, a
+# look-behind is tried at every position (a lab summarizes ten lines a board-second).
+_TEMP = re.compile(r"[^\w@-]([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
 # "VDD_IN 3056/3056", "VDD_IN 5299mW/5299mW", "VDD_GPU 4925mW/4925mW/4925mW". The trailing
 # look-ahead keeps "RAM 2344/7852MB" and "IRAM 0/252kB(...)" out.
-_RAIL = re.compile(rf"(?<!\S)([A-Z][A-Z0-9_]*) ({_N})(?:mW)?/({_N})(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
+_RAIL = re.compile(rf"\s([A-Z][A-Z0-9_]*) ({_N})(?:mW)?/({_N})(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
 
 _COMMAND = command_pattern("tegrastats")
 _THREE_RAILS = re.compile(r"\dmW/\d+mW/\d")
@@ -70,7 +74,7 @@ _THREE_RAILS = re.compile(r"\dmW/\d+mW/\d")
 _SENSOR_OFF = -256.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class CpuSample:
     load_pct: int
     freq_mhz: int | None
@@ -104,6 +108,9 @@ def _int(text: str | None) -> int | None:
     return None if text is None else int(text)
 
 
+# A board's entries repeat from line to line ("100%@2035"): each is read once (CpuSample is frozen, so
+# the samples may share it).
+@functools.lru_cache(maxsize=4096)
 def _cpu(entry: str, shared_freq: str | None) -> CpuSample | None:
     """One entry of the CPU list: "12%@2035", "12%" (clock unreadable, or the list's one clock after it) or
     "off"."""
@@ -134,12 +141,13 @@ def parse_line(line: str) -> TegrastatsSample | None:
     emc = _search(_EMC, "EMC", line)
     gr3d = _search(_GR3D, "GR3D", line)
 
+    spaced = " " + line
     temps: dict[str, float | None] = {}
-    for name, value in _TEMP.findall(line):
+    for name, value in _TEMP.findall(spaced):
         reading = float(value)
         temps.setdefault(name, None if reading == _SENSOR_OFF else reading)
     rails: dict[str, RailReading] = {}
-    for name, cur, avg in _RAIL.findall(line):
+    for name, cur, avg in _RAIL.findall(spaced):
         rails.setdefault(name, RailReading(int(cur), int(avg)))
 
     return TegrastatsSample(
