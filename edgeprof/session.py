@@ -167,7 +167,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
     status(f"connecting to {device.name} ({device.address})")
     with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=policy.accept_new_host_key,
                     on_reconnect=status) as board:
-        sweep = None
+        sweep, swept = None, False
         try:
             with power_session(device, board.transport, run_id=board.run_id, policy=policy,
                                status=status) as (power, recorded, lease):
@@ -184,9 +184,15 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                               modes, quiet_wait_s=policy.wait_s if policy.quiet_board else None,
                               start_below_c=policy.start_below_c, wait_s=policy.wait_s, on_window=on_window)
                 sweep.run()
+                swept = True
         except TransportError as e:
             if sweep is None:
                 raise  # nothing started: a clear error, no results
+            if swept:
+                raise TransportError(
+                    f"{e}. Every item ran and is stored, but restoring the board was not confirmed: its lease's guard "
+                    f"restores it when the lease runs out (within {policy.lease_s} s)", command=e.command,
+                    command_status=e.command_status, stderr=e.stderr) from None
             for index, job in enumerate(jobs):
                 if index not in sweep.finished:
                     keep(sweep.new_result(job).fail(f"not run: {e}"))
@@ -368,7 +374,9 @@ class Sweep:
             validity.assess(result)
         try:
             self._last_clocks = _once_more(self.power.snapshot)
-        except BoardControlError as e:
+        except (BoardControlError, TransportError) as e:
+            # The item is measured: it is kept, flagged. After a lost link the next step on the board reconnects
+            # or, when the board is gone for good, ends the sweep.
             self._last_clocks = None
             for result in measured:
                 result.flags.append({"code": "clocks_end_unknown",

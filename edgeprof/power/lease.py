@@ -141,7 +141,16 @@ class Lease:
         self._stop.set()
         if self._renewer:
             self._renewer.join(timeout=35)
-        self._checked("release", self.owner, what="restore the board's state", timeout=120)
+        try:
+            self._checked("release", self.owner, what="restore the board's state", timeout=120)
+        except ConnectionReplaced:
+            # The link died during the release and a new one is up: release again. lease.sh restores only a lease
+            # that is still this run's, so a release that went through the first time is not applied twice: the
+            # second finds the lease gone, or already another run's ("lost"), the board restored either way.
+            again = _run(self.transport, self.sudo, self.path, "release", self.owner, timeout=120)
+            said = (again.stdout.strip().splitlines() or [""])[-1]
+            if not (again.exit_status == BUSY and (said == "lost" or said.startswith("lost "))):
+                _raise_for(again, self.transport, self.path, "restore the board's state")
 
     def _checked(self, action: str, *args: str, what: str, timeout: float = 60) -> CommandResult:
         done = _run(self.transport, self.sudo, self.path, action, *args, timeout=timeout)

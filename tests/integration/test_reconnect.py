@@ -44,3 +44,34 @@ def test_a_connection_killed_mid_item_is_reconnected_and_the_item_run_once_more(
     assert "reconnected (attempt 1)" in err and "running the item again" in err
     stored = json_lines(edgeprof_cli("results", "list", "--json", check=0).stdout)
     assert sorted(r["model"] for r in stored) == ["alexnet", "googlenet"]      # each item stored once
+
+
+def test_a_connection_killed_while_the_board_is_restored_is_reconnected_and_the_board_freed(edgeprof_cli,
+                                                                                            lab_inventory, copies):
+    """The link dies while the lease's release restores the board (the sim's restore_waits hook holds `jetson_clocks
+    --restore` until the link is cut): edgeprof reconnects and releases again, so the board is restored and free
+    at once, not only when its guard's lease runs out (a lab's next run found such boards busy)."""
+    board = copies[-1].name
+    hook = lab_inventory.parent / board / "var-lib-jetson-sim" / "restore_waits"    # the copy's /var/lib/jetson-sim
+    hook.touch()
+    proc = start_measure(edgeprof_cli, lab_inventory, "alexnet", "--iterations", "5", "--wait", "600", device=board)
+    try:
+        deadline = time.monotonic() + 600      # --wait 600: other tests may hold the board first
+        # The simulated tool itself (the lease script's text, in its own command line, names it too).
+        while not any("/usr/bin/jetson_clocks --restore" in cmd and "lease.sh" not in cmd
+                      for cmd in netns_processes(board).values()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the board's restore did not start"
+            time.sleep(0.2)
+        sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
+        assert sessions
+        subprocess.run(["kill", "-KILL", *map(str, sessions)], check=True)
+        hook.unlink()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        hook.unlink(missing_ok=True)
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert [(r["model"], r["status"]) for r in json_lines(out)] == [("alexnet", "ok")], err
+    assert "reconnected (attempt 1)" in err
+    # Free now: a run that does not wait gets the board.
+    edgeprof_cli("measure", "--device", board, "alexnet", "--iterations", "1", "--json", check=0)

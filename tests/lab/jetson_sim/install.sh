@@ -24,7 +24,7 @@ install -D -m 0644 "$SRC/nvpmodel.conf" "$ROOTFS/etc/nvpmodel.conf"
 # The state is written by root only (nvpmodel -m, jetson_clocks) and read by everyone.
 install -d -m 0755 "$STATE"
 rm -f "$STATE/state.json" "$STATE/state.json.tmp" "$STATE/gpu_clock_override" "$STATE/reboot_modes" \
-    "$STATE/thermal_ramp"
+    "$STATE/thermal_ramp" "$STATE/restore_waits"
 # Every tegrastats instance, root or not, registers its pid here for `tegrastats --stop`: a
 # sticky world-writable folder, as /tmp.
 rm -rf "$STATE/tegrastats.d"
