@@ -715,8 +715,10 @@ class SSHTransport:
             if stdin is not None:
                 channel.sendall(stdin.encode())
             channel.shutdown_write()
-        except (paramiko.SSHException, OSError, AttributeError) as e:
-            raise TransportError(f"{self.name}: lost the SSH connection ({e or type(e).__name__})") from None
+        # EOFError: paramiko raises the reader thread's own error when the connection died under a waiting call
+        # (Channel._wait_for_event re-raises Transport.get_exception(), EOF from the socket among them).
+        except (paramiko.SSHException, EOFError, OSError, AttributeError) as e:
+            raise self._lost(e) from None
         out, err = bytearray(), bytearray()
         found, pid = False, None
         # poll, not select: select takes no file descriptor past 1023 (FD_SETSIZE), and a lab of 128 boards
@@ -779,16 +781,31 @@ class SSHTransport:
             self._sftp = self._client.open_sftp()
         return self._sftp
 
+    def _lost(self, error: BaseException) -> TransportError:
+        self._sftp = None   # its channel died with the connection
+        return TransportError(f"{self.name}: lost the SSH connection ({error or type(error).__name__})")
+
+    def _file_error(self, error: Exception, doing: str, path: str) -> TransportError:
+        """A failed SFTP call: a lost connection (paramiko's own errors, or "Socket is closed" from the SFTP
+        channel of a dead transport), or the board's answer about the file (no such file, permission)."""
+        transport = self._client.get_transport()
+        if isinstance(error, (paramiko.SSHException, EOFError)) or transport is None or not transport.is_active():
+            return self._lost(error)
+        return TransportError(f"{self.name}: cannot {doing} {path}: {getattr(error, 'strerror', None) or error}")
+
     def put_bytes(self, path: str, data: bytes) -> None:
-        with self.sftp.open(path, "wb") as f:
-            f.write(data)
+        try:
+            with self.sftp.open(path, "wb") as f:
+                f.write(data)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise self._file_error(e, "write", path) from None
 
     def get_bytes(self, path: str) -> bytes:
         try:
             with self.sftp.open(path, "rb") as f:
                 return f.read()
-        except OSError as e:
-            raise TransportError(f"{self.name}: cannot read {path}: {e.strerror or e}") from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise self._file_error(e, "read", path) from None
 
     def put_text(self, path: str, text: str) -> None:
         self.put_bytes(path, text.encode())

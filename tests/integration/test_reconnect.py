@@ -5,6 +5,8 @@ the copy's network namespace), as when a board's sshd restarts or its link reset
 import subprocess
 import time
 
+import pytest
+
 from ..conftest import json_lines
 from .test_power import start_measure
 
@@ -75,3 +77,28 @@ def test_a_connection_killed_while_the_board_is_restored_is_reconnected_and_the_
     assert "reconnected (attempt 1)" in err
     # Free now: a run that does not wait gets the board.
     edgeprof_cli("measure", "--device", board, "alexnet", "--iterations", "1", "--json", check=0)
+
+
+def test_every_call_on_a_dead_connection_is_a_lost_connection(lab_inventory, copies):
+    """Once the board's sshd sessions are gone, each kind of call raises TransportError (what the reconnecting
+    transport acts on), never paramiko's own EOFError or SSHException: one of those, from a file upload on a
+    64-board lab, once ended a board's sweep as an "internal error" and lost its item."""
+    from edgeprof.devices import connect, get_device
+    from edgeprof.transport import TransportError
+    board = copies[-1].name
+    calls = {"run": lambda t: t.run(["true"]), "put_text": lambda t: t.put_text("/tmp/edgeprof-dead-link", "x"),
+             "get_text": lambda t: t.get_text("/etc/hostname")}
+    for name, call in calls.items():
+        for warm in (False, True):      # with and without an SFTP channel open before the link dies
+            transport = connect(get_device(board, lab_inventory))
+            try:
+                if warm:
+                    transport.get_text("/etc/hostname")
+                    transport.run(["true"])
+                sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
+                subprocess.run(["kill", "-KILL", *map(str, sessions)], check=True)
+                time.sleep(0.5)
+                with pytest.raises(TransportError, match="SSH connection"):
+                    call(transport)
+            finally:
+                transport.close()
