@@ -38,7 +38,7 @@ from typing import Callable
 from ..errors import BoardControlError
 from ..onboard import source
 
-from ..transport import CommandResult, Transport, TransportError
+from ..transport import CommandResult, CommandTimeout, Transport, TransportError
 from ..transport.reconnecting import ConnectionReplaced
 from ..transport.sudo import Sudo
 
@@ -127,12 +127,18 @@ class Lease:
         self._renewer.start()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(max(1.0, self.lease_s / 4)):
+        # A renewal that takes longer than the gap between two is late anyway: it is stopped then, so the next
+        # one is sent in time (a board starved of CPU may answer the next).
+        every = max(1.0, self.lease_s / 4)
+        while not self._stop.wait(every):
             try:
-                if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner).exit_status:
+                if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner,
+                        timeout=every).exit_status:
                     return  # not ours any more (or refused): nothing to keep alive
-            except ConnectionReplaced:
-                continue  # a new connection is up: the next renewal goes through it
+            except (ConnectionReplaced, CommandTimeout):
+                # A new connection is up, or the board was too slow this time: the next renewal may go through
+                # (a 128-board lab on 2 cores lost boards mid-run when one slow renewal ended them all).
+                continue
             except TransportError:
                 return  # the guard restores the board when the lease runs out
 

@@ -21,6 +21,11 @@ class CommandTimeout(BoardUnreachable):
     pass
 
 
+class RemoteFileError(BoardUnreachable):
+    """The board answered that a file cannot be read or written (no such file, no permission): the connection
+    itself is fine. A TransportError, as a file read that fails has always been, for its callers."""
+
+
 @dataclass
 class CommandResult:
     command: str          # the exact shell text that ran on the board
@@ -78,5 +83,5 @@ def remove_tree(transport: Transport, path: str) -> None:
     transport.run(["rm", "-rf", "--", path], timeout=60)
 
 
-__all__ = ["CommandResult", "CommandTimeout", "Transport", "TransportError", "shell_command",
+__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "shell_command",
            "make_temp_dir", "remove_tree"]

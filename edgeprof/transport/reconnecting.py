@@ -7,8 +7,9 @@ sweep reruns the item whose result did not come back). Only when every attempt t
 caller get the original BoardUnreachable, as without this wrapper.
 
 Attempts: RETRY_DELAYS_S between them (1 + 3 + 8 s, so a board that is back within about 15 s is kept); each
-attempt is a full connect with the device's usual timeout. A command timing out (CommandTimeout) is not a
-lost connection and passes through untouched.
+attempt is a full connect with the device's usual timeout. A command timing out (CommandTimeout) and the board's
+answer that a file cannot be read or written (RemoteFileError) are not a lost connection and pass through
+untouched.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import threading
 import time
 from typing import Callable, Mapping, Sequence
 
-from . import BoardUnreachable, CommandResult, CommandTimeout, Transport
+from . import BoardUnreachable, CommandResult, CommandTimeout, RemoteFileError, Transport
 
 RETRY_DELAYS_S = (1.0, 3.0, 8.0)
 
@@ -41,7 +42,7 @@ class ReconnectingTransport:
         generation = self._generation
         try:
             return getattr(self._inner, method)(*args, **kwargs)
-        except CommandTimeout:
+        except (CommandTimeout, RemoteFileError):
             raise
         except BoardUnreachable as lost:
             self._replace(generation, lost)

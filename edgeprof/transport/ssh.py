@@ -43,7 +43,7 @@ from typing import Mapping, Sequence
 
 import paramiko
 
-from . import CommandResult, CommandTimeout, TransportError, shell_command
+from . import CommandResult, CommandTimeout, RemoteFileError, TransportError, shell_command
 
 _PID_PREFIX = "EDGEPROF-PID "
 
@@ -791,7 +791,7 @@ class SSHTransport:
         transport = self._client.get_transport()
         if isinstance(error, (paramiko.SSHException, EOFError)) or transport is None or not transport.is_active():
             return self._lost(error)
-        return TransportError(f"{self.name}: cannot {doing} {path}: {getattr(error, 'strerror', None) or error}")
+        return RemoteFileError(f"{self.name}: cannot {doing} {path}: {getattr(error, 'strerror', None) or error}")
 
     def put_bytes(self, path: str, data: bytes) -> None:
         try:

@@ -2,6 +2,7 @@
 once more on the new connection, and goes on; each item is stored once (edgeprof.transport.reconnecting,
 session.Sweep). The drop is real: the board's sshd processes serving this connection are killed (found in
 the copy's network namespace), as when a board's sshd restarts or its link resets."""
+import os
 import subprocess
 import time
 
@@ -102,3 +103,50 @@ def test_every_call_on_a_dead_connection_is_a_lost_connection(lab_inventory, cop
                     call(transport)
             finally:
                 transport.close()
+
+
+def test_a_renewal_the_board_answers_too_late_does_not_end_the_renewals(lab_inventory, copies):
+    """A board too busy to answer one renewal in time (its sshd stopped for a few seconds, as a starved board
+    is) keeps its lease: the next renewal goes through, so the guard never restores the board under the run."""
+    import signal
+    from edgeprof.devices import connect, get_device
+    from edgeprof.power.lease import acquire
+    board = copies[-1].name
+    transport = connect(get_device(board, lab_inventory))
+    lease = acquire(transport, None, run_id="slowrenewal", lease_s=8, wait_s=0)    # renewed every 2 s
+    try:
+        lease.start_guard()
+        time.sleep(1)
+        sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
+        for pid in sessions:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(3.5)     # the renewal due meanwhile times out
+        for pid in sessions:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(9)       # longer than the lease: only later renewals keep it
+        assert lease._renewer.is_alive()
+        assert transport.run(["cat", f"{lease.path}/owner"]).stdout.strip() == lease.owner
+    finally:
+        for pid in sessions:
+            os.kill(pid, signal.SIGCONT)
+        lease.release()
+        transport.close()
+
+
+def test_a_file_the_board_refuses_is_no_lost_connection(lab_inventory, copies):
+    """No such folder: the board's answer comes back as RemoteFileError through the reconnecting transport,
+    which does not reconnect for it (a lab run whose work folder its guard had removed reconnected and ran the
+    item again, to fail the same way, saying the connection had dropped)."""
+    from edgeprof.devices import connect, get_device
+    from edgeprof.transport import RemoteFileError
+    from edgeprof.transport.reconnecting import ReconnectingTransport
+    device = get_device(copies[-1].name, lab_inventory)
+    transport = ReconnectingTransport(lambda: connect(device))
+    try:
+        with pytest.raises(RemoteFileError, match="cannot write /nonexistent-folder/x: No such file"):
+            transport.put_text("/nonexistent-folder/x", "x")
+        with pytest.raises(RemoteFileError, match="cannot read /nonexistent-folder/x: No such file"):
+            transport.get_text("/nonexistent-folder/x")
+        assert transport.reconnects == 0 and transport.run(["true"]).ok
+    finally:
+        transport.close()
