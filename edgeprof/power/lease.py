@@ -48,6 +48,7 @@ LEGACY_DIR = "/var/tmp/edgeprof"
 # mktemp -d /tmp/edgeprof.XXXXXXXX (edgeprof.transport.make_temp_dir)
 _WORKDIR = re.compile(r"/tmp/edgeprof\.[A-Za-z0-9]+")
 BUSY, STALE, UNSAFE = 3, 4, 5   # lease.sh's exit statuses
+RENEW_TIMEOUT_MIN_S = 3.0
 
 
 def user_lease_dir(uid: int) -> str:
@@ -127,18 +128,20 @@ class Lease:
         self._renewer.start()
 
     def _renew_loop(self) -> None:
-        # A renewal that takes longer than the gap between two is late anyway: it is stopped then, so the next
-        # one is sent in time (a board starved of CPU may answer the next).
+        # A renewal that has not come back by the next one's time is stopped (RENEW_TIMEOUT_MIN_S at least,
+        # for a slow link and a short lease) and sent again at once: a board starved of CPU may answer the next.
         every = max(1.0, self.lease_s / 4)
-        while not self._stop.wait(every):
+        wait = every
+        while not self._stop.wait(wait):
+            wait = every
             try:
                 if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner,
-                        timeout=every).exit_status:
+                        timeout=max(RENEW_TIMEOUT_MIN_S, every)).exit_status:
                     return  # not ours any more (or refused): nothing to keep alive
             except (ConnectionReplaced, CommandTimeout):
-                # A new connection is up, or the board was too slow this time: the next renewal may go through
-                # (a 128-board lab on 2 cores lost boards mid-run when one slow renewal ended them all).
-                continue
+                # A new connection is up, or the board was too slow this time (a 128-board lab on 2 cores lost
+                # boards mid-run when one slow renewal ended the renewals and the guards restored them).
+                wait = 0
             except TransportError:
                 return  # the guard restores the board when the lease runs out
 

@@ -106,24 +106,27 @@ def test_every_call_on_a_dead_connection_is_a_lost_connection(lab_inventory, cop
 
 
 def test_a_renewal_the_board_answers_too_late_does_not_end_the_renewals(lab_inventory, copies):
-    """A board too busy to answer one renewal in time (its sshd stopped for a few seconds, as a starved board
-    is) keeps its lease: the next renewal goes through, so the guard never restores the board under the run."""
+    """A board too busy to answer renewals in time (its sshd stopped for 7.5 s, as a starved board is) keeps its
+    lease: the renewal that timed out is sent again at once, so the guard never restores the board under the
+    run. Lease 12 s: renewed every 3 s, each stopped after 3 s, so the stall times one out whenever it starts,
+    and the lease (at least 9 s left when the stall began) outlives it."""
     import signal
     from edgeprof.devices import connect, get_device
     from edgeprof.power.lease import acquire
     board = copies[-1].name
     transport = connect(get_device(board, lab_inventory))
-    lease = acquire(transport, None, run_id="slowrenewal", lease_s=8, wait_s=0)    # renewed every 2 s
+    lease = acquire(transport, None, run_id="slowrenewal", lease_s=12, wait_s=0)
+    sessions = []
     try:
         lease.start_guard()
         time.sleep(1)
         sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
         for pid in sessions:
             os.kill(pid, signal.SIGSTOP)
-        time.sleep(3.5)     # the renewal due meanwhile times out
+        time.sleep(7.5)
         for pid in sessions:
             os.kill(pid, signal.SIGCONT)
-        time.sleep(9)       # longer than the lease: only later renewals keep it
+        time.sleep(13)      # longer than the lease: only the renewals after the stall keep it
         assert lease._renewer.is_alive()
         assert transport.run(["cat", f"{lease.path}/owner"]).stdout.strip() == lease.owner
     finally:
