@@ -48,7 +48,6 @@ LEGACY_DIR = "/var/tmp/edgeprof"
 # mktemp -d /tmp/edgeprof.XXXXXXXX (edgeprof.transport.make_temp_dir)
 _WORKDIR = re.compile(r"/tmp/edgeprof\.[A-Za-z0-9]+")
 BUSY, STALE, UNSAFE = 3, 4, 5   # lease.sh's exit statuses
-RENEW_TIMEOUT_MIN_S = 3.0
 
 
 def user_lease_dir(uid: int) -> str:
@@ -128,19 +127,19 @@ class Lease:
         self._renewer.start()
 
     def _renew_loop(self) -> None:
-        # A renewal that has not come back by the next one's time is stopped (RENEW_TIMEOUT_MIN_S at least,
-        # for a slow link and a short lease) and sent again at once: a board starved of CPU may answer the next.
+        # A renewal may take until the lease would run out (a board starved of CPU answers late, and a late
+        # renewal still extends the lease); one stopped then, or whose link was replaced, is sent again at once.
+        # (A fixed 60 s that ended the renewals when it ran out lost boards mid-run in a 128-board lab on 2 cores:
+        # the guards restored them.)
         every = max(1.0, self.lease_s / 4)
         wait = every
         while not self._stop.wait(wait):
             wait = every
             try:
                 if _run(self.transport, self.sudo, self.path, "renew", str(self.lease_s), self.owner,
-                        timeout=max(RENEW_TIMEOUT_MIN_S, every)).exit_status:
+                        timeout=self.lease_s - every).exit_status:
                     return  # not ours any more (or refused): nothing to keep alive
             except (ConnectionReplaced, CommandTimeout):
-                # A new connection is up, or the board was too slow this time (a 128-board lab on 2 cores lost
-                # boards mid-run when one slow renewal ended the renewals and the guards restored them).
                 wait = 0
             except TransportError:
                 return  # the guard restores the board when the lease runs out
