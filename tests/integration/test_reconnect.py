@@ -1,7 +1,9 @@
-"""A dropped SSH connection mid-item: edgeprof reconnects, runs the item whose result did not come back
-once more on the new connection, and goes on; each item is stored once (edgeprof.transport.reconnecting,
-session.Sweep). The drop is real: the board's sshd processes serving this connection are killed (found in
-the copy's network namespace), as when a board's sshd restarts or its link resets."""
+"""A dropped SSH connection: mid-item, edgeprof reconnects, runs the item whose result did not come back once
+more on the new connection, and goes on, each item stored once (edgeprof.transport.reconnecting,
+session.Sweep); during the board's restore, it releases the board again (power.lease). Also what the transport
+makes of a dead link, of a file the board refuses, and of a board too slow to answer its lease renewals. The
+drops are real: the board's sshd processes serving the connection are killed or stopped (found in the copy's
+network namespace), as when a board's sshd restarts, its link resets or the board is starved of CPU."""
 import os
 import subprocess
 import time
@@ -80,29 +82,28 @@ def test_a_connection_killed_while_the_board_is_restored_is_reconnected_and_the_
     edgeprof_cli("measure", "--device", board, "alexnet", "--iterations", "1", "--json", check=0)
 
 
-def test_every_call_on_a_dead_connection_is_a_lost_connection(lab_inventory, copies):
+@pytest.mark.parametrize("warm", [False, True], ids=["no-sftp-yet", "sftp-open"])
+@pytest.mark.parametrize("call", [lambda t: t.run(["true"]), lambda t: t.put_text("/tmp/edgeprof-dead-link", "x"),
+                                  lambda t: t.get_text("/etc/hostname")], ids=["run", "put_text", "get_text"])
+def test_every_call_on_a_dead_connection_is_a_lost_connection(lab_inventory, copies, call, warm):
     """Once the board's sshd sessions are gone, each kind of call raises TransportError (what the reconnecting
     transport acts on), never paramiko's own EOFError or SSHException: one of those, from a file upload on a
     64-board lab, once ended a board's sweep as an "internal error" and lost its item."""
     from edgeprof.devices import connect, get_device
     from edgeprof.transport import TransportError
     board = copies[-1].name
-    calls = {"run": lambda t: t.run(["true"]), "put_text": lambda t: t.put_text("/tmp/edgeprof-dead-link", "x"),
-             "get_text": lambda t: t.get_text("/etc/hostname")}
-    for name, call in calls.items():
-        for warm in (False, True):      # with and without an SFTP channel open before the link dies
-            transport = connect(get_device(board, lab_inventory))
-            try:
-                if warm:
-                    transport.get_text("/etc/hostname")
-                    transport.run(["true"])
-                sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
-                subprocess.run(["kill", "-KILL", *map(str, sessions)], check=True)
-                time.sleep(0.5)
-                with pytest.raises(TransportError, match="SSH connection"):
-                    call(transport)
-            finally:
-                transport.close()
+    transport = connect(get_device(board, lab_inventory))
+    try:
+        if warm:
+            transport.get_text("/etc/hostname")
+            transport.run(["true"])
+        sessions = [pid for pid, cmd in netns_processes(board).items() if cmd.startswith("sshd: edgeprof")]
+        subprocess.run(["kill", "-KILL", *map(str, sessions)], check=True)
+        time.sleep(0.5)
+        with pytest.raises(TransportError, match="SSH connection"):
+            call(transport)
+    finally:
+        transport.close()
 
 
 def test_a_board_that_answers_its_renewals_late_keeps_its_lease(lab_inventory, copies):
