@@ -190,7 +190,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                 raise  # nothing started: a clear error, no results
             if swept:
                 raise TransportError(
-                    f"{e}. Every item ran and is stored, but restoring the board was not confirmed: its lease's guard "
+                    f"{e}. Every item's result is stored, but restoring the board was not confirmed: its lease's guard "
                     f"restores it when the lease runs out (within {policy.lease_s} s)", command=e.command,
                     command_status=e.command_status, stderr=e.stderr) from None
             for index, job in enumerate(jobs):
