@@ -59,7 +59,7 @@ _GR3D = re.compile(rf"\bGR3D(?:_FREQ)? (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)
 # "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
 # "1%@345" entries of the CPU list cannot match. A name cannot start right after a '-' either: each
 # name is then tried once from its first letter (from every letter, "a-a-a-..." was quadratic).
-# Both this and _RAIL are searched in " " + line, and consume the character before the name instead of
+# Both this and _RAIL are searched in text that starts with " ", and consume the character before the name instead of
 # looking behind for it: a pattern that starts with a character class is scanned for in C, a
 # look-behind is tried at every position (a lab summarizes ten lines a board-second).
 _TEMP = re.compile(r"[^\w@-]([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
@@ -74,19 +74,19 @@ _THREE_RAILS = re.compile(r"\dmW/\d+mW/\d")
 _SENSOR_OFF = -256.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CpuSample:
     load_pct: int
     freq_mhz: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class RailReading:
     cur: int
     avg: int
 
 
-@dataclass
+@dataclass(slots=True)
 class TegrastatsSample:
     timestamp: str | None
     ram_used_mb: int | None
@@ -141,13 +141,16 @@ def parse_line(line: str) -> TegrastatsSample | None:
     emc = _search(_EMC, "EMC", line)
     gr3d = _search(_GR3D, "GR3D", line)
 
-    spaced = " " + line
+    # A temperature lies between two spaces of the line, in a part that holds "@" and "C": it is searched for in
+    # those parts alone, joined, which gives the same matches in the same order as the whole line at half the
+    # cost (the costliest search of a sample's parse, and a lab parses ten samples a board-second).
     temps: dict[str, float | None] = {}
-    for name, value in _TEMP.findall(spaced):
+    candidates = [part for part in line.split(" ") if "@" in part and "C" in part]
+    for name, value in _TEMP.findall(" " + " ".join(candidates)):
         reading = float(value)
         temps.setdefault(name, None if reading == _SENSOR_OFF else reading)
     rails: dict[str, RailReading] = {}
-    for name, cur, avg in _RAIL.findall(spaced):
+    for name, cur, avg in _RAIL.findall(" " + line):
         rails.setdefault(name, RailReading(int(cur), int(avg)))
 
     return TegrastatsSample(

@@ -17,7 +17,6 @@ backward passes, this is the energy of a forward+backward iteration per image.
 from __future__ import annotations
 
 import calendar
-import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ _THROTTLE_TRIPS = ("passive", "hot", "critical")
 CLOCK_TOLERANCE_MHZ = 1.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Reading:
     """One sample, whatever printed it; None where the source does not tell."""
     t: float
@@ -135,7 +134,7 @@ def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_
 
 
 def _values(samples: list[Reading], name: str) -> list[float]:
-    return [v for v in (getattr(s, name) for s in samples) if v is not None]
+    return [v for s in samples if (v := getattr(s, name)) is not None]
 
 
 def _mean_max(values: list[float]) -> dict | None:
@@ -158,7 +157,8 @@ def window_statistics(samples: list[Reading], window: dict, *, inferences: int |
     rails: dict[str, list] = {}
     for s in samples:
         for name, value in s.temps_c.items():
-            temps[name] = max(value, temps.get(name, value))
+            if name not in temps or value > temps[name]:
+                temps[name] = value
         for name, value in s.rails_mw.items():
             rails.setdefault(name, []).append(value)
     power = _values(samples, "power_total_w")
@@ -196,8 +196,6 @@ def _flag(code: str, detail: str) -> dict:
     return {"code": code, "detail": detail}
 
 
-# Asked for every zone of every sample (throttle_flags); a board has a dozen zone names.
-@functools.lru_cache(maxsize=1024)
 def _zone_key(name: str) -> str:
     """tegrastats prints a thermal zone's type up to its first '-' or '_' ("BCPU" for BCPU-therm,
     "thermal" for thermal-fan-est, "cpu" for Orin's cpu-thermal): compare on that, case-insensitively."""
@@ -207,10 +205,12 @@ def _zone_key(name: str) -> str:
 def _clock_series(samples: list[Reading]) -> dict[str, list[float]]:
     """Every clock's readings in the window, by label: GPU, EMC, cpu0, cpu1..."""
     series = {"GPU": _values(samples, "gpu_freq_mhz"), "EMC": _values(samples, "emc_freq_mhz")}
+    cpus: dict[int, list[float]] = {}
     for s in samples:
-        for index, value in enumerate(s.cpu_freq_mhz or []):
+        for index, value in enumerate(s.cpu_freq_mhz or ()):
             if value is not None:
-                series.setdefault(f"cpu{index}", []).append(value)
+                cpus.setdefault(index, []).append(value)
+    series.update((f"cpu{index}", values) for index, values in cpus.items())
     return {label: values for label, values in series.items() if values}
 
 
@@ -253,9 +253,10 @@ def throttle_flags(samples: list[Reading], trip_points: dict) -> list[dict]:
         throttling = [temp for kind, temp in points if kind in _THROTTLE_TRIPS]
         if throttling:
             trips[_zone_key(zone)] = min(throttling)
+    trip_of: dict[str, float | None] = {}     # by sensor name: a board has a dozen, every sample has them all
     for s in samples:
         for name, value in s.temps_c.items():
-            trip = trips.get(_zone_key(name))
+            trip = trip_of[name] if name in trip_of else trip_of.setdefault(name, trips.get(_zone_key(name)))
             if trip is not None and value >= trip - NEAR_TRIP_C:
                 thermal.append(f"{name} at {value:g} C, trip point {trip:g} C")
     if thermal:
