@@ -3,7 +3,7 @@
 
     tests/lab/lab up --copies 16
     EDGEPROF_INVENTORY=... .venv/bin/python benchmarks/lab_parallel.py [--devices tag:copy ...] [--iterations 1000]
-        [--runs 5] [--record benchmarks/results/lab-parallel-DATE.json] [--wait S]
+        [--runs 5] [--record benchmarks/results/lab-parallel-DATE.json] [--wait S] [--parts]
 
 Runs a plan of every selected board x 2 small models (tests/lab/models: LeNet, CIFAR-10 quick) x caffe in this
 process (edgeprof.lab.Lab) and prints:
@@ -19,10 +19,14 @@ process (edgeprof.lab.Lab) and prints:
 - host peak RSS of this process. Target: under 300 MB at 128 boards.
 - items lost: planned items that did not end ok (a dropped connection, a busy board). Target: none in five
   consecutive runs (--runs 5) at 64 boards.
+- with --parts, the host CPU of each part of an item that may grow with its board-seconds (PARTS), per item and
+  per board-second, and its own fit when runs alternate between --iterations.
 Our machines have 2 cores and the 16 boards share them, so wall time says little; these three do.
 """
 import argparse
 import cProfile
+import functools
+import importlib
 import json
 import pstats
 import resource
@@ -38,6 +42,19 @@ import edgeprof.backends.caffe.runner  # noqa: E402,F401
 import edgeprof.transport.ssh  # noqa: E402,F401  (paramiko)
 
 MODELS = Path(__file__).resolve().parent.parent / "tests" / "lab" / "models"
+
+# --parts: function (module, attribute path) by part. Each is wrapped where the item's code looks it up, and
+# the CPU time (time.thread_time) of the thread that runs it is added to its part; a call inside another of
+# the same part is counted once. "sampler stop" includes its board command, which "board commands" also
+# counts; paramiko's reader threads (each connection's packets) are in no part.
+PARTS = {
+    "telemetry summary": ("edgeprof.telemetry.sampler", "summarize"),
+    "sampler stop (its command, its records read)": ("edgeprof.telemetry.sampler", "BoardTelemetry._stop"),
+    "caffe log parse": ("edgeprof.parsers.caffe_time", "parse"),
+    "storing the result": ("edgeprof.storage.base", "SQLStore.add"),
+    "board commands (SSH exec, calling thread)": ("edgeprof.transport.ssh", "SSHTransport.run"),
+    "lease renewals": ("edgeprof.power.lease", "Lease._renew_loop"),
+}
 
 
 def concurrency(windows: list[tuple[float, float]]) -> tuple[float, int]:
@@ -67,8 +84,41 @@ def _profile_threads() -> list[cProfile.Profile]:
     return profilers
 
 
-def run_once(plan: Plan, db: str, wait_s: float = 0) -> dict:
-    """One run of the plan into a fresh database: its figures, measured in this process."""
+def _timed(function, part: str, totals: dict[str, float], lock: threading.Lock, inside: threading.local):
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        if getattr(inside, part, False):
+            return function(*args, **kwargs)
+        setattr(inside, part, True)
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent = time.thread_time() - started
+            setattr(inside, part, False)
+            with lock:
+                totals[part] += spent
+    return timed
+
+
+def _time_parts() -> dict[str, float]:
+    """Wrap every PARTS function; returns the seconds spent in each so far (run_once reads and resets them)."""
+    totals = dict.fromkeys(PARTS, 0.0)
+    lock, inside = threading.Lock(), threading.local()
+    for part, (module, path) in PARTS.items():
+        owner = importlib.import_module(module)
+        *classes, name = path.split(".")
+        for cls in classes:
+            owner = getattr(owner, cls)
+        setattr(owner, name, _timed(getattr(owner, name), part, totals, lock, inside))
+    return totals
+
+
+def run_once(plan: Plan, db: str, wait_s: float = 0, parts: dict[str, float] | None = None) -> dict:
+    """One run of the plan into a fresh database: its figures, measured in this process (with `parts`, the
+    _time_parts totals, each part's seconds in this run)."""
+    if parts is not None:
+        parts.update(dict.fromkeys(parts, 0.0))
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     run = Lab(db=db).run(plan, wait_s=wait_s)
@@ -90,14 +140,16 @@ def run_once(plan: Plan, db: str, wait_s: float = 0) -> dict:
             "board_seconds": round(board_seconds, 1),
             "host_cpu_ms_per_board_second": round(cpu / board_seconds * 1e3, 2) if board_seconds else None,
             # ru_maxrss is the process's peak so far: after several runs, the peak of them all.
-            "host_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "host_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **({"parts_s": {part: round(spent, 3) for part, spent in parts.items()}} if parts is not None else {})}
 
 
-def fixed_and_marginal(runs: list[dict]) -> tuple[float, float]:
+def fixed_and_marginal(runs: list[dict], cpu_s=lambda run: run["host_cpu_s"]) -> tuple[float, float]:
     """Least squares, without intercept, of host CPU (ms) = A x items ok + B x board-seconds over the runs:
-    (A, B). Needs runs of at least two window lengths (else the two columns are proportional)."""
+    (A, B); cpu_s picks a run's CPU seconds (default: the whole process's). Needs runs of at least two window
+    lengths (else the two columns are proportional)."""
     x = [(r["ok"], r["board_seconds"]) for r in runs]
-    y = [r["host_cpu_s"] * 1e3 for r in runs]
+    y = [cpu_s(r) * 1e3 for r in runs]
     aa = sum(i * i for i, _ in x)
     ab = sum(i * s for i, s in x)
     bb = sum(s * s for _, s in x)
@@ -123,8 +175,11 @@ def main():
                         "tests), instead of losing its items")
     p.add_argument("--profile", type=int, metavar="N",
                    help="profile the CPU time of all the host's threads and print the N most costly functions")
+    p.add_argument("--parts", action="store_true",
+                   help="also print the host CPU of each part of an item (PARTS) per item and per board-second")
     args = p.parse_args()
     profilers = _profile_threads() if args.profile else []
+    parts = _time_parts() if args.parts else None
     counts = args.iterations or [1000]
     plans = {count: Plan(devices=args.devices or ["tag:copy"],
                          models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")],
@@ -134,7 +189,7 @@ def main():
     for index in range(args.runs * len(counts)):
         count = counts[index % len(counts)]
         with tempfile.TemporaryDirectory() as tmp:
-            figures = {"iterations": count, **run_once(plans[count], f"{tmp}/results.sqlite", args.wait)}
+            figures = {"iterations": count, **run_once(plans[count], f"{tmp}/results.sqlite", args.wait, parts)}
         runs.append(figures)
         print(f"run {index + 1}: {figures['boards']} boards x 2 models x caffe ({count} iterations), "
               f"{figures['ok']} of {figures['items']} items ok ({figures['lost']} lost), wall {figures['wall_s']} s")
@@ -144,6 +199,9 @@ def main():
               f"{figures['host_cpu_s']} s ({figures['host_cpu_system_s']} s of it in the kernel) over "
               f"{figures['board_seconds']} board-seconds")
         print(f"  host peak RSS so far: {figures['host_peak_rss_mb']} MB (target < 300 at 128 boards)")
+        for part, spent in figures.get("parts_s", {}).items():
+            print(f"  {part}: {spent / max(figures['ok'], 1) * 1e3:.2f} ms per item, "
+                  f"{spent / max(figures['board_seconds'], 1e-9) * 1e3:.3f} ms per board-second")
         for failure in figures["failures"]:
             print(f"  lost: {failure}")
     print(f"{sum(r['lost'] for r in runs)} items lost in {len(runs)} runs")
@@ -151,6 +209,9 @@ def main():
         per_item, per_board_second = fixed_and_marginal(runs)
         print(f"fit over the {len(runs)} runs: host CPU = {per_item:.1f} ms x items + {per_board_second:.3f} ms x "
               f"board-seconds (fixed per item; added by each board-second of measurement)")
+        for part in PARTS if parts is not None else ():
+            per_item, per_board_second = fixed_and_marginal(runs, lambda run, part=part: run["parts_s"][part])
+            print(f"  {part}: {per_item:.2f} ms x items + {per_board_second:.3f} ms x board-seconds")
     if profilers:
         profilers[0].disable()
         stats = pstats.Stats(profilers[0])

@@ -120,14 +120,14 @@ def _cpu(entry: str, shared_freq: str | None) -> CpuSample | None:
     return CpuSample(int(found.group(1)), _int(found.group(2) or shared_freq))
 
 
-def _search(pattern: re.Pattern, word: str, line: str) -> re.Match | None:
-    """pattern.search(line) for a pattern whose every match starts with `word`: the search starts where the
-    word first appears, and is not made at all without it. A failed search of a whole line costs as much as
-    parsing the rest of it (SWAP on a board without swap), and a lab summarizes ten lines per board-second;
+def _search(pattern: re.Pattern, line: str, *words: str) -> re.Match | None:
+    """pattern.search(line) for a pattern whose every match starts with one of `words`: the search starts where
+    the first of them appears, and is not made at all without one. A failed search of a whole line costs as much
+    as parsing the rest of it (SWAP on a board without swap), and a lab summarizes ten lines per board-second;
     searching from an offset still sees the characters before it (\b, look-behinds), so the match is the
     same."""
-    at = line.find(word)
-    return pattern.search(line, at) if at >= 0 else None
+    found = [at for at in map(line.find, words) if at >= 0]
+    return pattern.search(line, min(found)) if found else None
 
 
 def parse_line(line: str) -> TegrastatsSample | None:
@@ -136,10 +136,10 @@ def parse_line(line: str) -> TegrastatsSample | None:
     if not ram:
         return None
     timestamp = _TIMESTAMP.match(line)
-    swap = _search(_SWAP, "SWAP ", line)
-    cpus = _CPUS.search(line)
-    emc = _search(_EMC, "EMC", line)
-    gr3d = _search(_GR3D, "GR3D", line)
+    swap = _search(_SWAP, line, "SWAP ")
+    cpus = _search(_CPUS, line, "CPU [", "cpu [")
+    emc = _search(_EMC, line, "EMC")
+    gr3d = _search(_GR3D, line, "GR3D")
 
     # A temperature lies between two spaces of the line, in a part that holds "@" and "C": it is searched for in
     # those parts alone, joined, which gives the same matches in the same order as the whole line at half the
