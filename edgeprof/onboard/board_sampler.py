@@ -16,6 +16,11 @@ arrived; the backends report their timed window on the same clock. Records:
 - {"kind": "start", ...}: pid, child pid, UTC offset, interval, thermal trip points (/sys/class/thermal);
 - {"kind": "tegrastats", "line": ...} and {"kind": "nvidia-smi", "line": ...}: each tool's line as
   printed; the host parses them with edgeprof.parsers (one parser per format, no second copy here);
+- {"kind": "block", "lines": N, "stats": ...} after every --block tegrastats lines (and after the last
+  ones): window_stats.Stats of those N lines, each read with tegrastats_line (the parser the host's
+  edgeprof.parsers.tegrastats wraps), the board total being the sum of the --power-total rails. The host
+  merges the blocks that lie inside a result's timed window instead of parsing their lines again;
+- {"kind": "blocks_stopped", "message": ...}: keeping blocks failed (the lines are still all written);
 - {"kind": "proc", ...}: per-CPU load and clock, RAM, thermal zones, read from /proc and /sys;
 - {"kind": "others", ...} (--others, once a second): the CPU seconds that processes other than the
   measurement used since the previous record, the busiest of them, the 1-minute load average, and the
@@ -38,6 +43,13 @@ import signal
 import subprocess
 import sys
 import time
+
+if __package__:    # the host's tests import it as edgeprof.onboard.board_sampler; the board runs it as a script
+    from .tegrastats_line import fields
+    from .window_stats import Stats, power_total_rails, tegrastats_reading
+else:
+    from tegrastats_line import fields
+    from window_stats import Stats, power_total_rails, tegrastats_reading
 
 _PR_SET_PDEATHSIG = 1
 _THERMAL = "/sys/class/thermal"
@@ -292,11 +304,35 @@ class Sampler(object):
         self.child_kind = None
         self.child_stderr = args.out + ".stderr"
         self.buffer = b""
+        self.block = Stats()
+        self.block_lines = 0
+        self.total_rails = power_total_rails(args.power_total)
 
-    def write(self, kind, **fields):
-        fields.update(kind=kind, t=time.time())
-        self.out.write(json.dumps(fields, sort_keys=True) + "\n")
+    def write(self, kind, **values):
+        values.update(kind=kind, t=time.time())
+        self.out.write(json.dumps(values, sort_keys=True) + "\n")
         self.out.flush()
+
+    def keep_in_block(self, line):
+        """Add a tegrastats line (already written) to the current block; write the block when it is full."""
+        if self.block is None:
+            return
+        try:
+            found = fields(line)
+            if found is not None:
+                self.block.add(*tegrastats_reading(found, self.total_rails))
+        except Exception as error:  # a line this parser cannot take: the host parses every line itself
+            self.write("blocks_stopped", message="%s: %s" % (type(error).__name__, error))
+            self.block = None
+            return
+        self.block_lines += 1
+        if self.block_lines == self.args.block:
+            self.end_block()
+
+    def end_block(self):
+        if self.block is not None and self.block_lines:
+            self.write("block", lines=self.block_lines, stats=self.block.to_record())
+            self.block, self.block_lines = Stats(), 0
 
     def start_child(self):
         """Start the tool, if one is asked for; returns why it could not start, or None."""
@@ -378,6 +414,8 @@ class Sampler(object):
                 else:
                     for line in lines:
                         self.write(self.child_kind, line=line)
+                        if self.child_kind == "tegrastats":
+                            self.keep_in_block(line)
             if proc and time.monotonic() >= next_proc:
                 self.write("proc", **proc.sample())
                 next_proc = max(next_proc + interval_s, time.monotonic())
@@ -389,6 +427,7 @@ class Sampler(object):
             elif os.path.exists(self.args.stop):
                 reason = "stop file"
         self.stop_child()
+        self.end_block()
         self.write("end", reason=reason)
         self.out.close()
         os.rename(self.part, self.args.out)
@@ -406,6 +445,8 @@ def main(argv):
     source.add_argument("--nvidia-smi", metavar="FIELDS")
     parser.add_argument("--proc", action="store_true")
     parser.add_argument("--others", metavar="WORKDIR", help="also the CPU time of processes not naming WORKDIR")
+    parser.add_argument("--block", type=int, default=10, metavar="LINES", help="tegrastats lines per block record")
+    parser.add_argument("--power-total", metavar="RAILS", help="the rails whose sum is the board total: VDD_IN, A+B")
     args = parser.parse_args(argv)
     if args.temperatures:
         print(json.dumps({"temps_c": temperatures(thermal_zones())}, sort_keys=True))
@@ -419,6 +460,8 @@ def main(argv):
         return 0
     if not args.out or not args.stop:
         parser.error("--out and --stop are required")
+    if args.block < 1:
+        parser.error("--block takes a positive number of lines")
     wakeup, wakeup_write = os.pipe()
     for fd in (wakeup, wakeup_write):
         os.set_blocking(fd, False)

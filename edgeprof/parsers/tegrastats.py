@@ -1,4 +1,5 @@
-"""Parse ``tegrastats`` output, one object per line.
+"""Parse ``tegrastats`` output, one object per line (each line read by edgeprof.onboard.tegrastats_line, which the
+board's sampler runs too).
 
 A line reads, with fields present or absent by board, release and privilege::
 
@@ -39,39 +40,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from ..onboard.tegrastats_line import TIMESTAMP, fields
 from .lines import lines_of
 from .paste import Invocation, command_pattern, is_command
 
-_TIMESTAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s")
-# Figures are at most 18 digits (int() refuses strings past 4300 digits; no reading comes near 18).
-_N = r"\d{1,18}"
-_RAM = re.compile(rf"\bRAM ({_N})/({_N})MB\b")
-_SWAP = re.compile(rf"\bSWAP ({_N})/({_N})MB\b")
-# The list stops at the first bracket of either kind, so that a line of "CPU [CPU [..." is read once. L4T R24
-# to R28.1 print it in lower case with one clock for all cores after it: "cpu [17%,13%,29%,5%]@408".
-_CPUS = re.compile(rf"\b(?P<legacy>cpu|CPU) \[(?P<list>[^\][]*)\](?:@(?P<freq>{_N}))?")
-_CPU_ENTRY = re.compile(rf"^({_N})%(?:@({_N}))?$")
-# "EMC_FREQ 4%@1600"; L4T R24 to R28.1: "EMC 1%@408".
-_EMC = re.compile(rf"\bEMC(?:_FREQ)? ({_N})%(?:@({_N})(?!\d))?")
-# "GR3D_FREQ 0%", "0%@624", "0%@[305,305]", "@[314,314,314]"; the first figure is GPC0's. L4T R24 to R28.1:
-# "GR3D 3%@76".
-_GR3D = re.compile(rf"\bGR3D(?:_FREQ)? (?:({_N})%)?(?:@\[?({_N})(?!\d)[\d,]*\]?)?")
-# "PLL@37.5C", "CV0@-256C", "cpu@45.812C/45.812C"; the name starts with a letter, so the
-# "1%@345" entries of the CPU list cannot match. A name cannot start right after a '-' either: each
-# name is then tried once from its first letter (from every letter, "a-a-a-..." was quadratic).
-# Both this and _RAIL are searched in text that starts with " ", and consume the character before the name instead of
-# looking behind for it: a pattern that starts with a character class is scanned for in C, a
-# look-behind is tried at every position (a lab summarizes ten lines a board-second).
-_TEMP = re.compile(r"[^\w@-]([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C(?:/-?\d+(?:\.\d+)?C)?(?=\s|$)")
-# "VDD_IN 3056/3056", "VDD_IN 5299mW/5299mW", "VDD_GPU 4925mW/4925mW/4925mW". The trailing
-# look-ahead keeps "RAM 2344/7852MB" and "IRAM 0/252kB(...)" out.
-_RAIL = re.compile(rf"\s([A-Z][A-Z0-9_]*) ({_N})(?:mW)?/({_N})(?:mW)?(?:/\d+(?:mW)?)?(?=\s|$)")
-
 _COMMAND = command_pattern("tegrastats")
 _THREE_RAILS = re.compile(r"\dmW/\d+mW/\d")
-
-# tegrastats prints -256C for a thermal zone whose sensor is powered off.
-_SENSOR_OFF = -256.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,68 +78,26 @@ class TegrastatsSample:
         return asdict(self)
 
 
-def _int(text: str | None) -> int | None:
-    return None if text is None else int(text)
-
-
-# A board's entries repeat from line to line ("100%@2035"): each is read once (CpuSample is frozen, so
-# the samples may share it).
+# The entries repeat from line to line: the samples share each (CpuSample is frozen).
 @functools.lru_cache(maxsize=4096)
-def _cpu(entry: str, shared_freq: str | None) -> CpuSample | None:
-    """One entry of the CPU list: "12%@2035", "12%" (clock unreadable, or the list's one clock after it) or
-    "off"."""
-    found = _CPU_ENTRY.match(entry.strip())
-    if not found:
-        return None
-    return CpuSample(int(found.group(1)), _int(found.group(2) or shared_freq))
-
-
-def _search(pattern: re.Pattern, line: str, *words: str) -> re.Match | None:
-    """pattern.search(line) for a pattern whose every match starts with one of `words`: the search starts where
-    the first of them appears, and is not made at all without one. A failed search of a whole line costs as much
-    as parsing the rest of it (SWAP on a board without swap), and a lab summarizes ten lines per board-second;
-    searching from an offset still sees the characters before it (\b, look-behinds), so the match is the
-    same."""
-    found = [at for at in map(line.find, words) if at >= 0]
-    return pattern.search(line, min(found)) if found else None
+def _cpu(entry: tuple[int, int | None] | None) -> CpuSample | None:
+    return CpuSample(*entry) if entry else None
 
 
 def parse_line(line: str) -> TegrastatsSample | None:
-    """Read one tegrastats line; None when the line is not a tegrastats sample."""
-    ram = _RAM.search(line)
-    if not ram:
+    """Read one tegrastats line (edgeprof.onboard.tegrastats_line, which the board's sampler runs too); None
+    when the line is not a tegrastats sample."""
+    found = fields(line)
+    if found is None:
         return None
-    timestamp = _TIMESTAMP.match(line)
-    swap = _search(_SWAP, line, "SWAP ")
-    cpus = _search(_CPUS, line, "CPU [", "cpu [")
-    emc = _search(_EMC, line, "EMC")
-    gr3d = _search(_GR3D, line, "GR3D")
-
-    # A temperature lies between two spaces of the line, in a part that holds "@" and "C": it is searched for in
-    # those parts alone, joined, which gives the same matches in the same order as the whole line at half the
-    # cost (the costliest search of a sample's parse, and a lab parses ten samples a board-second).
-    temps: dict[str, float | None] = {}
-    candidates = [part for part in line.split(" ") if "@" in part and "C" in part]
-    for name, value in _TEMP.findall(" " + " ".join(candidates)):
-        reading = float(value)
-        temps.setdefault(name, None if reading == _SENSOR_OFF else reading)
-    rails: dict[str, RailReading] = {}
-    for name, cur, avg in _RAIL.findall(" " + line):
-        rails.setdefault(name, RailReading(int(cur), int(avg)))
-
+    cpus, temps, rails = found["cpus"], found["temps_c"], found["rails_mw"]
     return TegrastatsSample(
-        timestamp=timestamp.group(1) if timestamp else None,
-        ram_used_mb=int(ram.group(1)),
-        ram_total_mb=int(ram.group(2)),
-        swap_used_mb=int(swap.group(1)) if swap else None,
-        cpus=[_cpu(entry, cpus.group("freq")) for entry in cpus.group("list").split(",")] if cpus else None,
-        emc_load_pct=_int(emc.group(1)) if emc else None,
-        emc_freq_mhz=_int(emc.group(2)) if emc else None,
-        gpu_load_pct=_int(gr3d.group(1)) if gr3d else None,
-        gpu_freq_mhz=_int(gr3d.group(2)) if gr3d else None,
+        timestamp=found["timestamp"], ram_used_mb=found["ram_used_mb"], ram_total_mb=found["ram_total_mb"],
+        swap_used_mb=found["swap_used_mb"], cpus=[_cpu(entry) for entry in cpus] if cpus is not None else None,
+        emc_load_pct=found["emc_load_pct"], emc_freq_mhz=found["emc_freq_mhz"],
+        gpu_load_pct=found["gpu_load_pct"], gpu_freq_mhz=found["gpu_freq_mhz"],
         temps_c=temps or None,
-        rails_mw=rails or None,
-    )
+        rails_mw={name: RailReading(cur, avg) for name, (cur, avg) in rails.items()} or None)
 
 
 def layout(line: str) -> str:
@@ -174,7 +106,7 @@ def layout(line: str) -> str:
         return "tegrastats, L4T R24-R28.1 layout (cpu [...]@MHz, EMC, GR3D)"
     if _THREE_RAILS.search(line):
         return "tegrastats, L4T R39 layout (rails cur/avg/max in mW)"
-    if "mW/" in line or _TIMESTAMP.match(line):
+    if "mW/" in line or TIMESTAMP.match(line):
         return "tegrastats, L4T R35 and later layout (timestamp, rails in mW)"
     return "tegrastats, L4T R28.2-R32 layout (CPU [...], EMC_FREQ, GR3D_FREQ, rails cur/avg)"
 

@@ -32,6 +32,8 @@ COOL_CHECK_S = 5.0
 
 DEFAULT_INTERVAL_MS = 100
 SCRIPT = "board_sampler.py"
+# What it imports, uploaded beside it.
+SCRIPT_MODULES = ("tegrastats_line.py", "window_stats.py")
 
 # $1: the output file; the rest: the sampler's command. Prints the start record once the sampler wrote it
 # (or its log, when it died first). The /proc status check ends the wait early for a sampler that
@@ -125,6 +127,8 @@ class BoardTelemetry:
 
     def _uploaded(self) -> str:
         if self._script is None:
+            for name in SCRIPT_MODULES:
+                self.board.put_text(f"{self.board.workdir}/{name}", source(name))
             self._script = f"{self.board.workdir}/{SCRIPT}"
             self.board.put_text(self._script, source(SCRIPT))
         return self._script
@@ -197,7 +201,8 @@ class BoardTelemetry:
         try:
             started = self._run(["sh", "-c", _START, "edgeprof-sampler", out, self.python, self._uploaded(),
                                  "--out", out, "--stop", out + ".stop", "--interval-ms", str(self.interval_ms),
-                                 *self._source_args, "--others", self.board.workdir])
+                                 *self._source_args, "--others", self.board.workdir,
+                                 *(["--power-total", self.power_total] if self.power_total else [])])
         except TransportError as e:
             recording.errors.append(f"the sampler could not be started: {e}")
             return

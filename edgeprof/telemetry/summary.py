@@ -21,7 +21,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from ..parsers import nvidia_smi, tegrastats
+from ..onboard import tegrastats_line
+from ..onboard.window_stats import Stats, power_total_rails, tegrastats_reading
+from ..parsers import nvidia_smi
 
 # What the sampler asks nvidia-smi for (noheader: the host names the columns). clocks_throttle_reasons.active
 # is the older name of clocks_event_reasons.active, the one older drivers know; edgeprof.power.desktop
@@ -83,11 +85,6 @@ def _nvidia_smi_time(stamp, utc_offset_s: int | None) -> float | None:
     return local - utc_offset_s + (float("0." + fraction) if fraction.isdigit() else 0.0)
 
 
-def power_total_rails(definition: str | None) -> list[str]:
-    """The rails whose sum is the board's input power: "VDD_IN" or "GPU+CPU+SOC+CV+VDDRQ+SYS5V"."""
-    return [name.strip() for name in (definition or "").split("+") if name.strip()]
-
-
 def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_INDEX) -> list[Reading]:
     """The sampler's records as Readings, in time order (nvidia-smi's of GPU `gpu_index`); start/end/error
     records are not samples."""
@@ -97,20 +94,9 @@ def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_
     for record in records:
         kind = record.get("kind")
         if kind == "tegrastats":
-            sample = tegrastats.parse_line(record["line"])
-            if sample is None:
-                continue
-            rails = {name: rail.cur for name, rail in (sample.rails_mw or {}).items()}
-            total = (sum(rails[name] for name in total_rails) / 1000.0
-                     if total_rails and all(name in rails for name in total_rails) else None)
-            out.append(Reading(
-                t=record["t"], gpu_load_pct=sample.gpu_load_pct, gpu_freq_mhz=sample.gpu_freq_mhz,
-                emc_freq_mhz=sample.emc_freq_mhz,
-                cpu_load_pct=[c.load_pct if c else None for c in sample.cpus] if sample.cpus else None,
-                cpu_freq_mhz=[c.freq_mhz if c else None for c in sample.cpus] if sample.cpus else None,
-                ram_used_mb=sample.ram_used_mb,
-                temps_c={k: v for k, v in (sample.temps_c or {}).items() if v is not None},
-                rails_mw=rails, power_total_w=total))
+            found = tegrastats_line.fields(record["line"])
+            if found is not None:
+                out.append(Reading(record["t"], *tegrastats_reading(found, total_rails)))
         elif kind == "nvidia-smi":
             try:
                 [row] = nvidia_smi.parse(record["line"], fields=list(NVIDIA_SMI_FIELDS))
@@ -133,52 +119,43 @@ def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_
     return sorted(out, key=lambda r: r.t)
 
 
-def _values(samples: list[Reading], name: str) -> list[float]:
-    return [v for s in samples if (v := getattr(s, name)) is not None]
-
-
-def _mean_max(values: list[float]) -> dict | None:
-    return {"mean": sum(values) / len(values), "max": max(values)} if values else None
-
-
-def _min_max(values: list[float]) -> dict | None:
-    return {"min": min(values), "max": max(values)} if values else None
-
-
-def _cpu_values(samples: list[Reading], name: str) -> list[float]:
-    return [v for s in samples for v in (getattr(s, name) or []) if v is not None]
-
-
-def window_statistics(samples: list[Reading], window: dict, *, inferences: int | None,
-                      power_total: str | None) -> dict:
-    """The figures over the samples in the window (which the caller has already selected)."""
-    duration = window["end_s"] - window["start_s"]
-    temps: dict[str, float] = {}
-    rails: dict[str, list] = {}
+def stats_of(samples: list[Reading]) -> Stats:
+    """The Stats of Readings, added in their order."""
+    stats = Stats()
     for s in samples:
-        for name, value in s.temps_c.items():
-            if name not in temps or value > temps[name]:
-                temps[name] = value
-        for name, value in s.rails_mw.items():
-            rails.setdefault(name, []).append(value)
-    power = _values(samples, "power_total_w")
-    mean_w = sum(power) / len(power) if power else None
+        stats.add(s.gpu_load_pct, s.gpu_freq_mhz, s.emc_freq_mhz, s.gpu_mem_used_mb, s.cpu_load_pct, s.cpu_freq_mhz,
+                  s.ram_used_mb, s.temps_c, s.rails_mw, s.power_total_w, s.throttle_reasons)
+    return stats
+
+
+def _mean_max(triple: list | None) -> dict | None:
+    return {"mean": triple[0] / triple[1], "max": triple[2]} if triple else None
+
+
+def _min_max(pair: list | None) -> dict | None:
+    return {"min": pair[0], "max": pair[1]} if pair else None
+
+
+def window_statistics(stats: Stats, window: dict, *, inferences: int | None, power_total: str | None) -> dict:
+    """The figures over the samples in the window (`stats`, theirs)."""
+    duration = window["end_s"] - window["start_s"]
+    mean_w = stats.power[0] / stats.power[1] if stats.power else None
     window_j = mean_w * duration if mean_w is not None else None
     per_inference = window_j / inferences if window_j is not None and inferences else None
-    ram = _values(samples, "ram_used_mb")
-    gpu_mem = _values(samples, "gpu_mem_used_mb")
+    cpu_freqs = list(stats.cpu_freq.values())
     return {
         "window_s": duration,
-        "samples_in_window": len(samples),
-        "gpu_load_pct": _mean_max(_values(samples, "gpu_load_pct")),
-        "gpu_freq_mhz": _min_max(_values(samples, "gpu_freq_mhz")),
-        "emc_freq_mhz": _min_max(_values(samples, "emc_freq_mhz")),
-        "cpu_freq_mhz": _min_max(_cpu_values(samples, "cpu_freq_mhz")),
-        "cpu_load_pct": _mean_max(_cpu_values(samples, "cpu_load_pct")),
-        "ram_peak_mb": max(ram) if ram else None,
-        "gpu_mem_peak_mb": max(gpu_mem) if gpu_mem else None,
-        "temps_max_c": temps,
-        "rails_mean_mw": {name: sum(v) / len(v) for name, v in rails.items()},
+        "samples_in_window": stats.n,
+        "gpu_load_pct": _mean_max(stats.gpu_load),
+        "gpu_freq_mhz": _min_max(stats.gpu_freq),
+        "emc_freq_mhz": _min_max(stats.emc_freq),
+        "cpu_freq_mhz": ({"min": min(low for low, _ in cpu_freqs), "max": max(high for _, high in cpu_freqs)}
+                         if cpu_freqs else None),
+        "cpu_load_pct": _mean_max(stats.cpu_load),
+        "ram_peak_mb": stats.ram_max,
+        "gpu_mem_peak_mb": stats.gpu_mem_max,
+        "temps_max_c": dict(stats.temps_max),
+        "rails_mean_mw": {name: total / count for name, (total, count) in stats.rails.items()},
         "power_total": {"definition": power_total, "mean_w": mean_w},
         "energy": {
             "window_j": window_j,
@@ -202,16 +179,11 @@ def _zone_key(name: str) -> str:
     return re.split(r"[-_]", name, maxsplit=1)[0].lower()
 
 
-def _clock_series(samples: list[Reading]) -> dict[str, list[float]]:
-    """Every clock's readings in the window, by label: GPU, EMC, cpu0, cpu1..."""
-    series = {"GPU": _values(samples, "gpu_freq_mhz"), "EMC": _values(samples, "emc_freq_mhz")}
-    cpus: dict[int, list[float]] = {}
-    for s in samples:
-        for index, value in enumerate(s.cpu_freq_mhz or ()):
-            if value is not None:
-                cpus.setdefault(index, []).append(value)
-    series.update((f"cpu{index}", values) for index, values in cpus.items())
-    return {label: values for label, values in series.items() if values}
+def _clock_ranges(stats: Stats) -> dict[str, list]:
+    """Every clock's [lowest, highest] reading in the window, by label: GPU, EMC, cpu0, cpu1..."""
+    ranges = {label: pair for label, pair in (("GPU", stats.gpu_freq), ("EMC", stats.emc_freq)) if pair}
+    ranges.update((f"cpu{index}", pair) for index, pair in stats.cpu_freq.items())
+    return ranges
 
 
 def _pinned_clocks(pinned: dict | None) -> dict[str, float]:
@@ -227,32 +199,44 @@ def _pinned_clocks(pinned: dict | None) -> dict[str, float]:
     return targets
 
 
-def clock_flags(samples: list[Reading], state: dict) -> list[dict]:
-    series = _clock_series(samples)
-    moved = [f"{label} {min(v):g}-{max(v):g} MHz" for label, v in series.items() if min(v) != max(v)]
+def clock_flags(stats: Stats, state: dict) -> list[dict]:
+    ranges = _clock_ranges(stats)
+    moved = [f"{label} {low:g}-{high:g} MHz" for label, (low, high) in ranges.items() if low != high]
     flags = [_flag("clocks_moved", "clocks changed during the timed window: " + ", ".join(moved))] if moved else []
     pinned = _pinned_clocks(state.get("pinned") if state.get("clocks_pinned") else None)
-    below = [f"{label} down to {min(series[label]):g} MHz (pinned {target:g})" for label, target in pinned.items()
-             if label in series and min(series[label]) < target - CLOCK_TOLERANCE_MHZ]
+    below = [f"{label} down to {ranges[label][0]:g} MHz (pinned {target:g})" for label, target in pinned.items()
+             if label in ranges and ranges[label][0] < target - CLOCK_TOLERANCE_MHZ]
     if below:
         flags.append(_flag("clocks_below_pinned", "clocks below the pinned value: " + ", ".join(below)))
     return flags
 
 
-def throttle_flags(samples: list[Reading], trip_points: dict) -> list[dict]:
-    reasons = 0
-    for s in samples:
-        reasons |= s.throttle_reasons or 0
-    flags = []
-    thermal = [text for bit, text in ((_SW_THERMAL, "SW thermal slowdown"), (_HW_THERMAL, "HW thermal slowdown"))
-               if reasons & bit]
-    power = [text for bit, text in ((_SW_POWER_CAP, "SW power cap"), (_HW_POWER_BRAKE, "HW power brake"))
-             if reasons & bit]
+def throttle_trips(trip_points: dict) -> dict[str, float]:
+    """The lowest throttling trip point of each zone, by _zone_key (from the sampler's start record)."""
     trips = {}
     for zone, points in trip_points.items():
         throttling = [temp for kind, temp in points if kind in _THROTTLE_TRIPS]
         if throttling:
             trips[_zone_key(zone)] = min(throttling)
+    return trips
+
+
+def near_trip(temps: dict[str, float], trips: dict[str, float]) -> bool:
+    """Whether any of these temperatures (sensor: degrees C) is within NEAR_TRIP_C of its zone's trip point."""
+    return any(trip is not None and value >= trip - NEAR_TRIP_C
+               for name, value in temps.items() for trip in (trips.get(_zone_key(name)),))
+
+
+def throttle_flags(stats: Stats, samples: list[Reading], trip_points: dict) -> list[dict]:
+    """NVML's throttle reasons over the window (stats), and the temperatures near a trip point in `samples`:
+    the window's samples, or at least every one whose temperatures come near one (summarize)."""
+    reasons = stats.throttle_reasons
+    flags = []
+    thermal = [text for bit, text in ((_SW_THERMAL, "SW thermal slowdown"), (_HW_THERMAL, "HW thermal slowdown"))
+               if reasons & bit]
+    power = [text for bit, text in ((_SW_POWER_CAP, "SW power cap"), (_HW_POWER_BRAKE, "HW power brake"))
+             if reasons & bit]
+    trips = throttle_trips(trip_points)
     trip_of: dict[str, float | None] = {}     # by sensor name: a board has a dozen, every sample has them all
     for s in samples:
         for name, value in s.temps_c.items():
@@ -374,10 +358,9 @@ def per_gpu(records: list[dict], window: dict, gpus: list[int]) -> dict:
     nvidia = [r for r in records if r.get("kind") in ("start", "nvidia-smi")]
     out = {}
     for gpu in gpus:
-        samples = in_window(readings(nvidia, None, gpu), window)
-        memory = _values(samples, "gpu_mem_used_mb")
-        out[str(gpu)] = {"samples": len(samples), "gpu_load_pct": _mean_max(_values(samples, "gpu_load_pct")),
-                         "gpu_mem_peak_mb": max(memory) if memory else None}
+        stats = stats_of(in_window(readings(nvidia, None, gpu), window))
+        out[str(gpu)] = {"samples": stats.n, "gpu_load_pct": _mean_max(stats.gpu_load),
+                         "gpu_mem_peak_mb": stats.gpu_mem_max}
     return out
 
 
@@ -405,22 +388,59 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
         flags.append(_flag("telemetry_incomplete", "; ".join(errors)))
     if window is None:
         return {}, flags + [_flag("no_timed_window", "the backend reported no timed window: no telemetry summary")]
-    # Only records near the window are parsed (parsing is most of the host's telemetry cost in a large lab).
-    # Only tegrastats and /proc samples are timed by the record; nvidia-smi's carry their own timestamps
-    # (in_window judges them) and the start record holds what converts those.
-    margin = interval_ms / 1000.0
-    near = [r for r in records if r.get("kind") not in ("tegrastats", "proc")
-            or window["start_s"] - margin <= r["t"] <= window["end_s"] + margin]
+    trip_points = start.get("trip_points_c") or {}
+    near, blocks = _to_parse(records, window, interval_ms / 1000.0, throttle_trips(trip_points))
     samples = in_window(readings(near, power_total), window)
+    # Time order, each block at its first line's: what comes first is added first, as without blocks.
+    stats = Stats()
+    for _, sample_or_block in sorted([(s.t, s) for s in samples] + blocks, key=lambda item: item[0]):
+        if isinstance(sample_or_block, Stats):
+            stats.merge(sample_or_block)
+        else:
+            stats.merge(stats_of([sample_or_block]))
     if any(r.get("kind") == "nvidia-smi" for r in records):
         power_total = NVIDIA_SMI_POWER_TOTAL
-    summary = window_statistics(samples, window, inferences=inferences, power_total=power_total)
+    summary = window_statistics(stats, window, inferences=inferences, power_total=power_total)
     others = other_processes(records, window)
     if others is not None:
         summary["others"] = others
         flags += contention_flag(others) + gpu_shared_flag(others)
-    flags += sample_count_flag(len(samples), summary["window_s"], interval_ms)
-    flags += clock_flags(samples, state)
-    flags += throttle_flags(samples, start.get("trip_points_c") or {})
+    flags += sample_count_flag(stats.n, summary["window_s"], interval_ms)
+    flags += clock_flags(stats, state)
+    flags += throttle_flags(stats, samples, trip_points)
     flags += power_mode_flag(state)
     return summary, flags
+
+
+def _to_parse(records: list[dict], window: dict, margin: float,
+              trips: dict[str, float]) -> tuple[list[dict], list[tuple[float, Stats]]]:
+    """The records to parse for the window's statistics, and the sampler's blocks that stand for the rest,
+    each with its first line's time. Only records near the window are parsed (parsing is most of the host's
+    telemetry cost in a large lab): tegrastats and /proc samples are timed by the record; nvidia-smi's carry
+    their own timestamps (in_window judges them) and the start record holds what converts those.
+
+    A block (board_sampler.py) stands for the tegrastats lines written since the previous one, when they all
+    lie in the window and it reads back whole (Stats.from_record) with as many lines as there are. A block
+    whose temperatures come near a trip point is parsed all the same: the thermal flag names each reading."""
+    start, end = window["start_s"] - margin, window["end_s"] + margin
+    near, blocks, lines = [], [], []
+
+    def parse(pending: list[dict]) -> None:
+        near.extend(r for r in pending if start <= r["t"] <= end)
+
+    for record in records:
+        kind = record.get("kind")
+        if kind == "tegrastats":
+            lines.append(record)
+        elif kind == "block":
+            stats = Stats.from_record(record.get("stats")) if record.get("lines") == len(lines) else None
+            if (stats is not None and lines and all(window["start_s"] <= r["t"] <= window["end_s"] for r in lines)
+                    and not near_trip(stats.temps_max, trips)):
+                blocks.append((lines[0]["t"], stats))
+            else:
+                parse(lines)
+            lines = []
+        elif kind != "proc" or start <= record["t"] <= end:
+            near.append(record)
+    parse(lines)
+    return near, blocks

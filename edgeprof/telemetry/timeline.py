@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ..onboard.timing import percentile
 from ..validity import iterations_needed
-from .summary import Reading, clock_flags, readings, throttle_flags
+from .summary import Reading, clock_flags, readings, stats_of, throttle_flags
 
 # perf_analyzer's default stability percentage and window count (see the module docstring).
 STABLE_WITHIN = 0.10
@@ -61,7 +61,8 @@ def window_rows(times_ms: list[float], marks: list[dict], samples: list[Reading]
         span_s = mark["end_s"] - mark["start_s"]
         power = [s.power_total_w for s in inside if s.power_total_w is not None]
         temps = [v for s in inside for v in s.temps_c.values()]
-        flags = clock_flags(inside, state) + throttle_flags(inside, trip_points)
+        stats = stats_of(inside)
+        flags = clock_flags(stats, state) + throttle_flags(stats, inside, trip_points)
         rows.append({
             "index": index, "start_s": mark["start_s"], "end_s": mark["end_s"], "iterations": len(times),
             "median_ms": _median(times) if times else None, "p99_ms": _p99(times),

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeprof.onboard.window_stats import Stats
 from edgeprof.parsers import tegrastats
-from edgeprof.telemetry.summary import NVIDIA_SMI_FIELDS, readings
+from edgeprof.telemetry.summary import NVIDIA_SMI_FIELDS, readings, stats_of
 
 from .test_summary import h100_line
 
@@ -103,6 +104,28 @@ def test_stop_file_ends_a_clean_run(sampler):
     assert times == sorted(times) and abs(times[0] - time.time()) < 30   # the board's epoch clock
     assert got[-1]["kind"] == "end" and got[-1]["reason"] == "stop file"
     assert gone(first["child_pid"])
+
+
+def test_a_block_after_every_n_lines_holds_their_stats(sampler):
+    """--block 3: a block record after every 3 tegrastats lines and after the last ones, each the Stats the host
+    computes from those lines itself (board total: --power-total)."""
+    proc, _ = sampler("--tegrastats", "--block", "3", "--power-total", "VDD_IN+VDD_SYS_GPU", tool_body=PRINT_TX2)
+    wait_until(lambda: Path(f"{sampler.out}.part").read_text().count('"kind": "tegrastats"') >= 7)
+    Path(f"{sampler.out}.stop").touch()
+    assert proc.wait(timeout=5) == 0
+    got = records(sampler.out)
+    assert got[-2]["kind"] == "block" and got[-1]["kind"] == "end"
+    lines = []
+    for record in got:
+        if record["kind"] == "tegrastats":
+            lines.append(record)
+        elif record["kind"] == "block":
+            assert record["lines"] == len(lines) and (len(lines) == 3 or record is got[-2])
+            expected = stats_of(readings(lines, "VDD_IN+VDD_SYS_GPU"))
+            assert expected.power[1] == len(lines)    # every line has both rails
+            assert Stats.from_record(record["stats"]).to_record() == expected.to_record()
+            lines = []
+    assert not lines
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
