@@ -214,9 +214,9 @@ def _number_list(value) -> bool:
     return value is None or (isinstance(value, list) and all(_number_or_none(v) for v in value))
 
 
-def _usable_sample(record) -> bool:
-    """A sampler record (edgeprof.telemetry.board_sampler) with what edgeprof.telemetry.summary.readings
-    reads from it, of the types it reads."""
+def usable_sample(record) -> bool:
+    """A sampler record (edgeprof/onboard/board_sampler.py) with what edgeprof.telemetry.summary reads from it,
+    of the types it reads (a block's statistics are checked where they are read)."""
     if not isinstance(record, dict):
         return False
     kind = record.get("kind")
@@ -230,7 +230,9 @@ def _usable_sample(record) -> bool:
                 and all(is_number(v) for v in temps.values()))
     if kind == "start":
         return _number_or_none(record.get("utc_offset_s"))
-    return True     # error and end records: nothing in them is read
+    if kind == "error":
+        return isinstance(record.get("message"), str)
+    return True     # others, end and block records: nothing in an end record is read
 
 
 def _telemetry(telemetry, loading: _Loading) -> dict | None:
@@ -248,7 +250,7 @@ def _telemetry(telemetry, loading: _Loading) -> dict | None:
     if samples is not None and not isinstance(samples, list):
         loading.drop(telemetry, "samples", "telemetry.samples", f"{_kind(samples)}, not a list")
     elif samples:
-        usable = [record for record in samples if _usable_sample(record)]
+        usable = [record for record in samples if usable_sample(record)]
         if len(usable) < len(samples):
             loading.left_out.append(f"{len(samples) - len(usable)} of {len(samples)} telemetry samples (not a "
                                     f"sampler record of the expected types)")

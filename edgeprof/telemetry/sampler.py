@@ -19,6 +19,7 @@ from typing import Iterator
 from ..errors import BoardControlError
 from ..onboard import source
 from ..power.lease import BoardBusy
+from ..storage.documents import usable_sample
 from ..transport import CommandResult, TransportError
 from ..transport.sudo import Sudo
 from . import timeline
@@ -229,6 +230,10 @@ class BoardTelemetry:
             return
         for line in stopped.stdout.splitlines():
             try:
-                recording.records.append(json.loads(line))
+                record = json.loads(line)
             except ValueError:
+                record = None
+            if usable_sample(record):
+                recording.records.append(record)
+            else:
                 recording.errors.append(f"unreadable sampler record: {line[:200]}")

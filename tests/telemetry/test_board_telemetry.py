@@ -8,6 +8,7 @@ import pytest
 
 from edgeprof.result import Result
 from edgeprof.telemetry import BoardTelemetry
+from edgeprof.telemetry.sampler import Recording
 
 
 def gone(pid: int) -> bool:
@@ -40,6 +41,32 @@ def test_samples_inside_the_window_and_the_summary(board):
     assert "board_sampler.py" in start["command"] and "edgeprof-sampler-stop" in stop["command"]
     assert result.commands == []
     assert json.dumps(result.to_dict())   # stored as JSON
+
+
+def test_lines_that_are_not_sampler_records_are_errors(board):
+    """What the host reads back is data: a line that is not JSON, not an object, or not of a record's types
+    is left out and named (the result gets telemetry_incomplete), and the summary still comes."""
+    telemetry = BoardTelemetry(board, interval_ms=50)
+    recording = Recording(telemetry.source, 50, None)
+    telemetry._start(recording)
+    start = time.time()
+    time.sleep(0.3)
+    end = time.time()
+    Path(recording.out + ".stop").touch()
+    deadline = time.monotonic() + 5
+    while not Path(recording.out).exists():
+        assert time.monotonic() < deadline, "the sampler did not stop"
+        time.sleep(0.02)
+    bad = ['[1, 2]', '{"kind": "error"}', '{"kind": "tegrastats", "t": 1, "line": 5}', '{"kind": "proc"}', 'not json']
+    with open(recording.out, "a") as out:
+        out.write("\n".join(bad) + "\n")
+    telemetry._stop(recording)
+    assert recording.errors == [f"unreadable sampler record: {line}" for line in bad]
+    result = Result(device="local", model="m", backend="b", batch=1, run_id="test", iterations=10,
+                    timed_window={"start_s": start, "end_s": end})
+    recording.attach(result)
+    assert result.telemetry["samples_in_window"] >= 3
+    assert [f["code"] for f in result.flags] == ["telemetry_incomplete"]
 
 
 def test_the_sampler_stops_when_the_block_raises(board):
