@@ -10,7 +10,9 @@ Prints, as the median over --repeat rounds:
   The log is a real one (tests/parsers/logs/caffe_time/bullseye_cpu_small224.log, Debian's caffe on the lab)
   whose 10 iteration lines are replaced by --iterations GENERATED ones of the same form;
 - tegrastats: microseconds a sample for `telemetry.summary.summarize` over a window of --samples sampler records
-  made of the real TX2 lines in tests/parsers/logs/tegrastats (round robin), 100 ms apart.
+  made of the real TX2 lines in tests/parsers/logs/tegrastats (round robin), 100 ms apart: with a block record
+  after every 10 lines, as the board's sampler writes them (the window's first and last lines fall inside
+  blocks that cross its edges, as in a lab), and without blocks (every line parsed).
 A lab board prints ten tegrastats samples a board-second, and one caffe line per iteration (LeNet on the lab's
 copies about 65 a board-second, AlexNet on a TX2 about 10). CPU time of this process (time.process_time).
 """
@@ -23,8 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgeprof.onboard import tegrastats_line  # noqa: E402
+from edgeprof.onboard.window_stats import Stats, power_total_rails, tegrastats_reading  # noqa: E402
 from edgeprof.parsers import caffe_time  # noqa: E402
 from edgeprof.telemetry.summary import summarize  # noqa: E402
+
+BLOCK_LINES = 10     # board_sampler.py's default --block
 
 LOGS = ROOT / "tests" / "parsers" / "logs"
 
@@ -44,6 +50,21 @@ def tegrastats_records(count: int) -> list[dict]:
     start = 1_800_000_000.0
     return ([{"kind": "start", "t": start, "utc_offset_s": 0, "trip_points_c": {}}]
             + [{"kind": "tegrastats", "t": start + 0.1 * (i + 1), "line": real[i % len(real)]} for i in range(count)])
+
+
+def with_blocks(records: list[dict], power_total: str) -> list[dict]:
+    """The records with a block after every BLOCK_LINES tegrastats lines, as board_sampler.py writes them."""
+    out, stats, count = [], Stats(), 0
+    for record in records:
+        out.append(record)
+        if record["kind"] != "tegrastats":
+            continue
+        stats.add(*tegrastats_reading(tegrastats_line.fields(record["line"]), power_total_rails(power_total)))
+        count += 1
+        if count == BLOCK_LINES:
+            out.append({"kind": "block", "t": record["t"], "lines": count, "stats": stats.to_record()})
+            stats, count = Stats(), 0
+    return out
 
 
 def per_unit_us(work, units: int, repeat: int) -> float:
@@ -68,14 +89,18 @@ def main():
     print(f"  as text:  {per_unit_us(lambda: caffe_time.parse(text), len(lines), args.repeat):.2f} us a line")
     print(f"  as lines: {per_unit_us(lambda: caffe_time.parse(lines), len(lines), args.repeat):.2f} us a line")
     records = tegrastats_records(args.samples)
-    window = {"start_s": records[1]["t"], "end_s": records[-1]["t"]}
-    summary, _ = summarize(records, window, inferences=args.samples, power_total="VDD_IN", state={},
-                           interval_ms=100, errors=[])
-    assert summary["samples_in_window"] == args.samples
-    cost = per_unit_us(lambda: summarize(records, window, inferences=args.samples, power_total="VDD_IN", state={},
-                                         interval_ms=100, errors=[]), args.samples, args.repeat)
-    print(f"tegrastats, {args.samples} samples of the real TX2 lines: {cost:.1f} us a sample in summarize "
-          f"({cost * 10 / 1000:.3f} ms a board-second at ten samples a second)")
+    # The window starts and ends inside a block, as a measurement's does.
+    window = {"start_s": records[6]["t"], "end_s": records[-5]["t"]}
+    inside = args.samples - 9
+    blocked = with_blocks(records, "VDD_IN")
+    for label, given in (("with the sampler's blocks", blocked), ("without blocks (every line parsed)", records)):
+        def work():
+            return summarize(given, window, inferences=args.samples, power_total="VDD_IN", state={}, interval_ms=100,
+                             errors=[])
+        assert work()[0]["samples_in_window"] == inside
+        cost = per_unit_us(work, inside, args.repeat)
+        print(f"tegrastats, {inside} samples of the real TX2 lines, {label}: {cost:.1f} us a sample in summarize "
+              f"({cost * 10 / 1000:.3f} ms a board-second at ten samples a second)")
 
 
 if __name__ == "__main__":

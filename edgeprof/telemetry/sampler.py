@@ -1,7 +1,8 @@
 """Running edgeprof/onboard/board_sampler.py on the board around one measurement, from the host.
 
-Start: the script is uploaded once per work folder, then started detached (setsid, stdio to files) in one
-round trip that returns when its first record is written, so it is sampling before the backend starts.
+Start: the script and the two modules it imports are uploaded once per work folder, then started detached
+(setsid, stdio to files) in one round trip that returns when its first record is written, so it is sampling
+before the backend starts.
 Stop: one round trip creates the stop file, waits for the finished file and prints it. The sampler's
 command line holds the work folder, so the lease guard's `pkill -TERM -f WORKDIR/` (host death) and the
 lease release's restore script (Ctrl-C, errors) stop it too; a sampler that misses the stop file is

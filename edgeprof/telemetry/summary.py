@@ -5,6 +5,13 @@ Every statistic covers only the samples whose board-clock time lies inside the r
 (tegrastats, /proc) or, for nvidia-smi, the tool's own timestamp of the query: a tegrastats line reports
 the interval that just ended, so the window includes lines that describe up to one interval before it.
 
+The statistics add up (edgeprof/onboard/window_stats.py, Stats): for tegrastats, the board's sampler keeps
+those of every 10 lines in a block record, and the host merges the blocks that lie inside the window with the
+lines at its edges, which it parses, so that a lab host does not parse every line of a hundred boards again.
+A block reads back whole or is not used (its lines are parsed instead), and so is one whose temperatures come
+near a trip point: the thermal flag names each reading. Merged, the board total's sum may differ from the sum
+of every line in its last bits (the additions come in another order); every other figure is the same.
+
 Energy: the board total (see `power_total`) averaged over the samples in the window, times the window's
 duration, divided by the inferences in it (batch x timed iterations):
 
@@ -86,8 +93,8 @@ def _nvidia_smi_time(stamp, utc_offset_s: int | None) -> float | None:
 
 
 def readings(records: list[dict], power_total: str | None, gpu_index: int = GPU_INDEX) -> list[Reading]:
-    """The sampler's records as Readings, in time order (nvidia-smi's of GPU `gpu_index`); start/end/error
-    records are not samples."""
+    """The sampler's records as Readings, in time order (nvidia-smi's of GPU `gpu_index`); start, end, error,
+    others and block records are not samples."""
     start = next((r for r in records if r.get("kind") == "start"), {})
     total_rails = power_total_rails(power_total)
     out = []
@@ -391,13 +398,16 @@ def summarize(records: list[dict], window: dict | None, *, inferences: int | Non
     trip_points = start.get("trip_points_c") or {}
     near, blocks = _to_parse(records, window, interval_ms / 1000.0, throttle_trips(trip_points))
     samples = in_window(readings(near, power_total), window)
-    # Time order, each block at its first line's: what comes first is added first, as without blocks.
-    stats = Stats()
+    # In time order, each block at its first line's: what came first is added first, as without blocks.
+    stats, run = Stats(), []
     for _, sample_or_block in sorted([(s.t, s) for s in samples] + blocks, key=lambda item: item[0]):
         if isinstance(sample_or_block, Stats):
+            stats.merge(stats_of(run))
             stats.merge(sample_or_block)
+            run = []
         else:
-            stats.merge(stats_of([sample_or_block]))
+            run.append(sample_or_block)
+    stats.merge(stats_of(run))
     if any(r.get("kind") == "nvidia-smi" for r in records):
         power_total = NVIDIA_SMI_POWER_TOTAL
     summary = window_statistics(stats, window, inferences=inferences, power_total=power_total)
