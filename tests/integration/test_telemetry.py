@@ -66,7 +66,8 @@ def test_caffe_on_sim_tx2_keeps_tegrastats_samples_of_its_window(edgeprof_cli):
     assert all(r["kind"] == "tegrastats" for r in inside)
     # The sampler's blocks of its lines (the host merges those inside the window instead of parsing them).
     lines = sum(r["kind"] == "tegrastats" for r in samples)
-    assert [r["lines"] for r in samples if r["kind"] == "block"] == [10] * (lines // 10) + [lines % 10] * bool(lines % 10)
+    blocks = [r["lines"] for r in samples if r["kind"] == "block"]
+    assert blocks == [10] * (lines // 10) + [lines % 10] * bool(lines % 10)
     # Root's tegrastats: rails and clocks; the clocks are the pinned MAXN ones, so no flag.
     parsed = [tegrastats.parse_line(r["line"]) for r in inside]
     vdd_in = [p.rails_mw["VDD_IN"].cur for p in parsed]

@@ -14,10 +14,12 @@ from edgeprof.telemetry.summary import readings, stats_of, summarize
 
 from .test_summary import PINNED_TX2, T0, lines, start
 
-# Lines of three layouts, and what each board's total is (edgeprof's device profiles).
+# Lines of three layouts, each with a board total of rails they print (one rail, or a sum of several). The
+# Orin's total is on the R36 lines only: the others have no power figure, and the summary's mean skips them.
+TX2 = ("tx2_r32_datadog_agent.txt", "tx2_4gb_r32_sys_rails_zabbix_plugin_stats_test.txt",
+       "tx2_r32_findhao_txutils_issue3.txt")
 BOARDS = {
-    "tx2": (lines("tegrastats/tx2_r32_datadog_agent.txt") + lines("tegrastats/tx2_4gb_r32_sys_rails_zabbix_plugin_stats_test.txt")
-            + lines("tegrastats/tx2_r32_findhao_txutils_issue3.txt"), "VDD_IN"),
+    "tx2": ([line for name in TX2 for line in lines(f"tegrastats/{name}")], "VDD_IN"),
     "agx_xavier": (lines("tegrastats/agx_xavier_r32_datadog_agent.txt"), "GPU+CPU+SOC+CV+VDDRQ+SYS5V"),
     "orin": (lines("tegrastats/orin_16gb_mw_units_datadog_agent.txt")
              + lines("tegrastats/agx_orin_r36_4_4_tegra_exporter.txt"), "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0"),
