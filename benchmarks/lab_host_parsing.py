@@ -25,8 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgeprof.onboard import tegrastats_line  # noqa: E402
-from edgeprof.onboard.window_stats import Stats, power_total_rails, tegrastats_reading  # noqa: E402
+from edgeprof.onboard.window_stats import Blocks  # noqa: E402
 from edgeprof.parsers import caffe_time  # noqa: E402
 from edgeprof.telemetry.summary import summarize  # noqa: E402
 
@@ -53,17 +52,14 @@ def tegrastats_records(count: int) -> list[dict]:
 
 
 def with_blocks(records: list[dict], power_total: str) -> list[dict]:
-    """The records with a block after every BLOCK_LINES tegrastats lines, as board_sampler.py writes them."""
-    out, stats, count = [], Stats(), 0
+    """The records with a block record after every BLOCK_LINES tegrastats lines, as the board's sampler writes
+    them (window_stats.Blocks)."""
+    out, blocks = [], Blocks(BLOCK_LINES, power_total)
     for record in records:
         out.append(record)
-        if record["kind"] != "tegrastats":
-            continue
-        stats.add(*tegrastats_reading(tegrastats_line.fields(record["line"]), power_total_rails(power_total)))
-        count += 1
-        if count == BLOCK_LINES:
-            out.append({"kind": "block", "t": record["t"], "lines": count, "stats": stats.to_record()})
-            stats, count = Stats(), 0
+        block = blocks.add(record["line"]) if record["kind"] == "tegrastats" else None
+        if block:
+            out.append({"kind": "block", "t": record["t"], **block})
     return out
 
 

@@ -45,11 +45,9 @@ import sys
 import time
 
 if __package__:    # the host's tests import it as edgeprof.onboard.board_sampler; the board runs it as a script
-    from .tegrastats_line import fields
-    from .window_stats import Stats, power_total_rails, tegrastats_reading
+    from .window_stats import Blocks
 else:
-    from tegrastats_line import fields
-    from window_stats import Stats, power_total_rails, tegrastats_reading
+    from window_stats import Blocks
 
 _PR_SET_PDEATHSIG = 1
 _THERMAL = "/sys/class/thermal"
@@ -304,9 +302,7 @@ class Sampler(object):
         self.child_kind = None
         self.child_stderr = args.out + ".stderr"
         self.buffer = b""
-        self.block = Stats()
-        self.block_lines = 0
-        self.total_rails = power_total_rails(args.power_total)
+        self.blocks = Blocks(args.block, args.power_total)
 
     def write(self, kind, **values):
         values.update(kind=kind, t=time.time())
@@ -315,24 +311,21 @@ class Sampler(object):
 
     def keep_in_block(self, line):
         """Add a tegrastats line (already written) to the current block; write the block when it is full."""
-        if self.block is None:
+        if self.blocks is None:
             return
         try:
-            found = fields(line)
-            if found is not None:
-                self.block.add(*tegrastats_reading(found, self.total_rails))
+            block = self.blocks.add(line)
         except Exception as error:  # a line this parser cannot take: the host parses every line itself
             self.write("blocks_stopped", message="%s: %s" % (type(error).__name__, error))
-            self.block = None
+            self.blocks = None
             return
-        self.block_lines += 1
-        if self.block_lines == self.args.block:
-            self.end_block()
+        if block:
+            self.write("block", **block)
 
     def end_block(self):
-        if self.block is not None and self.block_lines:
-            self.write("block", lines=self.block_lines, stats=self.block.to_record())
-            self.block, self.block_lines = Stats(), 0
+        block = self.blocks.end() if self.blocks is not None else None
+        if block:
+            self.write("block", **block)
 
     def start_child(self):
         """Start the tool, if one is asked for; returns why it could not start, or None."""

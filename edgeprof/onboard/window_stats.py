@@ -8,6 +8,11 @@ samples at its edges one by one, instead of parsing every line again: a lab host
 samples. The host checks every block it uses (from_record); what it cannot use, it parses line by line.
 """
 
+if __package__:    # the host imports it as edgeprof.onboard.window_stats; the board's sampler as a sibling
+    from .tegrastats_line import fields
+else:
+    from tegrastats_line import fields
+
 FIELDS = ("n", "gpu_load", "gpu_freq", "emc_freq", "gpu_mem_max", "cpu_load", "cpu_freq", "ram_max", "temps_max",
           "rails", "power", "throttle_reasons")
 
@@ -162,6 +167,32 @@ class Stats:
             return stats
         except ValueError:
             return None
+
+
+class Blocks:
+    """Tegrastats lines in blocks of `size`: add() each line as it arrives; it returns a full block's record
+    values ({"lines": its line count, "stats": Stats.to_record()}), else None; end() returns the last, partial
+    block's (None without one). The board total is the sum of the rails power_total names ("VDD_IN", "A+B")."""
+
+    def __init__(self, size, power_total):
+        self.size = size
+        self.total_rails = power_total_rails(power_total)
+        self.stats = Stats()
+        self.lines = 0
+
+    def add(self, line):
+        found = fields(line)
+        if found is not None:
+            self.stats.add(*tegrastats_reading(found, self.total_rails))
+        self.lines += 1
+        return self.end() if self.lines == self.size else None
+
+    def end(self):
+        if not self.lines:
+            return None
+        block = {"lines": self.lines, "stats": self.stats.to_record()}
+        self.stats, self.lines = Stats(), 0
+        return block
 
 
 def _merged_low_high(pair, other):

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from edgeprof.onboard import tegrastats_line
-from edgeprof.onboard.window_stats import Stats, power_total_rails, tegrastats_reading
+from edgeprof.onboard.window_stats import Blocks, Stats
 from edgeprof.telemetry import summary as summary_module
 from edgeprof.telemetry.summary import readings, stats_of, summarize
 
@@ -33,21 +33,15 @@ def records_of(line_list: list[str], count: int, seed: int) -> list[dict]:
 
 
 def with_blocks(records: list[dict], size: int, power_total: str) -> list[dict]:
-    """The records with a block after every `size` tegrastats lines and after the last ones, as
-    board_sampler.py writes them (tests/telemetry/test_board_sampler.py checks the sampler's own)."""
-    out, stats, count = [], Stats(), 0
+    """The records with the block records the board's sampler writes after them (window_stats.Blocks; the
+    sampler's own are checked in tests/telemetry/test_board_sampler.py)."""
+    out, blocks = [], Blocks(size, power_total)
     for record in records:
         out.append(record)
-        found = tegrastats_line.fields(record["line"])
-        if found is not None:
-            stats.add(*tegrastats_reading(found, power_total_rails(power_total)))
-        count += 1
-        if count == size:
-            out.append({"kind": "block", "t": record["t"], "lines": count, "stats": stats.to_record()})
-            stats, count = Stats(), 0
-    if count:
-        out.append({"kind": "block", "t": records[-1]["t"], "lines": count, "stats": stats.to_record()})
-    return out
+        block = blocks.add(record["line"])
+        if block:
+            out.append({"kind": "block", "t": record["t"], **block})
+    return out + [{"kind": "block", "t": records[-1]["t"], **blocks.end()}] if blocks.lines else out
 
 
 def summary(records, window, power_total, trips=None):
