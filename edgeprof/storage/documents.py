@@ -232,7 +232,7 @@ def usable_sample(record) -> bool:
         return _number_or_none(record.get("utc_offset_s"))
     if kind == "error":
         return isinstance(record.get("message"), str)
-    return True     # others, end and block records: nothing in an end record is read
+    return True     # end records (nothing in them is read), block records (checked where read) and others
 
 
 def _telemetry(telemetry, loading: _Loading) -> dict | None:
