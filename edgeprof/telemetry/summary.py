@@ -24,6 +24,7 @@ backward passes, this is the energy of a forward+backward iteration per image.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -180,6 +181,8 @@ def _flag(code: str, detail: str) -> dict:
     return {"code": code, "detail": detail}
 
 
+# Asked for every sensor of every block inside a window (near_trip); a board has a dozen sensor names.
+@functools.lru_cache(maxsize=1024)
 def _zone_key(name: str) -> str:
     """tegrastats prints a thermal zone's type up to its first '-' or '_' ("BCPU" for BCPU-therm,
     "thermal" for thermal-fan-est, "cpu" for Orin's cpu-thermal): compare on that, case-insensitively."""
@@ -230,8 +233,8 @@ def throttle_trips(trip_points: dict) -> dict[str, float]:
 
 def near_trip(temps: dict[str, float], trips: dict[str, float]) -> bool:
     """Whether any of these temperatures (sensor: degrees C) is within NEAR_TRIP_C of its zone's trip point."""
-    return any(trip is not None and value >= trip - NEAR_TRIP_C
-               for name, value in temps.items() for trip in (trips.get(_zone_key(name)),))
+    return bool(trips) and any(trip is not None and value >= trip - NEAR_TRIP_C
+                               for name, value in temps.items() for trip in (trips.get(_zone_key(name)),))
 
 
 def throttle_flags(stats: Stats, samples: list[Reading], trip_points: dict) -> list[dict]:
