@@ -2,12 +2,13 @@
 how edgeprof may use it.
 
 `open_board()` is what measure, check and compare share: connect (strict host keys unless the policy accepts a
-new one), probe the board (edgeprof/onboard/probe.sh, one round trip), and on leaving remove the work folder
-and close the connection, whatever happened.
+new one), probe the board and make the work folder (edgeprof/onboard/probe.sh, one round trip), and on leaving
+remove the work folder (unless the lease's release did) and close the connection, whatever happened.
 """
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from .devices import Device, connect
 from .models import ModelSource
 from .onboard import source
 from .result import Result
-from .transport import CommandResult, Transport, TransportError, remove_tree
+from .transport import WORKDIR_TEMPLATE, CommandResult, Transport, TransportError, remove_tree
 from .transport.reconnecting import ReconnectingTransport
 
 
@@ -47,25 +48,33 @@ class BoardPolicy:
             limits.number("board policy", "start_below_c", self.start_below_c, limits.START_BELOW_C)
 
 
-def probe(transport: Transport) -> dict:
-    result = transport.run(["sh", "-c", source("probe.sh")], timeout=60)
+def probe(transport: Transport) -> tuple[dict, str]:
+    """The board's facts, and a fresh private work folder made in the same round trip."""
+    result = transport.run(["sh", "-c", source("probe.sh"), "probe.sh", WORKDIR_TEMPLATE], timeout=60)
+    first, _, rest = result.stdout.partition("\n")
+    workdir = first.removeprefix("workdir=")
+    if not re.fullmatch(r"workdir=/tmp/edgeprof\.[A-Za-z0-9]+", first):
+        raise TransportError(f"{transport.name}: could not create a temporary folder: "
+                             f"{(result.stderr.strip() or first)[-300:]}", command=result.command,
+                             command_status=result.exit_status, stderr=result.stderr)
     facts = {}
-    for line in result.stdout.splitlines():
+    for line in rest.splitlines():
         key, sep, value = line.partition("=")
         if sep and value.strip():
             facts[key] = value.strip()
     for key in ("cpus", "mem_total_kb", "gpu_count"):
         if facts.get(key, "").isdigit():
             facts[key] = int(facts[key])
-    return facts
+    return facts, workdir
 
 
 @contextlib.contextmanager
 def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False,
                on_reconnect: Callable[[str], None] | None = None) -> Iterator["Board"]:
-    """A connected, probed Board; on leaving, its work folder (if one was made) is removed and the
-    connection closed, whatever happened. With on_reconnect, a board over SSH reconnects when its connection
-    drops (edgeprof.transport.reconnecting) and on_reconnect hears of each attempt."""
+    """A connected, probed Board with its work folder; on leaving, the work folder is removed (unless a caller
+    that saw it removed cleared board.workdir) and the connection closed, whatever happened. With
+    on_reconnect, a board over SSH reconnects when its connection drops (edgeprof.transport.reconnecting) and
+    on_reconnect hears of each attempt."""
     if on_reconnect is None or device.is_local:
         transport = connect(device, accept_new_host_key=accept_new_host_key)
     else:
@@ -73,7 +82,7 @@ def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False
                                           on_reconnect=on_reconnect)
     board = Board(device, transport, run_id=run_id)
     try:
-        board.facts = probe(transport)
+        board.facts, board.workdir = probe(transport)
         yield board
     finally:
         try:

@@ -29,7 +29,7 @@ from .devices import Device, get_device
 from .models import parse, resolve, set_batch
 from .board import Board, open_board
 from .session import MeasureError
-from .transport import CommandResult, make_temp_dir
+from .transport import CommandResult
 
 DEFAULT_TOLERANCE = 1e-4
 
@@ -85,7 +85,6 @@ def check(device: str | Device, model: str, *, batch: int = 1, seed: int = 1,
     report = CheckReport(device.name, source.name, batch, seed, tolerance)
 
     with open_board(device, run_id="check", accept_new_host_key=accept_new_host_key) as board:
-        board.workdir = make_temp_dir(board.transport)
         torch_facts = PyTorchBackend().prepare(board)
         python = torch_facts["python"]
         found = board.run([python, "-c", "import caffe, numpy; print(numpy.__version__)"], timeout=120)
@@ -185,7 +184,6 @@ def check_onnxruntime(device: str | Device, model: str, *, batch: int = 1, seed:
     report = OnnxRuntimeCheckReport(device.name, source.name, batch, seed, tolerance)
 
     with open_board(device, run_id="check", accept_new_host_key=accept_new_host_key) as board:
-        board.workdir = make_temp_dir(board.transport)
         torch_facts = PyTorchBackend().prepare(board)
         ort_facts = OnnxRuntimeBackend().prepare(board)
         # The file the board's onnxruntime reads, as the backend exports it (edgeprof.models.onnx_versions).

@@ -26,7 +26,7 @@ from .result import Result
 from .storage import SQLStore, open_store
 from .telemetry import BoardTelemetry
 from .telemetry.window_log import WindowFeed, fill_from_windows
-from .transport import TransportError, make_temp_dir
+from .transport import TransportError
 from .transport.reconnecting import ConnectionReplaced
 
 class MeasureError(InputError):
@@ -169,13 +169,10 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                     on_reconnect=status) as board:
         sweep, swept = None, False
         try:
-            with power_session(device, board.transport, run_id=board.run_id, policy=policy,
-                               status=status) as (power, recorded, lease):
+            # If this process dies, the board's guard stops what still runs from the work folder and removes it.
+            with power_session(device, board.transport, run_id=board.run_id, policy=policy, workdir=board.workdir,
+                               status=status) as (power, recorded, _):
                 board.power_state = recorded
-                board.workdir = make_temp_dir(board.transport)
-                # If this process dies, the board's guard stops what still runs from the work folder and
-                # removes it.
-                lease.write_restore(stop_work=board.workdir)
                 modes = ModeSweep(power, board, status) if power_modes else None
                 if modes:
                     jobs = [replace(job, power_mode=mode) for mode in power.sweep_modes(list(power_modes))
@@ -185,6 +182,8 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
                               start_below_c=policy.start_below_c, wait_s=policy.wait_s, on_window=on_window)
                 sweep.run()
                 swept = True
+            # The lease's release removed the work folder (Restore.stop_work): open_board need not.
+            board.workdir = ""
         except TransportError as e:
             if sweep is None:
                 raise  # nothing started: a clear error, no results
@@ -237,9 +236,12 @@ class Sweep:
     _measured: int = 0
     _index: int = 0                                      # the job being run
     _start_check: dict = field(default_factory=dict)   # --start-below / --quiet-board: what the waits found
-    _last_clocks: dict | None = None  # the previous item's end readings: the next one's start if nothing ran since
+    # The previous item's end readings (before the first item, those of the power control's own last look):
+    # the next item's start readings if nothing ran since.
+    _last_clocks: dict | None = None
 
     def __post_init__(self):
+        self._last_clocks = self.power.readings
         # tegrastats shows clocks and rails only to root; sudo is there (and checked) exactly when the board's
         # power control needed it, which on a Jetson it always does.
         self.telemetry = BoardTelemetry(self.board, sudo=self.power.sudo if self.power.needs_root() else None)
@@ -288,6 +290,7 @@ class Sweep:
                 failed.state["power_sweep"] = {"mode_name": job.power_mode, "refused": True}
                 self.keep(failed)
                 return
+            self._last_clocks = self.power.readings     # as entering the mode left them (settled, or None)
         backend = self._backend(job.backend)
         if isinstance(backend, BackendUnavailable):
             self.keep(self.new_result(job).fail(str(backend)))
@@ -315,6 +318,8 @@ class Sweep:
         self.status(f"{board.device.name}: {job.backend} {self.sources[job.model].name} batch {job.batch}"
                     + (f" (run {repeat['index']} of {repeat['of']})" if repeat else ""))
         started = time.monotonic()
+        if self.start_below_c is not None or self.quiet_wait_s is not None:
+            self._last_clocks = None    # a wait may last minutes: the clocks are read after it
         try:
             # What the waits found as the item started, kept in its state (_finish).
             self._start_check = {}

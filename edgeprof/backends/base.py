@@ -129,19 +129,36 @@ class Options(CommonOptions):
         return argv + ([] if self.iterations is None else ["--iterations", str(self.iterations)])
 
 
-# Prints the first candidate that exists and is executable; "~/" means the login user's home. The
-# candidates (from the device profile or inventory) arrive as arguments, never pasted into the script.
-_FIND_TOOL = r'''for c in "$@"; do
+# $1: an argument to run the tool found with ("" for none), the rest: the candidates. Prints the first
+# candidate that exists and is executable, then what it prints (stdout) when run with $1; "~/" means the
+# login user's home. The candidates (from the device profile or inventory) arrive as arguments, never pasted
+# into the script.
+_FIND_TOOL = r'''ask=$1; shift
+for c in "$@"; do
   case "$c" in "~/"*) c="$HOME/${c#"~/"}";; esac
-  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && { echo "$p"; exit 0; }
+  p=$(command -v -- "$c" 2>/dev/null) && [ -x "$p" ] && {
+    echo "$p"
+    if [ -n "$ask" ]; then "$p" "$ask" </dev/null 2>/dev/null; fi
+    exit 0
+  }
 done
 exit 1'''
 
 
-def find_tool(board: "Board", candidates: tuple[str, ...], tool: str) -> str | None:
-    """The path of the first of `candidates` (commands on PATH or paths) that the board has, or None."""
-    found = board.run(["sh", "-c", _FIND_TOOL, f"find-{tool}", *candidates], timeout=30)
-    return found.stdout.strip() if found.ok else None
+@dataclass(frozen=True)
+class FoundTool:
+    path: str
+    answer: str     # what it printed on stdout when run with find_tool's `ask` ("" without)
+
+
+def find_tool(board: "Board", candidates: tuple[str, ...], tool: str, ask: str = "") -> FoundTool | None:
+    """The first of `candidates` (commands on PATH or paths) that the board has, or None; with `ask` (one
+    argument, e.g. --version), also what it answers to it, in the same round trip."""
+    found = board.run(["sh", "-c", _FIND_TOOL, f"find-{tool}", ask, *candidates], timeout=30 if not ask else 90)
+    if not found.ok:
+        return None
+    path, _, answer = found.stdout.partition("\n")
+    return FoundTool(path.strip(), answer)
 
 
 def probe_python(board: "Board", script: str, modules: Sequence[str], hint: str) -> dict:
@@ -398,4 +415,4 @@ class Backend:
 
 
 __all__ = ["Backend", "COMPILE_MODES", "INT8_REFUSAL", "MODES", "MODULE_VERSIONS", "Options",
-           "PROCESSORS", "TENSORRT_SOURCES", "find_tool", "probe_python", "run_board_runner"]
+           "PROCESSORS", "TENSORRT_SOURCES", "FoundTool", "find_tool", "probe_python", "run_board_runner"]

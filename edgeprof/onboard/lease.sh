@@ -111,8 +111,9 @@ legacy() {
 }
 
 case $action in
-  acquire)  # acquire LEASE_S OWNER
-    lease_s=$1 owner=$2
+  acquire)  # acquire LEASE_S OWNER [RESTORE [GUARD_SCRIPT]]: once taken, record RESTORE and start the guard
+    # (sh -c gives a script no way to read its own text: the caller passes it again as GUARD_SCRIPT)
+    lease_s=$1 owner=$2 first_restore=${3-} guard_script=${4-}
     case $lease_s in '' | *[!0-9]*) echo "error lease seconds must be digits: $lease_s"; exit 1 ;; esac
     prepare
     legacy
@@ -123,8 +124,16 @@ case $action in
       rm -rf -- "$r"
     done
     if mkdir -m 0755 "$d" 2>/dev/null; then
-      write owner "$owner" && write expires $(($(date +%s) + lease_s)) && { echo acquired; exit 0; }
-      echo "error cannot write in $d"; exit 1
+      if ! { write owner "$owner" && write expires $(($(date +%s) + lease_s)) \
+          && { [ -z "$first_restore" ] || write restore "$first_restore"; }; }; then
+        echo "error cannot write in $d"
+        exit 1
+      fi
+      if [ -n "$guard_script" ]; then
+        setsid sh -c "$guard_script" edgeprof-guard guard "$d" "$owner" </dev/null >/dev/null 2>&1 &
+      fi
+      echo acquired
+      exit 0
     fi
     check_lease
     now=$(date +%s)
@@ -142,12 +151,11 @@ case $action in
     fi
     echo "stale $(cat "$d/owner" 2>/dev/null)"
     exit 4 ;;
-  record)  # record TEXT: the restore steps, replacing earlier ones
+  record)  # record TEXT [store-clocks]: the restore steps, replacing earlier ones; with store-clocks, first
+    # `jetson_clocks --store` into the lease (where only the caller can write) for the jetson_clocks step
     check_lease
+    if [ "${2:-}" = store-clocks ]; then jetson_clocks --store "$d/clocks.conf" || exit 1; fi
     write restore "$1" ;;
-  store-clocks)  # jetson_clocks --store into the lease, where only the caller can write
-    check_lease
-    jetson_clocks --store "$d/clocks.conf" ;;
   renew)  # renew LEASE_S OWNER: only this run's own lease
     case $1 in '' | *[!0-9]*) echo "error lease seconds must be digits: $1"; exit 1 ;; esac
     check_lease

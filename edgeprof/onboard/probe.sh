@@ -1,6 +1,8 @@
 #!/bin/sh
 # What every result records about the board, in one round trip (edgeprof/board.py probe()): KEY=VALUE lines.
 # A constant script: nothing from the user is ever pasted into it.
+# $1: the mktemp template of the run's private work folder, made here (first line) to save a round trip.
+echo "workdir=$(mktemp -d "$1")"
 echo "hostname=$(hostname)"
 echo "arch=$(uname -m)"
 echo "kernel=$(uname -r)"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 from ..devices import Device
 from ..transport import Transport
 from ..transport.sudo import Sudo
-from .lease import BoardBusy, Lease, acquire
+from .lease import BoardBusy, Lease, Restore, acquire
 
 if TYPE_CHECKING:
     from ..board import BoardPolicy
@@ -28,6 +28,10 @@ POLICIES = ("max", "leave", "lock")
 class PowerControl(Protocol):
     policy: str
     sudo: Sudo
+    # The clock readings of its last look at them (begin's included), as snapshot() gives them; None when
+    # there was none or they were not settled yet. The first item starts from them rather than reading again.
+    readings: dict | None
+
 
     def needs_root(self) -> bool: ...
 
@@ -47,19 +51,20 @@ def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -
 
 
 @contextlib.contextmanager
-def power_session(device: Device, transport: Transport, *, run_id: str, policy: "BoardPolicy",
+def power_session(device: Device, transport: Transport, *, run_id: str, policy: "BoardPolicy", workdir: str,
                   status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict, Lease]]:
-    """Hold the board for the duration of the block with the clocks policy applied; always restore."""
+    """Hold the board for the duration of the block with the clocks policy applied; always restore, and stop
+    what runs from the work folder and remove it (Restore.stop_work)."""
     sudo = Sudo(transport, password_env=policy.sudo_password_env)
     control = control_for(device, transport, sudo, policy.clocks or device.profile.clocks)
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed
     lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=policy.lease_s,
-                    wait_s=policy.wait_s, take_over_dead=policy.take_over_dead, status=status)
-    for notice in lease.notices:
-        status(f"notice: {notice}")
+                    wait_s=policy.wait_s, take_over_dead=policy.take_over_dead, restore=Restore(stop_work=workdir),
+                    status=status)
     try:
-        lease.start_guard()
+        for notice in lease.notices:
+            status(f"notice: {notice}")
         recorded = control.begin(lease)
         recorded["notices"] = lease.notices
         yield control, recorded, lease

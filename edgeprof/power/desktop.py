@@ -15,11 +15,16 @@ class DesktopPower:
         if policy == "max":
             raise PowerModeError("--clocks max is for Jetson boards; on a desktop GPU use leave or lock")
         self.transport, self.sudo, self.policy = transport, sudo, policy
+        self.readings: dict | None = None
 
     def needs_root(self) -> bool:
         return self.policy == "lock"
 
     def snapshot(self) -> dict:
+        self.readings = self._read()
+        return self.readings
+
+    def _read(self) -> dict:
         found = self.transport.run(["sh", "-c", "command -v nvidia-smi"], timeout=30)
         if not found.ok:
             return {"gpus": [], "note": "no nvidia-smi on this device"}

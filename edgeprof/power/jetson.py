@@ -36,6 +36,7 @@ class JetsonPower:
         if policy == "lock":
             raise PowerModeError("--clocks lock is for desktop GPUs (nvidia-smi -lgc); on a Jetson use max")
         self.transport, self.sudo, self.profile, self.policy = transport, sudo, profile, policy
+        self.readings: dict | None = None
 
     def needs_root(self) -> bool:
         # jetson_clocks --show needs root too, so recording the clocks needs sudo even under `leave`.
@@ -52,7 +53,8 @@ class JetsonPower:
         return result.stdout
 
     def snapshot(self) -> dict:
-        return jetson_clocks.parse(self._root("jetson_clocks", "--show")).to_dict()
+        self.readings = jetson_clocks.parse(self._root("jetson_clocks", "--show")).to_dict()
+        return self.readings
 
     def _state(self) -> tuple[dict, dict, str]:
         """(nvpmodel -q, jetson_clocks --show, /etc/nvpmodel.conf) in one round trip: a lab of many boards
@@ -60,7 +62,8 @@ class JetsonPower:
         parts = self._root("sh", "-c", _STATE_SCRIPT, "edgeprof-power-state").split(_STATE_SEPARATOR)
         if len(parts) != 3:
             raise PowerModeError(f"{self.transport.name}: could not read the power state: {''.join(parts)[-500:]}")
-        return nvpmodel.parse(parts[0]).to_dict(), jetson_clocks.parse(parts[1]).to_dict(), parts[2]
+        self.readings = jetson_clocks.parse(parts[1]).to_dict()
+        return nvpmodel.parse(parts[0]).to_dict(), self.readings, parts[2]
 
     def begin(self, lease) -> dict:
         mode, clocks, conf = self._state()
@@ -72,8 +75,7 @@ class JetsonPower:
         self._lease = lease
         target = self._max_mode_id(conf)
         original_id = self._original_mode_id(original["power_mode"], conf)
-        lease.store_clocks()
-        lease.write_restore(jetson_clocks=True, nvpmodel=original_id)
+        lease.write_restore(store_clocks=True, jetson_clocks=True, nvpmodel=original_id)
         if target != original_id:
             self._switch(target, self.profile.max_power_mode,
                          "Switch by hand and reboot, or run with --clocks leave.")
@@ -152,5 +154,7 @@ class JetsonPower:
             mode, show, _ = self._state()
             settled = all(show[unit] and show[unit]["cur_hz"] == show[unit]["max_hz"] for unit in ("gpu", "emc"))
             if settled or time.monotonic() > deadline:
+                if not settled:
+                    self.readings = None    # the first item reads them again, maybe settled by then
                 return mode, {**show, "settled": settled}
             time.sleep(0.2)

@@ -108,21 +108,17 @@ class Lease:
     _stop: threading.Event = field(default_factory=threading.Event)
     _renewer: threading.Thread | None = None
 
-    def write_restore(self, **steps) -> None:
+    def write_restore(self, *, store_clocks: bool = False, **steps) -> None:
         """Record how to undo what is about to change (adding to what is recorded); the guard and release()
-        both apply it."""
-        self.restore = replace(self.restore, **steps)
-        self._checked("record", self.restore.text(), what="record how to restore the board")
+        both apply it. store_clocks: first `jetson_clocks --store` into the lease folder, the clocks that
+        Restore(jetson_clocks=True) puts back (one round trip for both: a lab pays for each on the host)."""
+        restore = replace(self.restore, **steps)
+        self._checked("record", restore.text(), *(["store-clocks"] if store_clocks else []),
+                      what="store the board's clocks and record how to restore them" if store_clocks
+                      else "record how to restore the board")
+        self.restore = restore
 
-    def store_clocks(self) -> None:
-        """`jetson_clocks --store` into the lease folder, for Restore(jetson_clocks=True)."""
-        self._checked("store-clocks", what="store the board's clocks")
-
-    def start_guard(self) -> None:
-        launch = 'setsid sh -c "$1" edgeprof-guard guard "$2" "$3" </dev/null >/dev/null 2>&1 &'
-        started = _run_as(self.transport, self.sudo,
-                          ["sh", "-c", launch, "edgeprof-launch", lease_script(), self.path, self.owner], timeout=60)
-        _raise_for(started, self.transport, self.path, "start the restore guard")
+    def _start_renewing(self) -> None:
         self._renewer = threading.Thread(target=self._renew_loop, name="edgeprof-lease", daemon=True)
         self._renewer.start()
 
@@ -245,21 +241,27 @@ def _notice(line: str) -> str | None:
 
 
 def acquire(transport: Transport, sudo: Sudo | None, *, run_id: str, lease_s: int, wait_s: float,
-            take_over_dead: bool = False, status: Callable[[str], None] = lambda m: None) -> Lease:
+            take_over_dead: bool = False, restore: Restore = Restore(),
+            status: Callable[[str], None] = lambda m: None) -> Lease:
     """Take the board's lease, waiting up to wait_s for another run to finish; raise BoardBusy after that,
     LeaseUnsafe when the lease folder is not edgeprof's own. A lease held by a run of this host whose process
-    is gone is restored and taken at once with take_over_dead; without, the error says so."""
+    is gone is restored and taken at once with take_over_dead; without, the error says so.
+    The lease comes back guarded and renewed until release(), with `restore` recorded: the board's guard
+    and the recorded steps are there from the round trip that took it."""
     notices: list[str] = []
     deadline = time.monotonic() + wait_s
     label = owner_label(run_id)
     path = _lease_path(transport, sudo)
     while True:
-        got = _run(transport, sudo, path, "acquire", str(lease_s), label, timeout=30)
+        got = _run(transport, sudo, path, "acquire", str(lease_s), label, restore.text(), lease_script(),
+                   timeout=30)
         lines = got.stdout.splitlines()
         notices += [n for n in map(_notice, lines) if n and n not in notices]
         last = lines[-1] if lines else ""
         if got.exit_status == 0:
-            return Lease(transport, sudo, lease_s, label, path, notices)
+            lease = Lease(transport, sudo, lease_s, label, path, notices, restore)
+            lease._start_renewing()
+            return lease
         if got.exit_status == STALE:
             # Expired and no guard alive (the board rebooted under it): restore now, then try again.
             fix = _run(transport, sudo, path, "restore-stale", timeout=120)

@@ -69,9 +69,14 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+# A run's private work folder on a board (mktemp -d: mode 0700, a name nobody can guess beforehand); the
+# board's probe makes it (edgeprof.board.probe), so does make_temp_dir.
+WORKDIR_TEMPLATE = "/tmp/edgeprof.XXXXXXXX"
+
+
 def make_temp_dir(transport: Transport) -> str:
     """A fresh private folder on the board (mktemp -d); shared by both transports."""
-    result = transport.run(["mktemp", "-d", "/tmp/edgeprof.XXXXXXXX"], timeout=30)
+    result = transport.run(["mktemp", "-d", WORKDIR_TEMPLATE], timeout=30)
     if not result.ok:
         raise TransportError(f"{transport.name}: could not create a temporary folder: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -83,5 +88,5 @@ def remove_tree(transport: Transport, path: str) -> None:
     transport.run(["rm", "-rf", "--", path], timeout=60)
 
 
-__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "shell_command",
-           "make_temp_dir", "remove_tree"]
+__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "WORKDIR_TEMPLATE",
+           "shell_command", "make_temp_dir", "remove_tree"]

@@ -3,6 +3,7 @@ checks that stand between another user's files and root. The lab tests (tests/in
 it through sudo on sim-tx2; these pin the checks one by one, with shellcheck on every shell file shipped."""
 import os
 import shutil
+import time
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -83,3 +84,45 @@ def test_take_over_acts_on_the_named_owner_only_and_restores(tmp_path):
     assert lease(tmp_path, "take-over", "run a from h pid 1").returncode == 0
     [record] = (tmp_path / "base").glob("interrupted.*.takeover")
     assert (record / "owner").read_text() == "run a from h pid 1\n" and not (tmp_path / "base/lease").exists()
+
+
+def test_record_with_store_clocks_stores_them_first_and_records_nothing_when_that_fails(tmp_path):
+    assert lease(tmp_path, "acquire", "60", "run a").returncode == 0
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    jetson_clocks = tools / "jetson_clocks"
+    # jetson_clocks --store FILE writes FILE (the sysfs paths and values it read); this one fails when asked to.
+    jetson_clocks.write_text('#!/bin/sh\n[ -e "${0%/*}/fail" ] && exit 2\n'
+                             '[ "$1" = --store ] && echo "/sys/devices/gpu.0/devfreq/17000000.gp10b/min_freq:114750000" > "$2"\n')
+    jetson_clocks.chmod(0o755)
+    path = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+
+    def record(*args):
+        return subprocess.run(["sh", "-c", lease_script(), "lease.sh", "record", str(tmp_path / "base/lease"), *args],
+                              capture_output=True, text=True, env=path)
+    (tools / "fail").touch()
+    assert record("jetson_clocks\nnvpmodel 3", "store-clocks").returncode == 1
+    assert not (tmp_path / "base/lease/restore").exists() and not (tmp_path / "base/lease/clocks.conf").exists()
+    (tools / "fail").unlink()
+    assert record("jetson_clocks\nnvpmodel 3", "store-clocks").returncode == 0
+    assert (tmp_path / "base/lease/clocks.conf").read_text().startswith("/sys/devices/gpu.0/")
+    assert (tmp_path / "base/lease/restore").read_text() == "jetson_clocks\nnvpmodel 3\n"
+
+
+def test_acquire_records_the_first_restore_steps_and_starts_the_guard_that_applies_them(tmp_path):
+    """One round trip takes the lease, records its restore steps and starts its guard: left unrenewed, the
+    guard applies them once the lease runs out (here a work folder stopped and removed) and leaves a record."""
+    work = Path(subprocess.run(["mktemp", "-d", "/tmp/edgeprof.XXXXXXXX"], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    try:
+        restore = Restore(stop_work=str(work)).text()
+        taken = lease(tmp_path, "acquire", "1", "run a", restore, lease_script())
+        assert taken.returncode == 0 and taken.stdout == "acquired\n"
+        assert (tmp_path / "base/lease/restore").read_text() == restore + "\n"
+        deadline = time.monotonic() + 10
+        while not list((tmp_path / "base").glob("interrupted.*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [record] = (tmp_path / "base").glob("interrupted.*")
+        assert (record / "owner").read_text() == "run a\n" and not work.exists()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -54,14 +54,13 @@ class CaffeBackend(Backend):
 
     def prepare(self, board) -> dict:
         candidates = board.device.profile.caffe
-        path = find_tool(board, candidates, "caffe")
-        if path is None:
+        found = find_tool(board, candidates, "caffe", ask="--version")
+        if found is None:
             raise BackendUnavailable(
                 f"caffe not found on {board.device.name} (looked for {', '.join(candidates)}). Install it "
                 f"(Debian/Ubuntu: apt-get install caffe-cpu, or build BVLC/NVIDIA Caffe), or set "
                 f"caffe = \"/path/to/caffe\" in the device's inventory entry.")
-        version = board.run([path, "--version"], timeout=60)
-        return {"path": path, "version": version.stdout.strip().removeprefix("caffe version ") or None,
+        return {"path": found.path, "version": found.answer.strip().removeprefix("caffe version ") or None,
                 "gpu": bool(board.facts.get("gpu"))}
 
     def measure_impl(self, board, tool: dict, model: ModelSource, batch: int, options: Options,

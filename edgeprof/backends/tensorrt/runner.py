@@ -62,7 +62,7 @@ from ...result import Result
 from ...transport import CommandTimeout
 from ...errors import BackendUnavailable, InputError, RunnerFailed
 from ...onboard.timing import describe_method, percentile
-from ..base import TENSORRT_SOURCES, Backend, Options, find_tool
+from ..base import TENSORRT_SOURCES, Backend, FoundTool, Options, find_tool
 from .commands import (PRECISIONS, CaffeModel, OnnxModel, TensorRTCommandError, TimingOptions, TrtVersion,
                        build_command, build_precisions, effective_timing, engine_cache_key, implicit_batch,
                        latency_span, parse_version, profile_command, timing_command)
@@ -498,13 +498,13 @@ class TensorRTBackend(Backend):
     def prepare(self, board) -> dict:
         """trtexec where the board has it, else the TensorRT Python API: the tool every measurement uses."""
         candidates = board.device.profile.trtexec
-        path = find_tool(board, candidates, "trtexec")
-        if path is None:
+        found = find_tool(board, candidates, "trtexec", ask="--help")
+        if found is None:
             facts = self._python_api(board, f"trtexec not found on {board.device.name} (looked for "
                                             f"{', '.join(candidates)})")
         else:
-            version, source = self._version(board, path)
-            facts = {"tool": Trtexec.name, "path": path, "version": str(version), "version_source": source}
+            version, source = self._version(board, found)
+            facts = {"tool": Trtexec.name, "path": found.path, "version": str(version), "version_source": source}
         cache = board.run(["sh", "-c", _CACHE_DIR], timeout=30)
         if not cache.ok:
             raise BackendUnavailable(f"cannot create edgeprof's engine cache on {board.device.name}: "
@@ -535,29 +535,30 @@ class TensorRTBackend(Backend):
         return [replace(options, best=False, precision=precision) for precision in build_precisions(version, kind)]
 
     @staticmethod
-    def _version(board, path: str) -> tuple[TrtVersion, str]:
+    def _version(board, trtexec: FoundTool) -> tuple[TrtVersion, str]:
         """The TensorRT version, from the first source that names it: trtexec's banner (10.x's trtexec.cpp
-        prints it first, for --help too), the Debian packages JetPack installs, or the Python module."""
+        prints it first, for --help too: find_tool asked), the Debian packages JetPack installs, or the
+        Python module."""
         probes = (
-            # Only the banner line: help texts hold other dotted numbers ("0.5 represent half").
-            ("trtexec banner", [path, "--help"], "TensorRT"),
             ("dpkg package", ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "tensorrt", "libnvinfer10",
-                              "libnvinfer8", "libnvinfer7"], ""),
-            ("python3 module", ["python3", "-c", "import tensorrt; print(tensorrt.__version__)"], ""),
+                              "libnvinfer8", "libnvinfer7"]),
+            ("python3 module", ["python3", "-c", "import tensorrt; print(tensorrt.__version__)"]),
         )
-        for source, argv, marker in probes:
-            found = board.run(argv, timeout=60)
+        # Only the banner's line: help texts hold other dotted numbers ("0.5 represent half").
+        answers = ((source, board.run(argv, timeout=60).stdout) for source, argv in probes)
+        for source, text, marker in [("trtexec banner", trtexec.answer, "TensorRT"),
+                                     *((source, text, "") for source, text in answers)]:
             # dpkg-query exits 1 when one of the names is not installed but still prints the others.
-            for line in found.stdout.splitlines():
+            for line in text.splitlines():
                 if marker not in line:
                     continue
                 try:
                     return parse_version(line), source
                 except ValueError:
                     continue
-        raise BackendUnavailable(f"cannot tell which TensorRT {path} on {board.device.name} belongs to: no "
-                                 f"version in its --help banner, the tensorrt/libnvinfer packages or the python3 "
-                                 f"tensorrt module")
+        raise BackendUnavailable(f"cannot tell which TensorRT {trtexec.path} on {board.device.name} belongs to: "
+                                 f"no version in its --help banner, the tensorrt/libnvinfer packages or the "
+                                 f"python3 tensorrt module")
 
     def measure(self, board, model: ModelSource, batch: int, options: Options) -> Result:
         result = board.new_result(model, self.name, batch)
