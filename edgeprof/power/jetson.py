@@ -17,6 +17,8 @@ SETTLE_S = 5.0
 _STATE_SEPARATOR = "\n@@edgeprof-power-state@@\n"
 _STATE_SCRIPT = f'''nvpmodel -q && printf '{_STATE_SEPARATOR}' && jetson_clocks --show && printf '{_STATE_SEPARATOR}' \\
   && cat /etc/nvpmodel.conf'''
+# "sudo: jetson_clocks: command not found", "sh: 1: nvpmodel: not found"
+_NOT_FOUND = re.compile(r"([\w.-]+): (?:command )?not found")
 
 
 class PowerModeError(BoardControlError):
@@ -42,24 +44,29 @@ class JetsonPower:
         # jetson_clocks --show needs root too, so recording the clocks needs sudo even under `leave`.
         return True
 
-    def _root(self, *argv: str, timeout: float = 60):
+    def _root(self, *argv: str, shown: str | None = None, timeout: float = 60):
+        """Run argv as root and return its stdout; PowerModeError when it fails, naming it as `shown` (a
+        script's own text says little) and a tool the board lacks."""
         result = self.sudo.run(list(argv), timeout=timeout)
         if not result.ok:
-            missing = result.exit_status == 127 or "command not found" in result.stderr
-            hint = (f" {argv[0]} is missing: is {self.transport.name} a Jetson? Use --clocks leave or fix the "
+            missing = _NOT_FOUND.search(result.stderr)
+            hint = (f" {missing[1]} is missing: is {self.transport.name} a Jetson? Use --clocks leave or fix the "
                     f"device's family.") if missing else ""
-            raise PowerModeError(f"{self.transport.name}: `{' '.join(argv)}` failed (exit {result.exit_status}): "
-                                 f"{(result.stderr or result.stdout).strip()}.{hint}")
+            raise PowerModeError(f"{self.transport.name}: `{shown or ' '.join(argv)}` failed (exit "
+                                 f"{result.exit_status}): {(result.stderr or result.stdout).strip()}.{hint}")
         return result.stdout
 
     def snapshot(self) -> dict:
         self.readings = jetson_clocks.parse(self._root("jetson_clocks", "--show")).to_dict()
         return self.readings
 
-    def _state(self) -> tuple[dict, dict, str]:
+    def _state(self, pin: bool = False) -> tuple[dict, dict, str]:
         """(nvpmodel -q, jetson_clocks --show, /etc/nvpmodel.conf) in one round trip: a lab of many boards
-        pays for every command on the host's CPU."""
-        parts = self._root("sh", "-c", _STATE_SCRIPT, "edgeprof-power-state").split(_STATE_SEPARATOR)
+        pays for every command on the host's CPU. pin: `jetson_clocks` first, in the same round trip."""
+        shown = ("jetson_clocks, then " if pin else "") + "nvpmodel -q, jetson_clocks --show, cat /etc/nvpmodel.conf"
+        # What jetson_clocks itself says goes to stderr: stdout is the three parts alone.
+        parts = self._root("sh", "-c", ("jetson_clocks >&2 && " if pin else "") + _STATE_SCRIPT,
+                           "edgeprof-power-state", shown=shown).split(_STATE_SEPARATOR)
         if len(parts) != 3:
             raise PowerModeError(f"{self.transport.name}: could not read the power state: {''.join(parts)[-500:]}")
         self.readings = jetson_clocks.parse(parts[1]).to_dict()
@@ -79,7 +86,6 @@ class JetsonPower:
         if target != original_id:
             self._switch(target, self.profile.max_power_mode,
                          "Switch by hand and reboot, or run with --clocks leave.")
-        self._root("jetson_clocks")
         mode, pinned = self._settle()
         return {**recorded, "power_mode": mode, "clocks_pinned": True, "pinned": pinned}
 
@@ -119,7 +125,6 @@ class JetsonPower:
             self._lease.write_restore(nvpmodel_first=self.modes[self.profile.max_power_mode])
         self._switch(mode_id, name, "Left out of the sweep; to measure it, switch to it by hand (sudo nvpmodel "
                                     f"-m {mode_id}, then reboot) and measure with --clocks leave.")
-        self._root("jetson_clocks")
         mode, pinned = self._settle()
         if mode["mode_id"] != mode_id:
             raise PowerModeError(f"{self.transport.name}: after nvpmodel -m {mode_id} ({name}) the board reports "
@@ -147,11 +152,13 @@ class JetsonPower:
         return found
 
     def _settle(self) -> tuple[dict, dict]:
-        """Wait until GPU and EMC run at their pinned maximum (DVFS takes a moment); return the power mode
-        then in force and the clock readings."""
+        """Pin the clocks (jetson_clocks) and wait until GPU and EMC run at their pinned maximum (DVFS takes a
+        moment); return the power mode then in force and the clock readings."""
         deadline = time.monotonic() + SETTLE_S
+        pin = True
         while True:
-            mode, show, _ = self._state()
+            mode, show, _ = self._state(pin=pin)
+            pin = False
             settled = all(show[unit] and show[unit]["cur_hz"] == show[unit]["max_hz"] for unit in ("gpu", "emc"))
             if settled or time.monotonic() > deadline:
                 if not settled:
