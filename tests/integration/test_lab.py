@@ -106,3 +106,37 @@ def test_sigkill_mid_plan_then_rerun_loses_nothing_and_measures_nothing_twice(ed
     ok_items = [item for item, status in rows if status == "ok"]
     assert len(ok_items) == len(set(ok_items)) == 2 * len(copies)  # none twice, none lost
     assert {b.name: power_state(b) for b in copies} == before
+
+
+def test_a_board_of_two_items_costs_the_host_seventeen_commands_and_five_uploads(copies, lab_inventory, tmp_path,
+                                                                                  monkeypatch):
+    """A lab host pays for every SSH round trip (about a millisecond of its CPU each on our 2-core machines:
+    benchmarks/lab_parallel.py), so a board's round trips are counted here and a change that adds one shows.
+    Per board, 9 commands: the probe (which makes the work folder), the sudo check, the lease (acquire with its
+    first restore step and guard; the clocks stored with the restore record; release), the power state read,
+    the switch, pinning with the first settled read, the caffe search with its version; and 3 uploads, the
+    sampler's files. Per item, 4 commands: the sampler's start and stop, caffe, the clocks read after it; and
+    the model's upload."""
+    from collections import Counter
+
+    from edgeprof.lab import Lab, Plan
+    from edgeprof.transport import ssh
+    seen = Counter()
+    run, put_bytes = ssh.SSHTransport.run, ssh.SSHTransport.put_bytes
+
+    def counted_run(self, argv, **options):
+        seen[f"run {' '.join(map(str, argv))[:60]}"] += 1
+        return run(self, argv, **options)
+
+    def counted_put(self, path, data):
+        seen[f"put {Path(path).name}"] += 1
+        return put_bytes(self, path, data)
+    monkeypatch.setattr(ssh.SSHTransport, "run", counted_run)
+    monkeypatch.setattr(ssh.SSHTransport, "put_bytes", counted_put)
+    plan = Plan(devices=[copies[-1].name], backends=["caffe"], iterations=20, name="round-trips",
+                models=[str(MODELS / "lenet.prototxt"), str(MODELS / "cifar10_quick.prototxt")])
+    done = Lab(str(lab_inventory), db=str(tmp_path / "results.sqlite")).run(plan)
+    assert [r.status for r in done.results] == ["ok", "ok"]
+    commands = sum(n for what, n in seen.items() if what.startswith("run "))
+    uploads = sum(n for what, n in seen.items() if what.startswith("put "))
+    assert (commands, uploads) == (17, 5), seen
