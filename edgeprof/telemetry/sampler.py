@@ -1,8 +1,9 @@
 """Running edgeprof/onboard/board_sampler.py on the board around one measurement, from the host.
 
-Start: the script and the two modules it imports are uploaded once per work folder, then started detached
-(setsid, stdio to files) in one round trip that returns when its first record is written, so it is sampling
-before the backend starts.
+Start: the script and the two modules it imports are uploaded once per work folder, as one zip application
+(python runs a zip's __main__.py with the zip first on its path; one upload, not three: a lab host pays for
+each), then started detached (setsid, stdio to files) in one round trip that returns when its first record is
+written, so it is sampling before the backend starts.
 Stop: one round trip creates the stop file, waits for the finished file and prints it. The sampler's
 command line holds the work folder, so the lease guard's `pkill -TERM -f WORKDIR/` (host death) and the
 lease release's restore script (Ctrl-C, errors) stop it too; a sampler that misses the stop file is
@@ -11,10 +12,13 @@ killed by its pid.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Iterator
 
 from ..errors import BoardControlError
@@ -34,8 +38,20 @@ COOL_CHECK_S = 5.0
 
 DEFAULT_INTERVAL_MS = 100
 SCRIPT = "board_sampler.py"
-# What it imports, uploaded beside it.
+# What it imports, in its zip beside it.
 SCRIPT_MODULES = ("tegrastats_line.py", "window_stats.py")
+ARCHIVE = "board_sampler.pyz"
+
+
+@cache
+def archive() -> bytes:
+    """board_sampler.py as the zip's __main__.py and SCRIPT_MODULES beside it, with fixed dates (the same
+    bytes every time)."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, text in [("__main__.py", source(SCRIPT)), *((name, source(name)) for name in SCRIPT_MODULES)]:
+            zipped.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text, zipfile.ZIP_DEFLATED)
+    return data.getvalue()
 
 # $1: the output file; the rest: the sampler's command. Prints the start record once the sampler wrote it
 # (or its log, when it died first). The /proc status check ends the wait early for a sampler that
@@ -129,10 +145,8 @@ class BoardTelemetry:
 
     def _uploaded(self) -> str:
         if self._script is None:
-            for name in SCRIPT_MODULES:
-                self.board.put_text(f"{self.board.workdir}/{name}", source(name))
-            self._script = f"{self.board.workdir}/{SCRIPT}"
-            self.board.put_text(self._script, source(SCRIPT))
+            self._script = f"{self.board.workdir}/{ARCHIVE}"
+            self.board.put_bytes(self._script, archive())
         return self._script
 
     def _look(self, args: list[str], purpose: str) -> dict:

@@ -1,4 +1,5 @@
-"""board_sampler.py as the board runs it: a separate process, a tool it starts, and every way it stops.
+"""board_sampler.py as the board runs it (the zip application the host uploads: edgeprof.telemetry.sampler.archive):
+a separate process, a tool it starts, and every way it stops.
 
 The tool is a stand-in `tegrastats` on PATH that prints a real TX2 line (tests/parsers/logs/tegrastats) every
 50 ms. The sampler runs under this interpreter and, where one is installed, Python 3.6 (JetPack 4.6's)."""
@@ -16,6 +17,7 @@ import pytest
 
 from edgeprof.onboard.window_stats import Stats
 from edgeprof.parsers import tegrastats
+from edgeprof.telemetry.sampler import archive
 from edgeprof.telemetry.summary import NVIDIA_SMI_FIELDS, readings, stats_of
 
 from .test_summary import h100_line
@@ -60,6 +62,8 @@ def sampler(request, tmp_path):
     """Start the sampler with a fake tool folder on PATH; yields (process, out path, tool folder)."""
     tools = tmp_path / "bin"
     tools.mkdir()
+    zipped = tmp_path / "board_sampler.pyz"
+    zipped.write_bytes(archive())
     out = tmp_path / "telemetry-1.jsonl"
     procs = []
 
@@ -68,7 +72,7 @@ def sampler(request, tmp_path):
             (tools / "tegrastats").write_text(f"#!{sys.executable}\n{tool_body}")
             (tools / "tegrastats").chmod(0o755)
         env = {**os.environ, "PATH": f"{tools}:/usr/bin:/bin"}
-        proc = subprocess.Popen([request.param, str(SAMPLER), "--out", str(out), "--stop", f"{out}.stop",
+        proc = subprocess.Popen([request.param, str(zipped), "--out", str(out), "--stop", f"{out}.stop",
                                  "--interval-ms", "50", *source], env=env)
         procs.append(proc)
         wait_until(lambda: Path(f"{out}.part").exists() and Path(f"{out}.part").read_text().endswith("\n"))

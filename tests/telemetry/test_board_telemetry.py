@@ -38,7 +38,7 @@ def test_samples_inside_the_window_and_the_summary(board):
     assert result.flags == []
     # Its start and stop are recorded apart from the backend's own commands.
     start, stop = telemetry_doc["commands"]
-    assert "board_sampler.py" in start["command"] and "edgeprof-sampler-stop" in stop["command"]
+    assert "board_sampler.pyz" in start["command"] and "edgeprof-sampler-stop" in stop["command"]
     assert result.commands == []
     assert json.dumps(result.to_dict())   # stored as JSON
 
