@@ -139,7 +139,8 @@ class CaffeTimeReport:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # What asdict gives, without its deep copy of every number: a lab stores one an item.
+        return {**vars(self), "layers": [dict(vars(layer)) for layer in self.layers]}
 
 
 def _ms(text: str) -> float | None:

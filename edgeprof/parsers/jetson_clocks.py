@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .lines import lines_of
 from .paste import Invocation, command_pattern, is_command
@@ -104,7 +104,10 @@ class ClocksReport:
     cpus: list[CpuClock] | None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # What asdict gives, without its deep copy of every int: a lab reads the clocks twice an item.
+        return {"power_mode": self.power_mode, "gpu": self.gpu and dict(vars(self.gpu)),
+                "emc": self.emc and dict(vars(self.emc)),
+                "cpus": None if self.cpus is None else [dict(vars(cpu)) for cpu in self.cpus]}
 
 
 def _cpu_list(text: str | None) -> set[int]:

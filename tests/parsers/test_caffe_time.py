@@ -1,5 +1,6 @@
 """edgeprof.parsers.caffe_time against real ``caffe time`` output (see logs/caffe_time/SOURCES.md)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -357,6 +358,7 @@ def test_fixture_figures(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_to_dict_has_exactly_the_api_keys(name):
     as_dict = parse(read(name)).to_dict()
+    assert as_dict == dataclasses.asdict(parse(read(name)))
     assert set(as_dict) == REPORT_KEYS
     assert all(set(layer) == LAYER_KEYS for layer in as_dict["layers"])
     assert as_dict["layers"] == [

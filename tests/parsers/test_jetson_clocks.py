@@ -1,5 +1,6 @@
 """edgeprof.parsers.jetson_clocks against real ``jetson_clocks --show`` output (logs/jetson_clocks/SOURCES.md)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,12 @@ def test_fixture_exact(name):
     for part in ("gpu", "emc"):
         assert result[part] is None or set(result[part]) == RANGE_KEYS
     assert all(set(entry) == CPU_KEYS for entry in result["cpus"])
-    assert result == EXPECTED[name]
+    assert result == EXPECTED[name] == dataclasses.asdict(report)
+    # Copies: the result's dict may be changed without changing the report.
+    for part in [*result["cpus"], result["gpu"], result["emc"]]:
+        if part:
+            part["cur_hz"] = -1
+    assert report.to_dict() == EXPECTED[name]
 
 
 def test_cpu_figures_are_converted_from_khz():
