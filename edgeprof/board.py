@@ -48,15 +48,21 @@ class BoardPolicy:
             limits.number("board policy", "start_below_c", self.start_below_c, limits.START_BELOW_C)
 
 
-def probe(transport: Transport) -> tuple[dict, str]:
-    """The board's facts, and a fresh private work folder made in the same round trip."""
-    result = transport.run(["sh", "-c", source("probe.sh"), "probe.sh", WORKDIR_TEMPLATE], timeout=60)
+def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, bool | None]:
+    """The board's facts, and a fresh private work folder made in the same round trip; with sudo, also
+    whether sudo needs no password there (else None)."""
+    result = transport.run(["sh", "-c", source("probe.sh"), "probe.sh", WORKDIR_TEMPLATE,
+                            *(["sudo"] if sudo else [])], timeout=60)
     first, _, rest = result.stdout.partition("\n")
     workdir = first.removeprefix("workdir=")
     if not re.fullmatch(r"workdir=/tmp/edgeprof\.[A-Za-z0-9]+", first):
         raise TransportError(f"{transport.name}: could not create a temporary folder: "
                              f"{(result.stderr.strip() or first)[-300:]}", command=result.command,
                              command_status=result.exit_status, stderr=result.stderr)
+    passwordless = None
+    if sudo:
+        said, _, rest = rest.partition("\n")
+        passwordless = said == "sudo=passwordless"
     facts = {}
     for line in rest.splitlines():
         key, sep, value = line.partition("=")
@@ -65,16 +71,17 @@ def probe(transport: Transport) -> tuple[dict, str]:
     for key in ("cpus", "mem_total_kb", "gpu_count"):
         if facts.get(key, "").isdigit():
             facts[key] = int(facts[key])
-    return facts, workdir
+    return facts, workdir, passwordless
 
 
 @contextlib.contextmanager
 def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False,
-               on_reconnect: Callable[[str], None] | None = None) -> Iterator["Board"]:
+               on_reconnect: Callable[[str], None] | None = None, sudo: bool = False) -> Iterator["Board"]:
     """A connected, probed Board with its work folder; on leaving, the work folder is removed (unless a caller
     that saw it removed cleared board.workdir) and the connection closed, whatever happened. With
     on_reconnect, a board over SSH reconnects when its connection drops (edgeprof.transport.reconnecting) and
-    on_reconnect hears of each attempt."""
+    on_reconnect hears of each attempt. sudo: the run will use sudo, and the probe checks it
+    (Board.sudo_passwordless)."""
     if on_reconnect is None or device.is_local:
         transport = connect(device, accept_new_host_key=accept_new_host_key)
     else:
@@ -82,7 +89,7 @@ def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False
                                           on_reconnect=on_reconnect)
     board = Board(device, transport, run_id=run_id)
     try:
-        board.facts, board.workdir = probe(transport)
+        board.facts, board.workdir, board.sudo_passwordless = probe(transport, sudo=sudo)
         yield board
     finally:
         try:
@@ -103,6 +110,7 @@ class Board:
     backend_facts: dict = field(default_factory=dict)
     power_state: dict | None = None   # what edgeprof.power recorded and applied; None until then
     workdir: str = ""
+    sudo_passwordless: bool | None = None   # what the probe found, where it was asked (open_board's sudo)
     # Set in every command of this board: a concurrent job's GPU (Backend.gpu_env). A job's Board is a copy
     # of the run's with its own workdir and env (edgeprof.concurrency).
     env: Mapping[str, str] = field(default_factory=dict)

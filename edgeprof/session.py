@@ -20,7 +20,7 @@ from .board import Board, BoardPolicy, now, open_board, probe
 from .devices import Device, get_device
 from .errors import BoardControlError, InputError
 from .models import ModelSource, resolve, set_batch
-from .power import POLICIES, PowerControl, power_session
+from .power import POLICIES, PowerControl, needs_root, power_session
 from .power.sweep import ModeSweep, check_sweep
 from .result import Result
 from .storage import SQLStore, open_store
@@ -166,12 +166,12 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
 
     status(f"connecting to {device.name} ({device.address})")
     with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=policy.accept_new_host_key,
-                    on_reconnect=status) as board:
+                    on_reconnect=status, sudo=needs_root(device, policy.clocks or device.profile.clocks)) as board:
         sweep, swept = None, False
         try:
             # If this process dies, the board's guard stops what still runs from the work folder and removes it.
             with power_session(device, board.transport, run_id=board.run_id, policy=policy, workdir=board.workdir,
-                               status=status) as (power, recorded, _):
+                               sudo_passwordless=board.sudo_passwordless, status=status) as (power, recorded, _):
                 board.power_state = recorded
                 modes = ModeSweep(power, board, status) if power_modes else None
                 if modes:

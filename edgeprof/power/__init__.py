@@ -50,12 +50,24 @@ def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -
     return DesktopPower(transport, sudo, policy)
 
 
+def needs_root(device: Device, policy: str) -> bool:
+    """Whether `policy` on `device` runs anything as root: known before connecting, so that the board's probe
+    checks sudo in its own round trip (edgeprof.board.probe) only where sudo will be used."""
+    if device.profile.kind == "jetson":
+        from .jetson import JetsonPower
+        return JetsonPower.needs_root_for(policy)
+    from .desktop import DesktopPower
+    return DesktopPower.needs_root_for(policy)
+
+
 @contextlib.contextmanager
 def power_session(device: Device, transport: Transport, *, run_id: str, policy: "BoardPolicy", workdir: str,
+                  sudo_passwordless: bool | None = None,
                   status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict, Lease]]:
     """Hold the board for the duration of the block with the clocks policy applied; always restore, and stop
-    what runs from the work folder and remove it (Restore.stop_work)."""
-    sudo = Sudo(transport, password_env=policy.sudo_password_env)
+    what runs from the work folder and remove it (Restore.stop_work). sudo_passwordless: what the board's probe
+    found (None: not asked, the sudo check asks)."""
+    sudo = Sudo(transport, password_env=policy.sudo_password_env, passwordless=sudo_passwordless)
     control = control_for(device, transport, sudo, policy.clocks or device.profile.clocks)
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed
@@ -72,4 +84,4 @@ def power_session(device: Device, transport: Transport, *, run_id: str, policy: 
         lease.release()
 
 
-__all__ = ["BoardBusy", "POLICIES", "PowerControl", "control_for", "power_session"]
+__all__ = ["BoardBusy", "POLICIES", "PowerControl", "control_for", "needs_root", "power_session"]

@@ -17,8 +17,12 @@ class DesktopPower:
         self.transport, self.sudo, self.policy = transport, sudo, policy
         self.readings: dict | None = None
 
+    @staticmethod
+    def needs_root_for(policy: str) -> bool:
+        return policy == "lock"
+
     def needs_root(self) -> bool:
-        return self.policy == "lock"
+        return self.needs_root_for(self.policy)
 
     def snapshot(self) -> dict:
         self.readings = self._read()

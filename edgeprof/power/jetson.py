@@ -40,9 +40,13 @@ class JetsonPower:
         self.transport, self.sudo, self.profile, self.policy = transport, sudo, profile, policy
         self.readings: dict | None = None
 
-    def needs_root(self) -> bool:
+    @staticmethod
+    def needs_root_for(policy: str) -> bool:
         # jetson_clocks --show needs root too, so recording the clocks needs sudo even under `leave`.
         return True
+
+    def needs_root(self) -> bool:
+        return self.needs_root_for(self.policy)
 
     def _root(self, *argv: str, shown: str | None = None, timeout: float = 60):
         """Run argv as root and return its stdout; PowerModeError when it fails, naming it as `shown` (a

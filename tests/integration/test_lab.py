@@ -108,11 +108,11 @@ def test_sigkill_mid_plan_then_rerun_loses_nothing_and_measures_nothing_twice(ed
     assert {b.name: power_state(b) for b in copies} == before
 
 
-def test_a_board_of_two_items_costs_the_host_seventeen_commands_and_three_uploads(copies, lab_inventory, tmp_path,
+def test_a_board_of_two_items_costs_the_host_sixteen_commands_and_three_uploads(copies, lab_inventory, tmp_path,
                                                                                   monkeypatch):
     """A lab host pays for every SSH round trip (about a millisecond of its CPU each on our 2-core machines:
     benchmarks/lab_parallel.py), so a board's round trips are counted here and a change that adds one shows.
-    Per board, 9 commands: the probe (which makes the work folder), the sudo check, the lease (acquire with its
+    Per board, 8 commands: the probe (which makes the work folder and checks sudo), the lease (acquire with its
     first restore step and guard; the clocks stored with the restore record; release), the power state read,
     the switch, pinning with the first settled read, the caffe search with its version; and 1 upload, the
     sampler (its three files as one zip). Per item, 4 commands: the sampler's start and stop, caffe, the clocks read after it; and
@@ -139,4 +139,4 @@ def test_a_board_of_two_items_costs_the_host_seventeen_commands_and_three_upload
     assert [r.status for r in done.results] == ["ok", "ok"]
     commands = sum(n for what, n in seen.items() if what.startswith("run "))
     uploads = sum(n for what, n in seen.items() if what.startswith("put "))
-    assert (commands, uploads) == (17, 3), seen
+    assert (commands, uploads) == (16, 3), seen
