@@ -40,24 +40,24 @@ class PowerControl(Protocol):
     def snapshot(self) -> dict: ...          # clock readings now (start/end of a measured window)
 
 
+def _control_class(device: Device) -> type:
+    if device.profile.kind == "jetson":
+        from .jetson import JetsonPower
+        return JetsonPower
+    from .desktop import DesktopPower
+    return DesktopPower
+
+
 def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -> PowerControl:
     if policy not in POLICIES:
         raise ValueError(f"unknown clocks policy {policy!r}; use one of {', '.join(POLICIES)}")
-    if device.profile.kind == "jetson":
-        from .jetson import JetsonPower
-        return JetsonPower(transport, sudo, device.profile, policy)
-    from .desktop import DesktopPower
-    return DesktopPower(transport, sudo, policy)
+    return _control_class(device)(transport, sudo, device.profile, policy)
 
 
 def needs_root(device: Device, policy: str) -> bool:
     """Whether `policy` on `device` runs anything as root: known before connecting, so that the board's probe
     checks sudo in its own round trip (edgeprof.board.probe) only where sudo will be used."""
-    if device.profile.kind == "jetson":
-        from .jetson import JetsonPower
-        return JetsonPower.needs_root_for(policy)
-    from .desktop import DesktopPower
-    return DesktopPower.needs_root_for(policy)
+    return _control_class(device).needs_root_for(policy)
 
 
 @contextlib.contextmanager

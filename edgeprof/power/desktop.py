@@ -1,6 +1,7 @@
 """Desktop/server NVIDIA GPUs: record clocks, power limit and throttle reasons; lock only when asked."""
 from __future__ import annotations
 
+from ..devices import Profile
 from ..parsers import nvidia_smi
 from ..transport import Transport
 from ..transport.sudo import Sudo
@@ -11,10 +12,10 @@ QUERY = ("index", "name", "clocks.sm", "clocks.mem", "clocks.max.sm", "clocks.ma
 
 
 class DesktopPower:
-    def __init__(self, transport: Transport, sudo: Sudo, policy: str):
+    def __init__(self, transport: Transport, sudo: Sudo, profile: Profile, policy: str):
         if policy == "max":
             raise PowerModeError("--clocks max is for Jetson boards; on a desktop GPU use leave or lock")
-        self.transport, self.sudo, self.policy = transport, sudo, policy
+        self.transport, self.sudo, self.profile, self.policy = transport, sudo, profile, policy
         self.readings: dict | None = None
 
     @staticmethod

@@ -115,8 +115,8 @@ def test_a_board_of_two_items_costs_the_host_sixteen_commands_and_three_uploads(
     Per board, 8 commands: the probe (which makes the work folder and checks sudo), the lease (acquire with its
     first restore step and guard; the clocks stored with the restore record; release), the power state read,
     the switch, pinning with the first settled read, the caffe search with its version; and 1 upload, the
-    sampler (its three files as one zip). Per item, 4 commands: the sampler's start and stop, caffe, the clocks read after it; and
-    the model's upload."""
+    sampler (its three files as one zip). Per item, 4 commands: the sampler's start and stop, caffe, the clocks
+    read after it; and the model's upload."""
     from collections import Counter
 
     from edgeprof.lab import Lab, Plan

@@ -92,8 +92,9 @@ def test_record_with_store_clocks_stores_them_first_and_records_nothing_when_tha
     tools.mkdir()
     jetson_clocks = tools / "jetson_clocks"
     # jetson_clocks --store FILE writes FILE (the sysfs paths and values it read); this one fails when asked to.
-    jetson_clocks.write_text('#!/bin/sh\n[ -e "${0%/*}/fail" ] && exit 2\n'
-                             '[ "$1" = --store ] && echo "/sys/devices/gpu.0/devfreq/17000000.gp10b/min_freq:114750000" > "$2"\n')
+    stored = "/sys/devices/gpu.0/devfreq/17000000.gp10b/min_freq:114750000"
+    jetson_clocks.write_text(f'#!/bin/sh\n[ -e "${{0%/*}}/fail" ] && exit 2\n'
+                             f'[ "$1" = --store ] && echo "{stored}" > "$2"\n')
     jetson_clocks.chmod(0o755)
     path = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
 
