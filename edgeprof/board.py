@@ -8,7 +8,6 @@ remove the work folder (unless the lease's release did) and close the connection
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from .devices import Device, connect
 from .models import ModelSource
 from .onboard import source
 from .result import Result
-from .transport import WORKDIR_TEMPLATE, CommandResult, Transport, TransportError, remove_tree
+from .transport import WORKDIR, WORKDIR_TEMPLATE, CommandResult, Transport, TransportError, remove_tree
 from .transport.reconnecting import ReconnectingTransport
 
 
@@ -55,7 +54,7 @@ def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, bool 
                             *(["sudo"] if sudo else [])], timeout=60)
     first, _, rest = result.stdout.partition("\n")
     workdir = first.removeprefix("workdir=")
-    if not re.fullmatch(r"workdir=/tmp/edgeprof\.[A-Za-z0-9]+", first):
+    if not first.startswith("workdir=") or not WORKDIR.fullmatch(workdir):
         raise TransportError(f"{transport.name}: could not create a temporary folder: "
                              f"{(result.stderr.strip() or first)[-300:]}", command=result.command,
                              command_status=result.exit_status, stderr=result.stderr)

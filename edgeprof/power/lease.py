@@ -38,15 +38,13 @@ from typing import Callable
 from ..errors import BoardControlError
 from ..onboard import source
 
-from ..transport import CommandResult, CommandTimeout, Transport, TransportError
+from ..transport import WORKDIR, CommandResult, CommandTimeout, Transport, TransportError
 from ..transport.reconnecting import ConnectionReplaced
 from ..transport.sudo import Sudo
 
 BOARD_DIR = "/var/lib/edgeprof"
 LEASE_DIR = f"{BOARD_DIR}/lease"
 LEGACY_DIR = "/var/tmp/edgeprof"
-# mktemp -d /tmp/edgeprof.XXXXXXXX (edgeprof.transport.make_temp_dir)
-_WORKDIR = re.compile(r"/tmp/edgeprof\.[A-Za-z0-9]+")
 BUSY, STALE, UNSAFE = 3, 4, 5   # lease.sh's exit statuses
 
 
@@ -79,7 +77,7 @@ class Restore:
     nvidia_smi_rgc: bool = False        # `nvidia-smi -rgc`: unlock the GPU clocks
 
     def __post_init__(self):
-        if self.stop_work is not None and not _WORKDIR.fullmatch(self.stop_work):
+        if self.stop_work is not None and not WORKDIR.fullmatch(self.stop_work):
             raise ValueError(f"not an edgeprof work folder: {self.stop_work!r}")
         for mode in (self.nvpmodel_first, self.nvpmodel):
             if mode is not None and (type(mode) is not int or mode < 0):

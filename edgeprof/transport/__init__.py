@@ -6,6 +6,7 @@ shell string out of user text.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
@@ -70,8 +71,9 @@ class Transport(Protocol):
 
 
 # A run's private work folder on a board (mktemp -d: mode 0700, a name nobody can guess beforehand); the
-# board's probe makes it (edgeprof.board.probe), so does make_temp_dir.
+# board's probe makes it (edgeprof.board.probe), so does make_temp_dir. WORKDIR: what mktemp makes of it.
 WORKDIR_TEMPLATE = "/tmp/edgeprof.XXXXXXXX"
+WORKDIR = re.compile(r"/tmp/edgeprof\.[A-Za-z0-9]+")
 
 
 def make_temp_dir(transport: Transport) -> str:
@@ -83,10 +85,10 @@ def make_temp_dir(transport: Transport) -> str:
 
 
 def remove_tree(transport: Transport, path: str) -> None:
-    if not path.startswith("/tmp/edgeprof."):
+    if not WORKDIR.fullmatch(path):
         raise ValueError(f"refusing to remove {path!r}: not an edgeprof temporary folder")
     transport.run(["rm", "-rf", "--", path], timeout=60)
 
 
-__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "WORKDIR_TEMPLATE",
+__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "WORKDIR", "WORKDIR_TEMPLATE",
            "shell_command", "make_temp_dir", "remove_tree"]
