@@ -39,7 +39,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .lines import lines_of
 from .paste import Invocation, command_pattern, is_command
