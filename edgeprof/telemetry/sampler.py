@@ -53,6 +53,7 @@ def archive() -> bytes:
             zipped.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text, zipfile.ZIP_DEFLATED)
     return data.getvalue()
 
+
 # $1: the output file; the rest: the sampler's command. Prints the start record once the sampler wrote it
 # (or its log, when it died first). The /proc status check ends the wait early for a sampler that
 # exited (a zombie until this shell exits) instead of waiting the full 10 s.
