@@ -152,7 +152,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
     if isinstance(device, str):
         device = get_device(device, inventory)
     if power_modes:
-        check_sweep(device, policy.clocks)
+        check_sweep(device, policy)
     store = store or open_store()
     results: list[Result] = []
 
@@ -166,7 +166,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
 
     status(f"connecting to {device.name} ({device.address})")
     with open_board(device, run_id=uuid.uuid4().hex[:12], accept_new_host_key=policy.accept_new_host_key,
-                    on_reconnect=status, sudo=needs_root(device, policy.clocks or device.profile.clocks)) as board:
+                    on_reconnect=status, sudo=needs_root(device, policy)) as board:
         sweep, swept = None, False
         try:
             # If this process dies, the board's guard stops what still runs from the work folder and removes it.

@@ -54,10 +54,15 @@ def control_for(device: Device, transport: Transport, sudo: Sudo, policy: str) -
     return _control_class(device)(transport, sudo, device.profile, policy)
 
 
-def needs_root(device: Device, policy: str) -> bool:
-    """Whether `policy` on `device` runs anything as root: known before connecting, so that the board's probe
-    checks sudo in its own round trip (edgeprof.board.probe) only where sudo will be used."""
-    return _control_class(device).needs_root_for(policy)
+def clocks_policy(device: Device, policy: "BoardPolicy") -> str:
+    """The clocks policy a run applies to the device: the run's (--clocks), else the family's default."""
+    return policy.clocks or device.profile.clocks
+
+
+def needs_root(device: Device, policy: "BoardPolicy") -> bool:
+    """Whether the run's clocks policy on `device` runs anything as root: known before connecting, so that the
+    board's probe checks sudo in its own round trip (edgeprof.board.probe) only where sudo will be used."""
+    return _control_class(device).needs_root_for(clocks_policy(device, policy))
 
 
 @contextlib.contextmanager
@@ -68,7 +73,7 @@ def power_session(device: Device, transport: Transport, *, run_id: str, policy: 
     what runs from the work folder and remove it (Restore.stop_work). sudo_passwordless: what the board's probe
     found (None: not asked, the sudo check asks)."""
     sudo = Sudo(transport, password_env=policy.sudo_password_env, passwordless=sudo_passwordless)
-    control = control_for(device, transport, sudo, policy.clocks or device.profile.clocks)
+    control = control_for(device, transport, sudo, clocks_policy(device, policy))
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed
     lease = acquire(transport, sudo if control.needs_root() else None, run_id=run_id, lease_s=policy.lease_s,

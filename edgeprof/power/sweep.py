@@ -15,20 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..board import Board
+from ..board import Board, BoardPolicy
 from ..devices import Device
 from ..errors import BoardControlError, InputError
+from . import clocks_policy
 from .jetson import JetsonPower
 
 
-def check_sweep(device: Device, clocks: str | None) -> None:
+def check_sweep(device: Device, policy: BoardPolicy) -> None:
     """What can be refused before connecting: a board without nvpmodel, or a policy that changes nothing."""
     if device.profile.kind != "jetson":
         raise InputError(f"--power-modes: {device.name} is a {device.profile.family} device; nvpmodel power modes "
                          f"exist on Jetson boards only")
-    if (clocks or device.profile.clocks) != "max":
-        raise InputError("--power-modes switches modes and pins the clocks in each; drop --clocks "
-                         f"{clocks or device.profile.clocks}")
+    clocks = clocks_policy(device, policy)
+    if clocks != "max":
+        raise InputError(f"--power-modes switches modes and pins the clocks in each; drop --clocks {clocks}")
 
 
 @dataclass

@@ -90,5 +90,5 @@ def remove_tree(transport: Transport, path: str) -> None:
     transport.run(["rm", "-rf", "--", path], timeout=60)
 
 
-__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "WORKDIR", "WORKDIR_TEMPLATE",
-           "shell_command", "make_temp_dir", "remove_tree"]
+__all__ = ["CommandResult", "CommandTimeout", "RemoteFileError", "Transport", "TransportError", "WORKDIR",
+           "WORKDIR_TEMPLATE", "shell_command", "make_temp_dir", "remove_tree"]

@@ -18,7 +18,7 @@ def test_the_probe_makes_the_work_folder_and_asks_sudo_only_when_told(tmp_path, 
     import os
     import shutil
 
-    from edgeprof.board import probe
+    from edgeprof.board import BoardPolicy, probe
     from edgeprof.devices import builtin_profiles
     from edgeprof.power import needs_root
     from edgeprof.transport.local import LocalTransport
@@ -28,8 +28,10 @@ def test_the_probe_makes_the_work_folder_and_asks_sudo_only_when_told(tmp_path, 
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     local = get_device("local")
     tx2 = dataclasses.replace(local, profile=builtin_profiles()["tx2"])
-    assert not needs_root(local, "leave") and needs_root(local, "lock") and needs_root(tx2, "leave")
-    facts, workdir, passwordless = probe(LocalTransport(), sudo=needs_root(local, "leave"))
+    leave, lock = BoardPolicy(clocks="leave"), BoardPolicy(clocks="lock")
+    assert not needs_root(local, leave) and needs_root(local, lock) and needs_root(tx2, leave)
+    assert not needs_root(local, BoardPolicy()) and needs_root(tx2, BoardPolicy())   # the families' defaults
+    facts, workdir, passwordless = probe(LocalTransport(), sudo=needs_root(local, leave))
     try:
         assert passwordless is None and not asked.exists() and "workdir" not in facts and facts["cpus"] >= 1
         assert os.stat(workdir).st_mode & 0o777 == 0o700 and workdir.startswith("/tmp/edgeprof.")
