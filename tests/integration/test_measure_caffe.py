@@ -31,25 +31,26 @@ def test_four_catalog_models_match_the_raw_caffe_log(edgeprof_cli):
 
 
 def test_direct_caffe_time_agrees_within_15_percent(edgeprof_cli, lab_inventory):
-    """edgeprof's figure against the user's own `caffe time`, in three interleaved pairs: the lab's VM changes
-    speed by tens of percent from one minute to the next, so one pair compares two moments, not two tools."""
+    """edgeprof's figure against the user's own `caffe time`, the fastest of three interleaved runs on each side.
+    The lab's VM changes speed by tens of percent from one minute to the next (a CI run saw pairs at 0.92, 1.20
+    and 1.34), and a disturbance only ever adds time, so the fastest run of each is the one closest to what the
+    network costs."""
     board = connect(get_device("sim-tx2", lab_inventory))
-    ratios = []
+    ours, theirs = [], []
     try:
         board.put_text("/tmp/direct-alexnet.prototxt", set_batch(resolve("alexnet").text, 1))
         for _ in range(3):
             proc = edgeprof_cli("measure", "--device", "sim-tx2", "alexnet", "--iterations", "20", "--wait", "600",
                                 "--json", check=0)
-            ours = json_lines(proc.stdout)[0]["latency_ms"]["mean"]
+            ours.append(json_lines(proc.stdout)[0]["latency_ms"]["mean"])
             # The user's way: copy the file by hand, run caffe time, read the line.
             direct = board.run(["caffe", "time", "-model", "/tmp/direct-alexnet.prototxt", "-iterations", "20",
                                 "-phase", "TEST"], env={"GLOG_logtostderr": "1"})
-            theirs = float(FORWARD_LINE.search(direct.stderr).group(1))
-            ratios.append(ours / theirs)
+            theirs.append(float(FORWARD_LINE.search(direct.stderr).group(1)))
         board.run(["rm", "-f", "/tmp/direct-alexnet.prototxt"])
     finally:
         board.close()
-    assert abs(sorted(ratios)[1] - 1) < 0.15, ratios
+    assert abs(min(ours) / min(theirs) - 1) < 0.15, (ours, theirs)
 
 
 def test_batch_sweep_rewrites_only_the_batch_number(edgeprof_cli):
