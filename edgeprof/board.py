@@ -20,6 +20,7 @@ from .onboard import source
 from .result import Result
 from .transport import WORKDIR, WORKDIR_TEMPLATE, CommandResult, Transport, TransportError, remove_tree
 from .transport.reconnecting import ReconnectingTransport
+from .transport.sudo import ASKS, ROOT_BY
 
 
 def now() -> str:
@@ -47,9 +48,9 @@ class BoardPolicy:
             limits.number("board policy", "start_below_c", self.start_below_c, limits.START_BELOW_C)
 
 
-def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, bool | None]:
-    """The board's facts, and a fresh private work folder made in the same round trip; with sudo, also
-    whether sudo needs no password there (else None)."""
+def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, str | None]:
+    """The board's facts, and a fresh private work folder made in the same round trip; with sudo, also how
+    the login gets root there (edgeprof.transport.sudo's ROOT, PASSWORDLESS, ASKS or MISSING; else None)."""
     result = transport.run(["sh", "-c", source("probe.sh"), "probe.sh", WORKDIR_TEMPLATE,
                             *(["sudo"] if sudo else [])], timeout=60)
     first, _, rest = result.stdout.partition("\n")
@@ -58,10 +59,11 @@ def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, bool 
         raise TransportError(f"{transport.name}: could not create a temporary folder: "
                              f"{(result.stderr.strip() or first)[-300:]}", command=result.command,
                              command_status=result.exit_status, stderr=result.stderr)
-    passwordless = None
+    root_by = None
     if sudo:
         said, _, rest = rest.partition("\n")
-        passwordless = said == "sudo=passwordless"
+        answer = said.removeprefix("sudo=")
+        root_by = answer if answer in ROOT_BY else ASKS
     facts = {}
     for line in rest.splitlines():
         key, sep, value = line.partition("=")
@@ -70,7 +72,7 @@ def probe(transport: Transport, *, sudo: bool = False) -> tuple[dict, str, bool 
     for key in ("cpus", "mem_total_kb", "gpu_count"):
         if facts.get(key, "").isdigit():
             facts[key] = int(facts[key])
-    return facts, workdir, passwordless
+    return facts, workdir, root_by
 
 
 @contextlib.contextmanager
@@ -80,7 +82,7 @@ def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False
     that saw it removed cleared board.workdir) and the connection closed, whatever happened. With
     on_reconnect, a board over SSH reconnects when its connection drops (edgeprof.transport.reconnecting) and
     on_reconnect hears of each attempt. sudo: the run will use sudo, and the probe checks it
-    (Board.sudo_passwordless)."""
+    (Board.root_by)."""
     if on_reconnect is None or device.is_local:
         transport = connect(device, accept_new_host_key=accept_new_host_key)
     else:
@@ -88,7 +90,7 @@ def open_board(device: Device, *, run_id: str, accept_new_host_key: bool = False
                                           on_reconnect=on_reconnect)
     board = Board(device, transport, run_id=run_id)
     try:
-        board.facts, board.workdir, board.sudo_passwordless = probe(transport, sudo=sudo)
+        board.facts, board.workdir, board.root_by = probe(transport, sudo=sudo)
         yield board
     finally:
         try:
@@ -109,7 +111,7 @@ class Board:
     backend_facts: dict = field(default_factory=dict)
     power_state: dict | None = None   # what edgeprof.power recorded and applied; None until then
     workdir: str = ""
-    sudo_passwordless: bool | None = None   # what the probe found, where it was asked (open_board's sudo)
+    root_by: str | None = None   # how the login gets root, where the probe was asked (open_board's sudo)
     # Set in every command of this board: a concurrent job's GPU (Backend.gpu_env). A job's Board is a copy
     # of the run's with its own workdir and env (edgeprof.concurrency).
     env: Mapping[str, str] = field(default_factory=dict)

@@ -171,7 +171,7 @@ def measure_with_policy(device: str | Device, jobs: Sequence[Job], policy: Board
         try:
             # If this process dies, the board's guard stops what still runs from the work folder and removes it.
             with power_session(device, board.transport, run_id=board.run_id, policy=policy, workdir=board.workdir,
-                               sudo_passwordless=board.sudo_passwordless, status=status) as (power, recorded, _):
+                               root_by=board.root_by, status=status) as (power, recorded, _):
                 board.power_state = recorded
                 modes = ModeSweep(power, board, status) if power_modes else None
                 if modes:

@@ -2,11 +2,15 @@
 # What every result records about the board, in one round trip (edgeprof/board.py probe()): KEY=VALUE lines.
 # A constant script: nothing from the user is ever pasted into it.
 # $1: the mktemp template of the run's private work folder, made here (first line) to save a round trip.
-# $2: "sudo" where the run will use sudo: whether it needs no password (second line), asked here for the same
-# reason (never elsewhere: sudo reports a user it refuses to the board's admin).
+# $2: "sudo" where the run will use sudo: how it gets root there (second line; edgeprof/transport/sudo.py),
+# asked here for the same reason. `sudo -n true` is run only for a login that is not root (sudo reports a user
+# it refuses to the board's admin).
 echo "workdir=$(mktemp -d "$1")"
 if [ "${2-}" = sudo ]; then
-  if sudo -n true </dev/null >/dev/null 2>&1; then echo "sudo=passwordless"; else echo "sudo=asks"; fi
+  if [ "$(id -u)" = 0 ]; then echo "sudo=root"
+  elif sudo -n true </dev/null >/dev/null 2>&1; then echo "sudo=passwordless"
+  elif command -v sudo >/dev/null 2>&1; then echo "sudo=asks"
+  else echo "sudo=missing"; fi
 fi
 echo "hostname=$(hostname)"
 echo "arch=$(uname -m)"

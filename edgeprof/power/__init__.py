@@ -67,12 +67,12 @@ def needs_root(device: Device, policy: "BoardPolicy") -> bool:
 
 @contextlib.contextmanager
 def power_session(device: Device, transport: Transport, *, run_id: str, policy: "BoardPolicy", workdir: str,
-                  sudo_passwordless: bool | None = None,
+                  root_by: str | None = None,
                   status: Callable[[str], None] = lambda m: None) -> Iterator[tuple[PowerControl, dict, Lease]]:
     """Hold the board for the duration of the block with the clocks policy applied; always restore, and stop
-    what runs from the work folder and remove it (Restore.stop_work). sudo_passwordless: what the board's probe
-    found (None: not asked, the sudo check asks)."""
-    sudo = Sudo(transport, password_env=policy.sudo_password_env, passwordless=sudo_passwordless)
+    what runs from the work folder and remove it (Restore.stop_work). root_by: how the login gets root, as the
+    board's probe found (None: not asked, the sudo check asks)."""
+    sudo = Sudo(transport, password_env=policy.sudo_password_env, root_by=root_by)
     control = control_for(device, transport, sudo, clocks_policy(device, policy))
     if control.needs_root():
         sudo.check()  # a denied sudo stops here, before anything on the board changed

@@ -54,8 +54,9 @@ class JetsonPower:
         result = self.sudo.run(list(argv), timeout=timeout)
         if not result.ok:
             missing = _NOT_FOUND.search(result.stderr)
-            hint = (f" {missing[1]} is missing: is {self.transport.name} a Jetson? Use --clocks leave or fix the "
-                    f"device's family.") if missing else ""
+            # Not "--clocks leave": a Jetson family reads its clocks with jetson_clocks under every policy.
+            hint = (f" {missing[1]} is missing: is {self.transport.name} a Jetson? If not, give it its family in "
+                    f"the inventory (e.g. family = \"desktop\").") if missing else ""
             raise PowerModeError(f"{self.transport.name}: `{shown or ' '.join(argv)}` failed (exit "
                                  f"{result.exit_status}): {(result.stderr or result.stdout).strip()}.{hint}")
         return result.stdout

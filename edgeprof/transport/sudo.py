@@ -1,8 +1,9 @@
 """Running commands as root on a board through sudo.
 
-Passwordless sudo is used silently. Otherwise the password comes from an environment variable the user
-names, or is asked once at the terminal (not echoed); it lives only in this process's memory and reaches the
-board on sudo's standard input (`sudo -S`), never on a command line, in a file or in a log.
+A root login runs them itself (it needs no sudo, and a minimal image may have none). Passwordless sudo is
+used silently. Otherwise the password comes from an environment variable the user names, or is asked once at
+the terminal (not echoed); it lives only in this process's memory and reaches the board on sudo's standard
+input (`sudo -S`), never on a command line, in a file or in a log.
 """
 from __future__ import annotations
 
@@ -23,16 +24,23 @@ class SudoDenied(BoardControlError):
 # Boards of a lab connect in parallel: one password prompt at a time on the terminal.
 _PROMPT = threading.Lock()
 
+# How a board's login gets root, as its probe answers (edgeprof/onboard/probe.sh): it is root; sudo asks no
+# password; sudo asks one; there is no sudo.
+ROOT, PASSWORDLESS, ASKS, MISSING = "root", "passwordless", "asks", "missing"
+ROOT_BY = (ROOT, PASSWORDLESS, ASKS, MISSING)
+# sh's status for a command it cannot find (POSIX: 2.8.2 Exit Status for Commands).
+_NOT_FOUND = 127
+
 
 class Sudo:
     def __init__(self, transport: Transport, *, password_env: str | None = None,
-                 ask: Callable[[str], str] = getpass.getpass, passwordless: bool | None = None):
-        """passwordless: whether `sudo -n true` succeeded on the board just now (the board's probe runs it
-        where sudo will be used: edgeprof.board.probe); None: check() runs it."""
+                 ask: Callable[[str], str] = getpass.getpass, root_by: str | None = None):
+        """root_by: one of ROOT_BY, as the board's probe found just now (it asks where sudo will be used:
+        edgeprof.board.probe); None: check() runs `sudo -n true` itself."""
         self.transport = transport
         self.password_env = password_env
         self._ask = ask
-        self._passwordless = passwordless
+        self._root_by = root_by
         self._password: str | None = None
         self._checked = False
 
@@ -40,11 +48,17 @@ class Sudo:
         """Make sure sudo works before anything on the board is changed; raises SudoDenied."""
         if self._checked:
             return
-        if self._passwordless is None:
-            self._passwordless = self.transport.run(["sudo", "-n", "true"], timeout=30).ok
-        if self._passwordless:
+        if self._root_by is None:
+            answer = self.transport.run(["sudo", "-n", "true"], timeout=30)
+            self._root_by = PASSWORDLESS if answer.ok else MISSING if answer.exit_status == _NOT_FOUND else ASKS
+        if self._root_by in (ROOT, PASSWORDLESS):
             self._checked = True
             return
+        if self._root_by == MISSING:
+            raise SudoDenied(f"{self.transport.name}: this run needs root there (power mode and clocks) and the "
+                             f"board has no sudo. Nothing on the board was changed. Install sudo and let the login "
+                             f"user use it, or log in as root (the device's `user`); on a desktop, --clocks leave "
+                             f"needs no root.")
         if self.password_env:
             password = os.environ.get(self.password_env)
             if password is None:
@@ -72,6 +86,8 @@ class Sudo:
     def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
             timeout: float | None = None) -> CommandResult:
         self.check()
+        if self._root_by == ROOT:
+            return self.transport.run(argv, env=env, timeout=timeout)
         # env goes through sudo's own VAR=value arguments: sudo resets the environment otherwise.
         assignments = [f"{k}={v}" for k, v in (env or {}).items()]
         if self._password is None:

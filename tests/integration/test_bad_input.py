@@ -91,6 +91,17 @@ def test_board_without_caffe_says_how_to_install(edgeprof_cli):
     assert "caffe not found on sim-desktop" in result["error"] and "inventory" in result["error"]
 
 
+def test_a_desktop_declared_a_jetson_names_the_tool_it_lacks(edgeprof_cli, lab_inventory, tmp_path):
+    """sim-desktop (a root login; this host has neither sudo nor nvpmodel) under family tx2: the root login
+    runs the power tools itself, the shell finds no nvpmodel, and the message says so and how to fix it,
+    instead of asking for a sudo password the board could not use."""
+    inventory = write_inventory(tmp_path / "inv.toml",
+                                **{"not-a-jetson": {**board_entry(lab_inventory, "sim-desktop"), "family": "tx2"}})
+    proc = edgeprof_cli("measure", "--device", "not-a-jetson", "alexnet", inventory=inventory, check=2)
+    assert "nvpmodel is missing: is not-a-jetson a Jetson? If not, give it its family in the inventory" in proc.stderr
+    assert "sudo" not in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_caffe_abort_mid_sweep_keeps_the_other_models(edgeprof_cli, tmp_path):
     aborting = tmp_path / "aborts.prototxt"
     aborting.write_text(ABORTING_NET)

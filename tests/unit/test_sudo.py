@@ -1,0 +1,24 @@
+"""How edgeprof gets root on a board (edgeprof.transport.sudo), over this machine's own transport. The real
+sudo of both kinds is met on the lab (sim-tx2's two logins: tests/integration/test_power.py), a root login
+without sudo on sim-desktop (tests/integration/test_bad_input.py)."""
+import pytest
+
+from edgeprof.transport.local import LocalTransport
+from edgeprof.transport.sudo import MISSING, ROOT, Sudo, SudoDenied
+
+
+def test_a_root_login_runs_commands_itself_with_their_environment():
+    done = Sudo(LocalTransport(), root_by=ROOT).run(["sh", "-c", 'echo "$EDGEPROF_TEST_VALUE"'],
+                                                   env={"EDGEPROF_TEST_VALUE": "kept"})
+    assert done.ok and done.stdout == "kept\n" and "sudo" not in done.command
+
+
+@pytest.mark.parametrize("root_by", [MISSING, None])
+def test_a_board_without_sudo_is_refused_saying_so(root_by, tmp_path, monkeypatch):
+    """As the probe found it, or as the check finds it (the shell's 127 for a command it cannot find): not
+    "sudo needs a password", which no password would cure."""
+    monkeypatch.setenv("PATH", str(tmp_path))   # an empty folder: no sudo, whatever this machine has
+    sudo = Sudo(LocalTransport("board"), root_by=root_by, ask=lambda prompt: pytest.fail("asked for a password"))
+    with pytest.raises(SudoDenied, match=r"^board: this run needs root there \(power mode and clocks\) and the "
+                                         r"board has no sudo\. Nothing on the board was changed\. Install sudo"):
+        sudo.check()
