@@ -14,7 +14,6 @@ It prints this process's CPU (user + system) and the wall time per command for e
 transport: a measure of what it could save, to weigh against building it.
 """
 import argparse
-import os
 import resource
 import time
 
@@ -34,7 +33,7 @@ def main() -> None:
     p.add_argument("-n", type=int, default=200, help="commands per block and way")
     p.add_argument("--blocks", type=int, default=3, help="interleaved blocks of each way")
     args = p.parse_args()
-    transport = connect(get_device(args.device, os.environ.get("EDGEPROF_INVENTORY")))
+    transport = connect(get_device(args.device))   # from $EDGEPROF_INVENTORY
     # The connection's paramiko client: the long-lived channel is opened on it beside SSHTransport's own.
     shell = transport._client.get_transport().open_session()
     shell.exec_command("sh")
