@@ -28,15 +28,14 @@ _PROMPT = threading.Lock()
 # password; sudo asks one; there is no sudo.
 ROOT, PASSWORDLESS, ASKS, MISSING = "root", "passwordless", "asks", "missing"
 ROOT_BY = (ROOT, PASSWORDLESS, ASKS, MISSING)
-# sh's status for a command it cannot find (POSIX: 2.8.2 Exit Status for Commands).
-_NOT_FOUND = 127
 
 
 class Sudo:
     def __init__(self, transport: Transport, *, password_env: str | None = None,
                  ask: Callable[[str], str] = getpass.getpass, root_by: str | None = None):
         """root_by: one of ROOT_BY, as the board's probe found just now (it asks where sudo will be used:
-        edgeprof.board.probe); None: check() runs `sudo -n true` itself."""
+        edgeprof.board.probe, which tells all four apart); None: check() runs `sudo -n true` itself, which tells
+        only PASSWORDLESS from ASKS."""
         self.transport = transport
         self.password_env = password_env
         self._ask = ask
@@ -49,8 +48,7 @@ class Sudo:
         if self._checked:
             return
         if self._root_by is None:
-            answer = self.transport.run(["sudo", "-n", "true"], timeout=30)
-            self._root_by = PASSWORDLESS if answer.ok else MISSING if answer.exit_status == _NOT_FOUND else ASKS
+            self._root_by = PASSWORDLESS if self.transport.run(["sudo", "-n", "true"], timeout=30).ok else ASKS
         if self._root_by in (ROOT, PASSWORDLESS):
             self._checked = True
             return

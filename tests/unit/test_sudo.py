@@ -13,12 +13,10 @@ def test_a_root_login_runs_commands_itself_with_their_environment():
     assert done.ok and done.stdout == "kept\n" and "sudo" not in done.command
 
 
-@pytest.mark.parametrize("root_by", [MISSING, None])
-def test_a_board_without_sudo_is_refused_saying_so(root_by, tmp_path, monkeypatch):
-    """As the probe found it, or as the check finds it (the shell's 127 for a command it cannot find): not
-    "sudo needs a password", which no password would cure."""
-    monkeypatch.setenv("PATH", str(tmp_path))   # an empty folder: no sudo, whatever this machine has
-    sudo = Sudo(LocalTransport("board"), root_by=root_by, ask=lambda prompt: pytest.fail("asked for a password"))
+def test_a_board_without_sudo_is_refused_saying_so():
+    """As the probe found it (tests/unit/test_board.py runs the probe without sudo): not "sudo needs a
+    password", which no password would cure."""
+    sudo = Sudo(LocalTransport("board"), root_by=MISSING, ask=lambda prompt: pytest.fail("asked for a password"))
     with pytest.raises(SudoDenied, match=r"^board: this run needs root there \(power mode and clocks\) and the "
                                          r"board has no sudo\. Nothing on the board was changed\. Install sudo"):
         sudo.check()
